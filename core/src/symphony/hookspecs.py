@@ -13,8 +13,9 @@ Hooks are the *control plane*: discovery, configuration and lifecycle. Hot paths
 node execution, allocation) call the plain objects a hook registered once.
 
 Registration hooks (``symphony_register_*``) of a plugin are called exactly once, when that
-plugin is activated, with a registry object; the kernel calls only the newly activated
-plugin's implementation, so a plugin never sees another plugin's registrations twice.
+plugin is activated, with a registry object (and the ``kernel``, for implementations that
+need its config — an implementation may omit any argument it does not use); the kernel calls
+only the newly activated plugin's implementation.
 
 Lifecycle hooks :func:`symphony_startup` and :func:`symphony_shutdown` may be ``async def``;
 the kernel awaits them on anyio, in dependency order (reverse order for shutdown), with the
@@ -87,7 +88,7 @@ def symphony_shutdown(kernel: Kernel) -> Any:
 
 
 @hookspec
-def symphony_register_services(registry: Any) -> None:
+def symphony_register_services(registry: Any, kernel: Kernel) -> None:
     """Register named services: ``registry.add(name, obj)`` or ``registry.add_factory(name, fn)``.
 
     The manifest must list each one as ``provides = ["service:<name>"]`` so the kernel knows
@@ -96,7 +97,7 @@ def symphony_register_services(registry: Any) -> None:
 
 
 @hookspec
-def symphony_register_commands(registry: Any) -> None:
+def symphony_register_commands(registry: Any, kernel: Kernel) -> None:
     """Add top-level CLI commands: ``registry.add(click_command)``.
 
     The manifest lists them (``commands = [{name = "...", summary = "..."}]``) so
@@ -105,7 +106,7 @@ def symphony_register_commands(registry: Any) -> None:
 
 
 @hookspec
-def symphony_register_transports(registry: Any) -> None:
+def symphony_register_transports(registry: Any, kernel: Kernel) -> None:
     """Add bus transports by URL scheme: ``registry.add("unix", factory)``.
 
     Declare the slot in the manifest: ``provides = ["transport:unix"]``.
@@ -113,17 +114,17 @@ def symphony_register_transports(registry: Any) -> None:
 
 
 @hookspec
-def symphony_register_codecs(registry: Any) -> None:
+def symphony_register_codecs(registry: Any, kernel: Kernel) -> None:
     """Add bus codecs by name: ``registry.add(codec)``; declare ``provides = ["codec:<name>"]``."""
 
 
 @hookspec
-def symphony_register_message_types(registry: Any) -> None:
+def symphony_register_message_types(registry: Any, kernel: Kernel) -> None:
     """Add bus message types keyed by (type, version), each with an optional JSON Schema."""
 
 
 @hookspec
-def symphony_register_node_types(registry: Any) -> None:
+def symphony_register_node_types(registry: Any, kernel: Kernel) -> None:
     """Add workflow node types this plugin can execute (instruments and operators).
 
     ``registry.add(type_name, inputs=..., outputs=..., kind="operator")``; declare each as

@@ -1,0 +1,212 @@
+"""Heartbeats and health of the parties on a bus.
+
+Every registered endpoint is *tracked* (anything else can be tracked by name too). A tracked
+party reports signs of life with :meth:`HealthMonitor.beat` -- transports call it for every
+frame a peer sends, and for each answered ping. The monitor's :meth:`~HealthMonitor.check`,
+run by the bus every ``heartbeat_interval`` seconds, turns silence into a status:
+
+* ``healthy`` -- a beat within the last ``timeout / 2`` seconds;
+* ``degraded(reason)`` -- a beat is late (``"heartbeat late"``), or the party said so itself
+  (``beat(name, degraded="warming up")``, ``mark_degraded``);
+* ``unhealthy(error)`` -- no beat for ``timeout`` seconds
+  (``OperationTimeoutError(code="bus.heartbeat_timeout")``), or someone reported a failure
+  (``mark_unhealthy(name, error)``). The next beat makes it healthy again.
+
+Unhealthy endpoints are skipped by request routing. Each change calls ``on_change(name, old,
+new)``; the bus publishes it as a ``bus.endpoint.health`` event.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, Final, Literal
+
+import attrs
+
+from symphony.commons.errors import NotFoundError, OperationTimeoutError, SymphonyError
+
+__all__ = ["DEGRADED", "HEALTHY", "UNHEALTHY", "HealthMonitor", "HealthState", "HealthStatus"]
+
+HealthState = Literal["healthy", "degraded", "unhealthy"]
+HEALTHY: Final = "healthy"
+DEGRADED: Final = "degraded"
+UNHEALTHY: Final = "unhealthy"
+
+
+@attrs.frozen(slots=True)
+class HealthStatus:
+    """A party's health: ``state``, the ``reason`` (degraded) or ``error`` (unhealthy, as a
+    :class:`SymphonyError`), when it was entered (``since``) and the last beat (monotonic s)."""
+
+    state: HealthState
+    reason: str | None = None
+    error: SymphonyError | None = attrs.field(default=None, eq=False)
+    since: float = 0.0
+    last_beat: float | None = None
+
+    @classmethod
+    def healthy(cls, *, since: float = 0.0, last_beat: float | None = None) -> HealthStatus:
+        """A healthy status."""
+        return cls(HEALTHY, since=since, last_beat=last_beat)
+
+    @classmethod
+    def degraded(cls, reason: str, *, since: float = 0.0, last_beat: float | None = None) -> HealthStatus:
+        """A degraded status with its reason."""
+        return cls(DEGRADED, reason=reason, since=since, last_beat=last_beat)
+
+    @classmethod
+    def unhealthy(cls, error: SymphonyError, *, since: float = 0.0, last_beat: float | None = None) -> HealthStatus:
+        """An unhealthy status with the error that made it so."""
+        return cls(UNHEALTHY, reason=error.message, error=error, since=since, last_beat=last_beat)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe form."""
+        return {
+            "state": self.state,
+            "reason": self.reason,
+            "error": None if self.error is None else self.error.to_wire(),
+            "since": self.since,
+            "last_beat": self.last_beat,
+        }
+
+
+OnChange = Callable[[str, "HealthStatus | None", HealthStatus], None]
+
+
+class HealthMonitor:
+    """Tracks heartbeats and derives health statuses (see the module docs).
+
+    ``clock`` (default :func:`time.monotonic`) can be replaced for tests.
+    """
+
+    def __init__(
+        self,
+        *,
+        interval: float = 1.0,
+        timeout: float = 3.0,
+        clock: Callable[[], float] = time.monotonic,
+        on_change: OnChange | None = None,
+    ) -> None:
+        self.interval = interval
+        self.timeout = timeout
+        self.clock = clock
+        self.on_change = on_change
+        self._status: dict[str, HealthStatus] = {}
+        self._self_degraded: dict[str, str] = {}
+
+    # -- tracking ---------------------------------------------------------------------------
+
+    def track(self, name: str) -> None:
+        """Start tracking ``name`` as healthy, as if it had just beaten."""
+        if name not in self._status:
+            now = self.clock()
+            self._set(name, HealthStatus.healthy(since=now, last_beat=now))
+
+    def forget(self, name: str) -> None:
+        """Stop tracking ``name``."""
+        self._status.pop(name, None)
+        self._self_degraded.pop(name, None)
+
+    def beat(self, name: str, *, degraded: str | None = None) -> None:
+        """A sign of life from ``name`` (tracked from now on); ``degraded`` says it is alive but
+        impaired. Cheap: called for every frame a remote peer sends."""
+        now = self.clock()
+        current = self._status.get(name)
+        if degraded is None:
+            self._self_degraded.pop(name, None)
+            if current is not None and current.state == HEALTHY:
+                self._status[name] = attrs.evolve(current, last_beat=now)
+                return
+            self._set(name, HealthStatus.healthy(since=now, last_beat=now))
+        else:
+            self._self_degraded[name] = degraded
+            if current is not None and current.state == DEGRADED and current.reason == degraded:
+                self._status[name] = attrs.evolve(current, last_beat=now)
+                return
+            self._set(name, HealthStatus.degraded(degraded, since=now, last_beat=now))
+
+    def mark_degraded(self, name: str, reason: str) -> None:
+        """Report ``name`` as degraded for ``reason`` (until its next plain beat)."""
+        self._self_degraded[name] = reason
+        current = self._status.get(name)
+        self._set(name, HealthStatus.degraded(reason, since=self.clock(), last_beat=current and current.last_beat))
+
+    def mark_unhealthy(self, name: str, error: SymphonyError) -> None:
+        """Report ``name`` as unhealthy because of ``error`` (until its next beat)."""
+        current = self._status.get(name)
+        self._set(name, HealthStatus.unhealthy(error, since=self.clock(), last_beat=current and current.last_beat))
+
+    def _set(self, name: str, status: HealthStatus) -> None:
+        old = self._status.get(name)
+        self._status[name] = status
+        if self.on_change is not None and (old is None or old.state != status.state or old.reason != status.reason):
+            self.on_change(name, old, status)
+
+    # -- evaluation -------------------------------------------------------------------------
+
+    def check(self, now: float | None = None) -> list[str]:
+        """Re-evaluate every tracked party against the clock; return the names that changed."""
+        now = self.clock() if now is None else now
+        changed: list[str] = []
+        late_after = self.timeout / 2
+        for name, status in list(self._status.items()):
+            if status.last_beat is None or status.state == UNHEALTHY:
+                continue
+            silent = now - status.last_beat
+            if silent >= self.timeout:
+                error = OperationTimeoutError(
+                    f"no heartbeat from {name!r} for {silent:.3f} s (timeout {self.timeout} s)",
+                    code="bus.heartbeat_timeout",
+                    context={"endpoint": name, "silent": round(silent, 6), "timeout": self.timeout},
+                )
+                self._set(name, HealthStatus.unhealthy(error, since=now, last_beat=status.last_beat))
+                changed.append(name)
+            elif silent >= late_after and status.state == HEALTHY:
+                self._set(name, HealthStatus.degraded("heartbeat late", since=now, last_beat=status.last_beat))
+                changed.append(name)
+        return changed
+
+    # -- queries ----------------------------------------------------------------------------
+
+    def status(self, name: str) -> HealthStatus:
+        """The status of ``name``; NotFoundError (``bus.unknown_endpoint``) if untracked."""
+        status = self._status.get(name)
+        if status is None:
+            raise NotFoundError(
+                f"{name!r} is not tracked by the health monitor",
+                code="bus.unknown_endpoint",
+                context={"endpoint": name},
+            )
+        return status
+
+    def is_available(self, name: str) -> bool:
+        """Whether ``name`` is tracked and not unhealthy (what routing asks)."""
+        status = self._status.get(name)
+        return status is not None and status.state != UNHEALTHY
+
+    def unhealthy(self) -> list[str]:
+        """Names of the unhealthy parties, sorted."""
+        return sorted(n for n, s in self._status.items() if s.state == UNHEALTHY)
+
+    def degraded(self) -> list[str]:
+        """Names of the degraded parties, sorted."""
+        return sorted(n for n, s in self._status.items() if s.state == DEGRADED)
+
+    def healthy(self) -> list[str]:
+        """Names of the healthy parties, sorted."""
+        return sorted(n for n, s in self._status.items() if s.state == HEALTHY)
+
+    def statuses(self) -> dict[str, HealthStatus]:
+        """Every tracked party's status."""
+        return dict(self._status)
+
+    def snapshot(self) -> dict[str, dict[str, Any]]:
+        """Every tracked party's status, JSON-safe."""
+        return {name: status.to_dict() for name, status in sorted(self._status.items())}
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._status
+
+    def __len__(self) -> int:
+        return len(self._status)

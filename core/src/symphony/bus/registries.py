@@ -1,0 +1,369 @@
+"""Registries the kernel hands to plugins' registration hooks, and the bus reads from.
+
+* :class:`TransportRegistry` -- transport factories by URL scheme
+  (``symphony_register_transports(registry)``: ``registry.add("unix", factory)``).
+* :class:`CodecRegistry` -- codecs by name, pre-populated with ``json`` and ``msgpack``
+  (``symphony_register_codecs(registry)``: ``registry.add(codec)``).
+* :class:`MessageTypeRegistry` -- message types keyed by ``(type, version)`` with an optional
+  JSON Schema for their payload (``symphony_register_message_types(registry)``:
+  ``registry.add("pit.pool.allocate", 1, schema={...}, summary="...")``).
+
+Each is constructible with no arguments; the kernel creates one of each lazily.
+
+Payload validation
+------------------
+A schema is checked and compiled into a :mod:`jsonschema` validator **once**, when the type
+is added; :meth:`MessageTypeRegistry.validate` then costs one dict lookup plus the compiled
+validator. The bus validates at its boundary -- messages arriving from a remote peer, or when
+asked -- never on every in-process hop. A failure raises
+``ValidationError(code="bus.invalid_payload")`` whose context names the ``type``, ``version``,
+the JSON ``path`` of the failing part (``$.items[3].name``) and the ``rule`` that failed
+(``minimum``, ``required``, ...).
+
+Messages whose ``(type, version)`` is not registered are accepted (policy ``"allow"``, the
+default) or rejected with ``NotFoundError(code="bus.unknown_message_type")`` (policy
+``"strict"``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from typing import Any, Final, Literal
+
+import attrs
+from jsonschema import exceptions as _js_exceptions
+from jsonschema.validators import Draft202012Validator, validator_for
+
+from symphony.bus.codecs import BUILTIN_CODECS, Codec
+from symphony.bus.message import ERROR, RESPONSE, Message, is_valid_type
+from symphony.commons.errors import ConflictError, NotFoundError, ValidationError
+
+__all__ = [
+    "CodecRegistry",
+    "MessageType",
+    "MessageTypeRegistry",
+    "TransportRegistry",
+    "UnknownTypePolicy",
+]
+
+UnknownTypePolicy = Literal["allow", "strict"]
+"""What :meth:`MessageTypeRegistry.validate` does with an unregistered ``(type, version)``."""
+
+_SCHEME_RE: Final = re.compile(r"[a-z][a-z0-9+.\-]*")
+
+
+# -- transports --------------------------------------------------------------------------------
+
+
+class TransportRegistry:
+    """Transport factories by URL scheme (``"unix"``, ``"tcp"``, ``"stdio"``, ``"memory"``...).
+
+    What a factory is and how it is called is the transport layer's contract
+    (:mod:`symphony.bus.transport`); this registry only stores and finds them.
+    """
+
+    def __init__(self) -> None:
+        self._factories: dict[str, Any] = {}
+
+    def add(self, scheme: str, factory: Any) -> None:
+        """Register ``factory`` for ``scheme``; a second factory for one scheme is a ConflictError."""
+        if not isinstance(scheme, str) or _SCHEME_RE.fullmatch(scheme) is None:
+            raise ValidationError(
+                f"bad transport scheme {scheme!r}",
+                code="bus.bad_transport_scheme",
+                context={"scheme": repr(scheme), "rule": "[a-z][a-z0-9+.-]*"},
+            )
+        existing = self._factories.get(scheme)
+        if existing is not None and existing is not factory:
+            raise ConflictError(
+                f"transport scheme {scheme!r} is already registered",
+                code="bus.transport_conflict",
+                context={"scheme": scheme, "existing": repr(existing), "new": repr(factory)},
+            )
+        self._factories[scheme] = factory
+
+    def get(self, scheme: str) -> Any:
+        """The factory for ``scheme``; NotFoundError (``bus.unknown_transport``) lists the known ones."""
+        try:
+            return self._factories[scheme]
+        except (KeyError, TypeError):
+            raise NotFoundError(
+                f"no transport for scheme {scheme!r}",
+                code="bus.unknown_transport",
+                context={"scheme": scheme, "known": self.schemes()},
+                hint=f"install a plugin providing 'transport:{scheme}'",
+            ) from None
+
+    def remove(self, scheme: str) -> None:
+        """Forget ``scheme`` (no error if unknown)."""
+        self._factories.pop(scheme, None)
+
+    def schemes(self) -> list[str]:
+        """Registered schemes, sorted."""
+        return sorted(self._factories)
+
+    def __contains__(self, scheme: object) -> bool:
+        return scheme in self._factories
+
+    def __len__(self) -> int:
+        return len(self._factories)
+
+    def __repr__(self) -> str:
+        return f"TransportRegistry({self.schemes()})"
+
+
+# -- codecs ------------------------------------------------------------------------------------
+
+
+class CodecRegistry:
+    """Codecs by name; starts with the built-in ``json`` and ``msgpack`` codecs."""
+
+    def __init__(self, *, builtins: bool = True) -> None:
+        self._codecs: dict[str, Codec] = dict(BUILTIN_CODECS) if builtins else {}
+
+    def add(self, codec: Codec) -> None:
+        """Register ``codec`` under ``codec.name``; another codec of that name is a ConflictError."""
+        name = getattr(codec, "name", None)
+        if (
+            not isinstance(name, str)
+            or not name
+            or not callable(getattr(codec, "encode", None))
+            or not callable(getattr(codec, "decode", None))
+        ):
+            raise ValidationError(
+                f"{codec!r} is not a codec (needs a str 'name' and encode/decode methods)",
+                code="bus.bad_codec",
+                context={"codec": repr(codec)},
+            )
+        existing = self._codecs.get(name)
+        if existing is not None and existing is not codec:
+            raise ConflictError(
+                f"codec {name!r} is already registered",
+                code="bus.codec_conflict",
+                context={"codec": name, "existing": repr(existing), "new": repr(codec)},
+            )
+        self._codecs[name] = codec
+
+    def get(self, name: str) -> Codec:
+        """The codec called ``name``; NotFoundError (``bus.unknown_codec``) lists the known ones."""
+        try:
+            return self._codecs[name]
+        except (KeyError, TypeError):
+            raise NotFoundError(
+                f"unknown codec {name!r}",
+                code="bus.unknown_codec",
+                context={"codec": name, "known": self.names()},
+                hint=f"install a plugin providing 'codec:{name}' or use one of the known codecs",
+            ) from None
+
+    def names(self) -> list[str]:
+        """Registered codec names, sorted."""
+        return sorted(self._codecs)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._codecs
+
+    def __len__(self) -> int:
+        return len(self._codecs)
+
+    def __repr__(self) -> str:
+        return f"CodecRegistry({self.names()})"
+
+
+# -- message types -----------------------------------------------------------------------------
+
+
+def _compile(schema: Mapping[str, Any], type_: str, version: int, which: str) -> Any:
+    if not isinstance(schema, Mapping):
+        raise ValidationError(
+            f"the {which} of message type {type_!r} v{version} must be a JSON Schema object",
+            code="bus.bad_message_schema",
+            context={"type": type_, "version": version, "schema": repr(schema)[:200]},
+        )
+    cls = validator_for(schema, default=Draft202012Validator)
+    try:
+        cls.check_schema(schema)
+    except _js_exceptions.SchemaError as exc:
+        raise ValidationError(
+            f"the {which} of message type {type_!r} v{version} is not a valid JSON Schema: {exc.message}",
+            code="bus.bad_message_schema",
+            context={
+                "type": type_,
+                "version": version,
+                "path": "/".join(str(p) for p in exc.path) or "<root>",
+                "rule": str(exc.validator),
+            },
+        ) from None
+    return cls(schema)
+
+
+@attrs.frozen(slots=True)
+class MessageType:
+    """One registered ``(type, version)``: its payload schema(s), compiled once, and a summary."""
+
+    type: str
+    version: int
+    schema: Mapping[str, Any] | None = None
+    response_schema: Mapping[str, Any] | None = None
+    summary: str = ""
+    _validator: Any = attrs.field(default=None, repr=False, eq=False, alias="validator")
+    _response_validator: Any = attrs.field(default=None, repr=False, eq=False, alias="response_validator")
+
+    def check(self, msg: Message) -> None:
+        """Validate ``msg.payload`` against the schema for its kind (requests/events: ``schema``,
+        responses: ``response_schema``; error payloads are never checked here)."""
+        kind = msg.kind
+        if kind == ERROR:
+            return
+        validator = self._response_validator if kind == RESPONSE else self._validator
+        if validator is None:
+            return
+        error = _js_exceptions.best_match(validator.iter_errors(msg.payload))
+        if error is None:
+            return
+        raise ValidationError(
+            f"payload of {self.type!r} v{self.version} is invalid at {error.json_path}: {error.message}",
+            code="bus.invalid_payload",
+            context={
+                "type": self.type,
+                "version": self.version,
+                "kind": kind,
+                "path": error.json_path,
+                "rule": str(error.validator),
+            },
+        )
+
+
+class MessageTypeRegistry:
+    """Message types by ``(type, version)``, with O(1) lookup and compiled payload validators.
+
+    >>> reg = MessageTypeRegistry()
+    >>> _ = reg.add("demo.greet", 1, schema={"type": "object", "required": ["name"]}, summary="Say hi")
+    >>> reg.get("demo.greet").summary
+    'Say hi'
+    """
+
+    def __init__(self, *, unknown: UnknownTypePolicy = "allow") -> None:
+        self._types: dict[tuple[str, int], MessageType] = {}
+        self.unknown: UnknownTypePolicy = unknown
+
+    @property
+    def unknown(self) -> UnknownTypePolicy:
+        """Policy for unregistered ``(type, version)`` in :meth:`validate`: ``"allow"`` or ``"strict"``."""
+        return self._unknown
+
+    @unknown.setter
+    def unknown(self, policy: UnknownTypePolicy) -> None:
+        if policy not in ("allow", "strict"):
+            raise ValidationError(
+                f"unknown-message-type policy must be 'allow' or 'strict', not {policy!r}",
+                code="bus.bad_policy",
+                context={"policy": repr(policy)},
+            )
+        self._unknown = policy
+
+    def add(
+        self,
+        type: str,
+        version: int = 1,
+        *,
+        schema: Mapping[str, Any] | None = None,
+        response_schema: Mapping[str, Any] | None = None,
+        summary: str = "",
+    ) -> MessageType:
+        """Register ``(type, version)``; its schemas are checked and compiled now.
+
+        Raises ``ConflictError(bus.message_type_conflict)`` if already registered and
+        ``ValidationError`` for a bad type name, version or schema.
+        """
+        if not is_valid_type(type):
+            raise ValidationError(
+                f"bad message type {type!r}: dot-separated [A-Za-z0-9_-]+ segments expected",
+                code="bus.bad_message_type",
+                context={"type": repr(type)},
+            )
+        if version.__class__ is not int or version < 1:
+            raise ValidationError(
+                f"message type version must be an integer >= 1, not {version!r}",
+                code="bus.bad_message_type",
+                context={"type": type, "version": repr(version)},
+            )
+        key = (type, version)
+        if key in self._types:
+            raise ConflictError(
+                f"message type {type!r} v{version} is already registered",
+                code="bus.message_type_conflict",
+                context={"type": type, "version": version},
+            )
+        entry = MessageType(
+            type=type,
+            version=version,
+            schema=schema,
+            response_schema=response_schema,
+            summary=summary,
+            validator=None if schema is None else _compile(schema, type, version, "schema"),
+            response_validator=(
+                None if response_schema is None else _compile(response_schema, type, version, "response schema")
+            ),
+        )
+        self._types[key] = entry
+        return entry
+
+    def get(self, type: str, version: int = 1) -> MessageType:
+        """The entry for ``(type, version)``; NotFoundError (``bus.unknown_message_type``) if absent."""
+        entry = self._types.get((type, version))
+        if entry is None:
+            raise NotFoundError(
+                f"unknown message type {type!r} v{version}",
+                code="bus.unknown_message_type",
+                context={"type": type, "version": version, "known_versions": self.versions(type)},
+                hint="a plugin registers message types with the symphony_register_message_types hook",
+            )
+        return entry
+
+    def find(self, type: str, version: int = 1) -> MessageType | None:
+        """The entry for ``(type, version)`` or ``None``."""
+        return self._types.get((type, version))
+
+    def versions(self, type: str) -> list[int]:
+        """Registered versions of ``type``, ascending."""
+        return sorted(v for (t, v) in self._types if t == type)
+
+    def latest(self, type: str) -> MessageType:
+        """The highest registered version of ``type``."""
+        versions = self.versions(type)
+        if not versions:
+            return self.get(type, 1)
+        return self._types[(type, versions[-1])]
+
+    def remove(self, type: str, version: int = 1) -> None:
+        """Forget ``(type, version)`` (no error if absent)."""
+        self._types.pop((type, version), None)
+
+    def validate(self, msg: Message) -> None:
+        """Check ``msg`` against its registered schema (see the module docs for the errors)."""
+        entry = self._types.get((msg.type, msg.version))
+        if entry is None:
+            if self._unknown == "strict":
+                raise NotFoundError(
+                    f"unknown message type {msg.type!r} v{msg.version}",
+                    code="bus.unknown_message_type",
+                    context={"type": msg.type, "version": msg.version, "known_versions": self.versions(msg.type)},
+                )
+            return
+        entry.check(msg)
+
+    def __contains__(self, key: object) -> bool:
+        if isinstance(key, str):
+            key = (key, 1)
+        return key in self._types
+
+    def __iter__(self) -> Iterator[MessageType]:
+        return iter(sorted(self._types.values(), key=lambda e: (e.type, e.version)))
+
+    def __len__(self) -> int:
+        return len(self._types)
+
+    def __repr__(self) -> str:
+        return f"MessageTypeRegistry({len(self)} types, unknown={self._unknown!r})"

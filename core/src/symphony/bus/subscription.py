@@ -1,0 +1,356 @@
+"""Subscriptions: bounded per-subscriber queues with an explicit backpressure policy.
+
+:meth:`Bus.subscribe <symphony.bus.core.Bus.subscribe>` returns a :class:`Subscription`, an
+async iterator of :class:`~symphony.bus.message.Message` and an async (or plain) context
+manager that unsubscribes on exit::
+
+    async with bus.subscribe("workflow.node.*", buffer=100, policy="wait") as sub:
+        async for msg in sub:
+            ...
+
+Backpressure policies
+---------------------
+Each subscription owns a queue of at most ``buffer`` messages. When it is full:
+
+``"wait"`` (default)
+    ``await bus.publish(msg)`` waits until the subscriber has taken a message: a slow
+    subscriber slows its publishers down and nothing is lost. ``bus.publish_nowait(msg)``
+    cannot wait, so it counts the message in the subscription's ``rejected`` figure and raises
+    ``OperationTimeoutError(code="bus.would_block")`` naming the full subscriptions (every
+    other subscription still got the message).
+``"drop-oldest"``
+    The oldest queued message is dropped to make room, and the subscription's ``dropped``
+    counter (visible in ``bus.metrics.snapshot()``) goes up. Publishers never wait. Use it
+    for telemetry where the newest value matters most.
+
+Nothing is ever dropped silently. Within one subscription, messages arrive in publish order.
+Across subscriptions there is no ordering guarantee.
+
+Unsubscribing (``bus.unsubscribe(sub)``, ``sub.close()`` or leaving the ``async with``) stops
+new deliveries at once; an iterator still running drains what is already queued and then
+stops. Several tasks may consume one subscription; each message goes to one of them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Final, Literal
+
+import anyio
+import anyio.lowlevel
+
+from symphony.bus.message import Message
+from symphony.commons.errors import OperationTimeoutError, TransportError, ValidationError
+
+if TYPE_CHECKING:
+    from symphony.bus.metrics import BusMetrics
+
+__all__ = ["DROP_OLDEST", "POLICIES", "WAIT", "CallbackSubscription", "Policy", "Subscription"]
+
+Policy = Literal["wait", "drop-oldest"]
+"""A subscription's backpressure policy (see the module docs)."""
+
+WAIT: Final = "wait"
+DROP_OLDEST: Final = "drop-oldest"
+POLICIES: Final[frozenset[str]] = frozenset({WAIT, DROP_OLDEST})
+
+MessageFilter = Callable[[Message], bool]
+
+_perf_counter = time.perf_counter
+
+
+class Subscription:
+    """A bounded queue of messages matching ``pattern`` (see the module docs).
+
+    Figures: ``delivered`` (accepted into the queue), ``dropped`` (pushed out by
+    ``drop-oldest``), ``rejected`` (refused by ``publish_nowait`` under ``wait``) and ``depth``.
+    """
+
+    __slots__ = (
+        "_closed",
+        "_log",
+        "_metrics",
+        "_owner",
+        "_queue",
+        "_ready",
+        "_space",
+        "buffer",
+        "delivered",
+        "dropped",
+        "filter",
+        "name",
+        "pattern",
+        "policy",
+        "rejected",
+    )
+
+    def __init__(
+        self,
+        owner: Any,
+        pattern: str,
+        *,
+        filter: MessageFilter | None = None,
+        buffer: int = 100,
+        policy: Policy = WAIT,
+        name: str | None = None,
+    ) -> None:
+        if buffer.__class__ is not int or buffer < 1:
+            raise ValidationError(
+                f"subscription buffer must be an integer >= 1, not {buffer!r}",
+                code="bus.bad_subscription",
+                context={"pattern": pattern, "buffer": repr(buffer)},
+            )
+        if policy not in POLICIES:
+            raise ValidationError(
+                f"subscription policy must be one of {sorted(POLICIES)}, not {policy!r}",
+                code="bus.bad_subscription",
+                context={"pattern": pattern, "policy": repr(policy)},
+            )
+        if filter is not None and not callable(filter):
+            raise ValidationError(
+                "subscription filter must be a callable taking a Message and returning a bool",
+                code="bus.bad_subscription",
+                context={"pattern": pattern, "filter": repr(filter)},
+            )
+        self._owner = owner
+        self._metrics: BusMetrics = owner.metrics
+        self._log = getattr(owner, "_log", None)
+        self.pattern = pattern
+        self.filter = filter
+        self.buffer = buffer
+        self.policy: Policy = policy
+        self.name = name or f"sub-{id(self):x}"
+        self._queue: deque[tuple[Message, float]] = deque()
+        self._ready: anyio.Event | None = None  # set when a message arrives or on close
+        self._space: deque[anyio.Event] = deque()  # publishers waiting for room (policy "wait")
+        self._closed = False
+        self.delivered = 0
+        self.dropped = 0
+        self.rejected = 0
+
+    # -- publisher side (called by the bus) ------------------------------------------------
+
+    def _accepts(self, msg: Message) -> bool:
+        flt = self.filter
+        if flt is None:
+            return True
+        try:
+            return bool(flt(msg))
+        except Exception:
+            self._metrics.filtered_errors += 1
+            if self._log is not None:
+                self._log.exception("bus.filter_failed", subscription=self.name, type=msg.type)
+            return False
+
+    def _offer(self, msg: Message, t0: float) -> bool:
+        """Deliver without waiting; False only when policy "wait" needs the publisher to wait."""
+        if self._closed or (self.filter is not None and not self._accepts(msg)):
+            return True
+        queue = self._queue
+        if len(queue) >= self.buffer:
+            if self.policy != DROP_OLDEST:
+                return False
+            queue.popleft()
+            self.dropped += 1
+        queue.append((msg, t0))
+        self.delivered += 1
+        ready = self._ready
+        if ready is not None:
+            self._ready = None
+            ready.set()
+        return True
+
+    async def _put(self, msg: Message, t0: float) -> None:
+        """Wait for room, then enqueue (policy "wait"; the filter already accepted ``msg``)."""
+        queue = self._queue
+        while len(queue) >= self.buffer and not self._closed:
+            event = anyio.Event()
+            self._space.append(event)
+            try:
+                await event.wait()
+            except BaseException:
+                if event.is_set():
+                    self._wake_publisher()  # we were woken but leave: pass the turn on
+                else:
+                    try:
+                        self._space.remove(event)
+                    except ValueError:
+                        pass
+                raise
+        if self._closed:
+            return
+        queue.append((msg, t0))
+        self.delivered += 1
+        ready = self._ready
+        if ready is not None:
+            self._ready = None
+            ready.set()
+
+    def _wake_publisher(self) -> None:
+        if self._space and len(self._queue) < self.buffer:
+            self._space.popleft().set()
+
+    # -- consumer side ---------------------------------------------------------------------
+
+    def __aiter__(self) -> Subscription:
+        return self
+
+    async def __anext__(self) -> Message:
+        queue = self._queue
+        if queue:
+            await anyio.lowlevel.checkpoint_if_cancelled()
+        else:
+            while not queue:
+                if self._closed:
+                    raise StopAsyncIteration
+                ready = self._ready
+                if ready is None:
+                    ready = self._ready = anyio.Event()
+                await ready.wait()
+        msg, t0 = queue.popleft()
+        self._metrics.deliver_latency.record(_perf_counter() - t0)
+        if self._space:
+            self._space.popleft().set()
+        return msg
+
+    async def receive(self, timeout: float | None = None) -> Message:
+        """The next message; ``TransportError(bus.subscription_closed)`` once closed and drained,
+        ``OperationTimeoutError(bus.receive_timeout)`` after ``timeout`` seconds."""
+        try:
+            with anyio.fail_after(timeout):
+                return await self.__anext__()
+        except StopAsyncIteration:
+            raise TransportError(
+                f"subscription {self.name!r} is closed",
+                code="bus.subscription_closed",
+                context={"subscription": self.name, "pattern": self.pattern},
+            ) from None
+        except TimeoutError:
+            raise OperationTimeoutError(
+                f"no message on {self.pattern!r} within {timeout} s",
+                code="bus.receive_timeout",
+                context={"subscription": self.name, "pattern": self.pattern, "timeout": timeout},
+            ) from None
+
+    def receive_nowait(self) -> Message | None:
+        """The next queued message, or ``None`` if the queue is empty."""
+        if not self._queue:
+            return None
+        msg, t0 = self._queue.popleft()
+        self._metrics.deliver_latency.record(_perf_counter() - t0)
+        if self._space:
+            self._space.popleft().set()
+        return msg
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        """Whether this subscription no longer receives messages."""
+        return self._closed
+
+    @property
+    def depth(self) -> int:
+        """Messages waiting in the queue."""
+        return len(self._queue)
+
+    def close(self) -> None:
+        """Unsubscribe: no new deliveries; queued messages can still be drained."""
+        if self._closed:
+            return
+        self._closed = True
+        self._owner._detach(self)
+        ready = self._ready
+        if ready is not None:
+            self._ready = None
+            ready.set()
+        while self._space:
+            self._space.popleft().set()
+
+    async def aclose(self) -> None:
+        """Async spelling of :meth:`close`."""
+        self.close()
+
+    async def __aenter__(self) -> Subscription:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def __enter__(self) -> Subscription:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def stats(self) -> dict[str, Any]:
+        """This subscription's figures (JSON-safe)."""
+        return {
+            "name": self.name,
+            "pattern": self.pattern,
+            "policy": self.policy,
+            "buffer": self.buffer,
+            "depth": len(self._queue),
+            "delivered": self.delivered,
+            "dropped": self.dropped,
+            "rejected": self.rejected,
+        }
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else f"depth={len(self._queue)}"
+        return f"<{type(self).__name__} {self.name!r} {self.pattern!r} {self.policy} {state}>"
+
+
+Callback = Callable[[Message], Any]
+
+
+class CallbackSubscription(Subscription):
+    """A subscription that calls ``callback(msg)`` instead of being iterated.
+
+    A plain function is called inline, inside ``publish`` (the cheapest delivery there is: keep
+    it short). An ``async def`` function gets the bounded queue of an ordinary subscription
+    and a worker task in the bus's task group that awaits it once per message, in order.
+    Exceptions from the callback are logged and counted (``callback_errors``), never passed
+    to the publisher.
+    """
+
+    __slots__ = ("callback", "is_async")
+
+    def __init__(self, owner: Any, pattern: str, callback: Callback, *, is_async: bool, **kw: Any) -> None:
+        super().__init__(owner, pattern, **kw)
+        self.callback = callback
+        self.is_async = is_async
+
+    def _offer(self, msg: Message, t0: float) -> bool:
+        if self.is_async:
+            return super()._offer(msg, t0)
+        if self._closed or (self.filter is not None and not self._accepts(msg)):
+            return True
+        self.delivered += 1
+        try:
+            self.callback(msg)
+        except Exception:
+            self._callback_failed(msg)
+        self._metrics.deliver_latency.record(_perf_counter() - t0)
+        return True
+
+    def _callback_failed(self, msg: Message) -> None:
+        self._metrics.callback_errors += 1
+        if self._log is not None:
+            self._log.exception("bus.callback_failed", subscription=self.name, type=msg.type, id=msg.id)
+
+    async def _work(self) -> None:
+        """Worker loop for an async callback (run by the bus in its task group)."""
+        fn: Callable[[Message], Awaitable[Any]] = self.callback
+        async for msg in self:
+            try:
+                await fn(msg)
+            except Exception:
+                self._callback_failed(msg)

@@ -1,0 +1,94 @@
+"""State shared by CLI commands: the lazily built kernel and output helpers."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import TYPE_CHECKING, Any, NoReturn
+
+import click
+
+if TYPE_CHECKING:
+    from symphony.commons.errors import SymphonyError
+    from symphony.kernel import Kernel
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_PLUGIN_FAILURES = 3
+EXIT_CONFIG = 4
+
+
+class CliState:
+    """Options of the top-level group, and the kernel built from them on first use."""
+
+    def __init__(self) -> None:
+        self.config_path: str | None = None
+        self.env: str | None = None
+        self.strict: bool | None = None
+        self.autoload = True
+        self._kernel: Kernel | None = None
+        self._plugin_commands: dict[str, tuple[str, str]] | None = None
+
+    def kernel(self) -> Kernel:
+        """The kernel for this invocation (built once, synchronously)."""
+        if self._kernel is None:
+            from symphony.kernel import Kernel
+
+            self._kernel = Kernel.create(self.config_path, env=self.env, strict=self.strict, autoload=self.autoload)
+        return self._kernel
+
+    def plugin_commands(self) -> dict[str, tuple[str, str]]:
+        """Command name -> (plugin id, summary), from manifests only (nothing imported)."""
+        if self._plugin_commands is None:
+            commands: dict[str, tuple[str, str]] = {}
+            if self.autoload:
+                try:
+                    from symphony.plugins.discovery import discover
+
+                    records, _ = discover()
+                except Exception:  # discovery problems are reported by `plugins list`/`doctor`
+                    records = []
+                for r in records:
+                    if r.ok and r.manifest is not None:
+                        for c in r.manifest.commands:
+                            commands.setdefault(c.name, (r.id, c.summary))
+            self._plugin_commands = commands
+        return self._plugin_commands
+
+    def load_plugin_command(self, name: str, plugin_id: str) -> click.Command:
+        """Activate ``plugin_id`` and return the click command it registered as ``name``."""
+        from symphony.commons.errors import SymphonyError
+
+        kernel = self.kernel()
+        try:
+            kernel.activate(plugin_id)
+            command: click.Command = kernel.registry("commands").get(name)
+        except SymphonyError as exc:
+            fail(exc, EXIT_ERROR)
+        return command
+
+
+def fail(exc: SymphonyError, code: int = EXIT_ERROR) -> NoReturn:
+    """Print a SymphonyError for a person (message, context, hint) and exit with ``code``."""
+    lines = [f"error: {exc.message}"]
+    for key, value in exc.context.items():
+        if key in ("traceback",):
+            continue
+        lines.append(f"  {key}: {value}")
+    if exc.hint:
+        lines.append(f"  hint: {exc.hint}")
+    lines.append(f"  code: {exc.code}")
+    click.echo("\n".join(lines), err=True)
+    sys.exit(code)
+
+
+def echo_json(data: Any) -> None:
+    """Write ``data`` as indented JSON to stdout."""
+    click.echo(json.dumps(data, indent=2, default=str))
+
+
+def console() -> Any:
+    """A rich console on stdout (imported lazily: rich is not cheap)."""
+    from rich.console import Console
+
+    return Console()

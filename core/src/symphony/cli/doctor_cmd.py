@@ -1,0 +1,68 @@
+"""``symphony doctor``: check the environment, the plugins and the discovery index."""
+
+from __future__ import annotations
+
+import platform
+import sys
+from typing import Any
+
+import click
+
+from symphony.cli._context import EXIT_PLUGIN_FAILURES, CliState, console, echo_json
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--no-import", is_flag=True, help="Do not import plugins (only check manifests).")
+@click.pass_obj
+def doctor(state: CliState, as_json: bool, no_import: bool) -> None:
+    """Check the environment, every plugin (importing each one) and the discovery index.
+
+    Exits 3 when any plugin is unusable.
+    """
+    from symphony import __version__
+    from symphony._version import PLUGIN_API_VERSION
+    from symphony.commons.errors import PluginError
+    from symphony.plugins.discovery import DiscoveryIndex
+    from symphony.plugins.states import PluginState
+
+    kernel = state.kernel()
+    if not no_import:
+        for record in kernel.plugins:
+            if record.state is PluginState.DISCOVERED:
+                try:
+                    kernel.activate(record.id)
+                except PluginError:
+                    pass
+    index = DiscoveryIndex()
+    counts: dict[str, int] = {}
+    for r in kernel.plugins:
+        counts[r.state.value] = counts.get(r.state.value, 0) + 1
+    report: dict[str, Any] = {
+        "symphony": __version__,
+        "plugin_api": PLUGIN_API_VERSION,
+        "python": sys.version.split()[0],
+        "executable": sys.executable,
+        "platform": platform.platform(),
+        "config": {"env": kernel.config.env, "files": [str(f) for f in kernel.config.files]},
+        "index": {"path": str(index.path), "status": kernel.index_status, "exists": index.path.exists()},
+        "plugins": counts,
+        "problems": [
+            {"plugin": r.id, "state": r.state.value, "reason": r.reason, "code": r.error_code} for r in kernel.failures()
+        ],
+    }
+    if as_json:
+        echo_json(report)
+    else:
+        con = console()
+        con.print(f"symphony {report['symphony']} (plugin API {report['plugin_api']}), Python {report['python']}")
+        con.print(f"  interpreter: {report['executable']}")
+        con.print(f"  config: env={report['config']['env']} files={report['config']['files'] or '(none)'}")
+        con.print(f"  discovery index: {report['index']['path']} ({report['index']['status']})")
+        con.print("  plugins: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) if counts else "  plugins: none")
+        for p in report["problems"]:
+            con.print(f"  [red]✗[/red] {p['plugin']}: {p['state']}: {p['reason']}", highlight=False)
+        if not report["problems"]:
+            con.print("  [green]✓[/green] no problems found")
+    if report["problems"]:
+        raise SystemExit(EXIT_PLUGIN_FAILURES)

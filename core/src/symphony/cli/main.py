@@ -1,0 +1,124 @@
+"""The ``symphony`` command.
+
+Built-in commands and plugin commands are both listed from static tables (the built-in table
+and the plugins' manifests), so ``symphony --help`` imports no plugin and cannot be broken by
+one. A plugin's command is imported, with its plugin, only when it is invoked.
+
+Exit codes: 0 success; 1 an error (message on stderr); 2 bad usage; 3 the command ran but
+some plugins are unusable (``plugins list``, ``doctor``); 4 a configuration error.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+
+import click
+
+from symphony._version import PLUGIN_API_VERSION, __version__
+from symphony.cli._builtin import BUILTIN_COMMANDS
+from symphony.cli._context import EXIT_CONFIG, EXIT_ERROR, CliState, fail
+
+__all__ = ["cli", "main"]
+
+
+class SymphonyGroup(click.Group):
+    """A click group that lists built-in and plugin commands without importing them."""
+
+    def _plugin_commands(self, ctx: click.Context) -> dict[str, tuple[str, str]]:
+        state = ctx.find_object(CliState)
+        if state is None:
+            return {}
+        return state.plugin_commands()
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        names = set(BUILTIN_COMMANDS) | set(self.commands)
+        names |= set(self._plugin_commands(ctx))
+        return sorted(names)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.commands:
+            return self.commands[cmd_name]
+        if cmd_name in BUILTIN_COMMANDS:
+            ref = BUILTIN_COMMANDS[cmd_name][0]
+            module_name, _, attr = ref.partition(":")
+            try:
+                module = importlib.import_module(module_name)
+            except ModuleNotFoundError as exc:
+                if exc.name == module_name:
+                    return None
+                raise
+            command: click.Command = getattr(module, attr)
+            return command
+        plugin_commands = self._plugin_commands(ctx)
+        if cmd_name in plugin_commands:
+            state = ctx.ensure_object(CliState)
+            return state.load_plugin_command(cmd_name, plugin_commands[cmd_name][0])
+        return None
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, summary) for name, (_, summary) in sorted(BUILTIN_COMMANDS.items())]
+        plugin_rows = [
+            (name, f"{summary} [{plugin_id}]".strip())
+            for name, (plugin_id, summary) in sorted(self._plugin_commands(ctx).items())
+            if name not in BUILTIN_COMMANDS
+        ]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+        if plugin_rows:
+            with formatter.section("Plugin commands"):
+                formatter.write_dl(plugin_rows)
+
+
+@click.group(cls=SymphonyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(
+    __version__, "-V", "--version", message=f"symphony %(version)s (plugin API {PLUGIN_API_VERSION})"
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False),
+    envvar="SYMPHONY_USER_CONFIG",
+    help="User config file (default: the platform config dir; env SYMPHONY_USER_CONFIG).",
+)
+@click.option(
+    "--env",
+    type=click.Choice(["development", "test", "production"]),
+    envvar="SYMPHONY_ENV",
+    help="Config profile (env SYMPHONY_ENV; default development).",
+)
+@click.option("--strict", is_flag=True, help="Fail on any plugin problem (same as SYMPHONY_STRICT_PLUGINS=1).")
+@click.option("--no-plugins", is_flag=True, help="Do not load installed plugins (safe mode).")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None, env: str | None, strict: bool, no_plugins: bool) -> None:
+    """Symphony: a plugin-first backend for AI workflows.
+
+    Plugins are found through the `symphony.plugins` entry-point group and read from their
+    `symphony.toml` manifests without being imported. `symphony plugins list` shows them.
+    """
+    state = ctx.ensure_object(CliState)
+    state.config_path = config_path
+    state.env = env
+    state.strict = strict or None
+    state.autoload = not no_plugins
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``symphony`` console script."""
+    from symphony.commons.errors import ConfigError, SymphonyError
+
+    try:
+        cli.main(args=argv, prog_name="symphony", standalone_mode=True, obj=CliState())
+    except ConfigError as exc:
+        fail(exc, EXIT_CONFIG)
+    except SymphonyError as exc:
+        fail(exc, EXIT_ERROR)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    os.environ.setdefault("PYTHONIOENCODING", "utf-8")
+    main(sys.argv[1:])
+
+

@@ -1,0 +1,1152 @@
+"""Layered configuration, validated by JSON Schema, with a comment-preserving user-file editor.
+
+Layers, later wins:
+
+1. built-in defaults: the ``default`` values inside the section JSON Schemas (source ``"default"``);
+2. the packaged profile ``profiles/default.toml`` (source ``"profile:default"``);
+3. the packaged profile ``profiles/<env>.toml`` (source ``"profile:<env>"``);
+4. ``<config_dir>/default.toml`` then ``<config_dir>/<env>.toml`` (source: the file path);
+5. the user file (``$SYMPHONY_USER_CONFIG`` or the platform config dir's ``config.toml``);
+6. environment variables ``SYMPHONY_<SECTION>__<KEY>[__<SUBKEY>...]`` (source ``"env:<NAME>"``);
+7. explicit overrides, nested or dotted (source ``"override"``).
+
+Tables merge key by key at every depth; any other value (arrays included) replaces the one
+below it. Missing files are skipped silently.
+
+**Environments** (``SYMPHONY_ENV``, default ``development``) and the packaged profiles:
+
+- ``development``: ``debug.duck_debugging = true`` so :func:`symphony.commons.debug.duck`
+  prints while you work; everything else at its default (level ``info``, format ``auto``).
+- ``test``: ``logging.level = "debug"``, ``logging.format = "compact"`` (no colours in CI
+  logs), ``fs.max_file_size`` = 10 MiB, duck debugging off.
+- ``production``: ``logging.level = "warning"``, ``logging.console = false``,
+  ``fs.max_file_size`` = 1 GiB, duck debugging off. ``logging.file`` / ``logging.json_file``
+  stay null because no path suits every machine: set them in the config dir or the user file.
+  With no output configured at all, :func:`symphony.commons.log.configure_logging` still sends
+  errors to stderr as a last resort.
+- ``default.toml`` holds no values: the schemas' defaults are the base profile (so
+  :meth:`Config.source_of` reports ``"default"`` for them); it exists so every environment has
+  the same layer list and as a documented place for shared overrides.
+
+**Environment variables.** ``SYMPHONY_LOGGING__LEVEL=debug`` sets ``logging.level``;
+``SYMPHONY_KERNEL__HOOK_POLICY__SYMPHONY_STARTUP=isolate`` sets a nested key. Names are
+upper-case in the environment and lower-case in the config. Variables starting with
+``SYMPHONY_`` and containing no ``__`` are reserved (``SYMPHONY_ENV``, ``SYMPHONY_CONFIG_DIR``,
+``SYMPHONY_STRICT_PLUGINS``...) and ignored here. Values are parsed by the schema type at that
+key (see :func:`parse_env_value`). Variables are applied in name order, so
+``SYMPHONY_KERNEL__HOOK_POLICY__X`` refines a whole-table ``SYMPHONY_KERNEL__HOOK_POLICY``.
+
+**Errors** are :class:`~symphony.commons.errors.ConfigError` with these codes:
+``config.parse`` (TOML syntax; context ``file``, ``line``, ``column``), ``config.unreadable``,
+``config.unknown_key`` (context ``file``, ``key``; unknown sections too),
+``config.invalid`` (context ``file`` = the layer that set the bad value, ``key`` dotted,
+``rule`` such as ``"type=integer"`` or ``"enum=['debug', 'info', 'warning', 'error']"``),
+``config.env_parse`` (context ``variable``, ``value``, ``expected``), ``config.bad_env``,
+``config.section_conflict``, ``config.bad_schema``. Schema validation reports the first
+problem (sorted by key) and lists every problem in ``context["errors"]`` when there are several.
+
+    >>> cfg = load_config(environ={}, user_file="/nonexistent.toml", overrides={"logging.level": "debug"})
+    >>> cfg.get("logging.level"), cfg.source_of("logging.level"), cfg.source_of("fs.max_file_size")
+    ('debug', 'override', 'default')
+
+Importing this module is cheap: ``tomllib``, ``jsonschema``, ``tomlkit``, ``cattrs`` and
+``attrs`` are imported by the functions that need them.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Iterator, Mapping, MutableMapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar, overload
+
+from symphony.commons.errors import ConfigError, NotFoundError
+
+if TYPE_CHECKING:
+    from symphony.commons._config_types import (
+        CORE_TYPES,
+        DebugConfig,
+        FsConfig,
+        KernelConfig,
+        LoggingConfig,
+        PluginsConfig,
+    )
+
+__all__ = [
+    "CORE_SCHEMAS",
+    "CORE_TYPES",
+    "ENVIRONMENTS",
+    "Config",
+    "DebugConfig",
+    "FsConfig",
+    "KernelConfig",
+    "LoggingConfig",
+    "PluginsConfig",
+    "load_config",
+    "parse_env_value",
+    "set_user_value",
+    "unset_user_value",
+]
+
+T = TypeVar("T")
+
+ENVIRONMENTS: tuple[str, ...] = ("development", "test", "production")
+"""Allowed values of ``SYMPHONY_ENV``."""
+
+ENV_PREFIX = "SYMPHONY_"
+_SEP = "__"
+_MiB = 1024 * 1024
+_PROFILE_DIR = Path(__file__).with_name("profiles")
+_SCHEMA_URI = "https://json-schema.org/draft/2020-12/schema"
+_MISSING: Any = object()
+
+_LEVELS = ["debug", "info", "warning", "error"]
+
+CORE_SCHEMAS: dict[str, dict[str, Any]] = {
+    "kernel": {
+        "$schema": _SCHEMA_URI,
+        "title": "kernel",
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "strict_plugins": {
+                "type": "boolean",
+                "default": False,
+                "description": "Turn plugin problems (incompatible, import-failed...) into errors.",
+            },
+            "hook_policy": {
+                "type": "object",
+                "additionalProperties": {"type": "string", "enum": ["propagate", "isolate"]},
+                "default": {},
+                "description": "Failure policy per hook name: propagate the error or isolate-and-log it.",
+            },
+            "startup_timeout": {
+                "type": "number",
+                "exclusiveMinimum": 0,
+                "default": 30,
+                "description": "Seconds allowed for all startup hooks.",
+            },
+        },
+    },
+    "plugins": {
+        "$schema": _SCHEMA_URI,
+        "title": "plugins",
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "disabled": {
+                "type": "array",
+                "items": {"type": "string"},
+                "default": [],
+                "description": "Plugin ids never activated.",
+            },
+            "enabled": {
+                "type": "array",
+                "items": {"type": "string"},
+                "default": [],
+                "description": "Plugin ids allowed to activate; empty means all.",
+            },
+            "index": {
+                "type": "boolean",
+                "default": True,
+                "description": "Use the on-disk discovery index.",
+            },
+        },
+    },
+    "logging": {
+        "$schema": _SCHEMA_URI,
+        "title": "logging",
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "level": {"type": "string", "enum": _LEVELS, "default": "info"},
+            "console": {"type": "boolean", "default": True, "description": "Log to stderr."},
+            "format": {
+                "type": "string",
+                "enum": ["auto", "pretty", "compact", "json"],
+                "default": "auto",
+                "description": "Console format; auto = pretty on a TTY, compact otherwise.",
+            },
+            "file": {"type": ["string", "null"], "default": None, "description": "Text log file path."},
+            "rotation": {"type": "string", "enum": ["size", "daily", "hourly"], "default": "size"},
+            "max_bytes": {"type": "integer", "minimum": 0, "default": 10 * _MiB},
+            "backup_count": {"type": "integer", "minimum": 0, "default": 5},
+            "json_file": {"type": ["string", "null"], "default": None, "description": "JSON-lines log file path."},
+        },
+    },
+    "fs": {
+        "$schema": _SCHEMA_URI,
+        "title": "fs",
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "max_file_size": {"type": "integer", "minimum": 0, "default": 100 * _MiB},
+            "atomic_writes": {"type": "boolean", "default": True},
+            "temp_dir": {"type": ["string", "null"], "default": None},
+        },
+    },
+    "debug": {
+        "$schema": _SCHEMA_URI,
+        "title": "debug",
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {
+            "duck_debugging": {"type": "boolean", "default": False},
+            "performance_logging": {"type": "boolean", "default": False},
+        },
+    },
+}
+"""JSON Schemas (draft 2020-12) of the core sections, with their defaults."""
+
+_TYPE_NAMES = frozenset({"CORE_TYPES", "DebugConfig", "FsConfig", "KernelConfig", "LoggingConfig", "PluginsConfig"})
+
+
+def __getattr__(name: str) -> Any:
+    # The attrs classes live in a sibling module so that importing config stays cheap.
+    if name in _TYPE_NAMES:
+        from symphony.commons import _config_types
+
+        value = getattr(_config_types, name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _plain(value: Any) -> Any:
+    """Deep copy into plain dicts and lists (tomlkit items and mappings included)."""
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _short(value: Any, limit: int = 200) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _unknown_key(source: str, key: str, known: list[str]) -> ConfigError:
+    shown = ", ".join(sorted(known)[:30]) or "(none)"
+    return ConfigError(
+        f"{source}: unknown configuration key {key!r}",
+        code="config.unknown_key",
+        context={"file": source, "key": key},
+        hint=f"known keys here: {shown}",
+    )
+
+
+def _child_schema(schema: Any, key: str) -> Any:
+    """The schema of ``key`` inside an object ``schema``; None if the key is not allowed."""
+    if schema is True or not isinstance(schema, Mapping):
+        return {} if schema is not False else None
+    props = schema.get("properties")
+    if isinstance(props, Mapping) and key in props:
+        sub = props[key]
+        if sub is False:
+            return None
+        return sub if isinstance(sub, Mapping) else {}
+    patterns = schema.get("patternProperties")
+    if isinstance(patterns, Mapping):
+        import re
+
+        for pattern, sub in patterns.items():
+            try:
+                if re.search(pattern, key):
+                    return sub if isinstance(sub, Mapping) else {}
+            except re.error:
+                continue
+    extra = schema.get("additionalProperties", True)
+    if extra is False:
+        return None
+    return extra if isinstance(extra, Mapping) else {}
+
+
+def _known_keys(schema: Any) -> list[str]:
+    props = schema.get("properties") if isinstance(schema, Mapping) else None
+    return [str(k) for k in props] if isinstance(props, Mapping) else []
+
+
+def _check_known(layer: Mapping[str, Any], schemas: Mapping[str, Any], source: str) -> None:
+    """Raise ``config.unknown_key`` for the first section or key the schemas do not allow."""
+    for section, value in layer.items():
+        if section not in schemas:
+            raise _unknown_key(source, str(section), list(schemas))
+        _check_known_in(value, schemas[section], str(section), source)
+
+
+def _check_known_in(value: Any, schema: Any, prefix: str, source: str) -> None:
+    if not isinstance(value, Mapping):
+        return
+    for key, sub in value.items():
+        sub_schema = _child_schema(schema, str(key))
+        dotted = f"{prefix}.{key}"
+        if sub_schema is None:
+            raise _unknown_key(source, dotted, _known_keys(schema))
+        _check_known_in(sub, sub_schema, dotted, source)
+
+
+def _schema_at(schemas: Mapping[str, Any], parts: list[str]) -> Any:
+    """The schema at a dotted path, or None if the path is not allowed."""
+    if not parts or parts[0] not in schemas:
+        return None
+    schema: Any = schemas[parts[0]]
+    for part in parts[1:]:
+        schema = _child_schema(schema, part)
+        if schema is None:
+            return None
+    return schema
+
+
+def _known_near(schemas: Mapping[str, Any], parts: list[str]) -> list[str]:
+    """The keys allowed next to the last part of a dotted path (for hints)."""
+    if parts[0] not in schemas:
+        return list(schemas)
+    if len(parts) < 2:
+        return _known_keys(schemas[parts[0]])
+    return _known_keys(_schema_at(schemas, parts[:-1]))
+
+
+def _drop_sources(sources: dict[str, str], dotted: str) -> None:
+    prefix = dotted + "."
+    for key in [k for k in sources if k.startswith(prefix)]:
+        del sources[key]
+
+
+def _mark_sources(value: Any, dotted: str, source: str, sources: dict[str, str]) -> None:
+    sources[dotted] = source
+    if isinstance(value, dict):
+        for key, sub in value.items():
+            _mark_sources(sub, f"{dotted}.{key}", source, sources)
+
+
+def _merge(target: dict[str, Any], layer: Mapping[str, Any], source: str, sources: dict[str, str], prefix: str = "") -> None:
+    """Deep-merge ``layer`` into ``target``, recording which layer set each dotted key."""
+    for raw_key, value in layer.items():
+        key = str(raw_key)
+        dotted = f"{prefix}{key}"
+        if isinstance(value, Mapping) and isinstance(target.get(key), dict):
+            sources[dotted] = source
+            _merge(target[key], value, source, sources, dotted + ".")
+        else:
+            _drop_sources(sources, dotted)
+            target[key] = _plain(value)
+            _mark_sources(target[key], dotted, source, sources)
+
+
+def _set_path(target: dict[str, Any], parts: list[str], value: Any) -> None:
+    node = target
+    for part in parts[:-1]:
+        child = node.get(part)
+        if not isinstance(child, dict):
+            child = node[part] = {}
+        node = child
+    last = parts[-1]
+    if isinstance(value, Mapping) and isinstance(node.get(last), dict):
+        _merge(node[last], value, "", {})
+    else:
+        node[last] = _plain(value)
+
+
+def _split_key(dotted: Any, source: str) -> list[str]:
+    if not isinstance(dotted, str) or not dotted or any(not p for p in dotted.split(".")):
+        raise ConfigError(
+            f"{source}: malformed configuration key {dotted!r}",
+            code="config.unknown_key",
+            context={"file": source, "key": str(dotted)},
+            hint="use dotted lower-case keys such as 'logging.level'",
+        )
+    return dotted.split(".")
+
+
+def _defaults_of(schema: Any) -> Any:
+    if not isinstance(schema, Mapping):
+        return _MISSING
+    if "default" in schema:
+        return _plain(schema["default"])
+    props = schema.get("properties")
+    if isinstance(props, Mapping):
+        out: dict[str, Any] = {}
+        for key, sub in props.items():
+            value = _defaults_of(sub)
+            if value is not _MISSING:
+                out[str(key)] = value
+        return out
+    return _MISSING
+
+
+def _defaults(schemas: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for section, schema in schemas.items():
+        value = _defaults_of(schema)
+        out[section] = {} if value is _MISSING else value
+    return out
+
+
+def _combine_schemas(extra: Mapping[str, Mapping[str, Any]] | None) -> dict[str, Mapping[str, Any]]:
+    combined: dict[str, Mapping[str, Any]] = dict(CORE_SCHEMAS)
+    for name, schema in (extra or {}).items():
+        if not isinstance(name, str) or not name or "." in name:
+            raise ConfigError(
+                f"invalid config section name {name!r}",
+                code="config.bad_schema",
+                context={"section": str(name)},
+            )
+        if not isinstance(schema, Mapping):
+            raise ConfigError(
+                f"the schema of config section {name!r} is not a mapping",
+                code="config.bad_schema",
+                context={"section": name},
+            )
+        if name in CORE_SCHEMAS and schema is not CORE_SCHEMAS[name] and schema != CORE_SCHEMAS[name]:
+            raise ConfigError(
+                f"a plugin schema may not replace the core config section {name!r}",
+                code="config.section_conflict",
+                context={"section": name},
+                hint="choose another config_section name for the plugin",
+            )
+        combined[name] = schema
+    return combined
+
+
+# --------------------------------------------------------------------------- validation
+
+
+@functools.lru_cache(maxsize=256)
+def _compiled(key: str) -> Any:
+    import json
+
+    from jsonschema import Draft202012Validator
+
+    schema = json.loads(key)
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema)
+
+
+def _validator_for(section: str, schema: Mapping[str, Any]) -> Any:
+    """A compiled validator, cached by the schema's canonical JSON text."""
+    import json
+
+    try:
+        key = json.dumps(schema, sort_keys=True, default=str)
+        return _compiled(key)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(
+            f"the schema of config section {section!r} is not JSON: {exc}",
+            code="config.bad_schema",
+            context={"section": section},
+        ) from exc
+    except Exception as exc:  # jsonschema.SchemaError, imported lazily
+        raise ConfigError(
+            f"the schema of config section {section!r} is invalid: {getattr(exc, 'message', exc)}",
+            code="config.bad_schema",
+            context={"section": section},
+        ) from exc
+
+
+def _rule(error: Any) -> str:
+    value = error.validator_value
+    if error.validator == "type":
+        shown = "|".join(value) if isinstance(value, list) else str(value)
+    elif isinstance(value, bool):
+        shown = "false" if value is False else "true"
+    elif isinstance(value, (dict, list)) and error.validator not in ("enum",):
+        shown = _short(value, 80)
+    else:
+        shown = _short(value, 120)
+    return f"{error.validator}={shown}"
+
+
+def _source_for(sources: Mapping[str, str], path: list[str]) -> str:
+    for end in range(len(path), 0, -1):
+        found = sources.get(".".join(path[:end]))
+        if found is not None:
+            return found
+    return "default"
+
+
+def _validate(data: Mapping[str, Any], schemas: Mapping[str, Mapping[str, Any]], sources: Mapping[str, str]) -> None:
+    problems: list[dict[str, str]] = []
+    for section, schema in schemas.items():
+        validator = _validator_for(section, schema)
+        for error in validator.iter_errors(data.get(section, {})):
+            path = [section, *(str(p) for p in error.absolute_path)]
+            key = ".".join(path)
+            problem = {
+                "file": _source_for(sources, path),
+                "key": key,
+                "rule": _rule(error),
+                "message": _short(error.message),
+            }
+            if error.validator == "additionalProperties" and isinstance(error.instance, Mapping):
+                allowed = _known_keys(error.schema)
+                extra = [str(k) for k in error.instance if str(k) not in allowed]
+                if extra:
+                    problem["key"] = f"{key}.{extra[0]}"
+                    problem["file"] = _source_for(sources, [*path, extra[0]])
+                    problem["unknown"] = "yes"
+            problems.append(problem)
+    if not problems:
+        return
+    problems.sort(key=lambda p: p["key"])
+    first = problems[0]
+    context: dict[str, Any] = {"file": first["file"], "key": first["key"], "rule": first["rule"]}
+    if len(problems) > 1:
+        context["errors"] = [{k: p[k] for k in ("file", "key", "rule")} for p in problems]
+    if first.get("unknown"):
+        raise ConfigError(
+            f"{first['file']}: unknown configuration key {first['key']!r}",
+            code="config.unknown_key",
+            context=context,
+            hint="remove the key or check its spelling",
+        )
+    raise ConfigError(
+        f"{first['file']}: {first['key']}: {first['message']} (rule {first['rule']})",
+        code="config.invalid",
+        context=context,
+    )
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def _read_toml(path: Path, source: str | None = None) -> dict[str, Any] | None:
+    """Parse a TOML file; None when it does not exist."""
+    label = source or str(path)
+    try:
+        raw = path.read_bytes()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read config file {path}: {exc.strerror or exc}",
+            code="config.unreadable",
+            context={"file": str(path)},
+        ) from exc
+    return _parse_toml_bytes(raw, label)
+
+
+def _parse_toml_bytes(raw: bytes, label: str) -> dict[str, Any]:
+    import tomllib
+
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError(
+            f"{label}: not valid UTF-8 (line {line})",
+            code="config.parse",
+            context={"file": label, "line": line, "reason": "invalid UTF-8"},
+        ) from exc
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise _toml_error(label, exc) from exc
+    except RecursionError as exc:
+        raise ConfigError(
+            f"{label}: TOML nested too deeply",
+            code="config.parse",
+            context={"file": label, "line": None, "reason": "nested too deeply"},
+        ) from exc
+
+
+def _toml_error(label: str, exc: Exception) -> ConfigError:
+    import re
+
+    message = str(exc)
+    line: int | None = getattr(exc, "lineno", None) or getattr(exc, "line", None)
+    column: int | None = getattr(exc, "colno", None) or getattr(exc, "col", None)
+    found = re.search(r"\(at line (\d+), column (\d+)\)", message)
+    if found and line is None:
+        line, column = int(found.group(1)), int(found.group(2))
+    reason = re.sub(r"\s*\(at (line \d+, column \d+|end of document)\)", "", message)
+    where = f" (line {line}, column {column})" if line is not None else ""
+    return ConfigError(
+        f"{label}: TOML syntax error{where}: {reason}",
+        code="config.parse",
+        context={"file": label, "line": line, "column": column, "reason": reason},
+        hint="check the TOML syntax at that line",
+    )
+
+
+_TRUE = frozenset({"true", "1", "yes", "on"})
+_FALSE = frozenset({"false", "0", "no", "off"})
+_TYPE_ORDER = ("null", "boolean", "integer", "number", "array", "object", "string")
+
+
+class _NoParse(Exception):
+    pass
+
+
+def _parse_bool(raw: str, schema: Mapping[str, Any]) -> bool:
+    word = raw.strip().lower()
+    if word in _TRUE:
+        return True
+    if word in _FALSE:
+        return False
+    raise _NoParse
+
+
+def _parse_null(raw: str, schema: Mapping[str, Any]) -> None:
+    if raw.strip().lower() in ("", "null", "none"):
+        return None
+    raise _NoParse
+
+
+def _parse_int(raw: str, schema: Mapping[str, Any]) -> int:
+    try:
+        return int(raw.strip())
+    except ValueError:
+        raise _NoParse from None
+
+
+def _parse_number(raw: str, schema: Mapping[str, Any]) -> int | float:
+    text = raw.strip()
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        value = float(text)
+    except ValueError:
+        raise _NoParse from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise _NoParse
+    return value
+
+
+def _parse_structured(raw: str, kind: type) -> Any:
+    import json
+
+    try:
+        value = json.loads(raw)
+        if isinstance(value, kind):
+            return value
+    except (ValueError, RecursionError):
+        pass
+    import tomllib
+
+    try:
+        doc = tomllib.loads("v = " + raw)
+    except (ValueError, RecursionError):
+        raise _NoParse from None
+    if set(doc) == {"v"} and isinstance(doc["v"], kind):
+        return doc["v"]
+    raise _NoParse
+
+
+def _parse_array(raw: str, schema: Mapping[str, Any]) -> list[Any]:
+    try:
+        return list(_parse_structured(raw, list))
+    except _NoParse:
+        items = schema.get("items")
+        if isinstance(items, Mapping) and items.get("type") == "string":
+            text = raw.strip()
+            if not text:
+                return []
+            if not text.startswith(("[", "{", '"', "'")):
+                return [part.strip() for part in text.split(",") if part.strip()]
+        raise
+
+
+def _parse_object(raw: str, schema: Mapping[str, Any]) -> dict[str, Any]:
+    return dict(_parse_structured(raw, dict))
+
+
+def _parse_string(raw: str, schema: Mapping[str, Any]) -> str:
+    return raw
+
+
+_PARSERS = {
+    "null": _parse_null,
+    "boolean": _parse_bool,
+    "integer": _parse_int,
+    "number": _parse_number,
+    "array": _parse_array,
+    "object": _parse_object,
+    "string": _parse_string,
+}
+
+
+def _schema_types(schema: Any) -> list[str]:
+    declared = schema.get("type") if isinstance(schema, Mapping) else None
+    if isinstance(declared, str):
+        declared = [declared]
+    if not isinstance(declared, list):
+        return []
+    return [t for t in _TYPE_ORDER if t in declared]
+
+
+def parse_env_value(raw: str, schema: Mapping[str, Any]) -> Any:
+    """Parse the text of an environment variable by the JSON-Schema ``type`` at its key.
+
+    - ``integer``: a decimal integer; ``number``: an integer or a finite float;
+    - ``boolean``: ``true/false/1/0/yes/no/on/off`` (any case);
+    - ``array`` / ``object``: JSON (``["a", "b"]``) or TOML inline syntax (``['a', 'b']``,
+      ``{ a = 1 }``); an array of strings also accepts a plain comma-separated list
+      (``a, b``), and the empty string is the empty list;
+    - ``null``: the empty string, ``null`` or ``none``;
+    - ``string``, or a schema without ``type``: the raw text.
+
+    With several types (``["string", "null"]``) the first that parses wins, in the order
+    null, boolean, integer, number, array, object, string.
+
+    Raises:
+        ConfigError: ``code="config.env_parse"``, ``context={"value", "expected"}`` (the
+        loader adds ``variable``).
+    """
+    text = raw if isinstance(raw, str) else str(raw)
+    types = _schema_types(schema)
+    if not types:
+        return text
+    for type_name in types:
+        try:
+            return _PARSERS[type_name](text, schema)
+        except _NoParse:
+            continue
+    expected = "|".join(types)
+    raise ConfigError(
+        f"cannot read {_short(text, 80)!r} as {expected}",
+        code="config.env_parse",
+        context={"value": text, "expected": expected},
+        hint=_PARSE_HINTS.get(types[0]),
+    )
+
+
+_PARSE_HINTS = {
+    "boolean": "use true/false, 1/0, yes/no or on/off",
+    "integer": "use a whole number such as 42",
+    "number": "use a number such as 1.5",
+    "array": 'use JSON such as ["a", "b"]',
+    "object": 'use JSON such as {"key": "value"}',
+}
+
+
+def _env_layers(environ: Mapping[str, str], schemas: Mapping[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for name in sorted(k for k in environ if isinstance(k, str) and k.startswith(ENV_PREFIX)):
+        rest = name[len(ENV_PREFIX) :]
+        if _SEP not in rest:
+            continue  # reserved: SYMPHONY_ENV, SYMPHONY_CONFIG_DIR, ...
+        source = f"env:{name}"
+        parts = [p.lower() for p in rest.split(_SEP)]
+        dotted = ".".join(parts)
+        if any(not p for p in parts):
+            raise ConfigError(
+                f"environment variable {name} does not name a config key",
+                code="config.unknown_key",
+                context={"file": source, "key": dotted, "variable": name},
+                hint="use SYMPHONY_<SECTION>__<KEY>, e.g. SYMPHONY_LOGGING__LEVEL",
+            )
+        schema = _schema_at(schemas, parts)
+        if schema is None:
+            err = _unknown_key(source, dotted, _known_near(schemas, parts))
+            err.message = f"environment variable {name} names unknown configuration key {dotted!r}"
+            err.context["variable"] = name
+            raise err
+        raw = environ[name]
+        try:
+            value = parse_env_value(raw, schema)
+        except ConfigError as exc:
+            exc.message = f"environment variable {name}: {exc.message}"
+            exc.context = {"variable": name, **exc.context, "file": source, "key": dotted}
+            raise
+        layer: dict[str, Any] = {}
+        _set_path(layer, parts, value)
+        yield source, layer
+
+
+def _expand_overrides(overrides: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in overrides.items():
+        _set_path(out, _split_key(key, "override"), value)
+    return out
+
+
+def _resolve_env(env: str | None, environ: Mapping[str, str]) -> str:
+    value = env if env is not None else environ.get("SYMPHONY_ENV") or "development"
+    name = value.strip().lower() if isinstance(value, str) else value
+    if name not in ENVIRONMENTS:
+        raise ConfigError(
+            f"SYMPHONY_ENV={value!r} is not a known environment",
+            code="config.bad_env",
+            context={"variable": "SYMPHONY_ENV", "value": str(value), "allowed": list(ENVIRONMENTS)},
+            hint=f"set SYMPHONY_ENV to one of {', '.join(ENVIRONMENTS)}",
+        )
+    return str(name)
+
+
+# --------------------------------------------------------------------------- Config
+
+
+class Config:
+    """The merged, validated configuration.
+
+    ``data`` is a plain nested dict holding every known section with its defaults filled in.
+    """
+
+    __slots__ = ("_files", "_schemas", "_sources", "data", "env")
+
+    def __init__(
+        self,
+        data: dict[str, Any],
+        *,
+        env: str = "development",
+        sources: Mapping[str, str] | None = None,
+        files: list[Path] | None = None,
+        schemas: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
+        self.data = data
+        self.env = env
+        self._sources = dict(sources or {})
+        self._files = list(files or [])
+        self._schemas = dict(schemas or CORE_SCHEMAS)
+
+    def __repr__(self) -> str:
+        return f"Config(env={self.env!r}, sections={sorted(self.data)!r}, files={[str(f) for f in self._files]!r})"
+
+    def get(self, dotted_key: str, default: Any = None) -> Any:
+        """The value at a dotted key (``"logging.level"``), or ``default`` when absent."""
+        node: Any = self.data
+        for part in dotted_key.split("."):
+            if not isinstance(node, dict) or part not in node:
+                return default
+            node = node[part]
+        return _plain(node)
+
+    def section(self, name: str) -> dict[str, Any]:
+        """A copy of one section.
+
+        Raises:
+            NotFoundError: ``config.unknown_section`` when no schema declares ``name``.
+        """
+        if name not in self.data:
+            raise NotFoundError(
+                f"no config section {name!r}",
+                code="config.unknown_section",
+                context={"section": name, "known": sorted(self.data)},
+            )
+        value = self.data[name]
+        return _plain(value) if isinstance(value, dict) else {}
+
+    def source_of(self, dotted_key: str) -> str:
+        """Which layer set the value at ``dotted_key``.
+
+        One of ``"default"``, ``"profile:default"``, ``"profile:<env>"``, a file path,
+        ``"env:<VARIABLE>"`` or ``"override"``. For a table, the last layer that touched it.
+
+        Raises:
+            NotFoundError: ``config.no_such_key`` when the key holds no value.
+        """
+        if self.get(dotted_key, _MISSING) is _MISSING:
+            raise NotFoundError(
+                f"no config value at {dotted_key!r}",
+                code="config.no_such_key",
+                context={"key": dotted_key},
+            )
+        return _source_for(self._sources, dotted_key.split("."))
+
+    @property
+    def sources(self) -> dict[str, str]:
+        """Dotted key -> source label, for every key and table set by some layer."""
+        return dict(self._sources)
+
+    @property
+    def files(self) -> list[Path]:
+        """The config files actually read, in layer order (packaged profiles not included)."""
+        return list(self._files)
+
+    @property
+    def schemas(self) -> dict[str, Mapping[str, Any]]:
+        """Section name -> JSON Schema, core and plugin sections."""
+        return dict(self._schemas)
+
+    @overload
+    def structure(self, section: str, cls: type[T]) -> T: ...
+
+    @overload
+    def structure(self, section: str, cls: None = None) -> Any: ...
+
+    def structure(self, section: str, cls: type[T] | None = None) -> T | Any:
+        """Structure a section into an attrs class with cattrs.
+
+        Without ``cls`` a core section uses its class from ``CORE_TYPES``
+        (``config.structure("logging")`` -> :class:`LoggingConfig`).
+
+        Raises:
+            NotFoundError: unknown section or no class given for a plugin section;
+            ConfigError: ``config.structure`` when the data does not fit the class.
+        """
+        if cls is None:
+            from symphony.commons._config_types import CORE_TYPES
+
+            found = CORE_TYPES.get(section)
+            if found is None:
+                raise NotFoundError(
+                    f"no typed class for config section {section!r}; pass cls=",
+                    code="config.unknown_section",
+                    context={"section": section},
+                )
+            cls = found
+        data = self.section(section)
+        try:
+            return _converter().structure(data, cls)
+        except Exception as exc:  # cattrs raises its own (ClassValidationError, ...) types
+            raise ConfigError(
+                f"config section {section!r} does not fit {getattr(cls, '__name__', cls)}: {exc}",
+                code="config.structure",
+                context={"section": section, "class": getattr(cls, "__qualname__", str(cls))},
+            ) from exc
+
+    def to_dict(self) -> dict[str, Any]:
+        """A deep copy of all sections as plain data."""
+        result: dict[str, Any] = _plain(self.data)
+        return result
+
+
+@functools.lru_cache(maxsize=1)
+def _converter() -> Any:
+    import cattrs
+
+    return cattrs.Converter()
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_config(
+    *,
+    schemas: Mapping[str, Mapping[str, Any]] | None = None,
+    env: str | None = None,
+    config_dir: str | os.PathLike[str] | None = None,
+    user_file: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    allow_unknown_sections: bool = False,
+) -> Config:
+    """Load, merge and validate every configuration layer (see the module docstring).
+
+    Args:
+        schemas: extra sections (plugin name -> JSON Schema); may not replace a core section.
+        env: the environment; default ``environ["SYMPHONY_ENV"]`` else ``"development"``.
+        config_dir: folder holding ``default.toml`` and ``<env>.toml``; default
+            ``environ["SYMPHONY_CONFIG_DIR"]``; None skips those layers.
+        user_file: default ``$SYMPHONY_USER_CONFIG`` (from ``environ``) else the platform file.
+        environ: the environment variables to read; default :data:`os.environ`.
+        overrides: the last layer, nested (``{"logging": {"level": "debug"}}``) or dotted
+            (``{"logging.level": "debug"}``).
+        allow_unknown_sections: keep top-level sections no schema declares (unvalidated)
+            instead of raising ``config.unknown_key`` — for tools that must still start when a
+            plugin whose section is configured has been uninstalled. Unknown *keys* inside a
+            known section are always errors.
+
+    Raises:
+        ConfigError: see the module docstring for the codes.
+    """
+    environ = os.environ if environ is None else environ
+    all_schemas = _combine_schemas(schemas)
+    env_name = _resolve_env(env, environ)
+    data: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    files: list[Path] = []
+
+    def apply(layer: Mapping[str, Any], source: str) -> None:
+        if not isinstance(layer, Mapping):
+            return
+        if allow_unknown_sections:
+            for section in layer:
+                if section not in all_schemas:
+                    all_schemas[str(section)] = {}
+        _check_known(layer, all_schemas, source)
+        _merge(data, layer, source, sources)
+
+    apply(_defaults(all_schemas), "default")
+    for name in ("default", env_name):
+        label = f"profile:{name}"
+        doc = _read_toml(_PROFILE_DIR / f"{name}.toml", label)
+        if doc:
+            apply(doc, label)
+
+    if config_dir is None:
+        config_dir = environ.get("SYMPHONY_CONFIG_DIR") or None
+    if config_dir is not None:
+        for name in ("default", env_name):
+            path = Path(config_dir) / f"{name}.toml"
+            doc = _read_toml(path)
+            if doc is not None:
+                files.append(path)
+                apply(doc, str(path))
+
+    if user_file is None:
+        from symphony.commons.fs import user_config_file
+
+        user_path = user_config_file(environ=environ)
+    else:
+        user_path = Path(user_file)
+    doc = _read_toml(user_path)
+    if doc is not None:
+        files.append(user_path)
+        apply(doc, str(user_path))
+
+    for source, layer in _env_layers(environ, all_schemas):
+        apply(layer, source)
+
+    if overrides:
+        apply(_expand_overrides(overrides), "override")
+
+    for section in all_schemas:
+        data.setdefault(section, {})
+    _validate(data, {k: v for k, v in all_schemas.items() if v}, sources)
+    return Config(data, env=env_name, sources=sources, files=files, schemas=all_schemas)
+
+
+# --------------------------------------------------------------------------- user file editing
+
+
+def _accepts_string(schema: Any) -> bool:
+    types = _schema_types(schema)
+    return not types or "string" in types
+
+
+def _load_user_doc(path: Path) -> Any:
+    import tomlkit
+    from tomlkit.exceptions import ParseError
+
+    try:
+        raw = path.read_bytes()
+    except (FileNotFoundError, NotADirectoryError):
+        return tomlkit.document()
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot read config file {path}: {exc.strerror or exc}",
+            code="config.unreadable",
+            context={"file": str(path)},
+        ) from exc
+    _parse_toml_bytes(raw, str(path))  # precise error for invalid files, same as load_config
+    try:
+        return tomlkit.parse(raw.decode("utf-8"))
+    except ParseError as exc:
+        raise _toml_error(str(path), exc) from exc
+
+
+def _write_user_doc(path: Path, doc: Any) -> None:
+    import tomlkit
+
+    from symphony.commons.fs import atomic_write
+
+    atomic_write(path, tomlkit.dumps(doc))
+
+
+def set_user_value(
+    dotted_key: str,
+    value: Any,
+    *,
+    user_file: str | os.PathLike[str] | None = None,
+    schemas: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Path:
+    """Set one key in the user config file, keeping its comments and formatting.
+
+    The file is created if missing. A ``str`` value for a key whose schema does not accept
+    strings is parsed like an environment variable (so ``"42"`` sets an integer, handy for
+    ``symphony config set``). ``None`` removes the key (TOML has no null). The resulting file is
+    validated against the schemas (core plus ``schemas``) before it is written, atomically.
+
+    Returns:
+        The path of the user file.
+
+    Raises:
+        ConfigError: ``config.unknown_key``, ``config.invalid``, ``config.parse`` (the existing
+        file is broken); the file is left byte-identical.
+    """
+    from symphony.commons.fs import user_config_file
+
+    path = Path(user_file) if user_file is not None else user_config_file()
+    source = str(path)
+    all_schemas = _combine_schemas(schemas)
+    parts = _split_key(dotted_key, source)
+    schema = _schema_at(all_schemas, parts)
+    if schema is None or len(parts) < 2:
+        raise _unknown_key(source, dotted_key, _known_near(all_schemas, parts))
+    if isinstance(value, str) and not _accepts_string(schema):
+        try:
+            value = parse_env_value(value, schema)
+        except ConfigError as exc:
+            raise ConfigError(
+                f"{source}: {dotted_key}: {exc.message}",
+                code="config.invalid",
+                context={"file": source, "key": dotted_key, "rule": f"type={exc.context['expected']}"},
+                hint=exc.hint,
+            ) from exc
+
+    import tomlkit
+
+    doc = _load_user_doc(path)
+    container: Any = doc
+    for part in parts[:-1]:
+        child = container.get(part)
+        if not isinstance(child, MutableMapping):
+            container[part] = tomlkit.table()
+            child = container[part]
+        container = child
+    last = parts[-1]
+    if value is None:
+        if last in container:
+            del container[last]
+    else:
+        try:
+            container[last] = value
+        except (TypeError, ValueError) as exc:  # tomlkit cannot represent the value
+            raise ConfigError(
+                f"{source}: {dotted_key}: cannot write {_short(value, 80)} to TOML: {exc}",
+                code="config.invalid",
+                context={"file": source, "key": dotted_key, "rule": "toml-representable"},
+            ) from exc
+
+    plain = _plain(doc.unwrap())
+    data: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    _merge(data, _defaults(all_schemas), "default", sources)
+    _check_known(plain, all_schemas, source)
+    _merge(data, plain, source, sources)
+    _validate(data, all_schemas, sources)
+    _write_user_doc(path, doc)
+    return path
+
+
+def unset_user_value(
+    dotted_key: str,
+    *,
+    user_file: str | os.PathLike[str] | None = None,
+    schemas: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Path:
+    """Remove one key from the user config file, keeping comments; a missing key is a no-op.
+
+    Unknown keys can be removed too (that is how a stale plugin section is cleaned up), so
+    ``schemas`` is accepted only for symmetry with :func:`set_user_value`. The file is
+    rewritten (atomically) only when something was removed.
+
+    Raises:
+        ConfigError: ``config.parse`` when the existing file is broken, ``config.unknown_key``
+        for a malformed key.
+    """
+    from symphony.commons.fs import user_config_file
+
+    del schemas  # removing a key never needs validation
+    path = Path(user_file) if user_file is not None else user_config_file()
+    parts = _split_key(dotted_key, str(path))
+    if not path.exists():
+        return path
+    doc = _load_user_doc(path)
+    container: Any = doc
+    for part in parts[:-1]:
+        container = container.get(part)
+        if not isinstance(container, MutableMapping):
+            return path
+    if parts[-1] not in container:
+        return path
+    del container[parts[-1]]
+    _write_user_doc(path, doc)
+    return path

@@ -1,0 +1,1 @@
+"""Plugin discovery, manifests, states and resolution (the kernel's plugin machinery)."""

@@ -1,0 +1,312 @@
+"""The plugin manifest: ``symphony.toml`` shipped inside each plugin's import package.
+
+The kernel reads it *without importing the plugin*: discovery stays fast, and a plugin that
+crashes on import cannot take the host down. The format is published as a JSON Schema
+(:data:`MANIFEST_SCHEMA`, also ``symphony plugins schema``)::
+
+    [plugin]
+    id = "symphony-transport-unix"     # the distribution name
+    version = "0.1.0"
+    kind = "transport"
+    api = ">=0.1,<0.2"                 # kernel plugin-API range, checked before import
+    summary = "Unix domain socket transport for the Symphony bus"
+    provides = ["transport:unix"]      # named slots; two plugins providing one slot conflict
+    requires = []                      # plugin ids that must be active first
+    after = []                         # ordering only: start after these when present
+    activation = "on-demand"           # or "on-startup"
+    permissions = []
+    commands = [{ name = "unix-check", summary = "..." }]
+    config_section = "transport_unix"  # optional; its JSON Schema goes in [config_schema]
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from symphony.commons.errors import NotFoundError, PluginError
+
+__all__ = ["KINDS", "MANIFEST_FILENAME", "MANIFEST_SCHEMA", "CommandInfo", "Manifest", "load_manifest", "parse_manifest"]
+
+MANIFEST_FILENAME = "symphony.toml"
+
+KINDS = (
+    "transport",
+    "codec",
+    "pit",
+    "executor",
+    "conductor",
+    "instrument",
+    "operator",
+    "addon",
+    "workflow",
+    "service",
+    "sandbox",
+    "registry",
+)
+"""The plugin kinds the kernel knows."""
+
+_ID = r"^[a-z0-9][a-z0-9._-]*$"
+_SLOT = r"^[a-z][a-z0-9-]*:[A-Za-z0-9_.*/+-][A-Za-z0-9_.*/+:-]*$"
+
+MANIFEST_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "$id": "https://symphony.dev/schemas/plugin-manifest-0.1.json",
+    "title": "Symphony plugin manifest (symphony.toml)",
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["plugin"],
+    "properties": {
+        "plugin": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["id", "version", "kind", "api"],
+            "properties": {
+                "id": {"type": "string", "pattern": _ID, "description": "The distribution name."},
+                "version": {"type": "string", "minLength": 1},
+                "kind": {"enum": list(KINDS)},
+                "api": {"type": "string", "minLength": 1, "description": "Kernel plugin-API range (PEP 440)."},
+                "summary": {"type": "string"},
+                "provides": {"type": "array", "items": {"type": "string", "pattern": _SLOT}, "uniqueItems": True},
+                "requires": {"type": "array", "items": {"type": "string", "pattern": _ID}, "uniqueItems": True},
+                "after": {"type": "array", "items": {"type": "string", "pattern": _ID}, "uniqueItems": True},
+                "activation": {
+                    "oneOf": [
+                        {"enum": ["on-demand", "on-startup"]},
+                        {
+                            "type": "array",
+                            "items": {"enum": ["on-demand", "on-startup"]},
+                            "minItems": 1,
+                            "maxItems": 1,
+                        },
+                    ]
+                },
+                "permissions": {"type": "array", "items": {"type": "string", "minLength": 1}, "uniqueItems": True},
+                "commands": {
+                    "type": "array",
+                    "items": {
+                        "oneOf": [
+                            {"type": "string", "pattern": r"^[a-z][a-z0-9-]*$"},
+                            {
+                                "type": "object",
+                                "additionalProperties": False,
+                                "required": ["name"],
+                                "properties": {
+                                    "name": {"type": "string", "pattern": r"^[a-z][a-z0-9-]*$"},
+                                    "summary": {"type": "string"},
+                                },
+                            },
+                        ]
+                    },
+                },
+                "config_section": {"type": "string", "pattern": r"^[a-z][a-z0-9_]*$"},
+            },
+        },
+        "config_schema": {"type": "object", "description": "JSON Schema of the plugin's config section."},
+    },
+}
+
+
+@attrs.frozen
+class CommandInfo:
+    """A top-level CLI command a plugin contributes, known without importing the plugin."""
+
+    name: str
+    summary: str = ""
+
+
+@attrs.frozen
+class Manifest:
+    """A parsed, validated plugin manifest."""
+
+    id: str
+    version: str
+    kind: str
+    api: str
+    summary: str = ""
+    provides: tuple[str, ...] = ()
+    requires: tuple[str, ...] = ()
+    after: tuple[str, ...] = ()
+    activation: str = "on-demand"
+    permissions: tuple[str, ...] = ()
+    commands: tuple[CommandInfo, ...] = ()
+    config_section: str | None = None
+    config_schema: Mapping[str, Any] | None = attrs.field(default=None, eq=False, hash=False)
+    source: str | None = attrs.field(default=None, eq=False)
+
+    def services(self) -> list[str]:
+        """Names of the services this plugin provides (its ``service:<name>`` slots)."""
+        return [slot.split(":", 1)[1] for slot in self.provides if slot.startswith("service:")]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The manifest as the plain mapping the TOML file holds (JSON-safe)."""
+        plugin: dict[str, Any] = {
+            "id": self.id,
+            "version": self.version,
+            "kind": self.kind,
+            "api": self.api,
+            "summary": self.summary,
+            "provides": list(self.provides),
+            "requires": list(self.requires),
+            "after": list(self.after),
+            "activation": self.activation,
+            "permissions": list(self.permissions),
+            "commands": [{"name": c.name, "summary": c.summary} for c in self.commands],
+        }
+        if self.config_section is not None:
+            plugin["config_section"] = self.config_section
+        data: dict[str, Any] = {"plugin": plugin}
+        if self.config_schema is not None:
+            data["config_schema"] = dict(self.config_schema)
+        return data
+
+
+_validator: Any = None
+
+
+def _schema_validator() -> Any:
+    global _validator
+    if _validator is None:
+        import jsonschema
+
+        cls = jsonschema.validators.validator_for(MANIFEST_SCHEMA)
+        cls.check_schema(MANIFEST_SCHEMA)
+        _validator = cls(MANIFEST_SCHEMA)
+    return _validator
+
+
+def _json_path(parts: Any) -> str:
+    path = ""
+    for part in parts:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or "(top level)"
+
+
+def parse_manifest(data: Mapping[str, Any], *, source: str | None = None, trusted: bool = False) -> Manifest:
+    """Validate a manifest mapping and build a :class:`Manifest`.
+
+    ``trusted=True`` skips schema validation (for manifests read back from the kernel's own
+    index, which were validated when the index was built).
+
+    Raises :class:`PluginError` (code ``plugin.bad_manifest``) naming the file, the key path
+    and the rule that failed.
+    """
+    if not trusted:
+        validator = _schema_validator()
+        errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
+        if errors:
+            first = errors[0]
+            key = _json_path(first.absolute_path)
+            plugin_id = None
+            plugin_table = data.get("plugin") if isinstance(data, Mapping) else None
+            if isinstance(plugin_table, Mapping) and isinstance(plugin_table.get("id"), str):
+                plugin_id = plugin_table["id"]
+            message = f"invalid plugin manifest {source or ''}: {key}: {first.message}".replace("  ", " ")
+            if first.validator == "enum" and list(first.absolute_path)[-1:] == ["kind"]:
+                message = f"invalid plugin manifest {source or ''}: unknown kind {first.instance!r}".replace("  ", " ")
+            raise PluginError(
+                message,
+                code="plugin.bad_manifest",
+                context={
+                    "file": source,
+                    "plugin": plugin_id,
+                    "key": key,
+                    "rule": first.validator,
+                    "errors": len(errors),
+                },
+                hint="see `symphony plugins schema` for the manifest format",
+            )
+        if isinstance(data.get("config_schema"), Mapping):
+            import jsonschema
+
+            try:
+                jsonschema.validators.validator_for(data["config_schema"]).check_schema(data["config_schema"])
+            except jsonschema.SchemaError as exc:
+                raise PluginError(
+                    f"invalid plugin manifest {source}: config_schema is not a valid JSON Schema: {exc.message}",
+                    code="plugin.bad_manifest",
+                    context={"file": source, "plugin": data["plugin"]["id"], "key": "config_schema"},
+                ) from None
+        _check_api_range(data["plugin"]["api"], source=source, plugin_id=data["plugin"]["id"])
+        if data.get("config_schema") is not None and "config_section" not in data["plugin"]:
+            raise PluginError(
+                f"invalid plugin manifest {source}: config_schema given without plugin.config_section",
+                code="plugin.bad_manifest",
+                context={"file": source, "plugin": data["plugin"]["id"], "key": "plugin.config_section"},
+            )
+    plugin = data["plugin"]
+    activation = plugin.get("activation", "on-demand")
+    if isinstance(activation, list):
+        activation = activation[0]
+    commands = tuple(
+        CommandInfo(c) if isinstance(c, str) else CommandInfo(c["name"], c.get("summary", ""))
+        for c in plugin.get("commands", ())
+    )
+    return Manifest(
+        id=plugin["id"],
+        version=plugin["version"],
+        kind=plugin["kind"],
+        api=plugin["api"],
+        summary=plugin.get("summary", ""),
+        provides=tuple(plugin.get("provides", ())),
+        requires=tuple(plugin.get("requires", ())),
+        after=tuple(plugin.get("after", ())),
+        activation=activation,
+        permissions=tuple(plugin.get("permissions", ())),
+        commands=commands,
+        config_section=plugin.get("config_section"),
+        config_schema=data.get("config_schema"),
+        source=source,
+    )
+
+
+def _check_api_range(api: str, *, source: str | None, plugin_id: str) -> None:
+    from packaging.specifiers import InvalidSpecifier, SpecifierSet
+
+    try:
+        SpecifierSet(api)
+    except InvalidSpecifier:
+        raise PluginError(
+            f"invalid plugin manifest {source}: plugin.api {api!r} is not a version range",
+            code="plugin.bad_manifest",
+            context={"file": source, "plugin": plugin_id, "key": "plugin.api", "rule": "version-range"},
+            hint='write a PEP 440 range such as ">=0.1,<0.2"',
+        ) from None
+
+
+def api_compatible(api: str, kernel_api: str) -> bool:
+    """True when the kernel's plugin-API version lies in the manifest's ``api`` range."""
+    from packaging.specifiers import SpecifierSet
+
+    return SpecifierSet(api).contains(kernel_api, prereleases=True)
+
+
+def load_manifest(path: str | Path) -> Manifest:
+    """Read and validate a ``symphony.toml`` file.
+
+    Raises :class:`NotFoundError` if the file is missing and :class:`PluginError`
+    (``plugin.bad_manifest``) if it is not valid TOML or breaks the schema.
+    """
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise NotFoundError(
+            f"no plugin manifest at {path}",
+            code="plugin.manifest_missing",
+            context={"file": str(path)},
+            hint=f"ship {MANIFEST_FILENAME} inside the plugin's import package",
+        ) from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise PluginError(
+            f"invalid plugin manifest {path}: not valid TOML: {exc}",
+            code="plugin.bad_manifest",
+            context={"file": str(path), "rule": "toml-syntax"},
+        ) from None
+    return parse_manifest(data, source=str(path))

@@ -1,0 +1,54 @@
+"""Hook implementations: what the kernel calls when this plugin is activated."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from symphony_sdk import Kernel, current_kernel, hookimpl
+from symphony_textstats.stats import TextStats, TextStatsOperator
+
+
+@hookimpl
+def symphony_register_services(registry: Any, kernel: Kernel) -> None:
+    """Provide the ``text-stats`` service, configured from the ``[textstats]`` section."""
+    registry.add("text-stats", TextStats(**kernel.config.section("textstats")))
+
+
+@hookimpl
+def symphony_register_node_types(registry: Any) -> None:
+    """Provide the ``textstats.analyze`` workflow node type."""
+    registry.add(
+        "textstats.analyze",
+        kind="operator",
+        inputs={"text": "text"},
+        outputs={"stats": "json"},
+        summary=TextStatsOperator.summary,
+        provider="symphony-textstats",
+    )
+
+
+@click.command("textstats")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--top", type=click.IntRange(min=0), default=None, help="How many common words to show.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def textstats_command(path: Path, top: int | None, as_json: bool) -> None:
+    """Print statistics of the text file PATH."""
+    service: TextStats = current_kernel().service("text-stats")
+    stats = service.analyze_file(path, top=top)
+    if as_json:
+        click.echo(json.dumps(stats.to_dict(), indent=2))
+        return
+    click.echo(f"{path}: {stats.lines} lines, {stats.words} words, {stats.characters} characters")
+    click.echo(f"average word length {stats.average_word_length}, reading time {stats.reading_minutes} min")
+    if stats.top_words:
+        click.echo("top words: " + ", ".join(f"{w} ({n})" for w, n in stats.top_words))
+
+
+@hookimpl
+def symphony_register_commands(registry: Any) -> None:
+    """Add the ``symphony textstats`` command."""
+    registry.add(textstats_command)

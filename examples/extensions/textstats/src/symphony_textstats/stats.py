@@ -1,0 +1,89 @@
+"""The statistics themselves, the ``text-stats`` service and the workflow operator."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+import attrs
+
+from symphony.commons.fs import read_text
+from symphony_sdk import Operator
+
+__all__ = ["Stats", "TextStats", "TextStatsOperator"]
+
+_WORD = re.compile(r"[^\W_]+(?:['’-][^\W_]+)*", re.UNICODE)
+
+
+@attrs.frozen
+class Stats:
+    """Statistics of one text."""
+
+    lines: int
+    words: int
+    characters: int
+    bytes: int
+    average_word_length: float
+    reading_minutes: float
+    top_words: tuple[tuple[str, int], ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe mapping."""
+        data = attrs.asdict(self)
+        data["top_words"] = [list(pair) for pair in self.top_words]
+        return data
+
+
+@attrs.define
+class TextStats:
+    """The ``text-stats`` service."""
+
+    max_bytes: int = 10 * 1024 * 1024
+    words_per_minute: int = 230
+    top: int = 5
+
+    def analyze_text(self, text: str, *, top: int | None = None) -> Stats:
+        """Compute statistics of ``text``."""
+        words = [w.lower() for w in _WORD.findall(text)]
+        n_top = self.top if top is None else top
+        return Stats(
+            lines=text.count("\n") + (1 if text and not text.endswith("\n") else 0),
+            words=len(words),
+            characters=len(text),
+            bytes=len(text.encode("utf-8")),
+            average_word_length=round(sum(map(len, words)) / len(words), 2) if words else 0.0,
+            reading_minutes=round(len(words) / self.words_per_minute, 2),
+            top_words=tuple(Counter(words).most_common(n_top)) if n_top else (),
+        )
+
+    def analyze_file(self, path: str | Path, *, root: str | Path | None = None, top: int | None = None) -> Stats:
+        """Read ``path`` (confined to ``root`` if given, at most ``max_bytes``) and analyse it."""
+        return self.analyze_text(read_text(path, root=root, max_size=self.max_bytes), top=top)
+
+
+class TextStatsOperator(Operator):
+    """Workflow node type ``textstats.analyze``: ``{"text": str}`` -> statistics."""
+
+    name = "textstats.analyze"
+    summary = "Statistics of a text"
+    input_schema: ClassVar[Mapping[str, Any]] = {
+        "type": "object",
+        "required": ["text"],
+        "properties": {"text": {"type": "string"}, "top": {"type": "integer", "minimum": 0}},
+        "additionalProperties": False,
+    }
+    output_schema: ClassVar[Mapping[str, Any]] = {
+        "type": "object",
+        "required": ["lines", "words", "characters"],
+        "properties": {"lines": {"type": "integer"}, "words": {"type": "integer"}, "characters": {"type": "integer"}},
+    }
+
+    def __init__(self, service: TextStats | None = None) -> None:
+        self.service = service or TextStats()
+
+    def process(self, inputs: Mapping[str, Any]) -> Mapping[str, Any]:
+        """Analyse ``inputs["text"]``."""
+        return self.service.analyze_text(inputs["text"], top=inputs.get("top")).to_dict()
