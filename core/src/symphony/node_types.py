@@ -18,8 +18,8 @@ Each type should also be declared in the plugin's manifest as ``provides = ["nod
 so workflows can be checked against installed plugins without importing them. Registering a
 type name twice is a :class:`~symphony.commons.errors.ConflictError` naming both providers.
 
-The kernel may bind the provider for the registrations made while a plugin's hook runs with
-:meth:`NodeTypeRegistry.providing`; an explicit ``provider=`` argument wins over that binding.
+While a plugin's hook runs, the kernel sets :attr:`NodeTypeRegistry.current_plugin` to that
+plugin's id, which becomes the ``provider`` of what it adds (an explicit ``provider=`` wins).
 """
 
 from __future__ import annotations
@@ -86,7 +86,8 @@ class NodeTypeRegistry:
 
     def __init__(self) -> None:
         self._types: dict[str, NodeTypeSpec] = {}
-        self._current_provider: str | None = None
+        self.current_plugin: str | None = None
+        """Set by the kernel while a plugin's registration hook runs; the default ``provider``."""
 
     def add(
         self,
@@ -124,7 +125,7 @@ class NodeTypeRegistry:
                 code="node_types.invalid_summary",
                 context={"type": type_name},
             )
-        who = provider if provider is not None else self._current_provider
+        who = provider if provider is not None else self.current_plugin
         existing = self._types.get(type_name)
         if existing is not None:
             raise ConflictError(
@@ -170,12 +171,12 @@ class NodeTypeRegistry:
     @contextmanager
     def providing(self, provider: str | None) -> Iterator[NodeTypeRegistry]:
         """Attribute every :meth:`add` inside the ``with`` block to ``provider``."""
-        previous = self._current_provider
-        self._current_provider = provider
+        previous = self.current_plugin
+        self.current_plugin = provider
         try:
             yield self
         finally:
-            self._current_provider = previous
+            self.current_plugin = previous
 
     def get(self, name: str) -> NodeTypeSpec:
         """The spec registered as ``name``; :class:`NotFoundError` if there is none."""

@@ -23,7 +23,8 @@ events (payload ``{"name", "capabilities"}`` plus ``"reason"`` on unregistration
 from __future__ import annotations
 
 import inspect
-from collections.abc import AbstractSet, Callable, Iterable
+from collections.abc import Callable, Iterable
+from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from symphony.bus.message import ERROR, RESPONSE, Message

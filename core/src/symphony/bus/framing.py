@@ -144,6 +144,10 @@ class FrameDecoder:
         """The largest accepted frame payload, in bytes."""
         return self._max
 
+    @max_frame_size.setter
+    def max_frame_size(self, value: int) -> None:
+        self._max = _check_limit(value)
+
     @property
     def buffered(self) -> int:
         """Number of bytes received but not yet returned as frames."""
@@ -257,6 +261,11 @@ class FramedStream:
     def max_frame_size(self) -> int:
         """The largest frame payload accepted in either direction, in bytes."""
         return self._max
+
+    def set_max_frame_size(self, max_frame_size: int) -> None:
+        """Change the frame limit (e.g. a tight one during a handshake, the real one after)."""
+        self._max = _check_limit(max_frame_size)
+        self._decoder.max_frame_size = max_frame_size
 
     def extra(self, attribute: Any, default: Any = None) -> Any:
         """A typed attribute of the underlying stream (see :mod:`anyio` typed attributes)."""

@@ -93,7 +93,7 @@ class HealthMonitor:
         self.clock = clock
         self.on_change = on_change
         self._status: dict[str, HealthStatus] = {}
-        self._self_degraded: dict[str, str] = {}
+        self._last: dict[str, float] = {}
 
     # -- tracking ---------------------------------------------------------------------------
 
@@ -101,47 +101,46 @@ class HealthMonitor:
         """Start tracking ``name`` as healthy, as if it had just beaten."""
         if name not in self._status:
             now = self.clock()
-            self._set(name, HealthStatus.healthy(since=now, last_beat=now))
+            self._last[name] = now
+            self._set(name, HealthStatus.healthy(since=now))
 
     def forget(self, name: str) -> None:
         """Stop tracking ``name``."""
         self._status.pop(name, None)
-        self._self_degraded.pop(name, None)
+        self._last.pop(name, None)
 
     def beat(self, name: str, *, degraded: str | None = None) -> None:
         """A sign of life from ``name`` (tracked from now on); ``degraded`` says it is alive but
         impaired. Cheap: called for every frame a remote peer sends."""
         now = self.clock()
+        self._last[name] = now
         current = self._status.get(name)
         if degraded is None:
-            self._self_degraded.pop(name, None)
-            if current is not None and current.state == HEALTHY:
-                self._status[name] = attrs.evolve(current, last_beat=now)
-                return
-            self._set(name, HealthStatus.healthy(since=now, last_beat=now))
-        else:
-            self._self_degraded[name] = degraded
-            if current is not None and current.state == DEGRADED and current.reason == degraded:
-                self._status[name] = attrs.evolve(current, last_beat=now)
-                return
-            self._set(name, HealthStatus.degraded(degraded, since=now, last_beat=now))
+            if current is None or current.state != HEALTHY:
+                self._set(name, HealthStatus.healthy(since=now))
+        elif current is None or current.state != DEGRADED or current.reason != degraded:
+            self._set(name, HealthStatus.degraded(degraded, since=now))
 
     def mark_degraded(self, name: str, reason: str) -> None:
         """Report ``name`` as degraded for ``reason`` (until its next plain beat)."""
-        self._self_degraded[name] = reason
-        current = self._status.get(name)
-        self._set(name, HealthStatus.degraded(reason, since=self.clock(), last_beat=current and current.last_beat))
+        self._last.setdefault(name, self.clock())
+        self._set(name, HealthStatus.degraded(reason, since=self.clock()))
 
     def mark_unhealthy(self, name: str, error: SymphonyError) -> None:
         """Report ``name`` as unhealthy because of ``error`` (until its next beat)."""
-        current = self._status.get(name)
-        self._set(name, HealthStatus.unhealthy(error, since=self.clock(), last_beat=current and current.last_beat))
+        self._last.setdefault(name, self.clock())
+        self._set(name, HealthStatus.unhealthy(error, since=self.clock()))
 
     def _set(self, name: str, status: HealthStatus) -> None:
         old = self._status.get(name)
         self._status[name] = status
         if self.on_change is not None and (old is None or old.state != status.state or old.reason != status.reason):
-            self.on_change(name, old, status)
+            self.on_change(name, self._view(name, old), self._view(name, status))
+
+    def _view(self, name: str, status: HealthStatus | None) -> HealthStatus | None:
+        if status is None:
+            return None
+        return attrs.evolve(status, last_beat=self._last.get(name))
 
     # -- evaluation -------------------------------------------------------------------------
 
@@ -150,20 +149,21 @@ class HealthMonitor:
         now = self.clock() if now is None else now
         changed: list[str] = []
         late_after = self.timeout / 2
+        last = self._last
         for name, status in list(self._status.items()):
-            if status.last_beat is None or status.state == UNHEALTHY:
+            if status.state == UNHEALTHY:
                 continue
-            silent = now - status.last_beat
+            silent = now - last.get(name, now)
             if silent >= self.timeout:
                 error = OperationTimeoutError(
                     f"no heartbeat from {name!r} for {silent:.3f} s (timeout {self.timeout} s)",
                     code="bus.heartbeat_timeout",
                     context={"endpoint": name, "silent": round(silent, 6), "timeout": self.timeout},
                 )
-                self._set(name, HealthStatus.unhealthy(error, since=now, last_beat=status.last_beat))
+                self._set(name, HealthStatus.unhealthy(error, since=now))
                 changed.append(name)
             elif silent >= late_after and status.state == HEALTHY:
-                self._set(name, HealthStatus.degraded("heartbeat late", since=now, last_beat=status.last_beat))
+                self._set(name, HealthStatus.degraded("heartbeat late", since=now))
                 changed.append(name)
         return changed
 
@@ -171,7 +171,7 @@ class HealthMonitor:
 
     def status(self, name: str) -> HealthStatus:
         """The status of ``name``; NotFoundError (``bus.unknown_endpoint``) if untracked."""
-        status = self._status.get(name)
+        status = self._view(name, self._status.get(name))
         if status is None:
             raise NotFoundError(
                 f"{name!r} is not tracked by the health monitor",
@@ -199,11 +199,11 @@ class HealthMonitor:
 
     def statuses(self) -> dict[str, HealthStatus]:
         """Every tracked party's status."""
-        return dict(self._status)
+        return {name: self._view(name, status) for name, status in self._status.items()}  # type: ignore[misc]
 
     def snapshot(self) -> dict[str, dict[str, Any]]:
         """Every tracked party's status, JSON-safe."""
-        return {name: status.to_dict() for name, status in sorted(self._status.items())}
+        return {name: status.to_dict() for name, status in sorted(self.statuses().items())}
 
     def __contains__(self, name: object) -> bool:
         return name in self._status

@@ -204,13 +204,18 @@ class StreamConnection(Connection):
 
     def __init__(
         self,
-        stream: anyio.abc.ByteStream,
+        stream: anyio.abc.ByteStream | FramedStream,
         *,
         codec: Codec,
         peer: PeerInfo,
         max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
     ) -> None:
-        self._framed = FramedStream(stream, max_frame_size=max_frame_size)
+        if isinstance(stream, FramedStream):
+            # Adopt a stream already used for a handshake: bytes it buffered stay queued.
+            stream.set_max_frame_size(max_frame_size)
+            self._framed = stream
+        else:
+            self._framed = FramedStream(stream, max_frame_size=max_frame_size)
         self._codec = codec
         self.peer = peer
         self._send_lock = anyio.Lock(fast_acquire=True)
@@ -410,21 +415,27 @@ async def serve_connections(
         if conn is None:
             await _close_quietly(stream)
             return
-        await run_handler(conn, handler, name=name)
+        await run_handler(conn, handler, name)
 
-    async with listener, anyio.create_task_group() as tg:
+    async def accept_loop(one: Any, tg: anyio.abc.TaskGroup) -> None:
         while True:
             try:
-                stream = await listener.accept()
+                stream = await one.accept()
             except (OSError, anyio.BrokenResourceError) as exc:
-                # EMFILE and friends: log, breathe, keep serving.
+                # EMFILE and friends: log, breathe, keep serving the peers we have.
                 _log.error("transport.accept_error", listener=name, error=repr(exc))
                 await anyio.sleep(0.05)
                 continue
             tg.start_soon(run, stream)
 
+    # A MultiListener (one per address family) holds the real listeners in ``listeners``.
+    parts = list(getattr(listener, "listeners", None) or [listener])
+    async with listener, anyio.create_task_group() as tg:
+        for one in parts:
+            tg.start_soon(accept_loop, one, tg)
 
-async def run_handler(conn: Connection, handler: ConnectionHandler, *, name: str) -> None:
+
+async def run_handler(conn: Connection, handler: ConnectionHandler, name: str) -> None:
     """Run ``handler(conn)``, log what it raises, and close ``conn`` afterwards."""
     try:
         await handler(conn)
@@ -685,7 +696,7 @@ class MemoryTransport:
             peer=PeerInfo("memory", f"{name}#{number}", extra={"side": "client"}),
             max_frame_size=listener.options.max_frame_size,
         )
-        listener.task_group.start_soon(run_handler, server_conn, listener.handler, name=url)
+        listener.task_group.start_soon(run_handler, server_conn, listener.handler, url)
         return StreamConnection(
             client_stream,
             codec=common.codec,

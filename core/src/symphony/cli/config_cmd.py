@@ -119,7 +119,17 @@ def _parse_for_key(key: str, raw: str, kernel: Any, schemas: dict[str, Any]) -> 
         if part not in props:
             return parse_env_value(raw, {})
         node = props[part]
-    return parse_env_value(raw, node)
+    from symphony.commons.errors import ConfigError
+
+    try:
+        return parse_env_value(raw, node)
+    except ConfigError as exc:
+        raise ConfigError(
+            f"{key}: {exc.message}",
+            code="config.invalid",
+            context={"key": key, "value": raw, "expected": exc.context.get("expected")},
+            hint=exc.hint,
+        ) from None
 
 
 @config.command("path")

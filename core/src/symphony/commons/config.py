@@ -172,7 +172,11 @@ CORE_SCHEMAS: dict[str, dict[str, Any]] = {
             "rotation": {"type": "string", "enum": ["size", "daily", "hourly"], "default": "size"},
             "max_bytes": {"type": "integer", "minimum": 0, "default": 10 * _MiB},
             "backup_count": {"type": "integer", "minimum": 0, "default": 5},
-            "json_file": {"type": ["string", "null"], "default": None, "description": "JSON-lines log file path."},
+            "json_file": {
+                "type": ["string", "null"],
+                "default": None,
+                "description": "JSON-lines log file path.",
+            },
         },
     },
     "fs": {
@@ -199,7 +203,9 @@ CORE_SCHEMAS: dict[str, dict[str, Any]] = {
 }
 """JSON Schemas (draft 2020-12) of the core sections, with their defaults."""
 
-_TYPE_NAMES = frozenset({"CORE_TYPES", "DebugConfig", "FsConfig", "KernelConfig", "LoggingConfig", "PluginsConfig"})
+_TYPE_NAMES = frozenset(
+    {"CORE_TYPES", "DebugConfig", "FsConfig", "KernelConfig", "LoggingConfig", "PluginsConfig"}
+)
 
 
 def __getattr__(name: str) -> Any:
@@ -324,7 +330,9 @@ def _mark_sources(value: Any, dotted: str, source: str, sources: dict[str, str])
             _mark_sources(sub, f"{dotted}.{key}", source, sources)
 
 
-def _merge(target: dict[str, Any], layer: Mapping[str, Any], source: str, sources: dict[str, str], prefix: str = "") -> None:
+def _merge(
+    target: dict[str, Any], layer: Mapping[str, Any], source: str, sources: dict[str, str], prefix: str = ""
+) -> None:
     """Deep-merge ``layer`` into ``target``, recording which layer set each dotted key."""
     for raw_key, value in layer.items():
         key = str(raw_key)
@@ -469,7 +477,9 @@ def _source_for(sources: Mapping[str, str], path: list[str]) -> str:
     return "default"
 
 
-def _validate(data: Mapping[str, Any], schemas: Mapping[str, Mapping[str, Any]], sources: Mapping[str, str]) -> None:
+def _validate(
+    data: Mapping[str, Any], schemas: Mapping[str, Mapping[str, Any]], sources: Mapping[str, str]
+) -> None:
     problems: list[dict[str, str]] = []
     for section, schema in schemas.items():
         validator = _validator_for(section, schema)
@@ -726,7 +736,9 @@ _PARSE_HINTS = {
 }
 
 
-def _env_layers(environ: Mapping[str, str], schemas: Mapping[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+def _env_layers(
+    environ: Mapping[str, str], schemas: Mapping[str, Any]
+) -> Iterator[tuple[str, dict[str, Any]]]:
     for name in sorted(k for k in environ if isinstance(k, str) and k.startswith(ENV_PREFIX)):
         rest = name[len(ENV_PREFIX) :]
         if _SEP not in rest:
@@ -806,7 +818,8 @@ class Config:
         self._schemas = dict(schemas or CORE_SCHEMAS)
 
     def __repr__(self) -> str:
-        return f"Config(env={self.env!r}, sections={sorted(self.data)!r}, files={[str(f) for f in self._files]!r})"
+        files = [str(f) for f in self._files]
+        return f"Config(env={self.env!r}, sections={sorted(self.data)!r}, files={files!r})"
 
     def get(self, dotted_key: str, default: Any = None) -> Any:
         """The value at a dotted key (``"logging.level"``), or ``default`` when absent."""

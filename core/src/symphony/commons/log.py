@@ -149,16 +149,22 @@ def _processors() -> list[Any]:
 def _formatter(kind: str, *, colors: bool = False) -> logging.Formatter:
     import structlog
 
-    foreign = [
+    foreign: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
     if kind == "pretty":
-        chain = [structlog.stdlib.ProcessorFormatter.remove_processors_meta, structlog.dev.ConsoleRenderer(colors=colors)]
+        chain: list[Any] = [
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.dev.ConsoleRenderer(colors=colors),
+        ]
     else:
-        chain = [structlog.stdlib.ProcessorFormatter.remove_processors_meta, structlog.processors.format_exc_info]
+        chain = [
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+        ]
         if kind == "json":
             chain += [_standard_first, structlog.processors.JSONRenderer()]
         else:
@@ -169,13 +175,13 @@ def _formatter(kind: str, *, colors: bool = False) -> logging.Formatter:
 def _stderr_handler() -> logging.Handler:
     import logging
 
-    class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg,unused-ignore]
         """Writes to whatever ``sys.stderr`` is at emit time (so pytest capture works)."""
 
         def __init__(self) -> None:
             super().__init__(sys.stderr)
 
-        @property  # type: ignore[override]
+        @property  # type: ignore[override,unused-ignore]
         def stream(self) -> Any:
             return sys.stderr
 
@@ -199,7 +205,10 @@ def _file_handler(path: str, rotation: str, max_bytes: int, backup_count: int) -
                 target, maxBytes=max_bytes, backupCount=backup_count, encoding="utf-8"
             )
         return logging.handlers.TimedRotatingFileHandler(
-            target, when="midnight" if rotation == "daily" else "H", backupCount=backup_count, encoding="utf-8"
+            target,
+            when="midnight" if rotation == "daily" else "H",
+            backupCount=backup_count,
+            encoding="utf-8",
         )
     except OSError as exc:
         raise from_os_error(exc, path=target, action="open log file") from exc
@@ -219,7 +228,7 @@ def configure_logging(
     *,
     level: str = "info",
     console: bool = True,
-    format: str = "auto",  # noqa: A002 - matches the config key
+    format: str = "auto",
     file: str | os.PathLike[str] | None = None,
     rotation: str = "size",
     max_bytes: int = 10 * _MiB,
@@ -243,7 +252,11 @@ def configure_logging(
         raise ConfigError(
             f"unknown log level {level!r}",
             code="logging.bad_level",
-            context={"key": "logging.level", "value": str(level), "allowed": ["debug", "info", "warning", "error"]},
+            context={
+                "key": "logging.level",
+                "value": str(level),
+                "allowed": ["debug", "info", "warning", "error"],
+            },
         )
     if format not in _FORMATS:
         raise ConfigError(
@@ -257,18 +270,29 @@ def configure_logging(
             code="logging.bad_rotation",
             context={"key": "logging.rotation", "value": str(rotation), "allowed": list(_ROTATIONS)},
         )
-    for key, number in (("max_bytes", max_bytes), ("backup_count", backup_count)):
+    for name, number in (("max_bytes", max_bytes), ("backup_count", backup_count)):
         if not isinstance(number, int) or isinstance(number, bool) or number < 0:
             raise ConfigError(
-                f"logging.{key} must be a non-negative integer, got {number!r}",
+                f"logging.{name} must be a non-negative integer, got {number!r}",
                 code="logging.bad_size",
-                context={"key": f"logging.{key}", "value": repr(number)},
+                context={"key": f"logging.{name}", "value": repr(number)},
             )
     tty = _stderr_is_tty()
     console_format = ("pretty" if tty else "compact") if format == "auto" else format
     file_path = None if file is None else os.fspath(file)
     json_path = None if json_file is None else os.fspath(json_file)
-    key = (level_name, bool(console), console_format, tty, file_path, rotation, max_bytes, backup_count, json_path, propagate)
+    key = (
+        level_name,
+        bool(console),
+        console_format,
+        tty,
+        file_path,
+        rotation,
+        max_bytes,
+        backup_count,
+        json_path,
+        propagate,
+    )
 
     with _lock():
         if not force and key == _state.key:

@@ -15,24 +15,24 @@ and one JSON read, whatever the number of installed distributions.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import sys
 import traceback
+import zlib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from symphony._version import PLUGIN_API_VERSION
 from symphony.commons.errors import SymphonyError
-from symphony.plugins.manifest import MANIFEST_FILENAME, load_manifest, parse_manifest
+from symphony.plugins.manifest import MANIFEST_FILENAME, api_compatible, load_manifest, parse_manifest
 from symphony.plugins.states import PluginRecord, PluginState
 
 __all__ = ["ENTRY_POINT_GROUP", "INDEX_FORMAT", "DiscoveryIndex", "discover", "scan_installed"]
 
 ENTRY_POINT_GROUP = "symphony.plugins"
-INDEX_FORMAT = 2
+INDEX_FORMAT = 3
 
 
 def _mtime(path: str) -> int:
@@ -90,6 +90,7 @@ def scan_installed(paths: list[str] | None = None) -> list[dict[str, Any]]:
                 entry["manifest_path"] = str(manifest_path)
                 manifest = load_manifest(manifest_path)
                 entry["manifest"] = manifest.to_dict()
+                entry["api_compatible"] = api_compatible(manifest.api, PLUGIN_API_VERSION)
                 if manifest.id != ep.name:
                     raise SymphonyError(
                         f"entry point name {ep.name!r} differs from the manifest id {manifest.id!r}",
@@ -120,7 +121,8 @@ class DiscoveryIndex:
         if path is None:
             from symphony.commons.fs import cache_dir
 
-            digest = hashlib.sha1((sys.executable + "\0" + "\0".join(self.sys_path)).encode()).hexdigest()[:16]
+            key = (sys.executable + "\0" + "\0".join(self.sys_path)).encode()
+            digest = f"{zlib.crc32(key):08x}{zlib.adler32(key):08x}"
             path = cache_dir() / f"plugin-index-{digest}.json"
         self.path = path
         self.last_status = "unused"
@@ -187,6 +189,7 @@ def records_from_entries(entries: list[dict[str, Any]]) -> list[PluginRecord]:
             manifest=manifest,
             distribution=e.get("distribution"),
             dist_version=e.get("dist_version"),
+            api_ok=e.get("api_compatible"),
         )
         error = e.get("error")
         if error:

@@ -17,6 +17,7 @@ import graphlib
 from collections import defaultdict
 from collections.abc import Iterable
 
+from symphony._version import PLUGIN_API_VERSION
 from symphony.plugins.manifest import api_compatible
 from symphony.plugins.states import PluginRecord, PluginState
 
@@ -61,7 +62,10 @@ def resolve(
             )
             r.error_code = "plugin.disabled"
             continue
-        if not api_compatible(r.manifest.api, kernel_api):
+        compatible = r.api_ok if r.api_ok is not None and kernel_api == PLUGIN_API_VERSION else None
+        if compatible is None:
+            compatible = api_compatible(r.manifest.api, kernel_api)
+        if not compatible:
             r.fail(
                 PluginState.INCOMPATIBLE,
                 f"{r.id} needs plugin API {r.manifest.api}, this kernel implements {kernel_api}",

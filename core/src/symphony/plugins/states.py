@@ -73,6 +73,8 @@ class PluginRecord:
     """``entry-point`` (installed distribution) or ``explicit`` (passed to the kernel)."""
     obj: Any = None
     """The imported plugin object once active."""
+    api_ok: bool | None = None
+    """Whether the manifest's ``api`` range admits this kernel, when already known (index)."""
     timings: dict[str, float] = attrs.field(factory=dict)
     """Seconds spent importing and activating (for ``plugins inspect``)."""
 

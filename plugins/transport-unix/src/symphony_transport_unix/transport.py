@@ -371,7 +371,7 @@ class UnixTransport:
             max_frame_size=common.max_frame_size,
         )
         _log.debug("transport.unix.accepted", path=path, pid=pid, uid=uid)
-        await run_handler(conn, handler, name=f"unix:{path}")
+        await run_handler(conn, handler, f"unix:{path}")
 
     def __repr__(self) -> str:
         return "UnixTransport()"

@@ -228,6 +228,14 @@ def _type_name(instance: Any, attribute: Any, value: Any) -> None:
 
 
 @attrs.frozen(slots=True)
+class _PortIndex:
+    inputs: dict[str, Port]
+    outputs: dict[str, Port]
+    required: tuple[str, ...]
+    types: frozenset[str]
+
+
+@attrs.frozen(slots=True)
 class Node:
     """A workflow step.
 
@@ -250,26 +258,39 @@ class Node:
     enabled: bool = attrs.field(default=True, validator=_bool)
     metadata: dict[str, Any] = attrs.field(factory=dict, validator=_dict)
     version: str | None = attrs.field(default=None, validator=_opt_str)
-    _in_map: dict[str, Port] | None = attrs.field(default=None, init=False, eq=False, repr=False, alias="_in_map")
-    _out_map: dict[str, Port] | None = attrs.field(default=None, init=False, eq=False, repr=False, alias="_out_map")
+    _index: _PortIndex | None = attrs.field(default=None, init=False, eq=False, repr=False, alias="_index")
 
     # -- ports ----------------------------------------------------------------------------------
 
+    def _ports_index(self) -> _PortIndex:
+        index = self._index
+        if index is None:
+            index = _PortIndex(
+                {p.name: p for p in self.inputs},
+                {p.name: p for p in self.outputs},
+                tuple(p.name for p in self.inputs if p.required),
+                frozenset(p.type for p in self.inputs) | frozenset(p.type for p in self.outputs),
+            )
+            object.__setattr__(self, "_index", index)
+        return index
+
     def input(self, name: str) -> Port | None:
         """The input port called ``name``, or ``None``. O(1)."""
-        m = self._in_map
-        if m is None:
-            m = {p.name: p for p in self.inputs}
-            object.__setattr__(self, "_in_map", m)
-        return m.get(name)
+        return (self._index or self._ports_index()).inputs.get(name)
 
     def output(self, name: str) -> Port | None:
         """The output port called ``name``, or ``None``. O(1)."""
-        m = self._out_map
-        if m is None:
-            m = {p.name: p for p in self.outputs}
-            object.__setattr__(self, "_out_map", m)
-        return m.get(name)
+        return (self._index or self._ports_index()).outputs.get(name)
+
+    @property
+    def required_inputs(self) -> tuple[str, ...]:
+        """Names of the input ports that must be fed by an edge."""
+        return (self._index or self._ports_index()).required
+
+    @property
+    def port_types(self) -> frozenset[str]:
+        """Every port type expression this node uses."""
+        return (self._index or self._ports_index()).types
 
     @property
     def label(self) -> str:

@@ -1,0 +1,223 @@
+"""The ``[bus]`` configuration section: its JSON Schema and the typed :class:`BusConfig`.
+
+.. code-block:: toml
+
+    [bus]
+    default_timeout = 5.0        # seconds a request waits for its answer
+    heartbeat_interval = 1.0     # seconds between health checks / pings
+    heartbeat_timeout = 3.0      # silence after which an endpoint is unhealthy
+    default_buffer = 100         # queue size of a subscription that names none
+    default_policy = "wait"      # or "drop-oldest"
+    max_frame_size = 16777216    # bytes; larger frames are refused by transports
+    codec = "msgpack"            # codec for socket connections ("json", "msgpack", or a plugin's)
+    unknown_message_types = "allow"   # or "strict": reject (type, version) nobody registered
+    validate_inbound = true      # check payloads of messages arriving from remote peers
+    socket = "/run/user/1000/symphony/bus.sock"   # unix socket of `symphony serve`; "" = off
+    [bus.tcp]                    # optional TCP listener (off when absent)
+    host = "127.0.0.1"
+    port = 7711
+    token = "..."                # shared secret peers must present
+    tls = { cert = "server.pem", key = "server.key" }
+
+Environment variables follow the config rules: ``SYMPHONY_BUS__DEFAULT_TIMEOUT=2``.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Final
+
+import attrs
+from jsonschema import exceptions as _js_exceptions
+from jsonschema.validators import Draft202012Validator
+
+from symphony.commons.errors import ConfigError
+
+__all__ = ["BUS_CONFIG_SCHEMA", "BusConfig", "TcpConfig", "default_socket_path"]
+
+MIB: Final = 1024 * 1024
+
+BUS_CONFIG_SCHEMA: Final[dict[str, Any]] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "title": "bus",
+    "description": "The Symphony message bus: timeouts, heartbeats, queues, codec and listeners.",
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "default_timeout": {
+            "type": "number",
+            "exclusiveMinimum": 0,
+            "default": 5.0,
+            "description": "Seconds a request waits for its answer when the caller gives no timeout.",
+        },
+        "heartbeat_interval": {
+            "type": "number",
+            "exclusiveMinimum": 0,
+            "default": 1.0,
+            "description": "Seconds between health checks and endpoint pings.",
+        },
+        "heartbeat_timeout": {
+            "type": "number",
+            "exclusiveMinimum": 0,
+            "default": 3.0,
+            "description": "Seconds without a heartbeat after which an endpoint is unhealthy.",
+        },
+        "default_buffer": {
+            "type": "integer",
+            "minimum": 1,
+            "default": 100,
+            "description": "Queue size of subscriptions that do not choose one.",
+        },
+        "default_policy": {
+            "enum": ["wait", "drop-oldest"],
+            "default": "wait",
+            "description": "Backpressure policy of subscriptions that do not choose one.",
+        },
+        "max_frame_size": {
+            "type": "integer",
+            "minimum": 1024,
+            "default": 16 * MIB,
+            "description": "Largest frame (bytes) a transport accepts.",
+        },
+        "codec": {
+            "type": "string",
+            "minLength": 1,
+            "default": "msgpack",
+            "description": "Codec for socket connections: json, msgpack, or one a plugin provides.",
+        },
+        "unknown_message_types": {
+            "enum": ["allow", "strict"],
+            "default": "allow",
+            "description": "Accept or reject inbound messages whose (type, version) nobody registered.",
+        },
+        "validate_inbound": {
+            "type": "boolean",
+            "default": True,
+            "description": "Validate payloads of messages arriving from remote peers against their schema.",
+        },
+        "socket": {
+            "type": ["string", "null"],
+            "default": None,
+            "description": "Unix socket path `symphony serve` listens on; null = the platform default, "
+            "empty string = no unix socket.",
+        },
+        "tcp": {
+            "description": "Optional TCP listener; null or absent = none.",
+            "oneOf": [
+                {"type": "null"},
+                {
+                    "type": "object",
+                    "additionalProperties": False,
+                    "properties": {
+                        "host": {"type": "string", "minLength": 1, "default": "127.0.0.1"},
+                        "port": {"type": "integer", "minimum": 0, "maximum": 65535, "default": 7711},
+                        "token": {"type": ["string", "null"], "default": None},
+                        "tls": {
+                            "oneOf": [
+                                {"type": "null"},
+                                {
+                                    "type": "object",
+                                    "additionalProperties": False,
+                                    "required": ["cert", "key"],
+                                    "properties": {
+                                        "cert": {"type": "string", "minLength": 1},
+                                        "key": {"type": "string", "minLength": 1},
+                                    },
+                                },
+                            ],
+                            "default": None,
+                        },
+                    },
+                },
+            ],
+            "default": None,
+        },
+    },
+}
+"""JSON Schema of the ``[bus]`` config section (the lead registers it as a core section)."""
+
+_VALIDATOR: Final = Draft202012Validator(BUS_CONFIG_SCHEMA)
+
+
+def default_socket_path() -> Path:
+    """Where ``symphony serve`` listens when ``bus.socket`` is null.
+
+    ``$XDG_RUNTIME_DIR/symphony/bus.sock`` when that directory exists, else
+    ``<tmp>/symphony-<uid>/bus.sock`` (kept short: unix socket paths are limited to ~104 bytes).
+    """
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime and os.path.isdir(runtime):
+        return Path(runtime) / "symphony" / "bus.sock"
+    uid = os.getuid() if hasattr(os, "getuid") else os.getpid()
+    return Path(tempfile.gettempdir()) / f"symphony-{uid}" / "bus.sock"
+
+
+@attrs.frozen(slots=True)
+class TcpConfig:
+    """``[bus.tcp]``: where to listen on TCP and how peers authenticate."""
+
+    host: str = "127.0.0.1"
+    port: int = 7711
+    token: str | None = None
+    tls_cert: str | None = None
+    tls_key: str | None = None
+
+
+@attrs.frozen(slots=True)
+class BusConfig:
+    """The ``[bus]`` section, typed, with the schema's defaults filled in."""
+
+    default_timeout: float = 5.0
+    heartbeat_interval: float = 1.0
+    heartbeat_timeout: float = 3.0
+    default_buffer: int = 100
+    default_policy: str = "wait"
+    max_frame_size: int = 16 * MIB
+    codec: str = "msgpack"
+    unknown_message_types: str = "allow"
+    validate_inbound: bool = True
+    socket: str | None = None
+    tcp: TcpConfig | None = None
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any] | None, *, source: str = "bus") -> BusConfig:
+        """Validate ``data`` against :data:`BUS_CONFIG_SCHEMA` and build a :class:`BusConfig`.
+
+        Raises :class:`~symphony.commons.errors.ConfigError` (``config.invalid``) naming the key
+        and the rule that failed.
+        """
+        raw = dict(data or {})
+        error = _js_exceptions.best_match(_VALIDATOR.iter_errors(raw))
+        if error is not None:
+            key = ".".join([source, *(str(p) for p in error.absolute_path)])
+            raise ConfigError(
+                f"bad bus configuration at {key}: {error.message}",
+                code="config.invalid",
+                context={"section": "bus", "key": key, "rule": str(error.validator)},
+            )
+        tcp_raw = raw.pop("tcp", None)
+        tcp = None
+        if tcp_raw is not None:
+            tls = tcp_raw.get("tls") or {}
+            tcp = TcpConfig(
+                host=tcp_raw.get("host", "127.0.0.1"),
+                port=tcp_raw.get("port", 7711),
+                token=tcp_raw.get("token"),
+                tls_cert=tls.get("cert"),
+                tls_key=tls.get("key"),
+            )
+        known = {f.name for f in attrs.fields(cls)}
+        values = {k: v for k, v in raw.items() if k in known}
+        for key in ("default_timeout", "heartbeat_interval", "heartbeat_timeout"):
+            if key in values:
+                values[key] = float(values[key])
+        return cls(tcp=tcp, **values)
+
+    def socket_path(self) -> Path | None:
+        """The unix socket to serve on: the configured path, the default, or None when ``""``."""
+        if self.socket == "":
+            return None
+        return Path(self.socket) if self.socket else default_socket_path()

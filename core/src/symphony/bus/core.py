@@ -1,0 +1,799 @@
+"""The in-process message bus: pub/sub, request/response routing, endpoints, health, metrics.
+
+::
+
+    from symphony.bus import Bus, Message
+
+    async with Bus() as bus:
+        async def greet(msg: Message) -> dict:
+            return {"text": f"hello {msg.payload['name']}"}
+
+        bus.handle("demo.greet", greet)
+        reply = await bus.request("demo.greet", {"name": "Ada"})
+        assert reply.payload == {"text": "hello Ada"}
+
+        async with bus.subscribe("demo.#") as sub:
+            await bus.publish(Message("demo.tick", {"n": 1}))
+            msg = await sub.receive()
+
+Publish/subscribe
+-----------------
+``subscribe(pattern)`` takes the wildcards of :mod:`symphony.bus.topics` (``*`` = exactly one
+segment, ``#`` = zero or more). Each subscription is a bounded queue with a backpressure policy,
+``"wait"`` (publishers wait for room) or ``"drop-oldest"`` (the oldest message is dropped and
+counted) -- see :mod:`symphony.bus.subscription`. ``subscribe_callback(pattern, fn)`` calls a
+plain function inline or runs an ``async def`` one in a worker task. ``await publish(msg)``
+delivers to every matching subscription and returns how many matched; ``publish_nowait``
+never waits.
+
+Request/response
+----------------
+``handle(pattern, handler, priority=...)`` routes requests whose type matches ``pattern`` to
+``handler`` (an async or plain function ``Message -> payload | Message``) or to an endpoint by
+name; the highest priority wins, ties go to the earliest registration, and
+``set_default_route`` catches the rest (see :mod:`symphony.bus.routing`).
+``await request(type, payload, timeout=...)`` returns the response message or raises:
+
+* what the handler raised, if it raised a :class:`~symphony.commons.errors.SymphonyError` --
+  same class, code, message, context and hint, whether the handler ran here or in another
+  process (errors travel as ``error`` messages carrying ``error.to_wire()``);
+* ``InternalError(code="bus.handler_crashed")`` if it raised anything else (the traceback is
+  logged where the handler ran);
+* ``OperationTimeoutError(code="bus.request_timeout")`` after ``timeout`` seconds (default
+  ``bus.default_timeout``); the handler is cancelled;
+* ``NotFoundError(code="bus.no_route")`` when nothing can answer.
+
+``dispatch(msg)`` is the same without raising: it always returns the ``response`` or ``error``
+message (what a server sends back to a remote peer). ``request_all`` asks every matching
+route at once and returns all their answers. Requests in flight sit in ``bus.pending`` (a
+:class:`~symphony.bus.correlation.Correlator`) and leave it on answer, timeout or cancellation.
+
+Remote peers
+------------
+Transports register each connected peer as an :class:`~symphony.bus.endpoints.Endpoint`
+(``await bus.endpoints.register(peer)``), route requests to it (``bus.handle("pit.#",
+"peer-name")`` or ``request(..., to="peer-name")``), forward events to it
+(``bus.forward(pattern, peer)``) and feed what it sends into ``await bus.ingest(msg,
+origin=peer.name)``, which validates the payload against the message-type registry (the bus
+boundary), counts as a heartbeat, publishes events, dispatches requests and resolves answers.
+
+Lifecycle
+---------
+Publishing, subscribing and requests work on a bare ``Bus()``. The background tasks -- the
+health monitor (heartbeat checks and pings) and the workers of async callbacks -- run inside
+``async with bus:`` or ``await task_group.start(bus.run)``. ``aclose()`` closes every
+subscription and answers every pending request with ``TransportError(code="bus.closed")``.
+
+The bus is not thread-safe: call it from the event loop (``anyio.from_thread`` from threads).
+"""
+
+from __future__ import annotations
+
+import inspect
+import time
+from collections.abc import Callable, Mapping
+from types import TracebackType
+from typing import Any
+
+import anyio
+import anyio.lowlevel
+from anyio.abc import TaskGroup, TaskStatus
+
+from symphony.bus.config import BusConfig
+from symphony.bus.correlation import Correlator
+from symphony.bus.endpoints import Endpoint, EndpointRegistry
+from symphony.bus.health import HealthMonitor, HealthStatus
+from symphony.bus.message import ERROR, EVENT, REQUEST, RESPONSE, Message, new_id
+from symphony.bus.metrics import BusMetrics
+from symphony.bus.registries import CodecRegistry, MessageTypeRegistry, TransportRegistry
+from symphony.bus.routing import Handler, Route, Router
+from symphony.bus.subscription import CallbackSubscription, MessageFilter, Policy, Subscription
+from symphony.bus.topics import TopicTrie, validate_pattern
+from symphony.commons.errors import (
+    InternalError,
+    NotFoundError,
+    OperationTimeoutError,
+    SymphonyError,
+    TransportError,
+    ValidationError,
+)
+
+__all__ = ["ENDPOINT_HEALTH", "Bus"]
+
+ENDPOINT_HEALTH = "bus.endpoint.health"
+"""Type of the event published when an endpoint's health changes."""
+
+_perf_counter = time.perf_counter
+
+
+def _get_logger(name: str) -> Any:
+    try:
+        from symphony.commons.log import get_logger
+    except ImportError:  # commons logging not installed yet: plain structlog
+        import structlog
+
+        return structlog.get_logger(name)
+    return get_logger(name)
+
+
+def _is_async_callable(fn: Any) -> bool:
+    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(getattr(fn, "__call__", None))  # noqa: B004
+
+
+class Bus:
+    """The Symphony message bus (see the module documentation).
+
+    All arguments are optional: ``Bus()`` has the built-in codecs, an empty message-type
+    registry and the schema defaults of :data:`~symphony.bus.config.BUS_CONFIG_SCHEMA`.
+    """
+
+    def __init__(
+        self,
+        *,
+        config: BusConfig | Mapping[str, Any] | None = None,
+        codecs: CodecRegistry | None = None,
+        message_types: MessageTypeRegistry | None = None,
+        transports: TransportRegistry | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        name: str = "bus",
+    ) -> None:
+        self.config: BusConfig = config if isinstance(config, BusConfig) else BusConfig.from_mapping(config)
+        self.name = name
+        self.codecs: CodecRegistry = codecs if codecs is not None else CodecRegistry()
+        self.message_types: MessageTypeRegistry = (
+            message_types
+            if message_types is not None
+            else MessageTypeRegistry(unknown=self.config.unknown_message_types)  # type: ignore[arg-type]
+        )
+        self.transports: TransportRegistry = transports if transports is not None else TransportRegistry()
+        self._log = _get_logger("symphony.bus")
+        self._trie: TopicTrie[Subscription] = TopicTrie()
+        self._subs: dict[Subscription, None] = {}
+        self._idle_workers: list[CallbackSubscription] = []
+        self.pending = Correlator()
+        self.metrics = BusMetrics(subscriptions=lambda: list(self._subs), pending=lambda: len(self.pending))
+        self.router = Router()
+        self.health = HealthMonitor(
+            interval=self.config.heartbeat_interval,
+            timeout=self.config.heartbeat_timeout,
+            clock=clock,
+            on_change=self._health_changed,
+        )
+        self.endpoints = EndpointRegistry(self)
+        self._tg: TaskGroup | None = None
+        self._outer_tg: TaskGroup | None = None
+        self._closed = False
+
+    # -- construction from a kernel -------------------------------------------------------
+
+    @classmethod
+    def from_kernel(cls, kernel: Any) -> Bus:
+        """The bus of ``kernel``: its codec, message-type and transport registries (after
+        activating every ``codec:*`` and ``message-type:*`` provider) and its ``[bus]`` section.
+
+        When the kernel is open its background tasks start in the kernel's task group;
+        otherwise run them with ``async with bus`` or ``task_group.start(bus.run)``.
+        """
+        kernel.activate_providers("codec:")
+        kernel.activate_providers("message-type:")
+        codecs = kernel.registry("codecs")
+        message_types = kernel.registry("message_types")
+        try:
+            transports = kernel.registry("transports")
+        except SymphonyError:
+            transports = None
+        try:
+            section = kernel.config.section("bus")
+        except (SymphonyError, KeyError):
+            section = {}
+        bus = cls(config=section or None, codecs=codecs, message_types=message_types, transports=transports)
+        message_types.unknown = bus.config.unknown_message_types
+        start_soon = getattr(kernel, "start_soon", None)
+        if start_soon is not None:
+            try:
+                start_soon(bus.run)
+            except (SymphonyError, RuntimeError) as exc:
+                bus._log.debug("bus.not_started", reason=str(exc))
+        return bus
+
+    # -- codecs and validation ------------------------------------------------------------
+
+    @property
+    def codec(self) -> Any:
+        """The configured codec (``bus.codec``) from the codec registry."""
+        return self.codecs.get(self.config.codec)
+
+    def validate(self, msg: Message) -> None:
+        """Check ``msg`` against the message-type registry (``ValidationError`` / ``NotFoundError``)."""
+        self.message_types.validate(msg)
+
+    # -- publish / subscribe --------------------------------------------------------------
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise TransportError(f"the bus {self.name!r} is closed", code="bus.closed", context={"bus": self.name})
+
+    def subscribe(
+        self,
+        pattern: str,
+        *,
+        filter: MessageFilter | None = None,
+        buffer: int | None = None,
+        policy: Policy | None = None,
+        name: str | None = None,
+    ) -> Subscription:
+        """Subscribe to messages whose type matches ``pattern``; see :class:`Subscription`.
+
+        Messages published after this call returns are queued, even before iteration starts.
+        """
+        self._check_open()
+        validate_pattern(pattern)
+        sub = Subscription(
+            self,
+            pattern,
+            filter=filter,
+            buffer=self.config.default_buffer if buffer is None else buffer,
+            policy=self.config.default_policy if policy is None else policy,  # type: ignore[arg-type]
+            name=name,
+        )
+        self._attach(sub)
+        return sub
+
+    def subscribe_callback(
+        self,
+        pattern: str,
+        callback: Callable[[Message], Any],
+        *,
+        filter: MessageFilter | None = None,
+        buffer: int | None = None,
+        policy: Policy | None = None,
+        name: str | None = None,
+    ) -> CallbackSubscription:
+        """Call ``callback(msg)`` for each matching message (inline if plain, in a worker task
+        if ``async def``; the worker runs while the bus runs). Close the returned handle to stop."""
+        self._check_open()
+        validate_pattern(pattern)
+        if not callable(callback):
+            raise ValidationError(
+                f"callback must be callable, not {callback!r}",
+                code="bus.bad_subscription",
+                context={"pattern": pattern},
+            )
+        is_async = _is_async_callable(callback)
+        sub = CallbackSubscription(
+            self,
+            pattern,
+            callback,
+            is_async=is_async,
+            filter=filter,
+            buffer=self.config.default_buffer if buffer is None else buffer,
+            policy=self.config.default_policy if policy is None else policy,  # type: ignore[arg-type]
+            name=name or getattr(callback, "__qualname__", None),
+        )
+        self._attach(sub)
+        if is_async:
+            if self._tg is not None:
+                self._tg.start_soon(sub._work, name=f"bus-callback:{sub.name}")
+            else:
+                self._idle_workers.append(sub)
+        return sub
+
+    def forward(
+        self,
+        pattern: str,
+        endpoint: Endpoint,
+        *,
+        filter: MessageFilter | None = None,
+        buffer: int | None = None,
+        policy: Policy | None = None,
+    ) -> CallbackSubscription:
+        """Deliver matching messages to ``endpoint.deliver`` from a bounded queue (a worker task)."""
+
+        async def deliver(msg: Message) -> None:
+            await endpoint.deliver(msg)
+
+        return self.subscribe_callback(
+            pattern, deliver, filter=filter, buffer=buffer, policy=policy, name=f"forward:{endpoint.name}"
+        )
+
+    def _attach(self, sub: Subscription) -> None:
+        self._trie.add(sub.pattern, sub)
+        self._subs[sub] = None
+
+    def _detach(self, sub: Subscription) -> None:
+        """Called by ``sub.close()``: stop routing to it and keep its figures."""
+        if sub in self._subs:
+            del self._subs[sub]
+            self._trie.remove(sub.pattern, sub)
+            self.metrics.retire(sub)
+        if isinstance(sub, CallbackSubscription) and sub in self._idle_workers:
+            self._idle_workers.remove(sub)
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        """Close ``sub`` (same as ``sub.close()``)."""
+        sub.close()
+
+    def unsubscribe_all(self, pattern: str | None = None) -> int:
+        """Close every subscription (or those whose pattern is exactly ``pattern``); return how many."""
+        doomed = [s for s in self._subs if pattern is None or s.pattern == pattern]
+        for sub in doomed:
+            sub.close()
+        return len(doomed)
+
+    def subscriptions(self, pattern: str | None = None) -> list[Subscription]:
+        """Open subscriptions (or those whose pattern is exactly ``pattern``)."""
+        return [s for s in self._subs if pattern is None or s.pattern == pattern]
+
+    def matching(self, type: str) -> tuple[Subscription, ...]:
+        """The subscriptions a message of ``type`` would be offered to (before filters)."""
+        return self._trie.match(type)
+
+    async def publish(self, msg: Message) -> int:
+        """Deliver ``msg`` to every matching subscription, waiting for room where the policy is
+        ``"wait"``; return how many subscriptions matched. Always a checkpoint."""
+        if msg.__class__ is not Message:
+            raise ValidationError(
+                f"publish() takes a Message, not {type(msg).__name__}", code="bus.bad_message", context={}
+            )
+        self.metrics.published += 1
+        subs = self._trie.match(msg.type)
+        if subs:
+            t0 = _perf_counter()
+            for sub in subs:
+                if not sub._offer(msg, t0):
+                    await sub._put(msg, t0)
+        await anyio.lowlevel.checkpoint()
+        return len(subs)
+
+    def publish_nowait(self, msg: Message) -> int:
+        """Deliver ``msg`` without waiting; return how many subscriptions matched.
+
+        Full ``"drop-oldest"`` subscriptions drop their oldest message. Full ``"wait"``
+        subscriptions do not get ``msg``: each counts it as ``rejected`` and, after every other
+        subscription got it, ``OperationTimeoutError(code="bus.would_block")`` names them.
+        """
+        if msg.__class__ is not Message:
+            raise ValidationError(
+                f"publish_nowait() takes a Message, not {type(msg).__name__}", code="bus.bad_message", context={}
+            )
+        self.metrics.published += 1
+        subs = self._trie.match(msg.type)
+        if not subs:
+            return 0
+        t0 = _perf_counter()
+        full: list[Subscription] | None = None
+        for sub in subs:
+            if not sub._offer(msg, t0):
+                sub.rejected += 1
+                if full is None:
+                    full = []
+                full.append(sub)
+        if full:
+            raise OperationTimeoutError(
+                f"{len(full)} subscription(s) full, message {msg.type!r} not delivered to them",
+                code="bus.would_block",
+                context={"type": msg.type, "id": msg.id, "subscriptions": [s.name for s in full][:20]},
+                hint="use 'await bus.publish()' to wait for room, or subscribe with policy='drop-oldest'",
+            )
+        return len(subs)
+
+    # -- request / response ---------------------------------------------------------------
+
+    def handle(
+        self,
+        type_pattern: str,
+        handler: Handler | Endpoint | str,
+        *,
+        priority: int = 0,
+        name: str | None = None,
+    ) -> Route:
+        """Route requests whose type matches ``type_pattern`` to ``handler`` (a function, an
+        endpoint, or an endpoint's name). Keep the returned route to remove it with :meth:`unhandle`."""
+        return self.router.add(type_pattern, handler, priority=priority, name=name)
+
+    def unhandle(self, route: Route) -> bool:
+        """Remove a route added by :meth:`handle`; return whether it was there."""
+        return self.router.remove(route)
+
+    def set_default_route(self, handler: Handler | Endpoint | str | None) -> Route | None:
+        """Route requests nothing else matches to ``handler`` (``None`` removes the default route)."""
+        return self.router.set_default(handler)
+
+    def route(self, type: str) -> Route | None:
+        """The route a request of ``type`` would take now (route-one semantics), or None."""
+        return self.router.route_one(type, self._available)
+
+    def routes(self, type: str) -> list[Route]:
+        """Every available route for ``type``, highest priority first (route-all semantics)."""
+        return [r for r in self.router.route_all(type) if r.endpoint is None or self._available(r)]
+
+    def _available(self, route: Route) -> bool:
+        name = route.endpoint
+        return name is not None and name in self.endpoints and self.health.is_available(name)
+
+    async def request(
+        self,
+        type: str,
+        payload: Any = None,
+        *,
+        timeout: float | None = None,
+        headers: Mapping[str, str] | None = None,
+        version: int = 1,
+        to: str | None = None,
+    ) -> Message:
+        """Send a request and return the ``response`` message; raise what the handler raised
+        (see the module docs for the errors). ``to`` names an endpoint, bypassing routing."""
+        msg = Message(type, payload, kind=REQUEST, version=version, headers=dict(headers) if headers else {})
+        reply = await self.dispatch(msg, timeout=timeout, to=to)
+        return reply.raise_if_error()
+
+    async def dispatch(self, msg: Message, *, timeout: float | None = None, to: str | None = None) -> Message:
+        """Route the request ``msg`` and return its ``response`` or ``error`` message; never
+        raises a SymphonyError (they come back as ``error`` messages)."""
+        if msg.kind != REQUEST:
+            return msg.fail(
+                ValidationError(
+                    f"dispatch() needs a request, got a {msg.kind!r} message",
+                    code="bus.not_a_request",
+                    context={"type": msg.type, "kind": msg.kind},
+                )
+            )
+        if to is not None:
+            endpoint = self.endpoints.find(to)
+            if endpoint is None:
+                self.metrics.requests += 1
+                self.metrics.errors += 1
+                return msg.fail(
+                    NotFoundError(
+                        f"no endpoint named {to!r}",
+                        code="bus.unknown_endpoint",
+                        context={"endpoint": to, "type": msg.type},
+                    )
+                )
+            return await self._run(msg, None, endpoint, timeout)
+        route = self.router.route_one(msg.type, self._available)
+        if route is None:
+            self.metrics.requests += 1
+            self.metrics.no_route += 1
+            self.metrics.errors += 1
+            return msg.fail(
+                NotFoundError(
+                    f"no route for request {msg.type!r}",
+                    code="bus.no_route",
+                    context={"type": msg.type, "version": msg.version},
+                    hint="register a handler with bus.handle(pattern, handler) or a default route",
+                )
+            )
+        if route.endpoint is not None:
+            return await self._run(msg, None, self.endpoints.get(route.endpoint), timeout)
+        return await self._run(msg, route, None, timeout)
+
+    async def request_all(
+        self,
+        type: str,
+        payload: Any = None,
+        *,
+        timeout: float | None = None,
+        headers: Mapping[str, str] | None = None,
+        version: int = 1,
+    ) -> list[Message]:
+        """Ask every available route for ``type`` at once (route-all); return their answers
+        (``response`` or ``error`` messages, not raised) in priority order.
+
+        ``NotFoundError(bus.no_route)`` if no route matches (the default route is not used).
+        """
+        routes = self.routes(type)
+        if not routes:
+            self.metrics.no_route += 1
+            raise NotFoundError(
+                f"no route for request {type!r}", code="bus.no_route", context={"type": type, "version": version}
+            )
+        base = Message(type, payload, kind=REQUEST, version=version, headers=dict(headers) if headers else {})
+        replies: list[Message | None] = [None] * len(routes)
+
+        async def ask(index: int, route: Route) -> None:
+            msg = base if index == 0 else Message(
+                base.type, base.payload, id=new_id(), kind=REQUEST, version=version, timestamp=base.timestamp,
+                headers=dict(base.headers),
+            )
+            if route.endpoint is not None:
+                endpoint = self.endpoints.find(route.endpoint)
+                if endpoint is None:
+                    replies[index] = msg.fail(
+                        NotFoundError(f"no endpoint named {route.endpoint!r}", code="bus.unknown_endpoint",
+                                      context={"endpoint": route.endpoint, "type": type})
+                    )
+                    return
+                replies[index] = await self._run(msg, None, endpoint, timeout)
+            else:
+                replies[index] = await self._run(msg, route, None, timeout)
+
+        async with anyio.create_task_group() as tg:
+            for index, route in enumerate(routes):
+                tg.start_soon(ask, index, route)
+        return [r for r in replies if r is not None]
+
+    async def _run(self, msg: Message, route: Route | None, endpoint: Endpoint | None, timeout: float | None) -> Message:
+        metrics = self.metrics
+        metrics.requests += 1
+        if timeout is None:
+            timeout = self.config.default_timeout
+        t0 = _perf_counter()
+        try:
+            pending = self.pending.open(msg, endpoint.name if endpoint is not None else None)
+        except SymphonyError as err:
+            metrics.errors += 1
+            return msg.fail(err)
+        try:
+            try:
+                with anyio.fail_after(timeout):
+                    if route is not None:
+                        reply = await self._call_handler(msg, route)
+                    else:
+                        assert endpoint is not None
+                        reply = await self._call_endpoint(msg, endpoint, timeout)
+                    if reply is None:
+                        reply = await pending.wait()
+            except TimeoutError:
+                metrics.timeouts += 1
+                target = route.name if route is not None else f"endpoint:{endpoint.name if endpoint else '?'}"
+                reply = msg.fail(
+                    OperationTimeoutError(
+                        f"request {msg.type!r} got no answer within {timeout} s",
+                        code="bus.request_timeout",
+                        context={"type": msg.type, "id": msg.id, "timeout": timeout, "target": target},
+                    )
+                )
+        finally:
+            self.pending.close(msg.id)
+        metrics.request_latency.record(_perf_counter() - t0)
+        if reply.kind == ERROR:
+            metrics.errors += 1
+        else:
+            metrics.responses += 1
+        return reply
+
+    async def _call_handler(self, msg: Message, route: Route) -> Message:
+        handler = route.handler
+        assert handler is not None
+        try:
+            result = handler(msg)
+            if inspect.isawaitable(result):
+                result = await result
+        except SymphonyError as err:
+            return msg.fail(err)
+        except Exception as exc:
+            self._log.exception("bus.handler_crashed", type=msg.type, handler=route.name, id=msg.id)
+            return msg.fail(
+                InternalError(
+                    f"handler {route.name!r} crashed on {msg.type!r}: {type(exc).__name__}: {exc}",
+                    code="bus.handler_crashed",
+                    context={"type": msg.type, "handler": route.name, "exception": type(exc).__name__},
+                )
+            )
+        return self._as_reply(msg, result, route.name)
+
+    async def _call_endpoint(self, msg: Message, endpoint: Endpoint, timeout: float) -> Message | None:
+        try:
+            reply = await endpoint.request(msg, timeout)
+        except SymphonyError as err:
+            return msg.fail(err)
+        except Exception as exc:
+            self._log.exception("bus.endpoint_crashed", type=msg.type, endpoint=endpoint.name, id=msg.id)
+            return msg.fail(
+                InternalError(
+                    f"endpoint {endpoint.name!r} failed on {msg.type!r}: {type(exc).__name__}: {exc}",
+                    code="bus.endpoint_crashed",
+                    context={"type": msg.type, "endpoint": endpoint.name, "exception": type(exc).__name__},
+                )
+            )
+        if reply is None:
+            return None
+        if not isinstance(reply, Message):
+            return msg.fail(
+                InternalError(
+                    f"endpoint {endpoint.name!r} answered with {type(reply).__name__}, not a Message",
+                    code="bus.bad_reply",
+                    context={"type": msg.type, "endpoint": endpoint.name},
+                )
+            )
+        reply = self._as_reply(msg, reply, endpoint.name)
+        if self.config.validate_inbound and reply.kind == RESPONSE:
+            try:
+                self.message_types.validate(reply)
+            except SymphonyError as err:
+                self.metrics.invalid += 1
+                return msg.fail(err)
+        return reply
+
+    def _as_reply(self, msg: Message, result: Any, source: str) -> Message:
+        if result.__class__ is Message:
+            if result.kind in (RESPONSE, ERROR):
+                if result.correlation_id != msg.id:
+                    return Message(
+                        result.type, result.payload, id=result.id, kind=result.kind, version=result.version,
+                        timestamp=result.timestamp, correlation_id=msg.id, reply_to=result.reply_to,
+                        headers=result.headers,
+                    )
+                return result
+            return msg.fail(
+                InternalError(
+                    f"{source!r} answered {msg.type!r} with a {result.kind!r} message",
+                    code="bus.bad_reply",
+                    context={"type": msg.type, "handler": source, "kind": result.kind},
+                )
+            )
+        return msg.reply(result)
+
+    def resolve(self, reply: Message) -> bool:
+        """Hand an answer that arrived on its own to the request waiting for it (see
+        :class:`~symphony.bus.correlation.Correlator`); False (an orphan) if none waits."""
+        if self.pending.resolve(reply):
+            return True
+        self.metrics.orphans += 1
+        return False
+
+    # -- the boundary ---------------------------------------------------------------------
+
+    async def ingest(self, msg: Message, *, origin: str | None = None, validate: bool | None = None) -> Message | None:
+        """Take a message that arrived from outside (a remote peer called ``origin``).
+
+        Counts as a heartbeat from ``origin``; checks the payload against the message-type
+        registry when ``validate`` (default ``bus.validate_inbound``); then publishes an event
+        (returns None), dispatches a request (returns its answer: send it back), or resolves a
+        response/error (returns None). An invalid event raises the ValidationError; an invalid
+        request is answered with it.
+        """
+        if origin is not None:
+            self.health.beat(origin)
+        if validate is None:
+            validate = self.config.validate_inbound
+        kind = msg.kind
+        if validate and kind != ERROR:
+            try:
+                self.message_types.validate(msg)
+            except SymphonyError as err:
+                self.metrics.invalid += 1
+                if kind == REQUEST:
+                    self.metrics.requests += 1
+                    self.metrics.errors += 1
+                    return msg.fail(err)
+                if kind == RESPONSE:
+                    # The requester gets the validation error instead of the bad answer.
+                    self.resolve(Message(msg.type, err.to_wire(), kind=ERROR, correlation_id=msg.correlation_id))
+                    return None
+                raise
+        if kind == EVENT:
+            await self.publish(msg)
+            return None
+        if kind == REQUEST:
+            return await self.dispatch(msg)
+        self.resolve(msg)
+        return None
+
+    # -- health ---------------------------------------------------------------------------
+
+    def _health_changed(self, name: str, old: HealthStatus | None, new: HealthStatus) -> None:
+        if old is None:
+            return  # first sighting; registration has its own event
+        self._log.info("bus.endpoint_health", endpoint=name, state=new.state, reason=new.reason)
+        try:
+            self.publish_nowait(
+                Message(
+                    ENDPOINT_HEALTH,
+                    {"name": name, "state": new.state, "previous": old.state, "reason": new.reason,
+                     "error": None if new.error is None else new.error.to_wire()},
+                )
+            )
+        except OperationTimeoutError:
+            pass  # counted as 'rejected' on the full subscriptions
+
+    async def _health_loop(self) -> None:
+        while True:
+            await anyio.sleep(self.health.interval)
+            self.health.check()
+            pingable = [e for e in self.endpoints.list() if callable(getattr(e, "ping", None))]
+            if pingable:
+                async with anyio.create_task_group() as tg:
+                    for endpoint in pingable:
+                        tg.start_soon(self._ping, endpoint)
+
+    async def _ping(self, endpoint: Any) -> None:
+        name = endpoint.name
+        try:
+            with anyio.fail_after(self.health.interval):
+                await endpoint.ping()
+        except TimeoutError:
+            return  # silence: check() turns it into degraded/unhealthy in time
+        except SymphonyError as err:
+            if name in self.endpoints:
+                self.health.mark_unhealthy(name, err)
+            return
+        except Exception as exc:
+            if name in self.endpoints:
+                self.health.mark_unhealthy(
+                    name,
+                    TransportError(f"ping of {name!r} failed: {exc}", code="bus.ping_failed",
+                                   context={"endpoint": name, "exception": type(exc).__name__}),
+                )
+            return
+        if name in self.endpoints:
+            self.health.beat(name)
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    @property
+    def running(self) -> bool:
+        """Whether the background tasks are running."""
+        return self._tg is not None
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`aclose` was called."""
+        return self._closed
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Run the background tasks until cancelled or closed (``await tg.start(bus.run)``).
+
+        Returns at once if the bus is already closed.
+        """
+        if self._closed:
+            task_status.started()
+            return
+        if self._tg is not None:
+            raise TransportError(f"the bus {self.name!r} is already running", code="bus.already_running")
+        try:
+            async with anyio.create_task_group() as tg:
+                self._tg = tg
+                idle, self._idle_workers = self._idle_workers, []
+                for sub in idle:
+                    if not sub.closed:
+                        tg.start_soon(sub._work, name=f"bus-callback:{sub.name}")
+                tg.start_soon(self._health_loop, name="bus-health")
+                task_status.started()
+                await anyio.sleep_forever()
+        finally:
+            self._tg = None
+
+    async def aclose(self) -> None:
+        """Close every subscription, answer pending requests with ``bus.closed``, stop the tasks."""
+        if self._closed:
+            return
+        self._closed = True
+        self.pending.fail_all(TransportError(f"the bus {self.name!r} closed", code="bus.closed"))
+        for sub in list(self._subs):
+            sub.close()
+        if self._tg is not None:
+            self._tg.cancel_scope.cancel()
+        await anyio.lowlevel.checkpoint()
+
+    async def __aenter__(self) -> Bus:
+        self._outer_tg = anyio.create_task_group()
+        await self._outer_tg.__aenter__()
+        try:
+            await self._outer_tg.start(self.run)
+        except BaseException as exc:
+            self._outer_tg.cancel_scope.cancel()
+            await self._outer_tg.__aexit__(type(exc), exc, exc.__traceback__)
+            raise
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> bool | None:
+        outer = self._outer_tg
+        self._outer_tg = None
+        suppress: bool | None = None
+        try:
+            with anyio.CancelScope(shield=True):
+                await self.aclose()
+        finally:
+            if outer is not None:
+                outer.cancel_scope.cancel()
+                suppress = await outer.__aexit__(exc_type, exc, tb)
+        return suppress
+
+    def __repr__(self) -> str:
+        state = "closed" if self._closed else ("running" if self.running else "idle")
+        return f"<Bus {self.name!r} {state} subs={len(self._subs)} routes={len(self.router)} endpoints={len(self.endpoints)}>"
+

@@ -1,0 +1,194 @@
+"""Duck debugging: throw-away ``duck()`` probes that print a greppable line and return the value.
+
+    from symphony.commons.debug import duck
+
+    total = duck(compute_total(items), label="total", items=len(items))
+    # stderr: [DUCK DEBUGGING] src/pkg/mod.py:42 total=1234 items=17
+
+``duck(value)`` returns ``value`` unchanged, so it can wrap any expression. It prints only
+when enabled, and costs one flag test when not. Enabling, from weakest to strongest:
+
+- ``configure_duck_from_config(config)`` follows ``debug.duck_debugging`` (on in the
+  ``development`` profile, off in ``test`` and ``production``);
+- the environment variable ``SYMPHONY_DUCK`` (``1/true/yes/on`` or ``0/false/no/off``), read
+  at import and by :func:`enable_duck` ``(None)``, wins over the config;
+- :func:`enable_duck` ``(True/False)`` wins over both.
+
+Duck calls are temporary: ``tests/core/commons/test_no_duck_in_shipped_code.py`` runs
+:func:`find_duck_calls` over every ``src/`` folder and fails the build on any leftover.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar, overload
+
+if TYPE_CHECKING:
+    from symphony.commons.config import Config
+
+__all__ = [
+    "PREFIX",
+    "configure_duck_from_config",
+    "duck",
+    "duck_enabled",
+    "enable_duck",
+    "find_duck_calls",
+]
+
+T = TypeVar("T")
+
+PREFIX = "[DUCK DEBUGGING]"
+"""The greppable prefix of every duck line."""
+
+_ENV_VAR = "SYMPHONY_DUCK"
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+_MISSING: Any = object()
+_THIS_FILE = os.path.realpath(__file__)
+
+
+def _env_setting() -> bool | None:
+    raw = os.environ.get(_ENV_VAR, "").strip().lower()
+    if raw in _TRUE:
+        return True
+    if raw in _FALSE:
+        return False
+    return None
+
+
+class _DuckState:
+    __slots__ = ("config", "enabled", "env", "explicit")
+
+    def __init__(self) -> None:
+        self.explicit: bool | None = None
+        self.env: bool | None = _env_setting()
+        self.config: bool | None = None
+        self.enabled = self._compute()
+
+    def _compute(self) -> bool:
+        for setting in (self.explicit, self.env, self.config):
+            if setting is not None:
+                return setting
+        return False
+
+    def update(self) -> None:
+        self.enabled = self._compute()
+
+
+_state = _DuckState()
+
+
+def enable_duck(enabled: bool | None = True) -> None:
+    """Turn duck output on or off for this process; ``None`` drops the explicit choice and
+    re-reads ``SYMPHONY_DUCK`` (falling back to the config setting, then off)."""
+    _state.explicit = enabled
+    if enabled is None:
+        _state.env = _env_setting()
+    _state.update()
+
+
+def duck_enabled() -> bool:
+    """True if :func:`duck` currently prints."""
+    return _state.enabled
+
+
+def configure_duck_from_config(config: Config) -> None:
+    """Follow ``debug.duck_debugging`` of ``config`` (``SYMPHONY_DUCK`` and :func:`enable_duck` still win)."""
+    _state.config = bool(config.get("debug.duck_debugging", False))
+    _state.update()
+
+
+def _safe_repr(value: Any) -> str:
+    try:
+        return repr(value)
+    except Exception as exc:  # a broken __repr__ must not break the program being debugged
+        return f"<{type(value).__name__}: repr failed: {exc!r}>"
+
+
+def _where(depth: int) -> str:
+    try:
+        frame = sys._getframe(depth + 1)
+    except ValueError:
+        return "<unknown>:0"
+    filename = frame.f_code.co_filename
+    try:
+        relative = os.path.relpath(filename)
+        if not relative.startswith(".."):
+            filename = relative
+    except ValueError:  # other drive on Windows
+        pass
+    return f"{filename}:{frame.f_lineno}"
+
+
+@overload
+def duck(*, label: str | None = None, **context: Any) -> None: ...
+
+
+@overload
+def duck(value: T, /, *, label: str | None = None, **context: Any) -> T: ...
+
+
+def duck(value: Any = _MISSING, /, *, label: str | None = None, **context: Any) -> Any:
+    """Print ``[DUCK DEBUGGING] <file>:<line> <what> key=value ...`` to stderr and return ``value``.
+
+    ``<what>`` is ``label=repr(value)`` with a label, ``repr(value)`` without one, and just the
+    label (or nothing) when no value is given; context values are shown with ``repr``. The file
+    and line are the caller's. Returns ``value`` (None when called without one), whether or not
+    output is enabled.
+    """
+    if not _state.enabled:
+        return None if value is _MISSING else value
+    parts = [PREFIX, _where(1)]
+    if value is not _MISSING:
+        shown = _safe_repr(value)
+        parts.append(f"{label}={shown}" if label else shown)
+    elif label:
+        parts.append(label)
+    parts.extend(f"{key}={_safe_repr(item)}" for key, item in context.items())
+    stream = sys.stderr
+    if stream is not None:
+        stream.write(" ".join(parts) + "\n")
+        stream.flush()
+    return None if value is _MISSING else value
+
+
+def _python_files(paths: Iterable[Path | str]) -> list[Path]:
+    found: list[Path] = []
+    for entry in paths:
+        path = Path(entry)
+        if path.is_dir():
+            found.extend(sorted(p for p in path.rglob("*.py") if p.is_file()))
+        elif path.suffix == ".py" and path.is_file():
+            found.append(path)
+    return found
+
+
+def find_duck_calls(paths: Iterable[Path | str]) -> list[tuple[Path, int]]:
+    """Every call to a function named ``duck`` (``duck(...)`` or ``x.duck(...)``) in ``paths``.
+
+    ``paths`` may hold ``.py`` files and directories (searched recursively). The module
+    defining :func:`duck` is skipped; files that do not parse are skipped too (other checks
+    report syntax errors). Returns ``(file, line)`` pairs sorted by file then line.
+    """
+    import ast
+
+    hits: list[tuple[Path, int]] = []
+    for path in _python_files(paths):
+        if os.path.realpath(path) == _THIS_FILE:
+            continue
+        try:
+            tree = ast.parse(path.read_bytes(), filename=str(path))
+        except (SyntaxError, ValueError, OSError):
+            continue
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.Call):
+                continue
+            func = node.func
+            if (isinstance(func, ast.Name) and func.id == "duck") or (
+                isinstance(func, ast.Attribute) and func.attr == "duck"
+            ):
+                hits.append((path, node.lineno))
+    return sorted(hits, key=lambda hit: (str(hit[0]), hit[1]))

@@ -1,0 +1,439 @@
+"""Pre-validation: small composable rules for cheap technical checks (well under 1 ms).
+
+Pre-validation rejects obviously bad input (empty, too long, out of range, wrong shape) before
+any real work starts. It never holds business logic or access control: the component owning
+the data gives the authoritative verdict. A failure raises
+:class:`~symphony.commons.errors.PreValidationError` (``stage == "pre-validation"``) with
+``code="validation.pre.<rule>"`` and ``context={"field", "value", "rule"}`` where ``value`` is
+the value's ``repr`` cut to 80 characters and ``rule`` the rule's description.
+
+    >>> from symphony.commons.validation import all_of, max_length, non_empty, pattern, validate
+    >>> workflow_name = all_of(non_empty(), max_length(64), pattern(r"[a-z][a-z0-9_-]*"))
+    >>> validate("ingest-docs", workflow_name, field="name")
+    'ingest-docs'
+    >>> validate("", workflow_name, field="name")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    symphony.commons.errors.PreValidationError: name: expected non-empty, got '' [...]
+
+Rules are plain objects with a ``description`` and ``check(value, field="value")``; anything
+with that shape (see :class:`Rule`) composes with the combinators.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
+
+from symphony.commons.errors import PreValidationError, SymphonyError, ValidationError
+
+if TYPE_CHECKING:
+    import re
+
+__all__ = [
+    "Rule",
+    "all_of",
+    "any_of",
+    "in_range",
+    "length",
+    "max_length",
+    "min_length",
+    "non_empty",
+    "of_type",
+    "one_of",
+    "optional",
+    "pattern",
+    "predicate",
+    "timed",
+    "validate",
+]
+
+T = TypeVar("T")
+
+_REPR_LIMIT = 80
+
+
+@runtime_checkable
+class Rule(Protocol):
+    """A pre-validation rule: a human ``description`` and a ``check`` that raises on failure."""
+
+    description: str
+
+    def check(self, value: Any, field: str = "value") -> None:
+        """Return None if ``value`` passes; raise :class:`PreValidationError` otherwise."""
+        ...
+
+
+def _value_repr(value: Any) -> str:
+    if isinstance(value, (str, bytes)) and len(value) > _REPR_LIMIT:
+        value = value[: _REPR_LIMIT + 1]
+    try:
+        text = repr(value)
+    except Exception:  # a broken __repr__ must not hide the validation failure
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= _REPR_LIMIT else text[: _REPR_LIMIT - 3] + "..."
+
+
+def _bad_rule(message: str, **context: Any) -> ValidationError:
+    return ValidationError(message, code="validation.bad_rule", context=context)
+
+
+class _Rule:
+    """Base of the stock rules: ``name`` gives the error code, ``description`` the text."""
+
+    __slots__ = ("description",)
+    name = "rule"
+
+    def __init__(self, description: str) -> None:
+        self.description = description
+
+    def __repr__(self) -> str:
+        return f"<rule {self.name}: {self.description}>"
+
+    def fail(self, value: Any, field: str, reason: str | None = None, **extra: Any) -> PreValidationError:
+        """Build the error for ``value`` failing this rule."""
+        shown = _value_repr(value)
+        message = f"{field}: expected {self.description}, got {shown}"
+        if reason:
+            message = f"{message} ({reason})"
+        context: dict[str, Any] = {"field": field, "value": shown, "rule": self.description, **extra}
+        return PreValidationError(message, code=f"validation.pre.{self.name}", context=context)
+
+
+class _NonEmpty(_Rule):
+    __slots__ = ("strip",)
+    name = "non_empty"
+
+    def __init__(self, strip: bool) -> None:
+        super().__init__("non-blank" if strip else "non-empty")
+        self.strip = strip
+
+    def check(self, value: Any, field: str = "value") -> None:
+        if value is None:
+            raise self.fail(value, field)
+        if self.strip and isinstance(value, str):
+            if not value.strip():
+                raise self.fail(value, field)
+            return
+        try:
+            empty = len(value) == 0
+        except TypeError:
+            return  # no length: present is enough
+        if empty:
+            raise self.fail(value, field)
+
+
+class _Length(_Rule):
+    __slots__ = ("high", "low", "name")
+
+    def __init__(self, name: str, low: int | None, high: int | None) -> None:
+        for bound in (low, high):
+            if bound is not None and (not isinstance(bound, int) or isinstance(bound, bool) or bound < 0):
+                raise _bad_rule(
+                    f"length bounds must be non-negative integers, got {bound!r}", bound=repr(bound)
+                )
+        if low is not None and high is not None and low > high:
+            raise _bad_rule(f"min length {low} is above max length {high}", min=low, max=high)
+        if low is not None and high is not None:
+            description = f"{low} <= length <= {high}"
+        elif low is not None:
+            description = f"length >= {low}"
+        elif high is not None:
+            description = f"length <= {high}"
+        else:
+            description = "any length"
+        super().__init__(description)
+        self.name = name
+        self.low = low
+        self.high = high
+
+    def check(self, value: Any, field: str = "value") -> None:
+        try:
+            size = len(value)
+        except TypeError:
+            raise self.fail(value, field, "has no length") from None
+        if (self.low is not None and size < self.low) or (self.high is not None and size > self.high):
+            raise self.fail(value, field, f"length {size}", length=size)
+
+
+class _InRange(_Rule):
+    __slots__ = ("high", "inclusive", "low")
+    name = "in_range"
+
+    def __init__(self, low: Any, high: Any, inclusive: bool) -> None:
+        less = "<=" if inclusive else "<"
+        greater = ">=" if inclusive else ">"
+        if low is not None and high is not None:
+            try:
+                if low > high:
+                    raise _bad_rule(
+                        f"range minimum {low!r} is above maximum {high!r}", min=repr(low), max=repr(high)
+                    )
+            except TypeError:
+                raise _bad_rule(f"range bounds {low!r} and {high!r} are not comparable") from None
+            description = f"{low!r} {less} value {less} {high!r}"
+        elif low is not None:
+            description = f"value {greater} {low!r}"
+        elif high is not None:
+            description = f"value {less} {high!r}"
+        else:
+            description = "any value"
+        super().__init__(description)
+        self.low = low
+        self.high = high
+        self.inclusive = inclusive
+
+    def check(self, value: Any, field: str = "value") -> None:
+        low, high = self.low, self.high
+        try:
+            if self.inclusive:
+                ok = (low is None or value >= low) and (high is None or value <= high)
+            else:
+                ok = (low is None or value > low) and (high is None or value < high)
+        except TypeError:
+            raise self.fail(value, field, "not comparable") from None
+        if not ok:
+            raise self.fail(value, field)
+
+
+class _Pattern(_Rule):
+    __slots__ = ("regex",)
+    name = "pattern"
+
+    def __init__(self, regex: str | re.Pattern[str]) -> None:
+        import re
+
+        try:
+            compiled = re.compile(regex)
+        except (re.error, TypeError) as exc:
+            raise _bad_rule(f"invalid regular expression {regex!r}: {exc}", pattern=repr(regex)) from exc
+        super().__init__(f"matches {compiled.pattern!r}")
+        self.regex = compiled
+
+    def check(self, value: Any, field: str = "value") -> None:
+        if not isinstance(value, str):
+            raise self.fail(value, field, "not a string")
+        if self.regex.fullmatch(value) is None:
+            raise self.fail(value, field)
+
+
+class _OneOf(_Rule):
+    __slots__ = ("choices", "hashed")
+    name = "one_of"
+
+    def __init__(self, choices: tuple[Any, ...]) -> None:
+        if not choices:
+            raise _bad_rule("one_of() needs at least one choice")
+        shown = ", ".join(repr(c) for c in choices)
+        super().__init__(f"one of [{shown if len(shown) <= 200 else shown[:197] + '...'}]")
+        self.choices = choices
+        try:
+            self.hashed: frozenset[Any] | None = frozenset(choices)
+        except TypeError:
+            self.hashed = None
+
+    def check(self, value: Any, field: str = "value") -> None:
+        if self.hashed is not None:
+            try:
+                if value in self.hashed:
+                    return
+            except TypeError:  # unhashable value: fall back to equality
+                pass
+        if value in self.choices:
+            return
+        raise self.fail(value, field)
+
+
+class _OfType(_Rule):
+    __slots__ = ("types",)
+    name = "of_type"
+
+    def __init__(self, types: tuple[type, ...]) -> None:
+        if not types or not all(isinstance(t, type) for t in types):
+            raise _bad_rule(f"of_type() needs classes, got {types!r}")
+        super().__init__("instance of " + " | ".join(t.__qualname__ for t in types))
+        self.types = types
+
+    def check(self, value: Any, field: str = "value") -> None:
+        if not isinstance(value, self.types):
+            raise self.fail(value, field, f"got {type(value).__qualname__}")
+
+
+class _Predicate(_Rule):
+    __slots__ = ("fn",)
+    name = "predicate"
+
+    def __init__(self, fn: Callable[[Any], object], description: str) -> None:
+        if not callable(fn):
+            raise _bad_rule(f"predicate() needs a callable, got {fn!r}")
+        super().__init__(description)
+        self.fn = fn
+
+    def check(self, value: Any, field: str = "value") -> None:
+        try:
+            ok = self.fn(value)
+        except SymphonyError:
+            raise
+        except Exception as exc:
+            raise self.fail(value, field, f"check raised {type(exc).__name__}: {exc}") from exc
+        if not ok:
+            raise self.fail(value, field)
+
+
+class _AllOf(_Rule):
+    __slots__ = ("rules",)
+    name = "all_of"
+
+    def __init__(self, rules: tuple[Rule, ...]) -> None:
+        super().__init__(" and ".join(r.description for r in rules) or "anything")
+        self.rules = rules
+
+    def check(self, value: Any, field: str = "value") -> None:
+        for rule in self.rules:
+            rule.check(value, field)
+
+
+class _AnyOf(_Rule):
+    __slots__ = ("rules",)
+    name = "any_of"
+
+    def __init__(self, rules: tuple[Rule, ...]) -> None:
+        if not rules:
+            raise _bad_rule("any_of() needs at least one rule")
+        super().__init__(" or ".join(f"({r.description})" for r in rules))
+        self.rules = rules
+
+    def check(self, value: Any, field: str = "value") -> None:
+        reasons: list[str] = []
+        for rule in self.rules:
+            try:
+                rule.check(value, field)
+            except PreValidationError as exc:
+                reasons.append(exc.message)
+            else:
+                return
+        raise self.fail(value, field, "; ".join(reasons), reasons=reasons)
+
+
+class _Optional(_Rule):
+    __slots__ = ("rule",)
+    name = "optional"
+
+    def __init__(self, rule: Rule) -> None:
+        super().__init__(f"None or {rule.description}")
+        self.rule = rule
+
+    def check(self, value: Any, field: str = "value") -> None:
+        if value is not None:
+            self.rule.check(value, field)
+
+
+class _Timed(_Rule):
+    __slots__ = ("budget", "budget_ms", "rule")
+    name = "timed"
+
+    def __init__(self, rule: Rule, budget_ms: float) -> None:
+        super().__init__(rule.description)
+        self.rule = rule
+        self.budget_ms = float(budget_ms)
+        self.budget = self.budget_ms / 1000.0
+
+    def check(self, value: Any, field: str = "value") -> None:
+        start = time.perf_counter()
+        try:
+            self.rule.check(value, field)
+        finally:
+            elapsed = time.perf_counter() - start
+            if elapsed > self.budget:
+                _log.warning(
+                    "pre-validation over budget",
+                    rule=self.description,
+                    field=field,
+                    elapsed_ms=round(elapsed * 1000.0, 3),
+                    budget_ms=self.budget_ms,
+                )
+
+
+def _get_log() -> Any:
+    from symphony.commons.log import get_logger
+
+    return get_logger("symphony.validation")
+
+
+_log = _get_log()
+
+
+# --------------------------------------------------------------------------- public factories
+
+
+def non_empty(*, strip: bool = False) -> Rule:
+    """Fails for None and for anything with a length of 0; ``strip=True`` also fails blank strings."""
+    return _NonEmpty(strip)
+
+
+def min_length(n: int) -> Rule:
+    """``len(value) >= n``; values without a length fail."""
+    return _Length("min_length", n, None)
+
+
+def max_length(n: int) -> Rule:
+    """``len(value) <= n``; values without a length fail."""
+    return _Length("max_length", None, n)
+
+
+def length(min: int | None = None, max: int | None = None) -> Rule:
+    """``min <= len(value) <= max`` (either bound optional)."""
+    return _Length("length", min, max)
+
+
+def in_range(min: Any = None, max: Any = None, *, inclusive: bool = True) -> Rule:
+    """``min <= value <= max`` (strict with ``inclusive=False``); NaN and incomparable values fail."""
+    return _InRange(min, max, inclusive)
+
+
+def pattern(regex: str | re.Pattern[str]) -> Rule:
+    """The whole string matches ``regex`` (compiled once, :meth:`re.Pattern.fullmatch`)."""
+    return _Pattern(regex)
+
+
+def one_of(*choices: Any) -> Rule:
+    """``value`` equals one of ``choices`` (set lookup when they are hashable)."""
+    return _OneOf(choices)
+
+
+def of_type(*types: type) -> Rule:
+    """``isinstance(value, types)`` (note that ``bool`` is an ``int``)."""
+    return _OfType(types)
+
+
+def predicate(fn: Callable[[Any], object], description: str) -> Rule:
+    """``fn(value)`` is truthy; an exception from ``fn`` (other than a SymphonyError) fails the check."""
+    return _Predicate(fn, description)
+
+
+def all_of(*rules: Rule) -> Rule:
+    """Every rule passes; stops at the first failure and raises its error."""
+    return _AllOf(rules)
+
+
+def any_of(*rules: Rule) -> Rule:
+    """At least one rule passes; otherwise fails with every reason (``context["reasons"]``)."""
+    return _AnyOf(rules)
+
+
+def optional(rule: Rule) -> Rule:
+    """None passes; anything else must pass ``rule``."""
+    return _Optional(rule)
+
+
+def timed(rule: Rule, budget_ms: float = 1.0) -> Rule:
+    """Wrap ``rule``: a check taking longer than ``budget_ms`` logs a warning (and still counts)."""
+    return _Timed(rule, budget_ms)
+
+
+def validate(value: T, *rules: Rule, field: str = "value") -> T:
+    """Check ``value`` against each rule in order (stopping at the first failure); return it."""
+    for rule in rules:
+        rule.check(value, field)
+    return value

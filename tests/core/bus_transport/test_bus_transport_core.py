@@ -1,0 +1,331 @@
+"""The transport layer: the memory transport, StreamConnection, open_transport and backoff."""
+
+from __future__ import annotations
+
+import functools
+import random
+import socket
+
+import anyio
+import pytest
+
+from symphony.bus.backoff import Backoff, Reconnector, retry
+from symphony.bus.codecs import get_codec
+from symphony.bus.framing import ConnectionClosed, encode_frame
+from symphony.bus.message import Message
+from symphony.bus.registries import TransportRegistry
+from symphony.bus.transport import (
+    Connection,
+    MemoryTransport,
+    PeerInfo,
+    SocketByteStream,
+    StreamConnection,
+    Transport,
+    common_options,
+    open_transport,
+    register_builtin_transports,
+    scheme_of,
+)
+from symphony.commons.errors import (
+    ConfigError,
+    ConflictError,
+    NotFoundError,
+    PermissionDeniedError,
+    SerializationError,
+    TransportError,
+)
+
+
+async def _echo(conn: Connection) -> None:
+    while True:
+        msg = await conn.receive()
+        await conn.send(msg.reply({"echo": msg.payload, "codec": conn.codec.name}))
+
+
+# -- memory transport ------------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("codec", ["json", "msgpack"])
+async def test_memory_request_response_and_one_way(codec: str) -> None:
+    transport = MemoryTransport()
+    received: list[Message] = []
+
+    async def handler(conn: Connection) -> None:
+        while True:
+            msg = await conn.receive()
+            if msg.kind == "request":
+                await conn.send(msg.reply({"echo": msg.payload}))
+            else:
+                received.append(msg)
+
+    async with anyio.create_task_group() as tg:
+        serve = functools.partial(transport.serve, options={"codec": codec})
+        url = await tg.start(serve, "memory://echo-" + codec, handler)
+        conn = await transport.connect(url, options={"codec": codec})
+        assert conn.codec.name == codec
+        await conn.send(Message("demo.note", {"n": 1}))
+        req = Message.request("demo.echo", {"text": "héllo", "items": [1, 2.5, None, True]})
+        await conn.send(req)
+        reply = await conn.receive()
+        assert reply.kind == "response" and reply.correlation_id == req.id
+        assert reply.payload == {"echo": req.payload}
+        assert [m.payload for m in received] == [{"n": 1}]
+        await conn.aclose()
+        assert conn.closed
+        tg.cancel_scope.cancel()
+
+
+@pytest.mark.anyio
+async def test_memory_server_codec_option_is_used() -> None:
+    transport = MemoryTransport()
+    async with anyio.create_task_group() as tg:
+        serve = functools.partial(transport.serve, options={"codec": "json"})
+        url = await tg.start(serve, "memory://json-server", _echo)
+        conn = await transport.connect(url, options={"codec": "json"})
+        await conn.send(Message.request("demo.echo", 1))
+        assert (await conn.receive()).payload == {"echo": 1, "codec": "json"}
+        await conn.aclose()
+        tg.cancel_scope.cancel()
+
+
+@pytest.mark.anyio
+async def test_memory_errors() -> None:
+    transport = MemoryTransport()
+    with pytest.raises(TransportError) as info:
+        await transport.connect("memory://nobody-home")
+    assert info.value.code == "transport.connect_failed"
+    with pytest.raises(ConfigError):
+        await transport.connect("memory://")
+    async with anyio.create_task_group() as tg:
+        await tg.start(transport.serve, "memory://taken", _echo)
+        with pytest.raises(ConflictError) as conflict:
+            await transport.serve("memory://taken", _echo)
+        assert conflict.value.code == "transport.address_in_use"
+        tg.cancel_scope.cancel()
+    # After the server stopped, the name is free and connecting fails cleanly.
+    with pytest.raises(TransportError):
+        await transport.connect("memory://taken")
+
+
+@pytest.mark.anyio
+async def test_closing_one_end_is_seen_by_the_other() -> None:
+    transport = MemoryTransport()
+    ended = anyio.Event()
+    seen: list[str] = []
+
+    async def handler(conn: Connection) -> None:
+        try:
+            await conn.receive()
+        except ConnectionClosed as exc:
+            seen.append(exc.code)
+        ended.set()
+
+    async with anyio.create_task_group() as tg:
+        url = await tg.start(transport.serve, "memory://closing", handler)
+        conn = await transport.connect(url)
+        await conn.aclose()
+        await conn.aclose()  # idempotent
+        with anyio.fail_after(5):
+            await ended.wait()
+        with pytest.raises(ConnectionClosed):
+            await conn.send(Message("demo.late"))
+        tg.cancel_scope.cancel()
+    assert seen == ["transport.closed"]
+
+
+# -- StreamConnection ------------------------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_send_many_and_receive_many_with_a_bad_frame_in_the_middle() -> None:
+    a, b = socket.socketpair()
+    codec = get_codec("msgpack")
+    sender = StreamConnection(SocketByteStream(a), codec=codec, peer=PeerInfo("test", "a"))
+    receiver = StreamConnection(SocketByteStream(b), codec=codec, peer=PeerInfo("test", "b"))
+    first = [Message("demo.n", i) for i in range(3)]
+    last = [Message("demo.n", i) for i in range(3, 5)]
+    await sender.send_many(first)
+    await sender.send_frame(b"\xc1 not msgpack")
+    await sender.send_many(last)
+    got: list[Message] = []
+    errors: list[SerializationError] = []
+    with anyio.fail_after(5):
+        while len(got) < 5:
+            try:
+                got.extend(await receiver.receive_many())
+            except SerializationError as exc:
+                errors.append(exc)
+    assert [m.payload for m in got] == [0, 1, 2, 3, 4]
+    assert len(errors) == 1 and errors[0].code == "bus.decode_failed"
+    await sender.aclose()
+    await receiver.aclose()
+
+
+@pytest.mark.anyio
+async def test_receive_raw_frame_then_messages_and_codec_switch() -> None:
+    a, b = socket.socketpair()
+    left = StreamConnection(SocketByteStream(a), codec=get_codec("json"), peer=PeerInfo("test", "a"))
+    right = StreamConnection(SocketByteStream(b), codec=get_codec("json"), peer=PeerInfo("test", "b"))
+    await left.send(Message("demo.hello", "json"))
+    assert (await right.receive()).payload == "json"
+    left.set_codec(get_codec("msgpack"))
+    right.set_codec(get_codec("msgpack"))
+    await left.send(Message("demo.bytes", b"\x00\x01"))
+    assert (await right.receive()).payload == b"\x00\x01"
+    assert "codec=msgpack" in repr(left)
+    await left.aclose()
+    await right.aclose()
+
+
+def test_peer_info_describe() -> None:
+    assert PeerInfo("unix", "/tmp/s.sock", pid=12, uid=1000).describe() == "unix:/tmp/s.sock pid=12 uid=1000"
+    assert PeerInfo("tcp", "127.0.0.1:80").describe() == "tcp:127.0.0.1:80"
+
+
+def test_common_options_are_checked() -> None:
+    opts = common_options({"codec": "json", "max_frame_size": 1024, "connect_timeout": 0.5})
+    assert (opts.codec.name, opts.max_frame_size, opts.connect_timeout) == ("json", 1024, 0.5)
+    with pytest.raises(NotFoundError):
+        common_options({"codec": "nope"})
+    for bad in ({"max_frame_size": -1}, {"max_frame_size": 1.5}, {"connect_timeout": 0}, {"codec": 3}):
+        with pytest.raises(ConfigError):
+            common_options(bad)
+
+
+# -- choosing a transport --------------------------------------------------------------------------
+
+
+def test_open_transport_by_scheme() -> None:
+    assert isinstance(open_transport("memory://x"), MemoryTransport)
+    assert isinstance(open_transport("memory://x"), Transport)
+    registry = TransportRegistry()
+    register_builtin_transports(registry)
+    assert registry.schemes() == ["memory"]
+    # Installed plugin found through its entry point when no kernel is given.
+    unix = open_transport("unix:///tmp/x.sock", TransportRegistry())
+    assert unix.scheme == "unix"
+    assert scheme_of("TCP://h:1") == "tcp"
+    with pytest.raises(ConfigError):
+        scheme_of("no-scheme-here")
+
+
+def test_unknown_scheme_names_known_schemes_and_the_package() -> None:
+    registry = TransportRegistry()
+    registry.add("carrier-pigeon", MemoryTransport)
+    with pytest.raises(NotFoundError) as info:
+        open_transport("quantum://entangled", registry)
+    err = info.value
+    assert err.code == "transport.unknown_scheme"
+    assert "carrier-pigeon" in err.context["known"] and "memory" in err.context["known"]
+    assert err.hint == "pip install symphony-transport-quantum"
+
+
+def test_registry_factories_and_instances_both_work() -> None:
+    registry = TransportRegistry()
+    instance = MemoryTransport()
+    registry.add("memory", instance)
+    assert open_transport("memory://a", registry) is instance
+
+
+# -- backoff -----------------------------------------------------------------------------------------
+
+
+def test_backoff_caps_and_full_jitter() -> None:
+    policy = Backoff(initial_delay=0.1, max_delay=1.0, multiplier=3.0, max_attempts=5)
+    assert [round(policy.cap(n), 3) for n in range(4)] == [0.1, 0.3, 0.9, 1.0]
+    rng = random.Random(7)
+    delays = list(policy.delays(rng))
+    assert len(delays) == 4  # between 5 attempts
+    assert all(0 <= d <= policy.cap(i) for i, d in enumerate(delays))
+    samples = [policy.delay(3, rng) for _ in range(200)]
+    assert min(samples) < 0.3 and max(samples) > 0.7  # spread over [0, cap], not clustered at the cap
+    forever = Backoff(max_attempts=None).delays()
+    assert len([next(forever) for _ in range(100)]) == 100
+    assert Backoff(initial_delay=1, multiplier=10).cap(10_000) == 5.0  # no overflow
+
+
+def test_backoff_validation() -> None:
+    for bad in (
+        {"initial_delay": -1},
+        {"multiplier": 0.5},
+        {"max_attempts": 0},
+        {"max_attempts": 1.5},
+        {"max_delay": "x"},
+    ):
+        with pytest.raises(ConfigError):
+            Backoff(**bad)  # type: ignore[arg-type]
+    assert Backoff.from_mapping({"max_attempts": 3}).max_attempts == 3
+    with pytest.raises(ConfigError):
+        Backoff.from_mapping({"jitter": "none"})
+
+
+@pytest.mark.anyio
+async def test_retry_gives_up_after_max_attempts_with_the_last_error() -> None:
+    calls = 0
+
+    async def failing() -> None:
+        nonlocal calls
+        calls += 1
+        raise TransportError("down", code="transport.connect_failed")
+
+    with pytest.raises(TransportError) as info:
+        await retry(failing, Backoff(initial_delay=0.001, max_delay=0.002, max_attempts=4))
+    assert calls == 4
+    assert info.value.code == "transport.reconnect_failed"
+    assert info.value.context["attempts"] == 4 and info.value.context["last_code"] == "transport.connect_failed"
+    assert isinstance(info.value.__cause__, TransportError)
+
+
+@pytest.mark.anyio
+async def test_retry_does_not_retry_permanent_errors_and_returns_success() -> None:
+    calls = 0
+
+    async def refused() -> None:
+        nonlocal calls
+        calls += 1
+        raise PermissionDeniedError("wrong token", code="transport.auth_failed")
+
+    with pytest.raises(PermissionDeniedError):
+        await retry(refused, Backoff(initial_delay=0.001))
+    assert calls == 1
+
+    attempts: list[int] = []
+
+    async def flaky() -> str:
+        attempts.append(1)
+        if len(attempts) < 3:
+            raise TransportError("not yet")
+        return "up"
+
+    retried: list[int] = []
+    assert await retry(flaky, Backoff(initial_delay=0.001), on_retry=lambda n, d, e: retried.append(n)) == "up"
+    assert retried == [1, 2]
+
+
+@pytest.mark.anyio
+async def test_reconnector_waits_for_a_server_that_starts_later() -> None:
+    transport = MemoryTransport()
+    reconnector = Reconnector(
+        "memory://late-server", policy=Backoff(initial_delay=0.01, max_delay=0.02), transport=transport
+    )
+    async with anyio.create_task_group() as tg:
+
+        async def start_later() -> None:
+            await anyio.sleep(0.1)
+            await transport.serve("memory://late-server", _echo)
+
+        tg.start_soon(start_later)
+        with anyio.fail_after(10):
+            conn = await reconnector.connect()
+        assert reconnector.attempts > 1
+        await conn.send(Message.request("demo.echo", "hi"))
+        assert (await conn.receive()).payload["echo"] == "hi"
+        await conn.aclose()
+        tg.cancel_scope.cancel()
+
+
+def test_encode_frame_helper_matches_connection_wire_format() -> None:
+    msg = Message("demo.x", 1)
+    data = get_codec("json").encode(msg)
+    assert encode_frame(data)[4:] == data

@@ -1,0 +1,44 @@
+"""The CLI fast path imports config, log, fs and debug: they must not pull in heavy libraries."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+HEAVY = [
+    "jsonschema",
+    "tomlkit",
+    "cattrs",
+    "structlog",
+    "platformdirs",
+    "attrs",
+    "attr",
+    "tomllib",
+    "logging",
+]
+
+
+def test_commons_modules_import_no_heavy_dependency() -> None:
+    code = (
+        "import sys, json\n"
+        "import symphony.commons.config, symphony.commons.log, symphony.commons.fs, symphony.commons.debug\n"
+        "from symphony.commons.log import get_logger\n"
+        "log = get_logger('fast.path', k=1)\n"
+        f"print(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(proc.stdout) == []
+
+
+def test_heavy_dependencies_load_on_use() -> None:
+    code = (
+        "import sys, json\n"
+        "from symphony.commons.config import load_config\n"
+        "load_config(environ={}, user_file='/nonexistent/user.toml')\n"
+        "from symphony.commons.log import get_logger\n"
+        "get_logger('x').debug('hidden')\n"
+        "print(json.dumps(sorted(m for m in ('jsonschema', 'structlog', 'tomllib') if m in sys.modules)))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(proc.stdout) == ["jsonschema", "structlog", "tomllib"]

@@ -1,0 +1,38 @@
+"""The build fails if a duck() probe is left in shipped code (every src/ folder of the repo)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from symphony.commons.debug import find_duck_calls
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def shipped_source_dirs(repo: Path = REPO) -> list[Path]:
+    """Every folder whose code ends up in a distribution."""
+    candidates = [repo / "core" / "src", repo / "sdk" / "src"]
+    candidates += sorted(repo.glob("plugins/*/src"))
+    candidates += sorted(repo.glob("examples/extensions/*/src"))
+    return [path for path in candidates if path.is_dir()]
+
+
+def test_repo_layout_is_found() -> None:
+    dirs = shipped_source_dirs()
+    assert REPO / "core" / "src" in dirs  # guards against a wrong REPO making the check vacuous
+    assert (REPO / "core" / "src" / "symphony" / "commons" / "debug.py").is_file()
+
+
+def test_no_duck_calls_left_in_shipped_code() -> None:
+    hits = find_duck_calls(shipped_source_dirs())
+    listing = "\n".join(f"  {path.relative_to(REPO)}:{line}" for path, line in hits)
+    assert not hits, f"remove these duck() debugging calls before shipping:\n{listing}"
+
+
+def test_the_check_can_fail(tmp_path: Path) -> None:
+    fake_repo = tmp_path / "repo"
+    planted = fake_repo / "plugins" / "demo" / "src" / "symphony_demo" / "mod.py"
+    planted.parent.mkdir(parents=True)
+    planted.write_text("from symphony.commons.debug import duck\n\n\ndef f(x):\n    return duck(x)\n")
+    (fake_repo / "core" / "src").mkdir(parents=True)
+    assert find_duck_calls(shipped_source_dirs(fake_repo)) == [(planted, 5)]
