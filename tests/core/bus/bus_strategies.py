@@ -28,13 +28,21 @@ def payloads(*, binary: bool = False, max_leaves: int = 12) -> st.SearchStrategy
     # Large values built cheaply (drawing thousands of characters one by one is slow).
     big = st.one_of(
         st.builds(lambda s, n: s * n, st.text(min_size=1, max_size=8), st.integers(500, 3000)),
-        st.builds(lambda lo, n: list(range(lo, lo + n)), MSGPACK_INT.filter(lambda v: v < 2**63), st.integers(200, 2000)),
-        st.builds(lambda k, n: {f"{k}{i}": i * 0.5 for i in range(n)}, st.text(max_size=4), st.integers(50, 500)),
+        st.builds(
+            lambda lo, n: list(range(lo, lo + n)),
+            MSGPACK_INT.filter(lambda v: v < 2**63),
+            st.integers(200, 2000),
+        ),
+        st.builds(
+            lambda k, n: {f"{k}{i}": i * 0.5 for i in range(n)}, st.text(max_size=4), st.integers(50, 500)
+        ),
     )
     return st.one_of(
         st.recursive(
             leaves,
-            lambda children: st.lists(children, max_size=6) | st.dictionaries(st.text(max_size=12), children, max_size=6),
+            lambda children: (
+                st.lists(children, max_size=6) | st.dictionaries(st.text(max_size=12), children, max_size=6)
+            ),
             max_leaves=max_leaves,
         ),
         big,

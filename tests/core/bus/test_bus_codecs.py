@@ -184,8 +184,10 @@ ANY_VALUE = st.recursive(
     | st.floats()
     | st.text(max_size=20)
     | st.binary(max_size=20),
-    lambda children: st.lists(children, max_size=4)
-    | st.dictionaries(st.text(max_size=5) | st.integers() | st.binary(max_size=3), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(st.text(max_size=5) | st.integers() | st.binary(max_size=3), children, max_size=4)
+    ),
     max_leaves=15,
 )
 KEYS = st.sampled_from(["id", "type", "kind", "v", "ts", "cid", "rto", "h", "p"]) | st.text(max_size=5)
@@ -204,7 +206,11 @@ def test_from_wire_fuzz_arbitrary_dicts(obj: dict) -> None:
 
 
 @FUZZ
-@given(messages(binary=True), st.sampled_from(["id", "type", "kind", "v", "ts", "cid", "rto", "h", "p"]), ANY_VALUE)
+@given(
+    messages(binary=True),
+    st.sampled_from(["id", "type", "kind", "v", "ts", "cid", "rto", "h", "p"]),
+    ANY_VALUE,
+)
 def test_from_wire_fuzz_one_bad_field(msg: Message, field: str, value: object) -> None:
     wire = message_to_wire(msg)
     wire[field] = value

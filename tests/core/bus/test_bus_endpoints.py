@@ -37,7 +37,10 @@ async def test_register_list_capabilities_and_events() -> None:
     assert bus.endpoints.get("cpu-1") is cpu and "cpu-1" in bus.endpoints and len(bus.endpoints) == 3
 
     first = await events.receive(timeout=5)
-    assert (first.type, first.payload) == (ENDPOINT_REGISTERED, {"name": "gpu-1", "capabilities": ["gpu", "model:llama"]})
+    assert (first.type, first.payload) == (
+        ENDPOINT_REGISTERED,
+        {"name": "gpu-1", "capabilities": ["gpu", "model:llama"]},
+    )
 
     assert await bus.endpoints.unregister("gpu-1", reason="connection lost") is gpu
     assert await bus.endpoints.unregister("gpu-1") is None
@@ -47,7 +50,11 @@ async def test_register_list_capabilities_and_events() -> None:
     assert names == ["cpu-1", "gpu-2"]
     gone = await events.receive(timeout=5)
     assert gone.type == ENDPOINT_UNREGISTERED
-    assert gone.payload == {"name": "gpu-1", "capabilities": ["gpu", "model:llama"], "reason": "connection lost"}
+    assert gone.payload == {
+        "name": "gpu-1",
+        "capabilities": ["gpu", "model:llama"],
+        "reason": "connection lost",
+    }
     with pytest.raises(NotFoundError) as info:
         bus.endpoints.get("gpu-1")
     assert info.value.code == "bus.unknown_endpoint"
@@ -268,3 +275,19 @@ async def test_ingest_of_invalid_response_fails_the_waiting_request() -> None:
         await anyio.wait_all_tasks_blocked()
         await bus.ingest(inbox[0].reply("not an int"), origin="later")
     assert [e.code for e in errors] == ["bus.invalid_payload"]
+
+
+async def test_registration_never_waits_for_a_full_subscriber() -> None:
+    bus = Bus()
+    stuck = bus.subscribe("bus.endpoint.*", buffer=1, policy="wait")
+    with anyio.fail_after(5):
+        for i in range(3):
+            await bus.endpoints.register(LocalEndpoint(f"e{i}"))
+    assert stuck.depth == 1 and stuck.rejected == 2
+    assert bus.metrics.snapshot()["counters"]["rejected"] == 2
+
+
+async def test_traffic_from_unknown_origins_is_not_tracked() -> None:
+    bus = Bus()
+    await bus.ingest(Message("x.y"), origin="stranger")
+    assert "stranger" not in bus.health

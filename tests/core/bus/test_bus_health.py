@@ -145,3 +145,17 @@ async def test_monitor_pings_endpoints_that_can_be_pinged() -> None:
         assert bus.health.is_available("good")
     assert bus.health.status("bad").error.code == "peer.refused"  # type: ignore[union-attr]
     assert bus.health.status("buggy").error.code == "bus.ping_failed"  # type: ignore[union-attr]
+
+
+async def test_start_in_a_task_group_and_refuse_a_second_run() -> None:
+    from symphony.commons.errors import SymphonyError
+
+    bus = Bus()
+    async with anyio.create_task_group() as tg:
+        await bus.start(tg)
+        assert bus.running
+        with pytest.raises(SymphonyError) as info:
+            await bus.run()
+        assert info.value.code == "bus.already_running"
+        await bus.aclose()
+    assert not bus.running and bus.closed

@@ -97,7 +97,12 @@ def test_request_reply_and_fail_builders() -> None:
     req = Message.request("pit.pool.allocate", {"model": "tiny"}, headers={"trace": "t1"})
     assert req.kind == REQUEST and req.headers == {"trace": "t1"}
     res = req.reply({"instance": "i-1"})
-    assert (res.kind, res.type, res.correlation_id, res.payload) == (RESPONSE, req.type, req.id, {"instance": "i-1"})
+    assert (res.kind, res.type, res.correlation_id, res.payload) == (
+        RESPONSE,
+        req.type,
+        req.id,
+        {"instance": "i-1"},
+    )
     assert res.raise_if_error() is res
     assert res.error() is None
     err = ConfigError("bad key", code="config.bad_key", context={"key": "x", "file": "a.toml"}, hint="fix it")
@@ -151,7 +156,9 @@ def test_from_wire_accepts_missing_optional_fields_and_ignores_unknown_keys() ->
     msg = message_from_wire({"id": "x", "type": "a.b", "ts": 1, "future_field": [1]})
     assert msg.kind == "event" and msg.version == 1 and msg.payload is None and msg.headers == {}
     assert msg.timestamp == 1.0 and isinstance(msg.timestamp, float)
-    msg = message_from_wire({"id": "x", "type": "a.b", "ts": 1.5, "cid": None, "rto": None, "h": None, "p": None})
+    msg = message_from_wire(
+        {"id": "x", "type": "a.b", "ts": 1.5, "cid": None, "rto": None, "h": None, "p": None}
+    )
     assert msg.correlation_id is None and msg.headers == {}
 
 

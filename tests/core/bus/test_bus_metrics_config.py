@@ -57,6 +57,7 @@ async def test_snapshot_is_json_safe_and_complete() -> None:
     assert snap["counters"]["published"] == 1 and snap["counters"]["delivered"] == 1
     assert snap["subscriptions"][0]["name"] == "watcher"
     assert snap["latency"]["deliver"]["count"] == 1 and snap["latency"]["request"]["count"] == 1
+    assert snap["latency"]["fanout"]["count"] == 1
     bus.metrics.reset()
     assert bus.metrics.snapshot()["counters"]["published"] == 0
 
@@ -64,7 +65,12 @@ async def test_snapshot_is_json_safe_and_complete() -> None:
 def test_config_defaults() -> None:
     cfg = BusConfig.from_mapping(None)
     assert cfg == BusConfig()
-    assert (cfg.default_timeout, cfg.codec, cfg.max_frame_size, cfg.tcp) == (5.0, "msgpack", 16 * 1024 * 1024, None)
+    assert (cfg.default_timeout, cfg.codec, cfg.max_frame_size, cfg.tcp) == (
+        5.0,
+        "msgpack",
+        16 * 1024 * 1024,
+        None,
+    )
     for key, spec in BUS_CONFIG_SCHEMA["properties"].items():
         assert "default" in spec, key
         if key != "tcp":
@@ -73,9 +79,16 @@ def test_config_defaults() -> None:
 
 def test_config_tcp_and_socket() -> None:
     cfg = BusConfig.from_mapping(
-        {"tcp": {"port": 9000, "token": "s3cret", "tls": {"cert": "c.pem", "key": "k.pem"}}, "socket": "/tmp/x.sock"}
+        {
+            "tcp": {"port": 9000, "token": "s3cret", "tls": {"cert": "c.pem", "key": "k.pem"}},
+            "socket": "/tmp/x.sock",
+        }
     )
-    assert cfg.tcp is not None and (cfg.tcp.host, cfg.tcp.port, cfg.tcp.token) == ("127.0.0.1", 9000, "s3cret")
+    assert cfg.tcp is not None and (cfg.tcp.host, cfg.tcp.port, cfg.tcp.token) == (
+        "127.0.0.1",
+        9000,
+        "s3cret",
+    )
     assert (cfg.tcp.tls_cert, cfg.tcp.tls_key) == ("c.pem", "k.pem")
     assert str(cfg.socket_path()) == "/tmp/x.sock"
     assert BusConfig.from_mapping({"socket": ""}).socket_path() is None
@@ -104,8 +117,14 @@ def test_bad_config_names_key_and_rule(data: dict, key: str, rule: str) -> None:
 
 
 async def test_config_reaches_the_bus() -> None:
-    bus = Bus(config={"default_buffer": 7, "default_policy": "drop-oldest", "codec": "json",
-                      "unknown_message_types": "strict"})
+    bus = Bus(
+        config={
+            "default_buffer": 7,
+            "default_policy": "drop-oldest",
+            "codec": "json",
+            "unknown_message_types": "strict",
+        }
+    )
     sub = bus.subscribe("x")
     assert (sub.buffer, sub.policy) == (7, "drop-oldest")
     assert bus.codec.name == "json"
@@ -114,6 +133,7 @@ async def test_config_reaches_the_bus() -> None:
 
 
 def test_every_public_name_resolves() -> None:
+    assert sorted(bus_pkg.__all__) == sorted(bus_pkg._LAZY)
     for name in bus_pkg.__all__:
         assert getattr(bus_pkg, name) is not None, name
     assert set(bus_pkg.__all__) <= set(dir(bus_pkg))

@@ -330,3 +330,28 @@ async def test_closed_bus_refuses_subscriptions() -> None:
         bus.subscribe("x")
     assert info.value.code == "bus.closed"
     await bus.aclose()  # idempotent
+
+
+async def test_cancelled_waiting_publisher_leaves_no_waiter() -> None:
+    bus = Bus()
+    sub = bus.subscribe("bp.#", buffer=1)
+    await bus.publish(Message("bp.x", 0))
+    with anyio.move_on_after(0.01) as scope:
+        await bus.publish(Message("bp.x", 1))  # waits for room that never comes
+    assert scope.cancelled_caught
+    assert len(sub._space) == 0 and sub.depth == 1
+    assert (await sub.receive()).payload == 0
+    await bus.publish(Message("bp.x", 2))
+    assert (await sub.receive()).payload == 2
+
+
+async def test_plain_callback_returning_a_coroutine_is_reported() -> None:
+    bus = Bus()
+    ran: list[int] = []
+
+    async def work(msg: Message) -> None:
+        ran.append(msg.payload)
+
+    bus.subscribe_callback("co.#", lambda m: work(m))  # looks sync, returns a coroutine
+    await bus.publish(Message("co.x", 1))
+    assert ran == [] and bus.metrics.callback_errors == 1  # closed, not left un-awaited

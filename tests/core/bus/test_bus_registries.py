@@ -24,7 +24,11 @@ SCHEMA = {
         "mode": {"enum": ["fast", "exact"]},
         "inputs": {
             "type": "array",
-            "items": {"type": "object", "required": ["name"], "properties": {"name": {"type": "string", "minLength": 1}}},
+            "items": {
+                "type": "object",
+                "required": ["name"],
+                "properties": {"name": {"type": "string", "minLength": 1}},
+            },
         },
     },
 }
@@ -101,7 +105,9 @@ def test_valid_payload_passes(reg: MessageTypeRegistry) -> None:
         ([1, 2], "$", "type"),
     ],
 )
-def test_invalid_payload_names_path_and_rule(reg: MessageTypeRegistry, payload: Any, path: str, rule: str) -> None:
+def test_invalid_payload_names_path_and_rule(
+    reg: MessageTypeRegistry, payload: Any, path: str, rule: str
+) -> None:
     msg = Message("pit.pool.allocate", payload, kind="request")
     with pytest.raises(ValidationError) as info:
         reg.validate(msg)

@@ -84,7 +84,12 @@ async def test_errors_cross_with_class_code_message_context(error: SymphonyError
         reply.raise_if_error()
     got = info.value
     assert type(got) is type(error)
-    assert (got.code, got.message, got.context, got.hint) == (error.code, error.message, error.context, error.hint)
+    assert (got.code, got.message, got.context, got.hint) == (
+        error.code,
+        error.message,
+        error.context,
+        error.hint,
+    )
     if isinstance(error, ValidationError):
         assert got.stage == error.stage  # type: ignore[attr-defined]
     # request() raises the same

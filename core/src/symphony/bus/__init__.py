@@ -29,11 +29,35 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from symphony.bus.batching import Batcher
-    from symphony.bus.codecs import BUILTIN_CODECS, Codec, JsonCodec, MsgpackCodec, get_codec
-    from symphony.bus.config import BUS_CONFIG_SCHEMA, BusConfig, TcpConfig, default_socket_path
-    from symphony.bus.core import ENDPOINT_HEALTH, Bus
-    from symphony.bus.correlation import Correlator, PendingRequest
+    from symphony.bus.backoff import (
+        Backoff,
+        Reconnector,
+        retry,
+    )
+    from symphony.bus.batching import (
+        Batcher,
+    )
+    from symphony.bus.codecs import (
+        BUILTIN_CODECS,
+        Codec,
+        JsonCodec,
+        MsgpackCodec,
+        get_codec,
+    )
+    from symphony.bus.config import (
+        BUS_CONFIG_SCHEMA,
+        BusConfig,
+        TcpConfig,
+        default_socket_path,
+    )
+    from symphony.bus.core import (
+        ENDPOINT_HEALTH,
+        Bus,
+    )
+    from symphony.bus.correlation import (
+        Correlator,
+        PendingRequest,
+    )
     from symphony.bus.endpoints import (
         ENDPOINT_REGISTERED,
         ENDPOINT_UNREGISTERED,
@@ -41,7 +65,18 @@ if TYPE_CHECKING:
         EndpointRegistry,
         LocalEndpoint,
     )
-    from symphony.bus.health import HealthMonitor, HealthStatus
+    from symphony.bus.framing import (
+        DEFAULT_MAX_FRAME_SIZE,
+        ConnectionClosed,
+        FrameDecoder,
+        FramedStream,
+        encode_frame,
+        encode_frames,
+    )
+    from symphony.bus.health import (
+        HealthMonitor,
+        HealthStatus,
+    )
     from symphony.bus.message import (
         ERROR,
         EVENT,
@@ -55,11 +90,51 @@ if TYPE_CHECKING:
         message_to_wire,
         new_id,
     )
-    from symphony.bus.metrics import BusMetrics, LatencyHistogram
-    from symphony.bus.registries import CodecRegistry, MessageType, MessageTypeRegistry, TransportRegistry
-    from symphony.bus.routing import Handler, Route, Router
-    from symphony.bus.subscription import CallbackSubscription, Policy, Subscription
-    from symphony.bus.topics import TopicTrie, split_pattern, topic_matches, validate_pattern
+    from symphony.bus.metrics import (
+        BusMetrics,
+        LatencyHistogram,
+    )
+    from symphony.bus.registries import (
+        CodecRegistry,
+        MessageType,
+        MessageTypeRegistry,
+        TransportRegistry,
+    )
+    from symphony.bus.remote import (
+        PROTOCOL_VERSION,
+        BusClient,
+        BusServer,
+        ClientHandler,
+        RemoteSubscription,
+        ServerPeer,
+    )
+    from symphony.bus.routing import (
+        Handler,
+        Route,
+        Router,
+    )
+    from symphony.bus.subscription import (
+        CallbackSubscription,
+        Policy,
+        Subscription,
+    )
+    from symphony.bus.topics import (
+        TopicTrie,
+        split_pattern,
+        topic_matches,
+        validate_pattern,
+    )
+    from symphony.bus.transport import (
+        Connection,
+        ConnectionHandler,
+        MemoryTransport,
+        PeerInfo,
+        StreamConnection,
+        Transport,
+        open_transport,
+        register_builtin_transports,
+        serve_connections,
+    )
 
 _OWN: dict[str, str] = {
     **dict.fromkeys(
@@ -78,11 +153,16 @@ _OWN: dict[str, str] = {
         ),
         "symphony.bus.message",
     ),
-    **dict.fromkeys(("BUILTIN_CODECS", "Codec", "JsonCodec", "MsgpackCodec", "get_codec"), "symphony.bus.codecs"),
     **dict.fromkeys(
-        ("CodecRegistry", "MessageType", "MessageTypeRegistry", "TransportRegistry"), "symphony.bus.registries"
+        ("BUILTIN_CODECS", "Codec", "JsonCodec", "MsgpackCodec", "get_codec"), "symphony.bus.codecs"
     ),
-    **dict.fromkeys(("TopicTrie", "split_pattern", "topic_matches", "validate_pattern"), "symphony.bus.topics"),
+    **dict.fromkeys(
+        ("CodecRegistry", "MessageType", "MessageTypeRegistry", "TransportRegistry"),
+        "symphony.bus.registries",
+    ),
+    **dict.fromkeys(
+        ("TopicTrie", "split_pattern", "topic_matches", "validate_pattern"), "symphony.bus.topics"
+    ),
     **dict.fromkeys(("CallbackSubscription", "Policy", "Subscription"), "symphony.bus.subscription"),
     **dict.fromkeys(("Handler", "Route", "Router"), "symphony.bus.routing"),
     **dict.fromkeys(("Correlator", "PendingRequest"), "symphony.bus.correlation"),
@@ -92,7 +172,9 @@ _OWN: dict[str, str] = {
     ),
     **dict.fromkeys(("HealthMonitor", "HealthStatus"), "symphony.bus.health"),
     **dict.fromkeys(("BusMetrics", "LatencyHistogram"), "symphony.bus.metrics"),
-    **dict.fromkeys(("BUS_CONFIG_SCHEMA", "BusConfig", "TcpConfig", "default_socket_path"), "symphony.bus.config"),
+    **dict.fromkeys(
+        ("BUS_CONFIG_SCHEMA", "BusConfig", "TcpConfig", "default_socket_path"), "symphony.bus.config"
+    ),
     "Batcher": "symphony.bus.batching",
     "Bus": "symphony.bus.core",
     "ENDPOINT_HEALTH": "symphony.bus.core",
@@ -103,25 +185,111 @@ _TRANSPORT: dict[str, str] = {
     **dict.fromkeys(
         (
             "Connection",
+            "ConnectionHandler",
             "MemoryTransport",
             "PeerInfo",
             "StreamConnection",
             "Transport",
             "open_transport",
+            "register_builtin_transports",
             "serve_connections",
         ),
         "symphony.bus.transport",
     ),
     **dict.fromkeys(
-        ("DEFAULT_MAX_FRAME_SIZE", "ConnectionClosed", "FrameDecoder", "FramedStream", "encode_frame", "encode_frames"),
+        (
+            "DEFAULT_MAX_FRAME_SIZE",
+            "ConnectionClosed",
+            "FrameDecoder",
+            "FramedStream",
+            "encode_frame",
+            "encode_frames",
+        ),
         "symphony.bus.framing",
     ),
     **dict.fromkeys(("Backoff", "Reconnector", "retry"), "symphony.bus.backoff"),
+    **dict.fromkeys(
+        ("PROTOCOL_VERSION", "BusClient", "BusServer", "ClientHandler", "RemoteSubscription", "ServerPeer"),
+        "symphony.bus.remote",
+    ),
 }
 
 _LAZY: dict[str, str] = {**_OWN, **_TRANSPORT}
 
-__all__ = sorted(_LAZY)
+__all__ = [
+    "BUILTIN_CODECS",
+    "BUS_CONFIG_SCHEMA",
+    "DEFAULT_MAX_FRAME_SIZE",
+    "ENDPOINT_HEALTH",
+    "ENDPOINT_REGISTERED",
+    "ENDPOINT_UNREGISTERED",
+    "ERROR",
+    "EVENT",
+    "KINDS",
+    "PROTOCOL_VERSION",
+    "REQUEST",
+    "RESPONSE",
+    "Backoff",
+    "Batcher",
+    "Bus",
+    "BusClient",
+    "BusConfig",
+    "BusMetrics",
+    "BusServer",
+    "CallbackSubscription",
+    "ClientHandler",
+    "Codec",
+    "CodecRegistry",
+    "Connection",
+    "ConnectionClosed",
+    "ConnectionHandler",
+    "Correlator",
+    "Endpoint",
+    "EndpointRegistry",
+    "FrameDecoder",
+    "FramedStream",
+    "Handler",
+    "HealthMonitor",
+    "HealthStatus",
+    "JsonCodec",
+    "LatencyHistogram",
+    "LocalEndpoint",
+    "MemoryTransport",
+    "Message",
+    "MessageType",
+    "MessageTypeRegistry",
+    "MsgpackCodec",
+    "PeerInfo",
+    "PendingRequest",
+    "Policy",
+    "Reconnector",
+    "RemoteSubscription",
+    "Route",
+    "Router",
+    "ServerPeer",
+    "StreamConnection",
+    "Subscription",
+    "TcpConfig",
+    "TopicTrie",
+    "Transport",
+    "TransportRegistry",
+    "check_payload",
+    "default_socket_path",
+    "encode_frame",
+    "encode_frames",
+    "get_codec",
+    "is_valid_type",
+    "message_from_wire",
+    "message_to_wire",
+    "new_id",
+    "open_transport",
+    "register_builtin_transports",
+    "retry",
+    "serve_connections",
+    "split_pattern",
+    "topic_matches",
+    "validate_pattern",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -85,7 +85,7 @@ def _reject_constant(name: str) -> Any:
 class JsonCodec:
     """The ``"json"`` codec: stdlib :mod:`json`, compact, UTF-8, finite numbers only."""
 
-    name: Final = "json"
+    name = "json"
 
     def __init__(self) -> None:
         self._encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
@@ -119,7 +119,7 @@ def _reject_ext(code: int, data: bytes) -> Any:
 class MsgpackCodec:
     """The ``"msgpack"`` codec: :mod:`msgpack` with ``use_bin_type`` (bytes stay bytes)."""
 
-    name: Final = "msgpack"
+    name = "msgpack"
 
     def __init__(self) -> None:
         self._packer = msgpack.Packer(use_bin_type=True, autoreset=True)

@@ -28,7 +28,7 @@ import os
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import attrs
 from jsonschema import exceptions as _js_exceptions
@@ -174,10 +174,10 @@ class BusConfig:
     heartbeat_interval: float = 1.0
     heartbeat_timeout: float = 3.0
     default_buffer: int = 100
-    default_policy: str = "wait"
+    default_policy: Literal["wait", "drop-oldest"] = "wait"
     max_frame_size: int = 16 * MIB
     codec: str = "msgpack"
-    unknown_message_types: str = "allow"
+    unknown_message_types: Literal["allow", "strict"] = "allow"
     validate_inbound: bool = True
     socket: str | None = None
     tcp: TcpConfig | None = None

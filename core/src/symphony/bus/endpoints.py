@@ -17,18 +17,30 @@ layer; :class:`LocalEndpoint` adapts in-process functions.
 
 The :class:`EndpointRegistry` (``bus.endpoints``) keeps them by name and by capability, and
 announces changes on the bus as ``bus.endpoint.registered`` / ``bus.endpoint.unregistered``
-events (payload ``{"name", "capabilities"}`` plus ``"reason"`` on unregistration).
+events (payload ``{"name", "capabilities"}`` plus ``"reason"`` on unregistration). These
+control-plane events are published without waiting (``publish_nowait``): a full ``"wait"``
+subscription misses them and counts them as ``rejected`` rather than stalling a connecting peer.
 """
 
 from __future__ import annotations
 
+import builtins
 import inspect
 from collections.abc import Callable, Iterable
 from collections.abc import Set as AbstractSet
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+import anyio
+import anyio.lowlevel
+
 from symphony.bus.message import ERROR, RESPONSE, Message
-from symphony.commons.errors import ConflictError, NotFoundError, SymphonyError, ValidationError
+from symphony.commons.errors import (
+    ConflictError,
+    NotFoundError,
+    OperationTimeoutError,
+    SymphonyError,
+    ValidationError,
+)
 
 if TYPE_CHECKING:
     from symphony.bus.core import Bus
@@ -161,12 +173,12 @@ class EndpointRegistry:
         for cap in endpoint.capabilities:
             self._by_capability.setdefault(cap, {})[endpoint.name] = endpoint
         self._bus.health.track(endpoint.name)
-        await self._bus.publish(
+        self._announce(
             Message(
-                ENDPOINT_REGISTERED,
-                {"name": endpoint.name, "capabilities": sorted(endpoint.capabilities)},
+                ENDPOINT_REGISTERED, {"name": endpoint.name, "capabilities": sorted(endpoint.capabilities)}
             )
         )
+        await anyio.lowlevel.checkpoint()
 
     async def unregister(self, name: str, *, reason: str = "unregistered") -> Endpoint | None:
         """Remove the endpoint called ``name`` (None if there was none). Its routes stay and
@@ -181,13 +193,22 @@ class EndpointRegistry:
                 if not holders:
                     del self._by_capability[cap]
         self._bus.health.forget(name)
-        await self._bus.publish(
+        self._announce(
             Message(
                 ENDPOINT_UNREGISTERED,
                 {"name": name, "capabilities": sorted(endpoint.capabilities), "reason": reason},
             )
         )
+        await anyio.lowlevel.checkpoint()
         return endpoint
+
+    def _announce(self, msg: Message) -> None:
+        # Control-plane events never wait: a slow "wait" subscriber must not stall the
+        # registration of a connecting peer. It misses the event, counted as 'rejected'.
+        try:
+            self._bus.publish_nowait(msg)
+        except OperationTimeoutError:
+            pass
 
     def get(self, name: str) -> Endpoint:
         """The endpoint called ``name``; NotFoundError (``bus.unknown_endpoint``) if absent."""
@@ -204,15 +225,15 @@ class EndpointRegistry:
         """The endpoint called ``name`` or None."""
         return self._endpoints.get(name)
 
-    def list(self) -> list[Endpoint]:
+    def list(self) -> builtins.list[Endpoint]:
         """Every endpoint, by name."""
         return [self._endpoints[n] for n in sorted(self._endpoints)]
 
-    def names(self) -> list[str]:
+    def names(self) -> builtins.list[str]:
         """Every endpoint name, sorted."""
         return sorted(self._endpoints)
 
-    def with_capability(self, capability: str, *, healthy_only: bool = False) -> list[Endpoint]:
+    def with_capability(self, capability: str, *, healthy_only: bool = False) -> builtins.list[Endpoint]:
         """Endpoints declaring ``capability`` (by name); ``healthy_only`` skips unhealthy ones."""
         holders = self._by_capability.get(capability)
         if not holders:
@@ -223,7 +244,7 @@ class EndpointRegistry:
             found = [e for e in found if health.is_available(e.name)]
         return found
 
-    def capabilities(self) -> dict[str, list[str]]:
+    def capabilities(self) -> dict[str, builtins.list[str]]:
         """Capability -> names of the endpoints declaring it."""
         return {cap: sorted(holders) for cap, holders in sorted(self._by_capability.items())}
 

@@ -56,7 +56,9 @@ class HealthStatus:
         return cls(DEGRADED, reason=reason, since=since, last_beat=last_beat)
 
     @classmethod
-    def unhealthy(cls, error: SymphonyError, *, since: float = 0.0, last_beat: float | None = None) -> HealthStatus:
+    def unhealthy(
+        cls, error: SymphonyError, *, since: float = 0.0, last_beat: float | None = None
+    ) -> HealthStatus:
         """An unhealthy status with the error that made it so."""
         return cls(UNHEALTHY, reason=error.message, error=error, since=since, last_beat=last_beat)
 
@@ -134,8 +136,10 @@ class HealthMonitor:
     def _set(self, name: str, status: HealthStatus) -> None:
         old = self._status.get(name)
         self._status[name] = status
-        if self.on_change is not None and (old is None or old.state != status.state or old.reason != status.reason):
-            self.on_change(name, self._view(name, old), self._view(name, status))
+        if self.on_change is not None and (
+            old is None or old.state != status.state or old.reason != status.reason
+        ):
+            self.on_change(name, self._view(name, old), attrs.evolve(status, last_beat=self._last.get(name)))
 
     def _view(self, name: str, status: HealthStatus | None) -> HealthStatus | None:
         if status is None:

@@ -306,7 +306,7 @@ def _optional_str(obj: Mapping[str, Any], key: str) -> str | None:
         return None
     if value.__class__ is not str or len(value) > 256:
         raise _bad_envelope(key, f"{key!r} must be a string of at most 256 characters or absent", value)
-    return value  # type: ignore[no-any-return]
+    return str(value)
 
 
 def message_from_wire(obj: Any, *, check_payload_data: bool = True, allow_bytes: bool = True) -> Message:
@@ -354,7 +354,7 @@ def message_from_wire(obj: Any, *, check_payload_data: bool = True, allow_bytes:
     if check_payload_data:
         check_payload(payload, allow_bytes=allow_bytes)
     return Message(
-        msg_type,
+        str(msg_type),
         payload,
         id=msg_id,
         kind=kind,

@@ -304,7 +304,9 @@ class MessageTypeRegistry:
             summary=summary,
             validator=None if schema is None else _compile(schema, type, version, "schema"),
             response_validator=(
-                None if response_schema is None else _compile(response_schema, type, version, "response schema")
+                None
+                if response_schema is None
+                else _compile(response_schema, type, version, "response schema")
             ),
         )
         self._types[key] = entry
@@ -349,7 +351,11 @@ class MessageTypeRegistry:
                 raise NotFoundError(
                     f"unknown message type {msg.type!r} v{msg.version}",
                     code="bus.unknown_message_type",
-                    context={"type": msg.type, "version": msg.version, "known_versions": self.versions(msg.type)},
+                    context={
+                        "type": msg.type,
+                        "version": msg.version,
+                        "known_versions": self.versions(msg.type),
+                    },
                 )
             return
         entry.check(msg)

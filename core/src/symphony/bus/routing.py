@@ -18,13 +18,16 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Awaitable, Callable
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 
 from symphony.bus.message import Message
 from symphony.bus.topics import TopicTrie, validate_pattern
 from symphony.commons.errors import ValidationError
+
+if TYPE_CHECKING:
+    from symphony.bus.endpoints import Endpoint
 
 __all__ = ["Handler", "Route", "Router"]
 
@@ -68,7 +71,7 @@ class Router:
     def add(
         self,
         pattern: str,
-        target: Handler | str,
+        target: Handler | Endpoint | str,
         *,
         priority: int = 0,
         name: str | None = None,
@@ -105,7 +108,14 @@ class Router:
                     code="bus.bad_route",
                     context={"pattern": pattern, "target": repr(target)},
                 )
-        return Route(pattern=pattern, handler=handler, endpoint=endpoint, priority=priority, name=label, seq=next(self._seq))
+        return Route(
+            pattern=pattern,
+            handler=handler,
+            endpoint=endpoint,
+            priority=priority,
+            name=label,
+            seq=next(self._seq),
+        )
 
     def remove(self, route: Route) -> bool:
         """Remove ``route``; return whether it was there."""
@@ -128,7 +138,9 @@ class Router:
             self.default = None
         return len(doomed)
 
-    def set_default(self, target: Handler | str | None, *, name: str | None = None) -> Route | None:
+    def set_default(
+        self, target: Handler | Endpoint | str | None, *, name: str | None = None
+    ) -> Route | None:
         """Set (or with ``None`` clear) the route used when nothing matches."""
         self.default = None if target is None else self._make("#", target, 0, name or "default")
         return self.default

@@ -33,6 +33,7 @@ stops. Several tasks may consume one subscription; each message goes to one of t
 
 from __future__ import annotations
 
+import inspect
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -335,10 +336,23 @@ class CallbackSubscription(Subscription):
             return True
         self.delivered += 1
         try:
-            self.callback(msg)
+            result = self.callback(msg)
         except Exception:
             self._callback_failed(msg)
-        self._metrics.deliver_latency.record(_perf_counter() - t0)
+            return True
+        if result is not None and inspect.isawaitable(result):
+            # A plain function that returned a coroutine: it was never going to run. Say so.
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+            self._metrics.callback_errors += 1
+            if self._log is not None:
+                self._log.error(
+                    "bus.callback_returned_awaitable",
+                    subscription=self.name,
+                    type=msg.type,
+                    hint="declare the callback 'async def' so the bus awaits it in a worker task",
+                )
         return True
 
     def _callback_failed(self, msg: Message) -> None:

@@ -92,3 +92,24 @@ def console() -> Any:
     from rich.console import Console
 
     return Console()
+
+
+def current_kernel(*, required: bool = True) -> Kernel | None:
+    """The kernel of the running ``symphony`` command, for plugin commands.
+
+    Call it inside a click command invoked through ``symphony``: it returns the kernel built
+    from the top-level ``--config``/``--env``/``--strict`` options. Outside ``symphony`` it
+    raises (``required=True``) or returns None.
+    """
+    from symphony.commons.errors import NotFoundError
+
+    ctx = click.get_current_context(silent=True)
+    state = ctx.find_object(CliState) if ctx is not None else None
+    if state is None:
+        if required:
+            raise NotFoundError(
+                "no symphony command is running", code="cli.no_kernel",
+                hint="current_kernel() works inside commands invoked through `symphony`",
+            )
+        return None
+    return state.kernel()

@@ -302,10 +302,17 @@ class AuditLog:
         try:
             data = json.loads(text)
         except (json.JSONDecodeError, RecursionError) as exc:
-            raise ValidationError(f"audit export is not JSON: {exc}", code="workflow.audit.malformed") from None
+            raise ValidationError(
+                f"audit export is not JSON: {exc}", code="workflow.audit.malformed"
+            ) from None
         if not isinstance(data, list):
-            raise ValidationError("audit export must be a JSON array", code="workflow.audit.malformed", context={"path": "$"})
-        return [AuditEntry.from_dict(d if isinstance(d, Mapping) else {}, where=f"$[{i}]") for i, d in enumerate(data)]
+            raise ValidationError(
+                "audit export must be a JSON array", code="workflow.audit.malformed", context={"path": "$"}
+            )
+        return [
+            AuditEntry.from_dict(d if isinstance(d, Mapping) else {}, where=f"$[{i}]")
+            for i, d in enumerate(data)
+        ]
 
     @staticmethod
     def import_csv(text: str) -> list[AuditEntry]:
@@ -323,7 +330,9 @@ class AuditLog:
                 details = json.loads(row.get("details") or "{}")
             except (json.JSONDecodeError, RecursionError):
                 raise ValidationError(
-                    f"audit CSV line {number}: details is not JSON", code="workflow.audit.malformed", context={"line": number}
+                    f"audit CSV line {number}: details is not JSON",
+                    code="workflow.audit.malformed",
+                    context={"line": number},
                 ) from None
             out.append(AuditEntry.from_dict({**row, "details": details}, where=f"line {number}"))
         return out

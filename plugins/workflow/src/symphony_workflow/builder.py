@@ -179,7 +179,8 @@ class WorkflowBuilder:
         if len(ports) == 1:
             return node_id, ports[0].name
         raise ValidationError(
-            f"node {node_id!r} has {len(ports)} {'outputs' if side == 'out' else 'inputs'}: name one as {node_id}.<port>",
+            f"node {node_id!r} has {len(ports)} {'outputs' if side == 'out' else 'inputs'}: "
+            f"name one as {node_id}.<port>",
             code="workflow.builder.ambiguous_port",
             context={"node": node_id, "available": [p.name for p in ports]},
         )
@@ -201,7 +202,9 @@ class WorkflowBuilder:
         node = self._current_node()
         return self.connect(source, f"{node.id}.{port}" if port else node.id, **kwargs)
 
-    def after(self, source: str, target: str | None = None, *, priority: int = 0, **kwargs: Any) -> WorkflowBuilder:
+    def after(
+        self, source: str, target: str | None = None, *, priority: int = 0, **kwargs: Any
+    ) -> WorkflowBuilder:
         """Control edge: ``target`` (default: the current node) runs after ``source``."""
         tgt = target if target is not None else self._current_node().id
         self._wf.add_edge(Edge.control(source, tgt, priority=priority, **kwargs))
@@ -222,7 +225,16 @@ class WorkflowBuilder:
         else:
             s, sp, t, tp = source, None, target, None
         self._wf.add_edge(
-            Edge(EdgeKind.CONDITIONAL, s, t, source_port=sp, target_port=tp, condition=condition, label=label, **kwargs)
+            Edge(
+                EdgeKind.CONDITIONAL,
+                s,
+                t,
+                source_port=sp,
+                target_port=tp,
+                condition=condition,
+                label=label,
+                **kwargs,
+            )
         )
         return self
 

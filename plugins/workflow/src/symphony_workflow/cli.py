@@ -36,16 +36,12 @@ def _json_option(fn: F) -> F:
 
 def _service(extra_template_paths: Iterable[str] = (), node_types: Iterable[str] = ()) -> WorkflowService:
     """The kernel's workflow service inside ``symphony``; a standalone one otherwise."""
+    from symphony.cli import current_kernel
+
     service: WorkflowService | None = None
-    ctx = click.get_current_context(silent=True)
-    if ctx is not None:
-        try:
-            from symphony.cli._context import CliState
-        except ImportError:  # pragma: no cover - core always has its CLI
-            CliState = None  # type: ignore[assignment,misc]  # noqa: N806
-        state = ctx.find_object(CliState) if CliState is not None else None
-        if state is not None:
-            service = state.kernel().service("workflow")
+    kernel = current_kernel(required=False)
+    if kernel is not None:
+        service = kernel.service("workflow")
     if service is None:
         service = WorkflowService()
     extra = set(node_types)
@@ -72,7 +68,18 @@ def _fail(err: SymphonyError, as_json: bool) -> NoReturn:
         lines = [f"error: {err.message}"]
         ctx = dict(err.context)
         issues = ctx.pop("issues", None)
-        for key in ("file", "path", "node", "edge", "port", "column", "line", "parameter", "template", "cycle"):
+        for key in (
+            "file",
+            "path",
+            "node",
+            "edge",
+            "port",
+            "column",
+            "line",
+            "parameter",
+            "template",
+            "cycle",
+        ):
             if key in ctx:
                 lines.append(f"  {key}: {ctx.pop(key)}")
         for key, value in ctx.items():
@@ -126,7 +133,9 @@ def workflow() -> None:
 @workflow.command("validate")
 @click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
 @click.option("--strict", is_flag=True, help="Treat warnings as errors.")
-@click.option("--schema", "schema_check", is_flag=True, help="Also check each document against the JSON Schema.")
+@click.option(
+    "--schema", "schema_check", is_flag=True, help="Also check each document against the JSON Schema."
+)
 @click.option(
     "--node-type",
     "node_types",
@@ -137,7 +146,12 @@ def workflow() -> None:
 @click.option("--allow-orphans", is_flag=True, help="Do not warn about nodes without edges.")
 @_json_option
 def validate_cmd(
-    files: tuple[str, ...], strict: bool, schema_check: bool, node_types: tuple[str, ...], allow_orphans: bool, as_json: bool
+    files: tuple[str, ...],
+    strict: bool,
+    schema_check: bool,
+    node_types: tuple[str, ...],
+    allow_orphans: bool,
+    as_json: bool,
 ) -> None:
     """Check workflow FILES: structure, types, cycles, conditions, inputs, node types.
 
@@ -168,7 +182,9 @@ def validate_cmd(
         entry["workflow"] = {"id": wf.id, "name": wf.name, "nodes": len(wf.nodes), "edges": len(wf.edges)}
         results.append(entry)
     if as_json:
-        click.echo(json.dumps({"ok": not failed, "results": results}, indent=2, ensure_ascii=False, default=str))
+        click.echo(
+            json.dumps({"ok": not failed, "results": results}, indent=2, ensure_ascii=False, default=str)
+        )
     else:
         for entry in results:
             status = "valid" if entry["valid"] else "INVALID"
@@ -209,7 +225,7 @@ def show_cmd(file: str, as_json: bool) -> None:
         by_kind: dict[str, int] = {}
         for node in wf.nodes.values():
             by_kind[node.kind.value] = by_kind.get(node.kind.value, 0) + 1
-        info = {
+        info: dict[str, Any] = {
             "id": wf.id,
             "name": wf.name,
             "version": wf.version,
@@ -219,8 +235,16 @@ def show_cmd(file: str, as_json: bool) -> None:
             "nodes": len(wf.nodes),
             "edges": len(wf.edges),
             "nodes_by_kind": by_kind,
-            "inputs": {n.id: n.outputs[0].type if n.outputs else "any" for n in wf.nodes.values() if n.kind is NodeKind.INPUT},
-            "outputs": {n.id: n.inputs[0].type if n.inputs else "any" for n in wf.nodes.values() if n.kind is NodeKind.OUTPUT},
+            "inputs": {
+                n.id: n.outputs[0].type if n.outputs else "any"
+                for n in wf.nodes.values()
+                if n.kind is NodeKind.INPUT
+            },
+            "outputs": {
+                n.id: n.inputs[0].type if n.inputs else "any"
+                for n in wf.nodes.values()
+                if n.kind is NodeKind.OUTPUT
+            },
             "levels": lv,
             "critical_path": cp.to_dict(),
             "format": detect_format(Path(file).read_bytes()[:8]),
@@ -251,11 +275,20 @@ def show_cmd(file: str, as_json: bool) -> None:
 @workflow.command("render")
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option(
-    "--format", "-f", "fmt", type=click.Choice(sorted(FORMATS)), default="text", show_default=True,
+    "--format",
+    "-f",
+    "fmt",
+    type=click.Choice(sorted(FORMATS)),
+    default="text",
+    show_default=True,
     help="text: a tree for the terminal; mermaid: a flowchart for Markdown; dot: Graphviz.",
 )
 @click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write to this file instead of stdout.")
-@click.option("--color/--no-color", default=None, help="ANSI colours in text output (default: when stdout is a terminal).")
+@click.option(
+    "--color/--no-color",
+    default=None,
+    help="ANSI colours in text output (default: when stdout is a terminal).",
+)
 @_json_option
 def render_cmd(file: str, fmt: str, output: str | None, color: bool | None, as_json: bool) -> None:
     """Draw the workflow FILE as a text tree, a Mermaid flowchart or a Graphviz graph."""
@@ -263,12 +296,18 @@ def render_cmd(file: str, fmt: str, output: str | None, color: bool | None, as_j
     def go() -> None:
         service = _service()
         wf = _load(service, file)
-        use_color = color if color is not None else (fmt == "text" and sys.stdout.isatty() and not as_json and not output)
+        use_color = (
+            color
+            if color is not None
+            else (fmt == "text" and sys.stdout.isatty() and not as_json and not output)
+        )
         text = service.render(wf, fmt, color=bool(use_color))
         if output:
             Path(output).write_text(text + "\n", "utf-8")
         if as_json:
-            click.echo(json.dumps({"format": fmt, "output": output, "text": None if output else text}, indent=2))
+            click.echo(
+                json.dumps({"format": fmt, "output": output, "text": None if output else text}, indent=2)
+            )
         elif not output:
             click.echo(text)
 
@@ -279,7 +318,10 @@ def render_cmd(file: str, fmt: str, output: str | None, color: bool | None, as_j
 @click.argument("source", type=click.Path(dir_okay=False))
 @click.argument("target", type=click.Path(dir_okay=False))
 @click.option(
-    "--to", "fmt", type=click.Choice(_CONVERT_FORMATS), default=None,
+    "--to",
+    "fmt",
+    type=click.Choice(_CONVERT_FORMATS),
+    default=None,
     help="Output form (default from TARGET's suffix: .json pretty JSON, .swf binary, .zst binary-zstd).",
 )
 @_json_option
@@ -302,7 +344,13 @@ def convert_cmd(source: str, target: str, fmt: str | None, as_json: bool) -> Non
 
         _atomic_write(Path(target), data)
         in_size = Path(source).stat().st_size
-        info = {"source": source, "target": target, "format": chosen, "bytes": len(data), "source_bytes": in_size}
+        info: dict[str, Any] = {
+            "source": source,
+            "target": target,
+            "format": chosen,
+            "bytes": len(data),
+            "source_bytes": in_size,
+        }
         if as_json:
             click.echo(json.dumps(info, indent=2))
         else:
@@ -339,8 +387,12 @@ def diff_cmd(old: str, new: str, as_json: bool) -> None:
 
 
 @workflow.command("schema")
-def schema_cmd() -> None:
-    """Print the JSON Schema of workflow documents (schema version 1.0)."""
+@_json_option
+def schema_cmd(as_json: bool) -> None:
+    """Print the JSON Schema of workflow documents (schema version 1.0).
+
+    The output is JSON either way; --json is accepted for symmetry with the other commands.
+    """
     click.echo(json.dumps(json_schema(), indent=2))
 
 
@@ -366,18 +418,22 @@ def template() -> None:
 
 @template.command("list")
 @_path_option
-@click.option("--search", "-s", "query", default="", help="Words to look for in names, tags and descriptions.")
+@click.option(
+    "--search", "-s", "query", default="", help="Words to look for in names, tags and descriptions."
+)
 @click.option("--tag", "tags", multiple=True, help="Only templates with this tag (repeatable).")
 @click.option("--category", default=None, help="Only templates of this category.")
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
 @_json_option
-def template_list(paths: tuple[str, ...], query: str, tags: tuple[str, ...], category: str | None, limit: int, as_json: bool) -> None:
+def template_list(
+    paths: tuple[str, ...], query: str, tags: tuple[str, ...], category: str | None, limit: int, as_json: bool
+) -> None:
     """List templates (latest version of each), best matches first when searching."""
 
     def go() -> None:
         library = _service(paths).templates
         hits = library.search(query, tags=tags, category=category, limit=limit)
-        rows = [
+        rows: list[dict[str, Any]] = [
             {
                 "id": h.template.id,
                 "name": h.template.name,
@@ -408,7 +464,9 @@ def template_list(paths: tuple[str, ...], query: str, tags: tuple[str, ...], cat
 
 @template.command("show")
 @click.argument("template_id")
-@click.option("--version", "version", default=None, help="Version constraint (e.g. ^1.2); default the latest.")
+@click.option(
+    "--version", "version", default=None, help="Version constraint (e.g. ^1.2); default the latest."
+)
 @_path_option
 @_json_option
 def template_show(template_id: str, version: str | None, paths: tuple[str, ...], as_json: bool) -> None:
@@ -425,7 +483,10 @@ def template_show(template_id: str, version: str | None, paths: tuple[str, ...],
         for p in t.parameters:
             req = "optional" if p.optional else "required"
             default = f", default {json.dumps(p.default)}" if p.default is not None else ""
-            click.echo(f"  {p.name}: {p.type.value} ({req}{default})" + (f" - {p.description}" if p.description else ""))
+            click.echo(
+                f"  {p.name}: {p.type.value} ({req}{default})"
+                + (f" - {p.description}" if p.description else "")
+            )
 
     _run(as_json, go)
 
@@ -434,7 +495,9 @@ def _parse_param(text: str) -> tuple[str, Any]:
     name, eq, raw = text.partition("=")
     if not eq or not name:
         raise ValidationError(
-            f"parameter {text!r} must look like name=value", code="workflow.cli.bad_parameter", context={"parameter": text}
+            f"parameter {text!r} must look like name=value",
+            code="workflow.cli.bad_parameter",
+            context={"parameter": text},
         )
     try:
         value = json.loads(raw)
@@ -445,11 +508,30 @@ def _parse_param(text: str) -> tuple[str, Any]:
 
 @template.command("instantiate")
 @click.argument("template_id")
-@click.option("--version", "version", default=None, help="Version constraint (e.g. ^1.2); default the latest.")
-@click.option("--param", "-p", "params", multiple=True, metavar="NAME=VALUE", help="A parameter (VALUE parsed as JSON if it is JSON, else text).")
-@click.option("--params-file", type=click.Path(exists=True, dir_okay=False), help="A JSON object of parameters.")
-@click.option("--set", "sets", multiple=True, metavar="/POINTER=VALUE", help="Override a field of the result by JSON Pointer.")
-@click.option("--output", "-o", type=click.Path(dir_okay=False), help="Write the workflow here (default: stdout).")
+@click.option(
+    "--version", "version", default=None, help="Version constraint (e.g. ^1.2); default the latest."
+)
+@click.option(
+    "--param",
+    "-p",
+    "params",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="A parameter (VALUE parsed as JSON if it is JSON, else text).",
+)
+@click.option(
+    "--params-file", type=click.Path(exists=True, dir_okay=False), help="A JSON object of parameters."
+)
+@click.option(
+    "--set",
+    "sets",
+    multiple=True,
+    metavar="/POINTER=VALUE",
+    help="Override a field of the result by JSON Pointer.",
+)
+@click.option(
+    "--output", "-o", type=click.Path(dir_okay=False), help="Write the workflow here (default: stdout)."
+)
 @_path_option
 @_json_option
 def template_instantiate(
@@ -471,11 +553,15 @@ def template_instantiate(
                 loaded = json.loads(Path(params_file).read_text("utf-8"))
             except (json.JSONDecodeError, UnicodeDecodeError) as exc:
                 raise ValidationError(
-                    f"{params_file} is not a JSON object: {exc}", code="workflow.cli.bad_parameter", context={"file": params_file}
+                    f"{params_file} is not a JSON object: {exc}",
+                    code="workflow.cli.bad_parameter",
+                    context={"file": params_file},
                 ) from None
             if not isinstance(loaded, dict):
                 raise ValidationError(
-                    f"{params_file} must hold a JSON object", code="workflow.cli.bad_parameter", context={"file": params_file}
+                    f"{params_file} must hold a JSON object",
+                    code="workflow.cli.bad_parameter",
+                    context={"file": params_file},
                 )
             values.update(loaded)
         values.update(_parse_param(p) for p in params)

@@ -11,7 +11,6 @@ first (serialization keeps that order), so the same workflow always yields the s
 from __future__ import annotations
 
 import heapq
-from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -40,13 +39,13 @@ CostEstimate = Callable[[Node], float] | Mapping[str, float] | None
 
 
 def _successor_ids(wf: Workflow) -> dict[str, list[str]]:
-    cached = wf._cache.get("succ")
+    cached: dict[str, list[str]] | None = wf._cache.get("succ")
     if cached is None:
         cached = {nid: [] for nid in wf.nodes}
         for edge in wf.edges.values():
             cached[edge.source].append(edge.target)
         wf._cache["succ"] = cached
-    return cached  # type: ignore[no-any-return]
+    return cached
 
 
 def topological_order(wf: Workflow) -> list[str]:
@@ -150,7 +149,9 @@ def critical_path(wf: Workflow, cost: CostEstimate = None) -> CriticalPath:
         c = fn(nodes[nid])
         if c < 0:
             raise ValidationError(
-                f"cost estimate of node {nid!r} is negative", code="workflow.negative_cost", context={"node": nid}
+                f"cost estimate of node {nid!r} is negative",
+                code="workflow.negative_cost",
+                context={"node": nid},
             )
         if nid not in best:
             best[nid] = c
@@ -218,7 +219,9 @@ def subgraph(wf: Workflow, node_ids: Iterable[str], *, name: str | None = None) 
     keep = list(dict.fromkeys(node_ids))
     for nid in keep:
         if nid not in wf:
-            raise NotFoundError(f"workflow has no node {nid!r}", code="workflow.node_not_found", context={"node": nid})
+            raise NotFoundError(
+                f"workflow has no node {nid!r}", code="workflow.node_not_found", context={"node": nid}
+            )
     keep_set = set(keep)
     edges: list[Edge] = []
     for edge in wf.edges.values():

@@ -7,7 +7,7 @@ An :class:`~symphony_workflow.execution.Execution` emits :class:`ExecutionEvent`
   bounded buffer and filters (event kinds, node ids, minimum log level), plus a bounded
   history. A subscriber that falls behind loses events (counted in ``dropped``) instead of
   slowing the execution down.
-- :class:`HookEventSink`: calls the ``symphony_workflow_event(event)`` hook of every active
+- :class:`HookEventSink`: calls the ``symphony_handle_workflow_event(event)`` hook of every active
   plugin (the workflow plugin adds that hookspec to the kernel).
 - :class:`BusEventSink`: publishes ``workflow.<kind>`` messages on the kernel's message bus.
 - :class:`CallbackSink`: calls a plain function.
@@ -115,7 +115,9 @@ class ExecutionEvent:
             )
         except (KeyError, ValueError, TypeError) as exc:
             raise ValidationError(
-                f"malformed execution event: {exc}", code="workflow.event.malformed", context={"event": repr(data)[:200]}
+                f"malformed execution event: {exc}",
+                code="workflow.event.malformed",
+                context={"event": repr(data)[:200]},
             ) from None
 
 
@@ -139,14 +141,14 @@ class CallbackSink:
 
 
 class HookEventSink:
-    """Calls ``symphony_workflow_event(event=...)`` on a pluggy hook relay (``kernel.hook``)."""
+    """Calls ``symphony_handle_workflow_event(event=...)`` on a pluggy hook relay (``kernel.hook``)."""
 
     def __init__(self, hook: Any) -> None:
         self._hook = hook
 
     def emit(self, event: ExecutionEvent) -> None:
-        """Call every plugin's ``symphony_workflow_event`` implementation."""
-        caller = getattr(self._hook, "symphony_workflow_event", None)
+        """Call every plugin's ``symphony_handle_workflow_event`` implementation."""
+        caller = getattr(self._hook, "symphony_handle_workflow_event", None)
         if caller is not None:
             caller(event=event)
 
@@ -275,19 +277,25 @@ class EventHub:
             kind_set = None if kinds is None else frozenset(EventKind(k) for k in kinds)
         except ValueError as exc:
             raise ValidationError(
-                f"unknown event kind: {exc}", code="workflow.events.unknown_kind", context={"known": [k.value for k in EventKind]}
+                f"unknown event kind: {exc}",
+                code="workflow.events.unknown_kind",
+                context={"known": [k.value for k in EventKind]},
             ) from None
         level = 0
         if min_level is not None:
             if min_level not in LOG_LEVELS:
                 raise ValidationError(
-                    f"unknown log level {min_level!r}", code="workflow.events.unknown_level", context={"known": list(LOG_LEVELS)}
+                    f"unknown log level {min_level!r}",
+                    code="workflow.events.unknown_level",
+                    context={"known": list(LOG_LEVELS)},
                 )
             level = LOG_LEVELS[min_level]
         if buffer != math.inf and (not isinstance(buffer, int) or buffer < 1):
             raise ValidationError("buffer must be a positive integer", code="workflow.events.bad_buffer")
         send, receive = anyio.create_memory_object_stream[ExecutionEvent](buffer)
-        sub = Subscription(self, send, receive, _Filter(kind_set, None if node_ids is None else frozenset(node_ids), level))
+        sub = Subscription(
+            self, send, receive, _Filter(kind_set, None if node_ids is None else frozenset(node_ids), level)
+        )
         if replay:
             for event in self._history:
                 sub._offer(event)

@@ -68,6 +68,7 @@ __all__ = [
     "Start",
     "Transition",
     "command_from_dict",
+    "command_to_dict",
 ]
 
 
@@ -192,7 +193,7 @@ Command = Start | Pause | Resume | Cancel | RetryNode | SkipNode | ProvideInput
 """Any control command (plain data: :func:`command_to_dict` / :func:`command_from_dict`)."""
 
 _COMMANDS: dict[str, type[Any]] = {
-    c.name: c for c in (Start, Pause, Resume, Cancel, RetryNode, SkipNode, ProvideInput)  # type: ignore[attr-defined]
+    c.name: c for c in (Start, Pause, Resume, Cancel, RetryNode, SkipNode, ProvideInput)
 }
 
 
@@ -225,7 +226,9 @@ def command_from_dict(data: Mapping[str, Any]) -> Command:
     for key in ("node_id", "reason"):
         if key in args and args[key] is not None and not isinstance(args[key], str):
             raise ValidationError(
-                f"command {name!r}: {key} must be a string", code="workflow.command.malformed", context={"field": key}
+                f"command {name!r}: {key} must be a string",
+                code="workflow.command.malformed",
+                context={"field": key},
             )
     try:
         return cls(**args)  # type: ignore[no-any-return]
@@ -542,7 +545,9 @@ class Execution:
         elif isinstance(command, RetryNode):
             run = self._node(command.node_id)
             if state not in (R.RUNNING, R.PAUSED):
-                raise self._invalid(state, state, "nodes can be retried only while the execution is running or paused")
+                raise self._invalid(
+                    state, state, "nodes can be retried only while the execution is running or paused"
+                )
             self._require_node(run, N.PENDING, "retry")
         elif isinstance(command, SkipNode):
             run = self._node(command.node_id)
@@ -551,7 +556,9 @@ class Execution:
             self._require_node(run, N.SKIPPED, "skip")
         else:
             raise ValidationError(
-                f"not a command: {command!r}", code="workflow.command.unknown", context={"command": repr(command)}
+                f"not a command: {command!r}",
+                code="workflow.command.unknown",
+                context={"command": repr(command)},
             )
 
     def apply(self, command: Command | Mapping[str, Any], *, actor: str = "system") -> None:
@@ -587,7 +594,9 @@ class Execution:
                 run = self._nodes[cmd.node_id]
                 run.reason = cmd.reason
                 self._set_node(run, N.SKIPPED, cmd.reason, actor)
-                self._emit(EventKind.NODE_SKIPPED, node_id=run.node_id, data={"reason": cmd.reason}, actor=actor)
+                self._emit(
+                    EventKind.NODE_SKIPPED, node_id=run.node_id, data={"reason": cmd.reason}, actor=actor
+                )
 
     # Convenience wrappers for the executor and tests.
 
@@ -632,7 +641,9 @@ class Execution:
         """Every node is done: the execution completed (refused while a node is unfinished or failed)."""
         with self._lock:
             self._require_run(self._state, R.COMPLETED, "complete")
-            open_nodes = [nid for nid, run in self._nodes.items() if run.state not in (N.COMPLETED, N.SKIPPED)]
+            open_nodes = [
+                nid for nid, run in self._nodes.items() if run.state not in (N.COMPLETED, N.SKIPPED)
+            ]
             if open_nodes:
                 raise InvalidTransitionError(
                     f"cannot complete: {len(open_nodes)} node(s) not done ({', '.join(open_nodes[:5])})",
@@ -668,7 +679,9 @@ class Execution:
             run = self._node(node_id)
             if self._state is not R.RUNNING:
                 raise self._invalid(
-                    self._state, self._state, f"node {node_id!r} cannot start while the execution is {self._state.value}",
+                    self._state,
+                    self._state,
+                    f"node {node_id!r} cannot start while the execution is {self._state.value}",
                     node_id=node_id,
                 )
             self._set_node(run, N.RUNNING, "started", "system")
@@ -692,7 +705,9 @@ class Execution:
                 )
             run.progress = float(percent)
             run.message = message
-            self._emit(EventKind.NODE_PROGRESS, node_id=node_id, data={"percent": float(percent), "message": message})
+            self._emit(
+                EventKind.NODE_PROGRESS, node_id=node_id, data={"percent": float(percent), "message": message}
+            )
 
     def node_completed(self, node_id: str, output: Any = None) -> None:
         """The node finished successfully with ``output``."""
@@ -704,7 +719,9 @@ class Execution:
             run.progress = 100.0
             run.finished_at = self._clock()
             if run.started_at is not None:
-                self.estimator.record(self.workflow.node(node_id).type, (run.finished_at - run.started_at).total_seconds())
+                self.estimator.record(
+                    self.workflow.node(node_id).type, (run.finished_at - run.started_at).total_seconds()
+                )
             self._emit(EventKind.NODE_COMPLETED, node_id=node_id, data={"output": output})
 
     def node_failed(self, node_id: str, error: str) -> None:
@@ -715,7 +732,9 @@ class Execution:
             self._set_node(run, N.FAILED, str(error), "system")
             run.error = str(error)
             run.finished_at = self._clock()
-            self._emit(EventKind.NODE_FAILED, node_id=node_id, data={"error": str(error), "attempt": run.attempts})
+            self._emit(
+                EventKind.NODE_FAILED, node_id=node_id, data={"error": str(error), "attempt": run.attempts}
+            )
 
     def node_skipped(self, node_id: str, reason: str) -> None:
         """The executor skipped the node (e.g. a condition was false)."""
@@ -731,7 +750,9 @@ class Execution:
         """Emit a ``log`` event (``level``: debug, info, warning, error, critical)."""
         if level not in LOG_LEVELS:
             raise ValidationError(
-                f"unknown log level {level!r}", code="workflow.events.unknown_level", context={"known": list(LOG_LEVELS)}
+                f"unknown log level {level!r}",
+                code="workflow.events.unknown_level",
+                context={"known": list(LOG_LEVELS)},
             )
         with self._lock:
             if node_id is not None:
@@ -768,7 +789,9 @@ class Execution:
         ok = {R.RUNNING, R.PAUSED, R.WAITING_FOR_INPUT} if allow_waiting else {R.RUNNING, R.PAUSED}
         if self._state not in ok:
             raise self._invalid(
-                self._state, self._state, f"node {node_id!r} cannot change while the execution is {self._state.value}",
+                self._state,
+                self._state,
+                f"node {node_id!r} cannot change while the execution is {self._state.value}",
                 node_id=node_id,
             )
 
@@ -777,7 +800,9 @@ class Execution:
         self._state = target
         self._history.append(Transition(self._clock(), source.value, target.value, reason, node_id, actor))
         self._emit(
-            EventKind.STATE_CHANGED, node_id=node_id, data={"from": source.value, "to": target.value, "reason": reason},
+            EventKind.STATE_CHANGED,
+            node_id=node_id,
+            data={"from": source.value, "to": target.value, "reason": reason},
             actor=actor,
         )
 
@@ -787,7 +812,9 @@ class Execution:
         run.state = target
         self._counts[source] -= 1
         self._counts[target] += 1
-        self._history.append(Transition(self._clock(), source.value, target.value, reason, run.node_id, actor))
+        self._history.append(
+            Transition(self._clock(), source.value, target.value, reason, run.node_id, actor)
+        )
         self._emit(
             EventKind.NODE_STATE_CHANGED,
             node_id=run.node_id,
@@ -804,10 +831,17 @@ class Execution:
                 self._set_node(run, N.CANCELLED, reason, actor)
 
     def _emit(
-        self, kind: EventKind, *, node_id: str | None = None, data: Mapping[str, Any] | None = None, actor: str = "system"
+        self,
+        kind: EventKind,
+        *,
+        node_id: str | None = None,
+        data: Mapping[str, Any] | None = None,
+        actor: str = "system",
     ) -> None:
         self._seq += 1
-        event = ExecutionEvent(kind, self.id, self.workflow.id, self._seq, self._clock(), node_id, dict(data or {}), actor)
+        event = ExecutionEvent(
+            kind, self.id, self.workflow.id, self._seq, self._clock(), node_id, dict(data or {}), actor
+        )
         for sink in self._sinks:
             try:
                 sink.emit(event)
@@ -817,7 +851,10 @@ class Execution:
                     self._on_sink_error(sink, exc)
                 else:
                     _log().warning(
-                        "workflow event sink failed", sink=type(sink).__name__, error=str(exc), event=event.kind.value
+                        "workflow event sink failed",
+                        sink=type(sink).__name__,
+                        error=str(exc),
+                        event=event.kind.value,
                     )
 
     def add_sink(self, sink: EventSink) -> None:

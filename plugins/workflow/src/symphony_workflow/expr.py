@@ -21,6 +21,8 @@ chain (``a < b < c`` is a parse error: write ``a < b and b < c``).
 Values are JSON values. ``+`` adds numbers and concatenates two strings or two lists; ``-``,
 ``*``, ``/``, ``%`` work on numbers only; ``<`` and friends compare two numbers or two strings;
 ``in`` tests membership in a list, a key of an object, or a substring. Booleans are not numbers.
+Strings use single or double quotes with the escapes ``\\n \\t \\r \\\\ \\' \\"`` and ``\\uXXXX``
+(so a JSON string literal is also a valid expression string).
 A condition is true when its value is truthy (``false``, ``null``, ``0``, ``""``, ``[]``, ``{}``
 are false).
 
@@ -45,8 +47,8 @@ __all__ = [
     "Compare",
     "Expression",
     "Index",
-    "Literal",
     "ListLiteral",
+    "Literal",
     "Logical",
     "Node",
     "Ref",
@@ -141,6 +143,24 @@ def _tokenize(text: str) -> list[_Token]:
                     if j + 1 >= n:
                         raise _error("unterminated string", text, col)
                     esc = text[j + 1]
+                    if esc == "u":
+                        digits = text[j + 2 : j + 6]
+                        if len(digits) != 4 or any(d not in "0123456789abcdefABCDEF" for d in digits):
+                            raise _error("\\u needs four hex digits", text, j + 1)
+                        code = int(digits, 16)
+                        j += 6
+                        low = text[j + 2 : j + 6] if text.startswith("\\u", j) else ""
+                        if (
+                            0xD800 <= code < 0xDC00
+                            and len(low) == 4
+                            and all(d in "0123456789abcdefABCDEF" for d in low)
+                        ):
+                            second = int(low, 16)
+                            if 0xDC00 <= second < 0xE000:
+                                code = 0x10000 + ((code - 0xD800) << 10) + (second - 0xDC00)
+                                j += 6
+                        out.append(chr(code))
+                        continue
                     mapped = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", "'": "'", '"': '"'}.get(esc)
                     if mapped is None:
                         raise _error(f"unknown escape \\{esc}", text, j + 1)
@@ -329,7 +349,9 @@ class _Parser:
     def _enter(self, tok: _Token) -> None:
         self.nesting += 1
         if self.nesting > MAX_DEPTH:
-            raise _error(f"expression is nested too deeply (more than {MAX_DEPTH} levels)", self.text, tok.col)
+            raise _error(
+                f"expression is nested too deeply (more than {MAX_DEPTH} levels)", self.text, tok.col
+            )
 
     def _compare_op(self) -> str | None:
         tok = self.peek()
@@ -355,9 +377,7 @@ class _Parser:
         node = Compare(op, left, right, tok.col, self._depth(left, right))
         if self._compare_op() is not None:
             nxt = self.peek()
-            raise _error(
-                "comparisons cannot be chained; join them with 'and'", self.text, nxt.col
-            )
+            raise _error("comparisons cannot be chained; join them with 'and'", self.text, nxt.col)
         return node
 
     def parse_additive(self) -> Node:
@@ -394,7 +414,9 @@ class _Parser:
                 dot = self.take()
                 name = self.take()
                 if name.kind != "name":
-                    raise _error(f"expected a field name after '.', found {self._describe(name)}", self.text, name.col)
+                    raise _error(
+                        f"expected a field name after '.', found {self._describe(name)}", self.text, name.col
+                    )
                 key = Literal(name.value, name.col)
                 node = Index(node, key, dot.col, self._depth(node))
             elif self.is_op("["):
@@ -430,7 +452,9 @@ class _Parser:
             self.take()
             port = self.take()
             if port.kind != "name":
-                raise _error(f"expected a port name after '{word}.', found {self._describe(port)}", self.text, port.col)
+                raise _error(
+                    f"expected a port name after '{word}.', found {self._describe(port)}", self.text, port.col
+                )
             return Ref(word, port.value, tok.col)
         if tok.kind == "op" and tok.value == "(":
             self._enter(tok)
@@ -534,7 +558,9 @@ class Expression:
         try:
             return _Evaluator(self.text, outputs).eval(self.tree)
         except RecursionError:
-            raise _error("value is nested too deeply to compare", self.text, 1, "expression.too_deep") from None
+            raise _error(
+                "value is nested too deeply to compare", self.text, 1, "expression.too_deep"
+            ) from None
 
     def test(self, outputs: Mapping[str, Mapping[str, Any]]) -> bool:
         """The truthiness of :meth:`evaluate` (what a conditional edge uses)."""
@@ -651,7 +677,7 @@ class _Evaluator:
             else:
                 raise self.fail(f"'in' needs a list, an object or text, not {_type_name(right)}", node.col)
             return found if op == "in" else not found
-        if _is_number(left) and _is_number(right) or isinstance(left, str) and isinstance(right, str):
+        if (_is_number(left) and _is_number(right)) or (isinstance(left, str) and isinstance(right, str)):
             if op == "<":
                 return bool(left < right)
             if op == "<=":

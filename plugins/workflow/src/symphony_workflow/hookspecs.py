@@ -5,7 +5,7 @@ Implement them in any plugin with the kernel's ``hookimpl`` marker::
     from symphony.hookspecs import hookimpl
 
     @hookimpl
-    def symphony_workflow_event(event):
+    def symphony_handle_workflow_event(event):
         print(event.kind, event.node_id)
 """
 
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
 
 @hookspec
-def symphony_workflow_event(event: ExecutionEvent) -> None:
+def symphony_handle_workflow_event(event: ExecutionEvent) -> None:
     """Called for every execution event (state changes, node progress, logs, commands).
 
     Runs synchronously inside the state transition that caused it: keep it quick and never
@@ -31,7 +31,7 @@ def symphony_workflow_event(event: ExecutionEvent) -> None:
 
 
 @hookspec
-def symphony_workflow_templates(library: TemplateLibrary) -> Any:
+def symphony_register_workflow_templates(library: TemplateLibrary) -> Any:
     """Add workflow templates to the library the ``workflow`` service builds.
 
     ``library.add(template)`` or ``library.load_path(directory)``; called once per library.

@@ -90,7 +90,7 @@ def check_identifier(value: object, what: str, *, keyword_ok: bool = True) -> st
             f"invalid {what} {value!r}",
             code="workflow.invalid_identifier",
             context={what.replace(" ", "_"): repr(value)},
-            hint="use an ASCII identifier: letters, digits and '_', not starting with a digit, at most 128 characters",
+            hint="use an ASCII identifier: letters, digits and '_', no leading digit, at most 128 chars",
         )
     if not keyword_ok and value in KEYWORDS:
         raise ValidationError(
@@ -133,7 +133,9 @@ def _opt_str(instance: Any, attribute: Any, value: Any) -> None:
 def _bool(instance: Any, attribute: Any, value: Any) -> None:
     if not isinstance(value, bool):
         raise ValidationError(
-            f"{attribute.name} must be true or false", code="workflow.invalid_field", context={"field": attribute.name}
+            f"{attribute.name} must be true or false",
+            code="workflow.invalid_field",
+            context={"field": attribute.name},
         )
 
 
@@ -188,11 +190,20 @@ def _position(value: Iterable[float]) -> tuple[float, float]:
         x, y = value
     except (TypeError, ValueError):
         raise ValidationError(
-            "position must be a pair of numbers [x, y]", code="workflow.invalid_field", context={"field": "position"}
+            "position must be a pair of numbers [x, y]",
+            code="workflow.invalid_field",
+            context={"field": "position"},
         ) from None
-    if isinstance(x, bool) or isinstance(y, bool) or not isinstance(x, int | float) or not isinstance(y, int | float):
+    if (
+        isinstance(x, bool)
+        or isinstance(y, bool)
+        or not isinstance(x, int | float)
+        or not isinstance(y, int | float)
+    ):
         raise ValidationError(
-            "position must be a pair of numbers [x, y]", code="workflow.invalid_field", context={"field": "position"}
+            "position must be a pair of numbers [x, y]",
+            code="workflow.invalid_field",
+            context={"field": "position"},
         )
     fx, fy = float(x), float(y)
     if not (math.isfinite(fx) and math.isfinite(fy)):
@@ -315,7 +326,9 @@ class Node:
         **kwargs: Any,
     ) -> Node:
         """An operator node; ports may be given as ``{"name": "type"}`` mappings."""
-        return cls(id, NodeKind.OPERATOR, type, inputs=_as_ports(inputs), outputs=_as_ports(outputs), **kwargs)
+        return cls(
+            id, NodeKind.OPERATOR, type, inputs=_as_ports(inputs), outputs=_as_ports(outputs), **kwargs
+        )
 
     @classmethod
     def instrument(
@@ -328,7 +341,9 @@ class Node:
         **kwargs: Any,
     ) -> Node:
         """An instrument (AI model) node; ports may be given as ``{"name": "type"}`` mappings."""
-        return cls(id, NodeKind.INSTRUMENT, type, inputs=_as_ports(inputs), outputs=_as_ports(outputs), **kwargs)
+        return cls(
+            id, NodeKind.INSTRUMENT, type, inputs=_as_ports(inputs), outputs=_as_ports(outputs), **kwargs
+        )
 
     @classmethod
     def input_node(cls, id: str, type: str = "any", **kwargs: Any) -> Node:
@@ -381,7 +396,9 @@ def _edge_kind(value: Any) -> EdgeKind:
 def _int(instance: Any, attribute: Any, value: Any) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or not -(2**63) <= value < 2**63:
         raise ValidationError(
-            f"{attribute.name} must be a 64-bit integer", code="workflow.invalid_field", context={"field": attribute.name}
+            f"{attribute.name} must be a 64-bit integer",
+            code="workflow.invalid_field",
+            context={"field": attribute.name},
         )
 
 
@@ -419,7 +436,9 @@ class Edge:
     metadata: dict[str, Any] = attrs.field(factory=dict, validator=_dict)
     id: str = attrs.field(
         default=attrs.Factory(
-            lambda self: auto_edge_id(self.kind, self.source, self.target, self.source_port, self.target_port),
+            lambda self: auto_edge_id(
+                self.kind, self.source, self.target, self.source_port, self.target_port
+            ),
             takes_self=True,
         ),
         validator=_str,
@@ -428,7 +447,9 @@ class Edge:
 
     def __attrs_post_init__(self) -> None:
         if not self.id:
-            raise ValidationError("edge id must not be empty", code="workflow.invalid_field", context={"field": "id"})
+            raise ValidationError(
+                "edge id must not be empty", code="workflow.invalid_field", context={"field": "id"}
+            )
 
     @property
     def auto_id(self) -> str:
@@ -473,10 +494,14 @@ class Edge:
 
 def _tags(value: Iterable[str]) -> tuple[str, ...]:
     if isinstance(value, str):
-        raise ValidationError("tags must be a list of strings", code="workflow.invalid_field", context={"field": "tags"})
+        raise ValidationError(
+            "tags must be a list of strings", code="workflow.invalid_field", context={"field": "tags"}
+        )
     tags = tuple(value)
     if not all(isinstance(t, str) for t in tags):
-        raise ValidationError("tags must be a list of strings", code="workflow.invalid_field", context={"field": "tags"})
+        raise ValidationError(
+            "tags must be a list of strings", code="workflow.invalid_field", context={"field": "tags"}
+        )
     return tags
 
 
@@ -505,7 +530,9 @@ def _utc(value: object) -> datetime | None:
     if value is None:
         return None
     if not isinstance(value, datetime):
-        raise ValidationError("timestamps must be datetimes", code="workflow.invalid_field", context={"field": "created"})
+        raise ValidationError(
+            "timestamps must be datetimes", code="workflow.invalid_field", context={"field": "created"}
+        )
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
@@ -525,7 +552,8 @@ class Workflow:
 
     >>> wf = Workflow("demo")
     >>> _ = wf.add_node(Node.input_node("question", "text"))
-    >>> _ = wf.add_node(Node.instrument("answer", "llm.generate", inputs={"prompt": "text"}, outputs={"text": "text"}))
+    >>> answer = Node.instrument("answer", "llm.gen", inputs={"prompt": "text"}, outputs={"text": "text"})
+    >>> _ = wf.add_node(answer)
     >>> _ = wf.connect("question", "value", "answer", "prompt")
     >>> [e.id for e in wf.outgoing("question")]
     ['question.value->answer.prompt']
@@ -557,17 +585,21 @@ class Workflow:
         version: str = "0.1.0",
         description: str = "",
         metadata: WorkflowMetadata | None = None,
-        created: datetime | None | object = NOW,
-        updated: datetime | None | object = NOW,
+        created: datetime | object | None = NOW,
+        updated: datetime | object | None = NOW,
         nodes: Iterable[Node] = (),
         edges: Iterable[Edge] = (),
         types: TypeSystem = DEFAULT_TYPES,
     ) -> None:
         if not isinstance(name, str):
-            raise ValidationError("workflow name must be a string", code="workflow.invalid_field", context={"field": "name"})
+            raise ValidationError(
+                "workflow name must be a string", code="workflow.invalid_field", context={"field": "name"}
+            )
         if not isinstance(description, str):
             raise ValidationError(
-                "workflow description must be a string", code="workflow.invalid_field", context={"field": "description"}
+                "workflow description must be a string",
+                code="workflow.invalid_field",
+                context={"field": "description"},
             )
         self.id: str = _canonical_uuid(id) if id is not None else str(uuid.uuid4())
         self.name: str = name
@@ -636,7 +668,9 @@ class Workflow:
             return self._nodes[node_id]
         except (KeyError, TypeError):
             raise NotFoundError(
-                f"workflow has no node {node_id!r}", code="workflow.node_not_found", context={"node": repr(node_id)}
+                f"workflow has no node {node_id!r}",
+                code="workflow.node_not_found",
+                context={"node": repr(node_id)},
             ) from None
 
     def edge(self, edge_id: str) -> Edge:
@@ -645,7 +679,9 @@ class Workflow:
             return self._edges[edge_id]
         except (KeyError, TypeError):
             raise NotFoundError(
-                f"workflow has no edge {edge_id!r}", code="workflow.edge_not_found", context={"edge": repr(edge_id)}
+                f"workflow has no edge {edge_id!r}",
+                code="workflow.edge_not_found",
+                context={"edge": repr(edge_id)},
             ) from None
 
     def get_node(self, node_id: str) -> Node | None:
@@ -686,7 +722,8 @@ class Workflow:
         return iter(list(self._nodes.values()))
 
     def __repr__(self) -> str:
-        return f"Workflow(name={self.name!r}, id={self.id!r}, nodes={len(self._nodes)}, edges={len(self._edges)})"
+        size = f"nodes={len(self._nodes)}, edges={len(self._edges)}"
+        return f"Workflow(name={self.name!r}, id={self.id!r}, {size})"
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Workflow):
@@ -716,7 +753,9 @@ class Workflow:
         """Add ``node``; :class:`ValidationError` if its id is taken or a port type is unknown."""
         if not isinstance(node, Node):
             raise ValidationError(
-                f"expected a Node, got {type(node).__name__}", code="workflow.invalid_field", context={"field": "node"}
+                f"expected a Node, got {type(node).__name__}",
+                code="workflow.invalid_field",
+                context={"field": "node"},
             )
         if node.id in self._nodes:
             raise ValidationError(
@@ -772,7 +811,8 @@ class Workflow:
                 for ref in expr.refs():
                     if ref.node == node.id and node.output(ref.port) is None:
                         raise ValidationError(
-                            f"condition of edge {edge.id!r} reads {ref.node}.{ref.port}, which the new node lacks",
+                            f"condition of edge {edge.id!r} reads {ref.node}.{ref.port}, "
+                            "which the new node lacks",
                             code="workflow.expression.unknown_output",
                             context={"edge": edge.id, "node": node.id, "port": ref.port, "column": ref.col},
                         )
@@ -824,7 +864,9 @@ class Workflow:
         """Add ``edge`` after checking it (see the module docstring); atomic."""
         if not isinstance(edge, Edge):
             raise ValidationError(
-                f"expected an Edge, got {type(edge).__name__}", code="workflow.invalid_field", context={"field": "edge"}
+                f"expected an Edge, got {type(edge).__name__}",
+                code="workflow.invalid_field",
+                context={"field": "edge"},
             )
         if edge.id in self._edges:
             raise ValidationError(

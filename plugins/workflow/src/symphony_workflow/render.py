@@ -40,7 +40,7 @@ def _ports(ports: tuple[Port, ...]) -> str:
 
 def _edge_text(edge: Edge) -> str:
     if edge.carries_data:
-        head = f"{edge.target}.{edge.target_port}  (from .{edge.source_port})"
+        head = f".{edge.source_port} → {edge.target}.{edge.target_port}"
     else:
         head = edge.target
     extra = []
@@ -78,10 +78,16 @@ def render_text(wf: Workflow, *, color: bool = False, metadata: bool = False) ->
         last = i == len(order) - 1
         branch = "└─ " if last else "├─ "
         indent = "   " if last else "│  "
-        kind = node.kind.value if node.is_builtin and node.kind is not NodeKind.CONTROL else f"{node.kind.value} {node.type}"
+        kind = (
+            node.kind.value
+            if node.is_builtin and node.kind is not NodeKind.CONTROL
+            else f"{node.kind.value} {node.type}"
+        )
         sig = _ports(node.inputs)
         outs = _ports(node.outputs)
-        signature = f"({sig}) -> {outs}" if sig or outs else ""
+        signature = " -> ".join(part for part in (f"({sig})" if sig else "", outs) if part)
+        if outs and not sig:
+            signature = f"-> {outs}"
         name = f" “{node.name}”" if node.name and node.name != node.id else ""
         disabled = paint("  [disabled]", _DIM) if not node.enabled else ""
         lines.append(

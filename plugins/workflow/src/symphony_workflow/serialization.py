@@ -228,7 +228,7 @@ def dumps(wf: Workflow, *, indent: int | None = None) -> str:
             f"workflow {wf.name!r} holds a value JSON cannot represent: {exc}",
             code="workflow.json.unencodable",
             context={"workflow": wf.id},
-            hint="config, metadata and port defaults must be JSON values (dicts, lists, str, numbers, bools, null)",
+            hint="config, metadata and port defaults must be JSON values (objects, lists, text, numbers...)",
         ) from exc
 
 
@@ -242,32 +242,9 @@ def dump(wf: Workflow, target: str | Path | IO[str], *, indent: int | None = 2) 
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
-    try:
-        from symphony.commons.fs import atomic_write  # type: ignore[import-not-found,unused-ignore]
+    from symphony.commons.fs import atomic_write
 
-        atomic_write(path, data)
-        return
-    except ImportError:
-        pass
-    import os
-    import tempfile
-
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as fh:
-                fh.write(data)
-                fh.flush()
-                os.fsync(fh.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    except OSError as exc:
-        from symphony.commons.errors import from_os_error
-
-        raise from_os_error(exc, path=path, action="write") from exc
+    atomic_write(path, data)
 
 
 def to_jsonable(value: Any) -> Any:
@@ -303,10 +280,10 @@ def _same(a: Any, b: Any) -> bool:
     return type(a) is type(b) and a == b
 
 
-_PORT_DEFAULTS = (True, None, False, "")  # required, default, multiple, description
-_NODE_DEFAULTS = ("", "", [], [], {}, 0.0, 0.0, True, {}, None)
-_EDGE_DEFAULTS = (None, None, None, "", 0, None, {}, None)
-_META_DEFAULTS = (None, [], None, None, None, {})
+_PORT_DEFAULTS: tuple[Any, ...] = (True, None, False, "")  # required, default, multiple, description
+_NODE_DEFAULTS: tuple[Any, ...] = ("", "", [], [], {}, 0.0, 0.0, True, {}, None)
+_EDGE_DEFAULTS: tuple[Any, ...] = (None, None, None, "", 0, None, {}, None)
+_META_DEFAULTS: tuple[Any, ...] = (None, [], None, None, None, {})
 
 
 def _us(value: datetime | None) -> int | None:
@@ -398,7 +375,7 @@ def to_binary(wf: Workflow, *, compress: str | None = None, level: int = 3) -> b
             context={"workflow": wf.id},
             hint="config, metadata and port defaults must be JSON values with 64-bit integers",
         ) from exc
-    raw = BINARY_MAGIC + bytes([_BINARY_FORMAT]) + payload
+    raw: bytes = BINARY_MAGIC + bytes([_BINARY_FORMAT]) + bytes(payload)
     if compress is None:
         return raw
     if compress != "zstd":
@@ -407,7 +384,7 @@ def to_binary(wf: Workflow, *, compress: str | None = None, level: int = 3) -> b
             code="workflow.binary.unknown_compression",
             context={"compression": compress, "allowed": ["zstd"]},
         )
-    return _zstd().ZstdCompressor(level=level).compress(raw)  # type: ignore[no-any-return]
+    return bytes(_zstd().ZstdCompressor(level=level).compress(raw))
 
 
 def _zstd() -> Any:
@@ -465,9 +442,7 @@ def from_binary(
     if data[4] != _BINARY_FORMAT:
         raise _bin_error(f"unknown binary format {data[4]}", "$[4]")
     try:
-        top = msgpack.unpackb(
-            data[5:], raw=False, use_list=True, strict_map_key=True
-        )
+        top = msgpack.unpackb(data[5:], raw=False, use_list=True, strict_map_key=True)
     except Exception as exc:  # msgpack raises several unrelated types for garbage
         raise _bin_error(f"MessagePack does not decode ({type(exc).__name__}: {exc})", "$") from None
     doc = _positional_to_document(top)
@@ -483,7 +458,7 @@ def _positional_to_document(top: Any) -> dict[str, Any]:
 
     def s(value: Any, path: str) -> str:
         if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < len(table):
-            return table[value]
+            return str(table[value])
         raise _bin_error("expected an index into the string table", path)
 
     def opt_s(value: Any, path: str) -> str | None:
@@ -496,7 +471,12 @@ def _positional_to_document(top: Any) -> dict[str, Any]:
 
     def fill(values: list[Any], defaults: tuple[Any, ...], total: int) -> list[Any]:
         missing = total - len(values)
-        return [*values, *(copy.copy(d) for d in defaults[len(defaults) - missing :])] if missing else values
+        if not missing:
+            return values
+        return [
+            *values,
+            *(d if type(d) not in (list, dict) else type(d)() for d in defaults[len(defaults) - missing :]),
+        ]
 
     body = arr(body, "$[3]", 9, 9)
     wid, name, version, description, created, updated, meta, nodes, edges = body
@@ -643,10 +623,14 @@ class MigrationRegistry:
 
     def register(
         self, source: str, target: str, description: str = ""
-    ) -> Callable[[Callable[[dict[str, Any]], dict[str, Any] | None]], Callable[[dict[str, Any]], dict[str, Any] | None]]:
+    ) -> Callable[
+        [Callable[[dict[str, Any]], dict[str, Any] | None]], Callable[[dict[str, Any]], dict[str, Any] | None]
+    ]:
         """Decorator form of :meth:`add`."""
 
-        def deco(fn: Callable[[dict[str, Any]], dict[str, Any] | None]) -> Callable[[dict[str, Any]], dict[str, Any] | None]:
+        def deco(
+            fn: Callable[[dict[str, Any]], dict[str, Any] | None],
+        ) -> Callable[[dict[str, Any]], dict[str, Any] | None]:
             self.add(Migration(source, target, fn, description or (fn.__doc__ or "").strip()))
             return fn
 
@@ -660,7 +644,7 @@ class MigrationRegistry:
         return out
 
     def path(self, source: str, target: str) -> list[Migration]:
-        """The shortest chain of migrations from ``source`` to ``target``; :class:`ValidationError` if none."""
+        """The shortest migration chain from ``source`` to ``target`` (:class:`ValidationError` if none)."""
         if source == target:
             return []
         prev: dict[str, Migration] = {}
@@ -684,7 +668,9 @@ class MigrationRegistry:
             f"no migration from schema version {source} to {target}",
             code="workflow.schema_version",
             context={"path": "$.schema_version", "expected": target, "found": source},
-            hint="upgrade symphony-workflow to read this document" if newer else "the document's schema version is unknown",
+            hint="upgrade symphony-workflow to read this document"
+            if newer
+            else "the document's schema version is unknown",
         )
 
     def migrate(self, doc: Mapping[str, Any], target: str = SCHEMA_VERSION) -> dict[str, Any]:
@@ -750,7 +736,9 @@ def _migrate_0_9(doc: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
-DEFAULT_MIGRATIONS = MigrationRegistry([Migration("0.9", "1.0", _migrate_0_9, (_migrate_0_9.__doc__ or "").strip())])
+DEFAULT_MIGRATIONS = MigrationRegistry(
+    [Migration("0.9", "1.0", _migrate_0_9, (_migrate_0_9.__doc__ or "").strip())]
+)
 """The migrations this package ships (``0.9 -> 1.0``); pass your own registry to add more."""
 
 
@@ -772,18 +760,24 @@ class _Checker:
             return False
         for key in d:
             if key not in allowed:
-                self.fail(f"{path}.{key}" if isinstance(key, str) else path, f"unknown field {key!r}",
-                          allowed=sorted(allowed))
+                self.fail(
+                    f"{path}.{key}" if isinstance(key, str) else path,
+                    f"unknown field {key!r}",
+                    allowed=sorted(allowed),
+                )
         for key in required:
             if key not in d:
                 self.fail(f"{path}.{key}", f"missing required field {key!r}")
         return True
 
-    def string(self, d: dict[str, Any], key: str, path: str, *, nullable: bool = False) -> None:
+    def string(self, d: Mapping[str, Any], key: str, path: str, *, nullable: bool = False) -> None:
         if key in d:
             v = d[key]
             if not (isinstance(v, str) or (nullable and v is None)):
-                self.fail(f"{path}.{key}", f"expected {'a string or null' if nullable else 'a string'}, found {_jtype(v)}")
+                self.fail(
+                    f"{path}.{key}",
+                    f"expected {'a string or null' if nullable else 'a string'}, found {_jtype(v)}",
+                )
 
     def boolean(self, d: dict[str, Any], key: str, path: str) -> None:
         if key in d and not isinstance(d[key], bool):
@@ -818,16 +812,41 @@ class _Checker:
 
 
 _TOP_KEYS = frozenset({"$schema", "schema_version", "symphony_version", "workflow"})
-_WF_KEYS = frozenset({"id", "name", "version", "description", "created", "updated", "metadata", "nodes", "edges"})
+_WF_KEYS = frozenset(
+    {"id", "name", "version", "description", "created", "updated", "metadata", "nodes", "edges"}
+)
 _META_KEYS = frozenset({"author", "tags", "category", "icon", "color", "custom"})
 _NODE_KEYS = frozenset(
-    {"id", "kind", "type", "name", "description", "inputs", "outputs", "config", "position", "enabled", "metadata",
-     "version"}
+    {
+        "id",
+        "kind",
+        "type",
+        "name",
+        "description",
+        "inputs",
+        "outputs",
+        "config",
+        "position",
+        "enabled",
+        "metadata",
+        "version",
+    }
 )
 _PORT_KEYS = frozenset({"name", "type", "required", "default", "multiple", "description"})
 _EDGE_KEYS = frozenset(
-    {"id", "kind", "source", "target", "source_port", "target_port", "condition", "label", "priority", "transform",
-     "metadata"}
+    {
+        "id",
+        "kind",
+        "source",
+        "target",
+        "source_port",
+        "target_port",
+        "condition",
+        "label",
+        "priority",
+        "transform",
+        "metadata",
+    }
 )
 
 
@@ -888,10 +907,14 @@ def _check_body(body: Any, chk: _Checker, max_nodes: int) -> None:
     chk.string(body, "name", path)
     chk.string(body, "description", path)
     if "version" in body and not is_semver(body["version"]):
-        chk.fail(f"{path}.version", f"version must be a semantic version (1.2.3), found {body['version']!r}"[:200])
+        chk.fail(
+            f"{path}.version", f"version must be a semantic version (1.2.3), found {body['version']!r}"[:200]
+        )
     for key in ("created", "updated"):
         v = body.get(key)
-        if v is not None and (not isinstance(v, str) or _TIMESTAMP.fullmatch(v) is None or _parse_ts(v) is None):
+        if v is not None and (
+            not isinstance(v, str) or _TIMESTAMP.fullmatch(v) is None or _parse_ts(v) is None
+        ):
             chk.fail(f"{path}.{key}", f"{key} must be an ISO 8601 UTC timestamp such as 2024-01-31T12:00:00Z")
     if "metadata" in body:
         meta = body["metadata"]
@@ -925,9 +948,26 @@ def _check_body(body: Any, chk: _Checker, max_nodes: int) -> None:
             _check_edge(edge, f"{path}.edges[{j}]", chk)
 
 
+def _port_ok(p: Any) -> bool:
+    """Fast path: True when the port dict is certainly valid (the slow path explains failures)."""
+    if type(p) is not dict or not p.keys() <= _PORT_KEYS:
+        return False
+    name = p.get("name")
+    if type(name) is not str or _IDENT.fullmatch(name) is None:
+        return False
+    if type(p.get("type", "")) is not str or type(p.get("description", "")) is not str:
+        return False
+    if type(p.get("required", True)) is not bool or type(p.get("multiple", False)) is not bool:
+        return False
+    default = p.get("default")
+    return default is None or _json_problem(default) is None
+
+
 def _check_ports(ports: Any, path: str, chk: _Checker) -> None:
     if not isinstance(ports, list):
         chk.fail(path, f"expected an array of ports, found {_jtype(ports)}")
+        return
+    if all(_port_ok(p) for p in ports) and len({p["name"] for p in ports}) == len(ports):
         return
     names: set[str] = set()
     for k, port in enumerate(ports):
@@ -990,7 +1030,9 @@ def _check_edge(edge: Any, path: str, chk: _Checker) -> None:
     kind = edge.get("kind", "data")
     if not isinstance(kind, str) or kind not in _EDGE_KINDS:
         chk.fail(
-            f"{path}.kind", f"unknown edge kind {kind!r}"[:200], code="workflow.unknown_edge_kind",
+            f"{path}.kind",
+            f"unknown edge kind {kind!r}"[:200],
+            code="workflow.unknown_edge_kind",
             allowed=list(_EDGE_KINDS),
         )
     chk.string(edge, "source", path)
@@ -1021,7 +1063,9 @@ def _parse_ts(value: str) -> datetime | None:
 @cache
 def json_schema() -> dict[str, Any]:
     """The published JSON Schema (draft 2020-12) of schema version 1.0 documents."""
-    text = resources.files("symphony_workflow").joinpath("schemas/workflow-1.0.schema.json").read_text("utf-8")
+    text = (
+        resources.files("symphony_workflow").joinpath("schemas/workflow-1.0.schema.json").read_text("utf-8")
+    )
     return json.loads(text)  # type: ignore[no-any-return]
 
 
@@ -1062,8 +1106,10 @@ def from_document(
     ``strict`` also validates against the published JSON Schema with ``jsonschema``.
     """
     if not isinstance(doc, Mapping):
-        _fail([Issue("workflow.document.invalid", f"expected an object, found {_jtype(doc)} at $", path="$")],
-               "workflow document")
+        _fail(
+            [Issue("workflow.document.invalid", f"expected an object, found {_jtype(doc)} at $", path="$")],
+            "workflow document",
+        )
     version = doc.get("schema_version")
     if version != SCHEMA_VERSION:
         if not isinstance(version, str):
@@ -1096,15 +1142,19 @@ def from_document(
         try:
             nodes.append(_build_node(nd))
         except ValidationError as exc:  # the checker mirrors the constructors; this is a safety net
-            _fail([Issue(exc.code, f"{exc.message} at $.workflow.nodes[{i}]", path=f"$.workflow.nodes[{i}]")],
-                   "workflow document")
+            _fail(
+                [Issue(exc.code, f"{exc.message} at $.workflow.nodes[{i}]", path=f"$.workflow.nodes[{i}]")],
+                "workflow document",
+            )
     edges: list[Edge] = []
     for j, ed in enumerate(body.get("edges", ())):
         try:
             edges.append(_build_edge(ed))
         except ValidationError as exc:
-            _fail([Issue(exc.code, f"{exc.message} at $.workflow.edges[{j}]", path=f"$.workflow.edges[{j}]")],
-                   "workflow document")
+            _fail(
+                [Issue(exc.code, f"{exc.message} at $.workflow.edges[{j}]", path=f"$.workflow.edges[{j}]")],
+                "workflow document",
+            )
     report = check_parts(nodes, edges, types=types, integrity_only=True)
     report.raise_for_errors(what="workflow", codes=INTEGRITY_CODES)
     meta = body.get("metadata") or {}
@@ -1131,7 +1181,34 @@ def from_document(
     )
 
 
+_PORT_CACHE: dict[tuple[Any, ...], Port] = {}
+_HASHABLE_DEFAULTS = (type(None), str, int, bool)  # not float: -0.0 == 0.0 would merge
+
+
 def _build_port(p: dict[str, Any]) -> Port:
+    # Ports are immutable: identical declarations (common in large workflows) share one object.
+    default = p.get("default")
+    key = None
+    if type(default) in _HASHABLE_DEFAULTS:
+        key = (
+            p["name"],
+            p.get("type", "any"),
+            p.get("required", True),
+            type(default),
+            default,
+            p.get("multiple", False),
+            p.get("description", ""),
+        )
+        hit = _PORT_CACHE.get(key)
+        if hit is not None:
+            return hit
+    port = _make_port(p)
+    if key is not None and len(_PORT_CACHE) < 4096:
+        _PORT_CACHE[key] = port
+    return port
+
+
+def _make_port(p: dict[str, Any]) -> Port:
     return Port(
         p["name"],
         p.get("type", "any"),
@@ -1202,11 +1279,20 @@ def loads(
             text = raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             _fail(
-                [Issue("workflow.json.malformed", f"document is not UTF-8 (byte {exc.start})", details={"pos": exc.start})],
+                [
+                    Issue(
+                        "workflow.json.malformed",
+                        f"document is not UTF-8 (byte {exc.start})",
+                        details={"pos": exc.start},
+                    )
+                ],
                 "workflow document",
             )
     if not isinstance(text, str):
-        _fail([Issue("workflow.json.malformed", f"expected JSON text, got {type(text).__name__}")], "workflow document")
+        _fail(
+            [Issue("workflow.json.malformed", f"expected JSON text, got {type(text).__name__}")],
+            "workflow document",
+        )
     try:
         doc = json.loads(text, parse_constant=_reject_constant)
     except json.JSONDecodeError as exc:

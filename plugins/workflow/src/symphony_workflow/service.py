@@ -132,7 +132,7 @@ class WorkflowService:
     @property
     def templates(self) -> TemplateLibrary:
         """The template library: configured ``template_paths``, ``$SYMPHONY_WORKFLOW_TEMPLATES``,
-        and whatever plugins add through ``symphony_workflow_templates(library)``. Built once."""
+        and whatever plugins add through ``symphony_register_workflow_templates(library)``. Built once."""
         if self._library is None:
             library = TemplateLibrary()
             extra = [Path(p) for p in os.environ.get(TEMPLATE_PATH_ENV, "").split(os.pathsep) if p]
@@ -140,7 +140,7 @@ class WorkflowService:
                 if path.exists():
                     library.load_path(path, replace=True)
             if self.kernel is not None:
-                caller = getattr(self.kernel.hook, "symphony_workflow_templates", None)
+                caller = getattr(self.kernel.hook, "symphony_register_workflow_templates", None)
                 if caller is not None:
                     caller(library=library)
             self._library = library
@@ -182,13 +182,19 @@ class WorkflowService:
     def execution(self, workflow: Workflow, *, execution_id: str | None = None) -> Execution:
         """A new :class:`Execution` of ``workflow`` wired to :meth:`sinks` and the audit log."""
         return Execution(
-            workflow, execution_id=execution_id, sinks=self.sinks(), audit=self.audit, estimator=self.estimator
+            workflow,
+            execution_id=execution_id,
+            sinks=self.sinks(),
+            audit=self.audit,
+            estimator=self.estimator,
         )
 
 
 def _bus_ready(kernel: Any) -> bool:
-    running = getattr(kernel, "running", None)
-    if not callable(running) or not running():
+    running = getattr(kernel, "running", False)
+    if callable(running):  # a method in some kernel versions, a property in others
+        running = running()
+    if not running:
         return False
     try:
         import symphony.bus  # noqa: F401

@@ -217,7 +217,9 @@ class Parameter:
             try:
                 Expression.parse(value)
             except ValidationError as err:
-                raise self._error(f"expression does not parse: {err.message} (column {err.context.get('column')})", value)
+                raise self._error(
+                    f"expression does not parse: {err.message} (column {err.context.get('column')})", value
+                ) from None
         name = self.constraints.validator
         if name is not None:
             fn = (validators or {}).get(name)
@@ -274,11 +276,11 @@ def _make_converter() -> cattrs.Converter:
             raise ValueError(f"expected one of {[m.value for m in cls]}, found {value!r}") from None
 
     conv.register_structure_hook(ParamType, enum_hook)
-    conv.register_structure_hook(
-        dict[str, Any], lambda v, _: v if isinstance(v, dict) else _raise_type("an object", v)
+    conv.register_structure_hook_func(
+        lambda t: t == dict[str, Any], lambda v, _: v if isinstance(v, dict) else _raise_type("an object", v)
     )
-    conv.register_structure_hook(
-        tuple[Any, ...] | None,
+    conv.register_structure_hook_func(
+        lambda t: t == tuple[Any, ...] | None,
         lambda v, _: None if v is None else tuple(v) if isinstance(v, list) else _raise_type("an array", v),
     )
     return conv
@@ -349,7 +351,9 @@ class Template:
         where = {"file": source} if source else {}
         if not isinstance(data, Mapping):
             raise WorkflowValidationError(
-                "a template must be a JSON object", code="workflow.template.invalid", context={"path": "$", **where}
+                "a template must be a JSON object",
+                code="workflow.template.invalid",
+                context={"path": "$", **where},
             )
         body = dict(data)
         version = body.pop("schema_version", None)
@@ -357,14 +361,28 @@ class Template:
             raise ValidationError(
                 f"unsupported template schema_version {version!r}",
                 code="workflow.template.schema_version",
-                context={"path": "$.schema_version", "expected": TEMPLATE_SCHEMA_VERSION, "found": repr(version), **where},
+                context={
+                    "path": "$.schema_version",
+                    "expected": TEMPLATE_SCHEMA_VERSION,
+                    "found": repr(version),
+                    **where,
+                },
             )
+        shape = [
+            Issue("workflow.template.invalid", f"expected an array at $.{key}", path=f"$.{key}")
+            for key in ("tags", "parameters", "examples")
+            if key in body and not isinstance(body[key], list)
+        ]
+        if shape:
+            ValidationReport(tuple(shape)).raise_for_errors(what="template")
         try:
             template = _CONVERTER.structure(body, cls)
         except Exception as exc:
-            messages = cattrs.transform_error(exc, path="$") if isinstance(exc, cattrs.BaseValidationError) else [
-                f"{exc} @ $"
-            ]
+            messages = (
+                cattrs.transform_error(exc, path="$")
+                if isinstance(exc, cattrs.BaseValidationError)
+                else [f"{exc} @ $"]
+            )
             issues = [_issue_from_cattrs(m) for m in messages]
             ValidationReport(tuple(issues)).raise_for_errors(what="template")
             raise  # pragma: no cover - raise_for_errors raised
@@ -398,40 +416,66 @@ class Template:
             issues.append(Issue("workflow.template.invalid", f"invalid template id {self.id!r}", path="$.id"))
         if not is_semver(self.version):
             issues.append(
-                Issue("workflow.template.invalid", f"version {self.version!r} is not a semantic version", path="$.version")
+                Issue(
+                    "workflow.template.invalid",
+                    f"version {self.version!r} is not a semantic version",
+                    path="$.version",
+                )
             )
         seen: set[str] = set()
         for i, p in enumerate(self.parameters):
             path = f"$.parameters[{i}]"
             if not _PARAM_NAME.fullmatch(p.name):
-                issues.append(Issue("workflow.template.invalid", f"invalid parameter name {p.name!r}", path=f"{path}.name"))
+                issues.append(
+                    Issue(
+                        "workflow.template.invalid", f"invalid parameter name {p.name!r}", path=f"{path}.name"
+                    )
+                )
             if p.name in seen:
                 issues.append(
-                    Issue("workflow.template.invalid", f"parameter {p.name!r} is declared twice", path=f"{path}.name")
+                    Issue(
+                        "workflow.template.invalid",
+                        f"parameter {p.name!r} is declared twice",
+                        path=f"{path}.name",
+                    )
                 )
             seen.add(p.name)
             c = p.constraints
             if p.type is ParamType.ENUM and not c.choices:
                 issues.append(
-                    Issue("workflow.template.invalid", f"enum parameter {p.name!r} needs choices", path=f"{path}.constraints")
+                    Issue(
+                        "workflow.template.invalid",
+                        f"enum parameter {p.name!r} needs choices",
+                        path=f"{path}.constraints",
+                    )
                 )
             if c.items is not None and p.type is not ParamType.ARRAY:
                 issues.append(
-                    Issue("workflow.template.invalid", "only array parameters have items", path=f"{path}.constraints.items")
+                    Issue(
+                        "workflow.template.invalid",
+                        "only array parameters have items",
+                        path=f"{path}.constraints.items",
+                    )
                 )
             if c.pattern is not None:
                 try:
                     re.compile(c.pattern)
                 except re.error as exc:
                     issues.append(
-                        Issue("workflow.template.invalid", f"bad pattern: {exc}", path=f"{path}.constraints.pattern")
+                        Issue(
+                            "workflow.template.invalid",
+                            f"bad pattern: {exc}",
+                            path=f"{path}.constraints.pattern",
+                        )
                     )
                     continue
             if p.default is not None and c.validator is None:
                 try:
                     p.check(p.default)
                 except ValidationError as err:
-                    issues.append(Issue("workflow.template.invalid", f"default: {err.message}", path=f"{path}.default"))
+                    issues.append(
+                        Issue("workflow.template.invalid", f"default: {err.message}", path=f"{path}.default")
+                    )
         if not isinstance(self.workflow, dict):
             issues.append(Issue("workflow.template.invalid", "workflow must be an object", path="$.workflow"))
             return issues
@@ -465,7 +509,10 @@ class Template:
 
     def form_schema(self) -> dict[str, Any]:
         """A JSON Schema object for all parameters (with ``x-ui`` hints), ready to render a form."""
-        ordered = sorted(self.parameters, key=lambda p: (p.ui.group or "", p.ui.order if p.ui.order is not None else 1 << 30))
+        ordered = sorted(
+            self.parameters,
+            key=lambda p: (p.ui.group or "", p.ui.order if p.ui.order is not None else 1 << 30),
+        )
         return {
             "$schema": "https://json-schema.org/draft/2020-12/schema",
             "title": self.name,
@@ -518,7 +565,11 @@ class Template:
                     p.check(given[p.name], validators=validators)
                 except ValidationError as err:
                     issues.append(
-                        Issue(err.code, err.message, details={"parameter": p.name, "value": err.context.get("value")})
+                        Issue(
+                            err.code,
+                            err.message,
+                            details={"parameter": p.name, "value": err.context.get("value")},
+                        )
                     )
                     continue
                 resolved[p.name] = given[p.name]
@@ -536,7 +587,9 @@ class Template:
             else:
                 resolved[p.name] = None
                 if p.name in used:
-                    warnings.append(f"optional parameter {p.name!r} was not given; its placeholders became null/empty")
+                    warnings.append(
+                        f"optional parameter {p.name!r} was not given; its placeholders became null/empty"
+                    )
         if issues:
             ValidationReport(tuple(issues)).raise_for_errors(what=f"parameters for template {self.id!r}")
         body = _substitute(self.workflow, resolved)
@@ -550,7 +603,8 @@ class Template:
             custom = metadata.setdefault("custom", {})
             if isinstance(custom, dict):
                 custom.setdefault(
-                    "template", {"id": self.id, "version": self.version, "parameters": copy.deepcopy(resolved)}
+                    "template",
+                    {"id": self.id, "version": self.version, "parameters": copy.deepcopy(resolved)},
                 )
         try:
             wf = from_document({"schema_version": SCHEMA_VERSION, "workflow": body}, types=types)
@@ -616,7 +670,9 @@ def _substitute(value: Any, values: Mapping[str, Any]) -> Any:
             return _apply(values.get(whole.group(1)), whole.group(2), whole=True)
         if "{{" not in value:
             return value
-        return _PLACEHOLDER.sub(lambda m: _text(_apply(values.get(m.group(1)), m.group(2), whole=False)), value)
+        return _PLACEHOLDER.sub(
+            lambda m: _text(_apply(values.get(m.group(1)), m.group(2), whole=False)), value
+        )
     if isinstance(value, dict):
         return {k: _substitute(v, values) for k, v in value.items()}
     if isinstance(value, list):
@@ -633,7 +689,9 @@ def _apply(value: Any, filt: str | None, *, whole: bool) -> Any:
 def _set_pointer(doc: dict[str, Any], pointer: str, value: Any) -> None:
     def bad(why: str) -> ValidationError:
         return ValidationError(
-            f"override {pointer!r}: {why}", code="workflow.template.bad_override", context={"pointer": pointer}
+            f"override {pointer!r}: {why}",
+            code="workflow.template.bad_override",
+            context={"pointer": pointer},
         )
 
     if not isinstance(pointer, str) or not pointer.startswith("/"):
@@ -676,7 +734,9 @@ def load_template(path: str | Path) -> Template:
         raise from_os_error(exc, path=p, action="read") from exc
     except UnicodeDecodeError as exc:
         raise ValidationError(
-            f"template {p} is not UTF-8", code="workflow.template.invalid", context={"file": str(p), "pos": exc.start}
+            f"template {p} is not UTF-8",
+            code="workflow.template.invalid",
+            context={"file": str(p), "pos": exc.start},
         ) from None
     try:
         data = json.loads(text)
@@ -729,7 +789,7 @@ class TemplateLibrary:
             self.add(t)
 
     def add(self, template: Template, *, replace: bool = False) -> None:
-        """Add a template version; :class:`ConflictError` if that id and version exist (unless ``replace``)."""
+        """Add a template version; :class:`ConflictError` if that id and version exist, unless ``replace``."""
         versions = self._by_id.setdefault(template.id, {})
         v = template.semver
         if v in versions and not replace:
@@ -746,7 +806,9 @@ class TemplateLibrary:
         versions = self._by_id.get(template_id)
         if versions is None:
             raise NotFoundError(
-                f"no template {template_id!r}", code="workflow.template.not_found", context={"template": template_id}
+                f"no template {template_id!r}",
+                code="workflow.template.not_found",
+                context={"template": template_id},
             )
         if version is None:
             versions.clear()
@@ -757,8 +819,8 @@ class TemplateLibrary:
         self._reindex(template_id)
 
     def _reindex(self, template_id: str) -> None:
-        for postings in self._postings.values():
-            postings.pop(template_id, None)
+        for entries in self._postings.values():
+            entries.pop(template_id, None)
         versions = self._by_id.get(template_id)
         if not versions:
             return
@@ -776,7 +838,8 @@ class TemplateLibrary:
             for word in _words(text):
                 postings = self._postings.get(word)
                 if postings is None:
-                    postings = self._postings[word] = {}
+                    postings = {}
+                    self._postings[word] = postings
                     self._vocab_dirty = True
                 if postings.get(template_id, 0.0) < weight:
                     postings[template_id] = weight
@@ -813,7 +876,11 @@ class TemplateLibrary:
             raise NotFoundError(
                 f"no version of template {template_id!r} matches {constraint!r}",
                 code="workflow.template.no_matching_version",
-                context={"template": template_id, "constraint": constraint, "versions": self.versions(template_id)},
+                context={
+                    "template": template_id,
+                    "constraint": constraint,
+                    "versions": self.versions(template_id),
+                },
             )
         return versions[best]
 
@@ -852,7 +919,9 @@ class TemplateLibrary:
         """
         if limit < 0 or offset < 0:
             raise ValidationError(
-                "limit and offset must be >= 0", code="workflow.template.bad_paging", context={"limit": limit, "offset": offset}
+                "limit and offset must be >= 0",
+                code="workflow.template.bad_paging",
+                context={"limit": limit, "offset": offset},
             )
         words = _words(query) if isinstance(query, str) else []
         if self._vocab_dirty:

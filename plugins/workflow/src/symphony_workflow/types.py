@@ -80,7 +80,9 @@ class TypeSystem:
         for name, targets in extra.items():
             if not isinstance(name, str) or not name.isidentifier():
                 raise ValidationError(
-                    f"invalid type name {name!r}", code="workflow.type.invalid_name", context={"type": repr(name)}
+                    f"invalid type name {name!r}",
+                    code="workflow.type.invalid_name",
+                    context={"type": repr(name)},
                 )
             merged[name] = tuple(targets)
         return TypeSystem(merged)

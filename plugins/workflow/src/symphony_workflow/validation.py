@@ -118,7 +118,9 @@ class Issue:
 
     def location(self) -> str:
         """``node=x edge=y ...`` for messages."""
-        parts = [f"{k}={getattr(self, k)}" for k in ("path", "node", "edge", "port", "column") if getattr(self, k)]
+        parts = [
+            f"{k}={getattr(self, k)}" for k in ("path", "node", "edge", "port", "column") if getattr(self, k)
+        ]
         return " ".join(parts)
 
     def to_error(self) -> ValidationError:
@@ -128,7 +130,9 @@ class Issue:
         context.pop("severity", None)
         code = context.pop("code")
         if self.code == "workflow.cycle":
-            return CycleError(self.message, path=list(self.details.get("cycle", [])), code=code, context=context)
+            return CycleError(
+                self.message, path=list(self.details.get("cycle", [])), code=code, context=context
+            )
         return ValidationError(self.message, code=code, context=context)
 
 
@@ -224,11 +228,21 @@ def node_problems(node: Node, types: TypeSystem, path: str | None = None) -> lis
                 )
     if node.kind is NodeKind.INPUT and node.inputs:
         issues.append(
-            _err("workflow.invalid_node_shape", f"input node {node.id!r} cannot have input ports", node=node.id, path=path)
+            _err(
+                "workflow.invalid_node_shape",
+                f"input node {node.id!r} cannot have input ports",
+                node=node.id,
+                path=path,
+            )
         )
     if node.kind is NodeKind.OUTPUT and node.outputs:
         issues.append(
-            _err("workflow.invalid_node_shape", f"output node {node.id!r} cannot have output ports", node=node.id, path=path)
+            _err(
+                "workflow.invalid_node_shape",
+                f"output node {node.id!r} cannot have output ports",
+                node=node.id,
+                path=path,
+            )
         )
     return issues
 
@@ -428,7 +442,8 @@ def expression_problems(
             issues.append(
                 _err(
                     "workflow.expression.not_upstream",
-                    f"condition of edge {edge.id!r} reads {ref.node}.{ref.port}, but {ref.node!r} does not run "
+                    f"condition of edge {edge.id!r} reads {ref.node}.{ref.port}, "
+                    f"but {ref.node!r} does not run "
                     f"before {edge.source!r} (column {ref.col})",
                     edge=edge.id,
                     node=ref.node,
@@ -497,18 +512,16 @@ def check_parts(
 
     # nodes ----------------------------------------------------------------------------------
     by_id: dict[str, Node] = {}
-    first_pos: dict[str, int] = {}
     good_types: set[str] = set()
     input_kind, output_kind = NodeKind.INPUT, NodeKind.OUTPUT
-    for node in nodes:
+    node_pos = _Positions(nodes)
+    for i, node in enumerate(nodes):
         nid = node.id
         if not unique_ids and nid in by_id:
-            i = _index_of(nodes, node)
-            first_pos.setdefault(nid, _index_of(nodes, by_id[nid]))
             errors.append(
                 _err(
                     "workflow.duplicate_node_id",
-                    f"duplicate node id {nid!r} (first at {prefix}.nodes[{first_pos[nid]}])",
+                    f"duplicate node id {nid!r} (first at {prefix}.nodes[{node_pos[nid]}])",
                     node=nid,
                     path=f"{prefix}.nodes[{i}].id",
                 )
@@ -517,16 +530,17 @@ def check_parts(
         by_id[nid] = node
         kind = node.kind
         ptypes = node.port_types
-        if ptypes <= good_types and not (kind is input_kind and node.inputs) and not (
-            kind is output_kind and node.outputs
+        if (
+            ptypes <= good_types
+            and not (kind is input_kind and node.inputs)
+            and not (kind is output_kind and node.outputs)
         ):
             continue
-        found = node_problems(node, types, f"{prefix}.nodes[{_index_of(nodes, node)}]")
+        found = node_problems(node, types, f"{prefix}.nodes[{i}]")
         if found:
             errors.extend(found)
         else:
             good_types.update(ptypes)
-    node_pos = _Positions(nodes)
 
     # edges ----------------------------------------------------------------------------------
     succ: dict[str, list[str]] = {nid: [] for nid in by_id}
@@ -558,10 +572,19 @@ def check_parts(
         dst = get_node(t)
         tp = edge.target_port
         # Fast path: a well-formed data edge between existing, compatible, free ports.
-        if edge.kind is data_kind and src is not None and dst is not None and edge.condition is None:
-            op = (src._index or src._ports_index()).outputs.get(edge.source_port)  # type: ignore[arg-type]
-            ip = (dst._index or dst._ports_index()).inputs.get(tp)  # type: ignore[arg-type]
+        sp = edge.source_port
+        if (
+            edge.kind is data_kind
+            and src is not None
+            and dst is not None
+            and sp is not None
+            and tp is not None
+            and edge.condition is None
+        ):
+            op = (src._index or src._ports_index()).outputs.get(sp)
+            ip = (dst._index or dst._ports_index()).inputs.get(tp)
             if op is not None and ip is not None:
+                ok: bool | None
                 ot = op.type
                 it = ip.type
                 if ot == it and ot in good_types:
@@ -668,7 +691,8 @@ def check_parts(
                     errors.append(
                         _err(
                             "workflow.missing_input",
-                            f"required input {nid}.{pname} ({port.type if port else 'any'}) has no incoming edge",
+                            f"required input {nid}.{pname} ({port.type if port else 'any'}) "
+                            "has no incoming edge",
                             node=nid,
                             port=pname,
                             path=f"{prefix}.nodes[{node_pos[nid]}]",
@@ -740,13 +764,6 @@ def check_parts(
                     )
                 )
     return ValidationReport(tuple(errors), tuple(warnings))
-
-
-def _index_of(nodes: Sequence[Node], node: Node) -> int:
-    for i, candidate in enumerate(nodes):
-        if candidate is node:
-            return i
-    return -1
 
 
 class _Positions:

@@ -115,7 +115,7 @@ def _bump(parts: list[int], index: int) -> SemVer:
     values[index] += 1
     for k in range(index + 1, 3):
         values[k] = 0
-    return SemVer(*values)
+    return SemVer(values[0], values[1], values[2])
 
 
 @attrs.frozen
@@ -147,7 +147,7 @@ class VersionConstraint:
                     break
                 m = _COMPARATOR.match(alt, pos)
                 if m is None:
-                    raise _bad(text, f"unexpected {alt[pos:pos + 10]!r}")
+                    raise _bad(text, f"unexpected {alt[pos : pos + 10]!r}")
                 pos = m.end()
                 op = m.group(1) or "="
                 comparators.extend(cls._expand(op, m.group(2), text))
@@ -157,7 +157,12 @@ class VersionConstraint:
     @staticmethod
     def _expand(op: str, version: str, whole: str) -> list[tuple[str, SemVer]]:
         parts, pre = _partial(version, whole)
-        full = SemVer.parse(version.split("+", 1)[0]) if len(parts) == 3 else SemVer(*[*parts, 0, 0][:3])
+        padded = [*parts, 0, 0][:3]
+        full = (
+            SemVer.parse(version.split("+", 1)[0])
+            if len(parts) == 3
+            else SemVer(padded[0], padded[1], padded[2])
+        )
         if op in ("=", "=="):
             if len(parts) == 3:
                 return [("=", full)]

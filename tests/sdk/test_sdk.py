@@ -1,0 +1,80 @@
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+import pytest
+
+import symphony_sdk
+from symphony_sdk import Operator, ValidationError, check_manifest, manifest_path_of
+from symphony_sdk.testing import open_test_kernel, write_plugin_distribution
+
+
+def test_public_api_is_importable() -> None:
+    for name in symphony_sdk.__all__:
+        assert getattr(symphony_sdk, name) is not None
+
+
+class Double(Operator):
+    name = "math.double"
+    input_schema: ClassVar[dict[str, Any]] = {
+        "type": "object",
+        "required": ["x"],
+        "properties": {"x": {"type": "number"}},
+    }
+    output_schema: ClassVar[dict[str, Any]] = {
+        "type": "object",
+        "required": ["y"],
+        "properties": {"y": {"type": "integer"}},
+    }
+
+    def process(self, inputs: Any) -> dict[str, Any]:
+        return {"y": inputs["x"] * 2}
+
+
+def test_operator_validates_inputs_and_outputs() -> None:
+    assert Double().run({"x": 3}) == {"y": 6}
+    with pytest.raises(ValidationError) as info:
+        Double().run({"x": "three"})
+    assert info.value.context["path"] == "x"
+    with pytest.raises(ValidationError) as info:
+        Double().run({"x": 1.25})  # 2.5 is not an integer: the output check catches it
+    assert info.value.code == "operator.invalid_output"
+    assert Double().describe()["name"] == "math.double"
+
+
+def test_operator_must_implement_process() -> None:
+    class Incomplete(Operator):
+        name = "nothing"
+
+    with pytest.raises(TypeError):
+        Incomplete()  # type: ignore[abstract]
+
+
+def test_check_manifest_reports_without_raising(tmp_path: Path) -> None:
+    good = write_plugin_distribution(tmp_path, "p-good") / "symphony.toml"
+    assert check_manifest(good).ok
+    bad = write_plugin_distribution(tmp_path, "p-old", manifest={"api": ">=3"}) / "symphony.toml"
+    report = check_manifest(bad)
+    assert not report.ok and report.errors[0].code == "plugin.incompatible_api"
+    missing = check_manifest(tmp_path / "nope.toml")
+    assert missing.manifest is None and missing.errors[0].code == "plugin.manifest_missing"
+
+
+def test_manifest_path_of_finds_the_package_manifest() -> None:
+    path = manifest_path_of("symphony_textstats.plugin")
+    assert path.name == "symphony.toml" and path.parent.name == "symphony_textstats"
+
+
+def test_factory_kernels_do_not_autoload_installed_plugins(symphony_kernel_factory) -> None:
+    assert symphony_kernel_factory().plugins == []
+    ids = [r.id for r in symphony_kernel_factory(autoload=True).plugins]
+    assert "symphony-textstats" in ids
+
+
+@pytest.mark.anyio
+async def test_open_test_kernel_runs_lifecycle(symphony_kernel_factory) -> None:
+    async with open_test_kernel(["symphony_textstats.plugin"]) as kernel:
+        assert kernel.running
+        assert (await kernel.aservice("text-stats")).analyze_text("a b").words == 2
+    assert not kernel.running
