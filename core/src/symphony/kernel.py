@@ -201,6 +201,7 @@ class Kernel:
             user_file=config_path,
             environ=environ,
             overrides=overrides,
+            schemas_checked=True,
         )
         if strict is None:
             strict = _env_flag("SYMPHONY_STRICT_PLUGINS") or bool(config.get("kernel.strict_plugins", False))
@@ -220,13 +221,9 @@ class Kernel:
     def _plugin_config_schemas(records: list[PluginRecord]) -> dict[str, Any]:
         from symphony.commons.config import CORE_SCHEMAS
 
-        schemas: dict[str, Any] = {}
-        try:  # INTEGRATION-GUARD: the bus config lands with the bus
-            from symphony.bus.config import BUS_CONFIG_SCHEMA
+        from symphony.bus.config import BUS_CONFIG_SCHEMA
 
-            schemas["bus"] = BUS_CONFIG_SCHEMA
-        except ImportError:
-            pass
+        schemas: dict[str, Any] = {"bus": BUS_CONFIG_SCHEMA}
         owners: dict[str, str] = {}
         for r in records:
             m = r.manifest

@@ -11,6 +11,7 @@ import pytest
 
 from symphony.bus import Bus, JsonCodec, Message, MsgpackCodec
 from symphony.commons.errors import (
+    InternalError,
     ConfigError,
     ConflictError,
     NotFoundError,
@@ -107,9 +108,7 @@ async def test_non_symphony_exception_becomes_internal_error() -> None:
     bus.handle("bug.#", broken, name="broken-handler")
     reply = await bus.dispatch(Message.request("bug.x"))
     assert reply.payload["category"] == "internal" and reply.payload["code"] == "bus.handler_crashed"
-    # The wire form of InternalError shares category "internal" with the root SymphonyError,
-    # and symphony.commons.errors maps that category back to SymphonyError.
-    with pytest.raises(SymphonyError) as info:
+    with pytest.raises(InternalError) as info:
         await bus.request("bug.x")
     assert info.value.code == "bus.handler_crashed"
     assert info.value.context == {"type": "bug.x", "handler": "broken-handler", "exception": "KeyError"}

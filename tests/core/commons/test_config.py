@@ -439,9 +439,22 @@ def test_validators_are_compiled_once(home: Path) -> None:
     first = cfg._compiled.cache_info()
     load(home, schemas={"workflow": dict(WORKFLOW_SCHEMA)})
     second = cfg._compiled.cache_info()
-    assert first.misses == len(CORE_SCHEMAS) + 1
+    # untouched core sections are trusted; the unchecked plugin section is validated
+    assert first.misses == 1
     assert second.misses == first.misses
-    assert second.hits == first.hits + len(CORE_SCHEMAS) + 1
+    assert second.hits == first.hits + 1
+    load(home, schemas={"workflow": WORKFLOW_SCHEMA}, overrides={"logging.level": "error"})
+    third = cfg._compiled.cache_info()
+    assert third.misses == 2  # the touched core section is validated too
+
+
+def test_untouched_sections_skip_validation_only_when_schemas_are_checked(home: Path) -> None:
+    broken_default = {"type": "object", "properties": {"n": {"type": "integer", "default": "NaN"}}}
+    with pytest.raises(ConfigError):
+        load(home, schemas={"plug": broken_default})
+    assert load(home, schemas={"plug": broken_default}, schemas_checked=True).get("plug.n") == "NaN"
+    with pytest.raises(ConfigError):
+        load(home, schemas={"plug": broken_default}, schemas_checked=True, overrides={"plug.n": "x"})
 
 
 # --------------------------------------------------------------------------- Config object

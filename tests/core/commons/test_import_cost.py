@@ -41,4 +41,8 @@ def test_heavy_dependencies_load_on_use() -> None:
         "print(json.dumps(sorted(m for m in ('jsonschema', 'structlog', 'tomllib') if m in sys.modules)))\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    # only defaults and the packaged profile: nothing to validate, so no jsonschema
+    assert json.loads(proc.stdout) == ["structlog", "tomllib"]
+    touched = code.replace("environ={}", "environ={'SYMPHONY_LOGGING__LEVEL': 'error'}")
+    proc = subprocess.run([sys.executable, "-c", touched], capture_output=True, text=True, check=True)
     assert json.loads(proc.stdout) == ["jsonschema", "structlog", "tomllib"]

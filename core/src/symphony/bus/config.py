@@ -31,8 +31,6 @@ from pathlib import Path
 from typing import Any, Final, Literal
 
 import attrs
-from jsonschema import exceptions as _js_exceptions
-from jsonschema.validators import Draft202012Validator
 
 from symphony.commons.errors import ConfigError
 
@@ -139,7 +137,17 @@ BUS_CONFIG_SCHEMA: Final[dict[str, Any]] = {
 }
 """JSON Schema of the ``[bus]`` config section (the lead registers it as a core section)."""
 
-_VALIDATOR: Final = Draft202012Validator(BUS_CONFIG_SCHEMA)
+_VALIDATOR: Any = None
+
+
+def _validator() -> Any:
+    """The section's validator, compiled once on first use (jsonschema is costly to import)."""
+    global _VALIDATOR
+    if _VALIDATOR is None:
+        from jsonschema.validators import Draft202012Validator
+
+        _VALIDATOR = Draft202012Validator(BUS_CONFIG_SCHEMA)
+    return _VALIDATOR
 
 
 def default_socket_path() -> Path:
@@ -190,7 +198,9 @@ class BusConfig:
         and the rule that failed.
         """
         raw = dict(data or {})
-        error = _js_exceptions.best_match(_VALIDATOR.iter_errors(raw))
+        from jsonschema.exceptions import best_match
+
+        error = best_match(_validator().iter_errors(raw))
         if error is not None:
             key = ".".join([source, *(str(p) for p in error.absolute_path)])
             raise ConfigError(

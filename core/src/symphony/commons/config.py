@@ -939,6 +939,7 @@ def load_config(
     environ: Mapping[str, str] | None = None,
     overrides: Mapping[str, Any] | None = None,
     allow_unknown_sections: bool = False,
+    schemas_checked: bool = False,
 ) -> Config:
     """Load, merge and validate every configuration layer (see the module docstring).
 
@@ -955,6 +956,9 @@ def load_config(
             instead of raising ``config.unknown_key`` — for tools that must still start when a
             plugin whose section is configured has been uninstalled. Unknown *keys* inside a
             known section are always errors.
+        schemas_checked: the caller already checked ``schemas`` (the kernel does, when it
+            reads manifests). Sections that only built-in defaults and packaged profiles set
+            are then trusted, not revalidated: a plain start never imports jsonschema.
 
     Raises:
         ConfigError: see the module docstring for the codes.
@@ -1012,7 +1016,18 @@ def load_config(
 
     for section in all_schemas:
         data.setdefault(section, {})
-    _validate(data, {k: v for k, v in all_schemas.items() if v}, sources)
+    # Built-in defaults and packaged profiles are trusted (and tested): only sections another
+    # layer touched need validating, or every section when the schemas are still unchecked.
+    touched = {
+        key.split(".", 1)[0]
+        for key, source in sources.items()
+        if source != "default" and not source.startswith("profile:")
+    }
+    _validate(
+        data,
+        {k: v for k, v in all_schemas.items() if v and (k in touched or (not schemas_checked and k not in CORE_SCHEMAS))},
+        sources,
+    )
     return Config(data, env=env_name, sources=sources, files=files, schemas=all_schemas)
 
 

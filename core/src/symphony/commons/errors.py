@@ -48,7 +48,7 @@ class SymphonyError(Exception):
     'user.name.empty'
     """
 
-    category: ClassVar[str] = "internal"
+    category: ClassVar[str] = "error"
     default_code: ClassVar[str] = "symphony.error"
 
     def __init__(
@@ -206,7 +206,8 @@ class InternalError(SymphonyError):
     default_code = "internal"
 
 
-_BY_CATEGORY["internal"] = SymphonyError
+_BY_CATEGORY["error"] = SymphonyError
+_BY_CATEGORY["internal"] = InternalError
 _BY_CATEGORY["validation"] = ValidationError
 
 
