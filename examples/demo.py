@@ -46,10 +46,26 @@ async def scenario_textstats(kernel: Kernel) -> None:
     )
 
 
+async def scenario_workflow(kernel: Kernel) -> None:
+    console.rule("a melody (symphony-workflow): load, validate against the installed node types, analyse")
+    workflows = await kernel.aservice("workflow")
+    melody = workflows.load(ROOT / "examples" / "workflows" / "text-report.json")
+    report = workflows.validate(melody)
+    console.print(f"{melody.name!r}: {len(melody.nodes)} nodes, valid={report.valid}, "
+                  f"{len(report.errors)} errors, {len(report.warnings)} warnings")
+    console.print(workflows.render(melody, "text"), highlight=False)
+    from symphony_workflow import levels
+
+    console.print("parallel levels: " + " | ".join(", ".join(level) for level in levels(melody)))
+    binary = workflows.to_binary(melody)
+    console.print(f"JSON {len(workflows.dumps(melody))} bytes, binary {len(binary)} bytes")
+
+
 async def main() -> int:
     async with Kernel.open() as kernel:
         console.print(plugin_table(kernel, f"Discovered plugins (index: {kernel.index_status}) — none imported yet"))
         await scenario_textstats(kernel)
+        await scenario_workflow(kernel)
         console.print(plugin_table(kernel, "After the scenario — only what was used got activated"))
         failures = [r for r in kernel.plugins if r.state not in (PluginState.ACTIVE, PluginState.DISCOVERED, PluginState.DISABLED)]
         for record in failures:

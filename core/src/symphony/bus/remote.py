@@ -60,7 +60,6 @@ from __future__ import annotations
 
 import functools
 import itertools
-import math
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from contextlib import asynccontextmanager
@@ -226,14 +225,17 @@ class _Workers:
                     continue
                 slot = _Slot()
                 self._idle.append(slot)
-                with anyio.move_on_after(1.0 if self._count > self._keep else math.inf):
-                    await slot.event.wait()
-                if slot.msg is None:  # nothing came: retire (a late hand-over is checked above)
-                    if slot in self._idle:
-                        self._idle.remove(slot)
-                    if slot.msg is None:
+                if self._count > self._keep:
+                    with anyio.move_on_after(1.0):
+                        await slot.event.wait()
+                    if slot.msg is None:  # nothing came within a second: retire
+                        if slot in self._idle:
+                            self._idle.remove(slot)
                         return
+                else:
+                    await slot.event.wait()
                 msg = slot.msg
+                assert msg is not None
         finally:
             self._count -= 1
 
@@ -972,6 +974,11 @@ class BusClient:
         self._sub_trie: TopicTrie[RemoteSubscription] = TopicTrie()
         self._handlers: dict[str, ClientHandler] = {}
         self._tg: anyio.abc.TaskGroup | None = None
+        # Message ids: a random prefix per client plus a counter -- unique, and cheaper than a
+        # uuid4 per message on the request path.
+        prefix = new_id()[:20]
+        counter = itertools.count(1)
+        self._next_id: Callable[[], str] = lambda: f"{prefix}{next(counter):x}"
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -1179,7 +1186,9 @@ class BusClient:
         _check_data_type(type)
         if timeout is None:
             timeout = self.default_timeout
-        msg = Message(type, payload, kind=REQUEST, version=version, headers=dict(headers) if headers else {})
+        msg = Message(
+            type, payload, id=self._next_id(), kind=REQUEST, version=version, headers=dict(headers) if headers else {}
+        )
         link = self._link
         if link is None or link.closed or not self._ready.is_set():
             start = _current_time()
@@ -1253,11 +1262,14 @@ class BusClient:
                 pass  # the server forgets it with the connection anyway
 
     async def _deliver(self, msg: Message) -> None:
-        sid = msg.headers.get(SUBSCRIPTION_HEADER) if msg.headers else None
+        headers = msg.headers
+        sid = headers.get(SUBSCRIPTION_HEADER) if headers else None
         if sid is not None:
             sub = self._subs.get(sid)
             if sub is not None:
-                await sub._offer(msg)
+                # Hand the event over as it was published: without the routing header.
+                rest = {k: v for k, v in headers.items() if k != SUBSCRIPTION_HEADER}
+                await sub._offer(attrs.evolve(msg, headers=rest))
             return
         for sub in self._sub_trie.match(msg.type):
             await sub._offer(msg)

@@ -1,0 +1,403 @@
+"""BusServer and BusClient over real transports: memory, Unix sockets and TCP."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from symphony.bus.backoff import Backoff
+from symphony.bus.core import Bus
+from symphony.bus.message import Message
+from symphony.bus.remote import BusClient, BusServer
+from symphony.bus.transport import open_transport
+from symphony.commons.errors import (
+    NotFoundError,
+    OperationTimeoutError,
+    PermissionDeniedError,
+    SerializationError,
+    SymphonyError,
+    TransportError,
+    ValidationError,
+)
+
+TOKEN = "remote-test-token"
+
+
+def _url(kind: str, sock_dir: Path) -> tuple[str, dict[str, Any]]:
+    if kind == "memory":
+        return f"memory://remote-{os.urandom(4).hex()}", {}
+    if kind == "unix":
+        return f"unix://{sock_dir}/bus.sock", {}
+    return "tcp://127.0.0.1:0", {"token": TOKEN}
+
+
+@asynccontextmanager
+async def _served(kind: str, sock_dir: Path, **server_kw: Any) -> AsyncIterator[tuple[Bus, BusServer, dict[str, Any]]]:
+    url, options = _url(kind, sock_dir)
+    async with Bus() as bus, BusServer(bus, url, options=options, **server_kw) as server:
+        yield bus, server, options
+
+
+def _widget_error() -> ValidationError:
+    return ValidationError(
+        "the widget is too large",
+        code="demo.widget_too_large",
+        context={"size": 12, "limit": 10, "nested": {"unit": "cm"}},
+        hint="use a smaller widget",
+    )
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("kind", ["memory", "unix", "tcp"])
+@pytest.mark.parametrize("codec", ["json", "msgpack"])
+async def test_request_response_one_way_and_errors(kind: str, codec: str, sock_dir: Path) -> None:
+    async with _served(kind, sock_dir) as (bus, server, options):
+        async def add(msg: Message) -> int:
+            return int(msg.payload["a"] + msg.payload["b"])
+
+        def fail(msg: Message) -> None:
+            raise _widget_error()
+
+        bus.handle("demo.add", add)
+        bus.handle("demo.fail", fail)
+        seen: list[Message] = []
+        bus.subscribe_callback("demo.note", seen.append)
+        async with BusClient.connect(server.url, codec=codec, options=options) as client:
+            reply = await client.request("demo.add", {"a": 2, "b": 3}, timeout=5)
+            assert reply.kind == "response" and reply.payload == 5
+            assert server.peers and next(iter(server.peers.values())).conn.codec.name == codec
+
+            with pytest.raises(ValidationError) as info:
+                await client.request("demo.fail", timeout=5)
+            err = info.value
+            assert type(err) is ValidationError
+            assert (err.code, err.message, err.hint) == ("demo.widget_too_large", "the widget is too large",
+                                                         "use a smaller widget")
+            assert err.context == {"size": 12, "limit": 10, "nested": {"unit": "cm"}}
+
+            with pytest.raises(NotFoundError) as no_route:
+                await client.request("demo.nobody", timeout=5)
+            assert no_route.value.code == "bus.no_route"
+
+            await client.send("demo.note", {"n": 1}, headers={"trace": "t-1"})
+            await client.send_many([("demo.note", {"n": 2}), Message("demo.note", {"n": 3})])
+            with anyio.fail_after(5):
+                while len(seen) < 3:
+                    await anyio.sleep(0.005)
+            assert [m.payload["n"] for m in seen] == [1, 2, 3]
+            assert seen[0].headers == {"trace": "t-1"}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("kind", ["memory", "unix"])
+async def test_subscriptions_are_exact_ordered_and_unsubscribe(kind: str, sock_dir: Path) -> None:
+    async with _served(kind, sock_dir) as (bus, server, options), BusClient.connect(server.url, options=options) as c:
+        async with c.subscribe("news.#") as everything, c.subscribe("news.sport.*") as sport:
+            await bus.publish(Message("news.sport.tennis", {"n": 1}, headers={"lang": "en"}))
+            await bus.publish(Message("news.weather", {"n": 2}))
+            await c.send("news.sport.golf", {"n": 3})  # a client's own event comes back like any other
+            got_all = [await everything.receive(timeout=5) for _ in range(3)]
+            got_sport = [await sport.receive(timeout=5) for _ in range(2)]
+            assert [m.payload["n"] for m in got_all] == [1, 2, 3]
+            assert [m.payload["n"] for m in got_sport] == [1, 3]
+            assert got_all[0].headers == {"lang": "en"}  # the routing header is not handed over
+            with pytest.raises(OperationTimeoutError):
+                await sport.receive(timeout=0.05)  # no duplicates from the overlapping patterns
+        await bus.publish(Message("news.sport.chess", {}))
+        with anyio.fail_after(5):
+            while bus.subscriptions():
+                await anyio.sleep(0.005)  # the server dropped the forwarding subscriptions
+        async for msg in c.subscribe("late.*"):  # plain iteration registers too
+            assert msg.payload == "ok"
+            break
+        await anyio.sleep(0)
+
+
+@pytest.mark.anyio
+async def test_plain_iteration_registers_before_waiting(sock_dir: Path) -> None:
+    async with _served("unix", sock_dir) as (bus, server, _), BusClient.connect(server.url) as c:
+        sub = c.subscribe("late.*")
+        got: list[Any] = []
+
+        async def consume() -> None:
+            async for msg in sub:
+                got.append(msg.payload)
+                break
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(consume)
+            with anyio.fail_after(5):
+                while not bus.subscriptions("late.*"):
+                    await anyio.sleep(0.005)
+            await bus.publish(Message("late.one", "ok"))
+        assert got == ["ok"]
+        await sub.aclose()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("kind", ["memory", "unix", "tcp"])
+async def test_client_handlers_answer_server_requests(kind: str, sock_dir: Path) -> None:
+    async with _served(kind, sock_dir) as (bus, server, options):
+        async with BusClient.connect(server.url, options=options, name="worker", capabilities=["gpu"]) as client:
+            def square(msg: Message) -> int:
+                return int(msg.payload) ** 2
+
+            def refuse(msg: Message) -> None:
+                raise PermissionDeniedError("not for you", code="demo.denied", context={"who": "server"})
+
+            handle = await client.handle("work.square", square)
+            await client.handle("work.refuse", refuse)
+            assert bus.endpoints.names() == ["worker#1"]
+            assert bus.endpoints.with_capability("gpu")[0].name == "worker#1"
+            assert (await bus.request("work.square", 7, timeout=5)).payload == 49
+            with pytest.raises(PermissionDeniedError) as info:
+                await bus.request("work.refuse", timeout=5)
+            assert info.value.code == "demo.denied" and info.value.context == {"who": "server"}
+
+            # A second client's request is routed through the server to the first client.
+            async with BusClient.connect(server.url, options=options) as other:
+                assert (await other.request("work.square", 9, timeout=5)).payload == 81
+
+            await client.unhandle(handle)
+            with pytest.raises(NotFoundError):
+                await bus.request("work.square", 7, timeout=5)
+        with anyio.fail_after(5):
+            while bus.endpoints.names():
+                await anyio.sleep(0.005)
+        with pytest.raises(NotFoundError):
+            await bus.request("work.refuse", timeout=5)
+
+
+@pytest.mark.anyio
+async def test_request_timeout_leaves_no_waiter(sock_dir: Path) -> None:
+    async with _served("unix", sock_dir) as (bus, server, _):
+        async def slow(msg: Message) -> str:
+            await anyio.sleep(10)
+            return "late"
+
+        bus.handle("demo.slow", slow)
+        async with BusClient.connect(server.url) as client:
+            with pytest.raises(OperationTimeoutError) as info:
+                await client.request("demo.slow", timeout=0.1)
+            assert info.value.code == "bus.request_timeout"
+            link = client._link
+            assert link is not None and len(link.pending) == 0
+            with anyio.move_on_after(0.05):
+                await client.request("demo.slow", timeout=5)  # cancelled by the caller
+            assert len(link.pending) == 0
+
+
+@pytest.mark.anyio
+async def test_reserved_types_and_bad_input_are_rejected(sock_dir: Path) -> None:
+    async with _served("memory", sock_dir) as (bus, server, _), BusClient.connect(server.url) as client:
+        for call in (client.request("_bus.ping"), client.send("_bus.hello")):
+            with pytest.raises(ValidationError) as info:
+                await call
+            assert info.value.code == "bus.reserved_type"
+        with pytest.raises(ValidationError):
+            await client.publish(Message.request("demo.x"))
+        with pytest.raises(ValidationError):
+            client.subscribe("bad..pattern")
+        with pytest.raises(SerializationError):
+            await client.request("demo.x", {"not json": {1, 2}})
+
+
+@pytest.mark.anyio
+async def test_handshake_refusals(sock_dir: Path, log_events: Any) -> None:
+    async with _served("unix", sock_dir, codecs=["json"]) as (bus, server, _):
+        transport = open_transport(server.url)
+        # A peer speaking another protocol version, then one with no codec in common.
+        for payload, code in (
+            ({"protocol": 99, "codecs": ["json"]}, "bus.protocol_mismatch"),
+            ({"protocol": 1, "codecs": ["cbor"]}, "bus.no_common_codec"),
+        ):
+            conn = await transport.connect(server.url, options={"codec": "json"})
+            await conn.send(Message.request("_bus.hello", payload))
+            answer = await conn.receive()
+            with pytest.raises(SymphonyError) as info:
+                answer.raise_if_error()
+            assert info.value.code == code
+            await conn.aclose()
+        codes = [e["code"] for e in log_events.named("bus.remote.handshake_failed")]
+        assert codes == ["bus.protocol_mismatch", "bus.no_common_codec"]
+        # The client API reports the same refusal.
+        with pytest.raises(SerializationError):
+            async with BusClient.connect(server.url, codec="msgpack"):
+                pass
+        bus.handle("demo.echo", lambda m: m.payload)
+        async with BusClient.connect(server.url, codec="json") as ok:
+            assert (await ok.request("demo.echo", "json only", timeout=5)).payload == "json only"
+
+
+@pytest.mark.anyio
+async def test_garbage_on_the_socket_is_refused_while_others_are_served(sock_dir: Path, log_events: Any) -> None:
+    async with _served("unix", sock_dir) as (bus, server, _):
+        bus.handle("demo.echo", lambda msg: msg.payload)
+        async with BusClient.connect(server.url) as good:
+            raw = socket.socket(socket.AF_UNIX)
+            raw.connect(server.url[len("unix://"):])
+            raw.sendall(os.urandom(64) + b"\xff\xff\xff\xff" + b"\x00" * 32)
+            raw.settimeout(5)
+            with anyio.fail_after(10):
+                while True:
+                    data = await anyio.to_thread.run_sync(raw.recv, 65536)
+                    if not data:
+                        break
+            raw.close()
+            assert log_events.named("bus.remote.handshake_failed")
+            assert (await good.request("demo.echo", "fine", timeout=5)).payload == "fine"
+            # Garbage after a good handshake drops only that connection.
+            transport = open_transport(server.url)
+            conn = await transport.connect(server.url, options={"codec": "json"})
+            await conn.send(Message.request("_bus.hello", {"protocol": 1, "codecs": ["json"], "name": "rogue"}))
+            assert (await conn.receive()).kind == "response"
+            await conn.framed.stream.send(b"\xff\xff\xff\xffjunk")
+            with anyio.fail_after(5):
+                while any(p.startswith("rogue") for p in bus.endpoints.names()):
+                    await anyio.sleep(0.005)
+            await conn.aclose()
+            assert (await good.request("demo.echo", "still fine", timeout=5)).payload == "still fine"
+
+
+@pytest.mark.anyio
+async def test_server_drops_a_silent_peer_after_the_heartbeat_timeout(sock_dir: Path) -> None:
+    async with _served("unix", sock_dir, heartbeat_interval=0.05, heartbeat_timeout=0.2) as (bus, server, _):
+        transport = open_transport(server.url)
+        conn = await transport.connect(server.url, options={"codec": "json"})
+        await conn.send(Message.request("_bus.hello", {"protocol": 1, "codecs": ["json"], "name": "mute"}))
+        assert (await conn.receive()).kind == "response"
+        assert [n for n in bus.endpoints.names() if n.startswith("mute")]
+        # It answers nothing (pings pile up unread): the server must let it go.
+        with anyio.fail_after(10):
+            while [n for n in bus.endpoints.names() if n.startswith("mute")]:
+                await anyio.sleep(0.01)
+        await conn.aclose()
+
+
+@pytest.mark.anyio
+async def test_wrong_token_over_tcp_is_refused_by_the_client_api(sock_dir: Path) -> None:
+    async with _served("tcp", sock_dir) as (bus, server, options):
+        with pytest.raises(PermissionDeniedError) as info:
+            async with BusClient.connect(server.url, options={"token": "wrong"}):
+                pass
+        assert info.value.code == "transport.auth_failed"
+        async with BusClient.connect(server.url, options=options) as ok:
+            bus.handle("demo.echo", lambda m: m.payload)
+            assert (await ok.request("demo.echo", 1, timeout=5)).payload == 1
+
+
+@pytest.mark.anyio
+async def test_connect_fails_fast_unless_asked_to_wait(sock_dir: Path) -> None:
+    url = f"unix://{sock_dir}/later.sock"
+    with pytest.raises(TransportError) as info:
+        async with BusClient.connect(url):
+            pass
+    assert info.value.code == "transport.connect_failed"
+
+    async with anyio.create_task_group() as tg:
+
+        async def start_later() -> None:
+            await anyio.sleep(0.2)
+            async with Bus() as bus, BusServer(bus, url):
+                bus.handle("demo.echo", lambda m: m.payload)
+                await anyio.sleep_forever()
+
+        tg.start_soon(start_later)
+        policy = Backoff(initial_delay=0.02, max_delay=0.05)
+        with anyio.fail_after(10):
+            async with BusClient.connect(url, wait_for_server=True, reconnect=policy) as client:
+                assert (await client.request("demo.echo", "waited", timeout=5)).payload == "waited"
+        tg.cancel_scope.cancel()
+
+
+# -- against a server in another process -------------------------------------------------------------
+
+
+@pytest.mark.anyio
+async def test_killed_server_fails_pending_requests_and_the_client_reconnects(
+    sock_dir: Path, server_process: Any
+) -> None:
+    url = f"unix://{sock_dir}/bus.sock"
+    policy = Backoff(initial_delay=0.01, max_delay=0.05)
+    async with server_process(url) as first:
+        async with BusClient.connect(first.url, reconnect=policy, heartbeat_interval=5, heartbeat_timeout=20) as client:
+            assert (await client.request("demo.pid", timeout=10)).payload == first.pid
+            sub = client.subscribe("news.*")
+            await sub.wait_registered()
+            errors: list[SymphonyError] = []
+
+            async def slow_request() -> None:
+                try:
+                    await client.request("demo.slow", 60, timeout=120)
+                except SymphonyError as exc:
+                    errors.append(exc)
+
+            with anyio.fail_after(30):  # a safety net only: the failure must come from EOF, not a timeout
+                async with anyio.create_task_group() as tg:
+                    for _ in range(3):
+                        tg.start_soon(slow_request)
+                    while len(client._link.pending) < 3:  # type: ignore[union-attr]
+                        await anyio.sleep(0.005)
+                    await first.kill()
+            assert len(errors) == 3
+            assert all(isinstance(e, TransportError) and e.code == "transport.peer_lost" for e in errors)
+
+            async with server_process(url) as second:
+                with anyio.fail_after(30):
+                    reply = await client.request("demo.pid", timeout=20)
+                assert reply.payload == second.pid != first.pid
+                assert client.connections == 2
+                # The subscription was registered again on the new server.
+                await client.request("demo.publish", {"type": "news.flash", "count": 2}, timeout=10)
+                assert [(await sub.receive(timeout=10)).payload["i"] for _ in range(2)] == [0, 1]
+            await sub.aclose()
+
+
+@pytest.mark.anyio
+async def test_without_reconnect_a_lost_server_is_a_disconnected_error(sock_dir: Path, server_process: Any) -> None:
+    url = f"unix://{sock_dir}/bus.sock"
+    async with server_process(url) as server, BusClient.connect(server.url, reconnect=False) as client:
+        assert (await client.request("demo.echo", 1, timeout=10)).payload == 1
+        await server.kill()
+        with anyio.fail_after(30):
+            while client.connected:
+                await anyio.sleep(0.005)
+        with pytest.raises(TransportError) as info:
+            await client.request("demo.echo", 2, timeout=10)
+        assert info.value.code == "transport.disconnected"
+
+
+@pytest.mark.anyio
+async def test_a_hung_server_is_noticed_by_heartbeats(sock_dir: Path, server_process: Any) -> None:
+    url = f"unix://{sock_dir}/bus.sock"
+    async with server_process(url) as server:
+        async with BusClient.connect(
+            server.url, reconnect=False, heartbeat_interval=0.05, heartbeat_timeout=0.25
+        ) as client:
+            assert (await client.request("demo.echo", 1, timeout=10)).payload == 1
+            os.kill(server.pid, signal.SIGSTOP)  # alive, connected, silent
+            try:
+                with anyio.fail_after(30), pytest.raises(TransportError) as info:
+                    await client.request("demo.echo", 2, timeout=25)
+                assert info.value.code in {"transport.peer_lost", "transport.disconnected"}
+            finally:
+                os.kill(server.pid, signal.SIGCONT)
+
+
+@pytest.mark.anyio
+async def test_tcp_server_process_with_token(server_process: Any) -> None:
+    async with server_process("tcp://127.0.0.1:0", "--token", TOKEN) as server:
+        async with BusClient.connect(server.url, options={"token": TOKEN}, codec="json") as client:
+            assert (await client.request("demo.echo", {"over": "tcp"}, timeout=10)).payload == {"over": "tcp"}
+            with pytest.raises(ValidationError) as info:
+                await client.request("demo.fail", timeout=10)
+            assert info.value.context == {"size": 12, "limit": 10, "nested": {"unit": "cm"}}
+
