@@ -33,7 +33,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from symphony._version import PLUGIN_API_VERSION
-from symphony.commons.errors import NotFoundError, PluginError
+from symphony.commons.errors import NotFoundError, PluginError, sole_exception
 from symphony.plugins.discovery import discover
 from symphony.plugins.manifest import MANIFEST_FILENAME, Manifest, load_manifest
 from symphony.plugins.resolve import dependency_order, resolve
@@ -61,16 +61,6 @@ PluginSpec = str | ModuleType | tuple[Any, Any]
 or a ``(manifest, plugin_object)`` pair where the manifest is a :class:`Manifest` or a path."""
 
 _TRUE = ("1", "true", "yes", "on")
-
-
-def _leaf_exceptions(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
-    leaves: list[BaseException] = []
-    for exc in group.exceptions:
-        if isinstance(exc, BaseExceptionGroup):
-            leaves.extend(_leaf_exceptions(exc))
-        else:
-            leaves.append(exc)
-    return leaves
 
 
 def _env_flag(name: str) -> bool:
@@ -277,10 +267,10 @@ class Kernel:
                             tg.cancel_scope.cancel()
         except BaseExceptionGroup as group:
             # A task group wraps whatever crossed it; hand the host its own exception back.
-            leaves = _leaf_exceptions(group)
-            if len(leaves) == 1:
-                raise leaves[0] from leaves[0].__cause__
-            raise
+            sole = sole_exception(group)
+            if sole is group:
+                raise
+            raise sole from sole.__cause__
 
     # --- plugins ---------------------------------------------------------------------------
 

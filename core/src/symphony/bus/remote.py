@@ -991,17 +991,12 @@ class BusClient:
             yield client
 
     async def __aenter__(self) -> BusClient:
+        # The first connection is made here, outside the task group, so that its failure
+        # reaches the caller as the plain error (no exception group).
+        link = await self._open(first=True)
         self._tg = anyio.create_task_group()
         await self._tg.__aenter__()
-        try:
-            await self._tg.start(self._supervise)
-        except BaseException as exc:
-            self._tg.cancel_scope.cancel()
-            try:
-                await self._tg.__aexit__(type(exc), exc, exc.__traceback__)
-            finally:
-                self._tg = None
-            raise
+        self._tg.start_soon(self._supervise, link)
         return self
 
     async def __aexit__(
@@ -1091,25 +1086,21 @@ class BusClient:
         self.server_name = str(payload.get("server", self.url))
         self.endpoint_name = payload.get("name") if isinstance(payload.get("name"), str) else None
 
-    async def _supervise(self, *, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+    async def _supervise(self, link: _ClientLink) -> None:
         first = True
         while not self._closing:
-            try:
-                link = await self._open(first)
-            except SymphonyError as exc:
-                if first:
-                    raise
-                self._dead = exc
-                _log.warning("bus.remote.gave_up", url=self.url, code=exc.code, error=exc.message)
-                self._ready.set()
-                return
+            if not first:
+                try:
+                    link = await self._open(first=False)
+                except SymphonyError as exc:
+                    self._dead = exc
+                    _log.warning("bus.remote.gave_up", url=self.url, code=exc.code, error=exc.message)
+                    self._ready.set()
+                    return
+                _log.info("bus.remote.reconnected", url=self.url, attempts=self._reconnector.attempts)
+            first = False
             self.connections += 1
             self._link = link
-            if first:
-                task_status.started()
-                first = False
-            else:
-                _log.info("bus.remote.reconnected", url=self.url, attempts=self._reconnector.attempts)
             reason = await link.run(after_start=functools.partial(self._restore, link))
             self._link = None
             if self._ready.is_set():
@@ -1282,14 +1273,15 @@ class BusClient:
         route = self.local.handle(pattern, handler, priority=priority)
         entry = ClientHandler(hid=new_id()[:16], pattern=pattern, priority=priority, route=route)
         self._handlers[entry.hid] = entry
-        link = self._link
-        if link is not None and not link.closed and link.conn.native:
-            try:
+        try:
+            # Registering is idempotent (by hid): a reconnection restoring it too is harmless.
+            link = await self._current_link(self.default_timeout)
+            if link.conn.native:
                 await self._control(link, HANDLE, self._handler_payload(entry))
-            except BaseException:
-                self._handlers.pop(entry.hid, None)
-                self.local.unhandle(route)
-                raise
+        except BaseException:
+            self._handlers.pop(entry.hid, None)
+            self.local.unhandle(route)
+            raise
         return entry
 
     @staticmethod

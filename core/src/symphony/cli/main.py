@@ -107,14 +107,19 @@ def cli(ctx: click.Context, config_path: str | None, env: str | None, strict: bo
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``symphony`` console script."""
-    from symphony.commons.errors import ConfigError, SymphonyError
+    from symphony.commons.errors import ConfigError, SymphonyError, sole_exception
 
     try:
         cli.main(args=argv, prog_name="symphony", standalone_mode=True, obj=CliState())
-    except ConfigError as exc:
-        fail(exc, EXIT_CONFIG)
-    except SymphonyError as exc:
-        fail(exc, EXIT_ERROR)
+    except BaseException as raised:
+        exc = sole_exception(raised)
+        if isinstance(exc, ConfigError):
+            fail(exc, EXIT_CONFIG)
+        if isinstance(exc, SymphonyError):
+            fail(exc, EXIT_ERROR)
+        if isinstance(exc, KeyboardInterrupt):
+            sys.exit(130)
+        raise
 
 
 if __name__ == "__main__":  # pragma: no cover

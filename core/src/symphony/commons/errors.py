@@ -35,6 +35,8 @@ __all__ = [
     "InternalError",
     "error_from_wire",
     "from_os_error",
+    "leaf_exceptions",
+    "sole_exception",
 ]
 
 _BY_CATEGORY: dict[str, type[SymphonyError]] = {}
@@ -259,3 +261,26 @@ def from_os_error(exc: OSError, *, path: object = None, action: str = "access") 
         err = FilesystemError(message, code="io.failed", context=context)
     err.__cause__ = exc
     return err
+
+
+def leaf_exceptions(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
+    """Every non-group exception inside ``group``, depth first."""
+    leaves: list[BaseException] = []
+    for exc in group.exceptions:
+        if isinstance(exc, BaseExceptionGroup):
+            leaves.extend(leaf_exceptions(exc))
+        else:
+            leaves.append(exc)
+    return leaves
+
+
+def sole_exception(exc: BaseException) -> BaseException:
+    """The one exception an ``ExceptionGroup`` wraps (task groups wrap whatever crosses them).
+
+    Returns ``exc`` itself when it is not a group or holds several exceptions.
+    """
+    if isinstance(exc, BaseExceptionGroup):
+        leaves = leaf_exceptions(exc)
+        if len(leaves) == 1:
+            return leaves[0]
+    return exc

@@ -1,0 +1,150 @@
+"""``symphony bus``: send, request and monitor messages on a running ``symphony serve``."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import click
+
+from symphony.cli._context import CliState, echo_json
+
+
+def _payload(text: str | None) -> Any:
+    if text is None:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        from symphony.commons.errors import ValidationError
+
+        raise ValidationError(
+            f"PAYLOAD is not JSON: {exc}", code="cli.bad_payload", context={"payload": text[:200]},
+            hint='quote it for the shell, e.g. \'{"name": "ada"}\'',
+        ) from None
+
+
+def _client_kwargs(state: CliState, url: str | None, token_file: str | None, codec: str | None) -> dict[str, Any]:
+    from symphony.bus.config import default_socket_path
+
+    if url is None:
+        configured = state.kernel().config.get("bus.socket")
+        url = f"unix://{configured or default_socket_path()}"
+    options: dict[str, Any] = {}
+    if token_file:
+        options["token_file"] = token_file
+    kwargs: dict[str, Any] = {"url": url, "options": options, "reconnect": False, "name": "symphony-cli"}
+    if codec:
+        kwargs["codec"] = codec
+    return kwargs
+
+
+@click.group()
+@click.option("--url", default=None, help="Server URL (default: unix:// at bus.socket or the platform default).")
+@click.option("--token-file", type=click.Path(exists=True, dir_okay=False), help="Token for tcp:// servers.")
+@click.option("--codec", type=click.Choice(["msgpack", "json"]), default=None, help="Wire codec (default msgpack).")
+@click.pass_context
+def bus(ctx: click.Context, url: str | None, token_file: str | None, codec: str | None) -> None:
+    """Send, request and monitor messages on a running `symphony serve`."""
+    ctx.meta["symphony.bus"] = (url, token_file, codec)
+
+
+def _kwargs(ctx: click.Context) -> dict[str, Any]:
+    url, token_file, codec = ctx.meta["symphony.bus"]
+    return _client_kwargs(ctx.find_object(CliState) or CliState(), url, token_file, codec)
+
+
+@bus.command("send")
+@click.argument("type")
+@click.argument("payload", required=False)
+@click.pass_context
+def send(ctx: click.Context, type: str, payload: str | None) -> None:
+    """Publish one event of TYPE with a JSON PAYLOAD."""
+    import anyio
+
+    from symphony.bus.remote import BusClient
+
+    kwargs = _kwargs(ctx)
+    data = _payload(payload)
+
+    async def run() -> None:
+        async with BusClient.connect(kwargs.pop("url"), **kwargs) as client:
+            await client.send(type, data)
+
+    anyio.run(run)
+
+
+@bus.command("request")
+@click.argument("type")
+@click.argument("payload", required=False)
+@click.option("--timeout", type=float, default=5.0, show_default=True, help="Seconds to wait for the reply.")
+@click.option("--json", "as_json", is_flag=True, help="Print the whole reply envelope as JSON.")
+@click.pass_context
+def request(ctx: click.Context, type: str, payload: str | None, timeout: float, as_json: bool) -> None:
+    """Send a request of TYPE with a JSON PAYLOAD and print the reply.
+
+    A handler's error is printed with its code and context, and the command exits 1.
+    """
+    import anyio
+
+    from symphony.bus.message import message_to_wire
+    from symphony.bus.remote import BusClient
+
+    kwargs = _kwargs(ctx)
+    data = _payload(payload)
+
+    async def run() -> Any:
+        async with BusClient.connect(kwargs.pop("url"), **kwargs) as client:
+            return await client.request(type, data, timeout=timeout)
+
+    reply = anyio.run(run)
+    if as_json:
+        echo_json(message_to_wire(reply))
+    else:
+        echo_json(reply.payload)
+
+
+@bus.command("monitor")
+@click.argument("pattern", default="#")
+@click.option("--count", type=click.IntRange(min=1), default=None, help="Stop after N messages.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON envelope per line.")
+@click.pass_context
+def monitor(ctx: click.Context, pattern: str, count: int | None, as_json: bool) -> None:
+    """Print live events matching PATTERN (`*` one segment, `#` any; default everything).
+
+    Runs until Ctrl-C, or until --count messages were shown.
+    """
+    import anyio
+
+    from symphony.bus.message import message_to_wire
+    from symphony.bus.remote import BusClient
+
+    kwargs = _kwargs(ctx)
+    console = None
+    if not as_json:
+        from rich.console import Console
+
+        console = Console(highlight=False)
+
+    async def run() -> None:
+        seen = 0
+        async with BusClient.connect(kwargs.pop("url"), **kwargs) as client:
+            sub = client.subscribe(pattern)
+            await sub.wait_registered()
+            if console is not None:
+                console.print(f"[dim]monitoring {pattern!r} — Ctrl-C to stop[/dim]")
+            while count is None or seen < count:
+                msg = await sub.receive()
+                seen += 1
+                if console is None:
+                    click.echo(json.dumps(message_to_wire(msg), default=str))
+                else:
+                    stamp = time.strftime("%H:%M:%S", time.localtime(msg.timestamp))
+                    body = json.dumps(msg.payload, default=str)
+                    console.print(f"{stamp} [cyan]{msg.kind:8}[/cyan] [bold]{msg.type}[/bold] {body[:200]}")
+
+    try:
+        anyio.run(run)
+    except KeyboardInterrupt:
+        pass

@@ -1,0 +1,104 @@
+"""``symphony serve``: run a kernel whose bus listens on a Unix socket (and TCP when asked)."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+from typing import Any
+
+import click
+
+from symphony.cli._context import CliState
+
+
+def _builtin_handlers(kernel: Any) -> None:
+    """Requests every served bus answers: ``symphony.ping`` and ``symphony.plugins``."""
+    import os
+    import time
+
+    from symphony import __version__
+
+    started = time.time()
+
+    async def ping(msg: Any) -> dict[str, Any]:
+        return {"pong": True, "pid": os.getpid(), "version": __version__, "uptime": round(time.time() - started, 3)}
+
+    async def plugins(msg: Any) -> list[dict[str, Any]]:
+        return [{k: v for k, v in r.to_dict().items() if k != "traceback"} for r in kernel.plugins]
+
+    kernel.bus.handle("symphony.ping", ping, name="symphony.ping")
+    kernel.bus.handle("symphony.plugins", plugins, name="symphony.plugins")
+
+
+@click.command()
+@click.option("--socket", "socket_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Unix socket to listen on (default: bus.socket, else $XDG_RUNTIME_DIR/symphony/bus.sock).")
+@click.option("--tcp", "tcp_address", metavar="HOST:PORT", default=None,
+              help="Also listen on TCP (needs --token-file; TLS with --cert/--key).")
+@click.option("--token-file", type=click.Path(exists=True, dir_okay=False), help="Shared token TCP peers must present.")
+@click.option("--cert", type=click.Path(exists=True, dir_okay=False), help="TLS certificate chain (PEM) for TCP.")
+@click.option("--key", type=click.Path(exists=True, dir_okay=False), help="TLS private key (PEM) for TCP.")
+@click.option("--allow-plaintext", is_flag=True, help="Allow TCP without TLS (the token then travels in clear).")
+@click.pass_obj
+def serve(
+    state: CliState,
+    socket_path: Path | None,
+    tcp_address: str | None,
+    token_file: str | None,
+    cert: str | None,
+    key: str | None,
+    allow_plaintext: bool,
+) -> None:
+    """Run a kernel that serves the message bus until Ctrl-C or SIGTERM.
+
+    Prints one line per listener, `listening on <url>`, once it accepts connections. Every
+    served bus answers `symphony.ping` and `symphony.plugins`; plugins add their own handlers.
+    Talk to it with `symphony bus request|send|monitor`.
+    """
+    import anyio
+
+    from symphony.commons.errors import ConfigError
+
+    if tcp_address and not token_file:
+        raise ConfigError("--tcp needs --token-file: unauthenticated TCP peers are refused",
+                          code="cli.tcp_needs_token", context={"tcp": tcp_address})
+    anyio.run(_serve, state, socket_path, tcp_address, token_file, cert, key, allow_plaintext)
+
+
+async def _serve(
+    state: CliState,
+    socket_path: Path | None,
+    tcp_address: str | None,
+    token_file: str | None,
+    cert: str | None,
+    key: str | None,
+    allow_plaintext: bool,
+) -> None:
+    import anyio
+
+    from symphony.bus.config import default_socket_path
+    from symphony.bus.remote import BusServer
+    from symphony.kernel import Kernel
+
+    async with Kernel.open(state.config_path, env=state.env, strict=state.strict, autoload=state.autoload) as kernel:
+        bus = kernel.bus
+        _builtin_handlers(kernel)
+        configured = kernel.config.get("bus.socket")
+        path = socket_path or (Path(configured) if configured else default_socket_path())
+        listeners = [BusServer(bus, f"unix://{path}", kernel=kernel)]
+        if tcp_address:
+            options: dict[str, Any] = {"token_file": token_file}
+            if cert and key:
+                options.update(certfile=cert, keyfile=key)
+            elif allow_plaintext:
+                options["allow_plaintext"] = True
+            listeners.append(BusServer(bus, f"tcp://{tcp_address}", options=options, kernel=kernel))
+        async with anyio.create_task_group() as tg:
+            for server in listeners:
+                url = await tg.start(server.serve)
+                click.echo(f"listening on {url}")
+            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                async for signum in signals:
+                    click.echo(f"stopping ({signal.Signals(signum).name})", err=True)
+                    tg.cancel_scope.cancel()
+                    break

@@ -1,0 +1,95 @@
+"""`symphony serve` and `symphony bus ...` as a person runs them: real processes, a real socket."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+SYMPHONY = str(Path(sys.executable).parent / "symphony")
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    sock = Path(os.environ.get("TMPDIR", "/tmp")) / f"sy-{os.getpid()}-{time.monotonic_ns() % 10**8}.sock"
+    proc = subprocess.Popen(
+        [SYMPHONY, "serve", "--socket", str(sock)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()  # blocks until listening (or the process dies)
+    try:
+        assert line.startswith("listening on unix://"), (line, proc.stderr.read() if proc.poll() is not None else "")
+        yield f"unix://{sock}", sock
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            assert proc.wait(timeout=20) == 0
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+
+
+def bus(url: str, *args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([SYMPHONY, "bus", "--url", url, *args], capture_output=True, text=True, timeout=timeout,
+                          check=False)
+
+
+def test_socket_is_private(server: tuple[str, Path]) -> None:
+    _, sock = server
+    assert sock.stat().st_mode & 0o777 == 0o600
+
+
+def test_request_ping_and_plugins(server: tuple[str, Path]) -> None:
+    url, _ = server
+    proc = bus(url, "request", "symphony.ping")
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["pong"] is True
+    proc = bus(url, "request", "symphony.plugins", "--json")
+    envelope = json.loads(proc.stdout)
+    assert envelope["kind"] == "response"
+    assert "symphony-textstats" in {p["id"] for p in envelope["p"]}
+
+
+def test_errors_cross_to_the_command_line(server: tuple[str, Path]) -> None:
+    url, _ = server
+    proc = bus(url, "request", "no.such.handler", '{"x": 1}')
+    assert proc.returncode == 1
+    assert "bus.no_route" in proc.stderr
+    bad = bus(url, "request", "symphony.ping", "{not json")
+    assert bad.returncode == 1 and "PAYLOAD is not JSON" in bad.stderr
+
+
+def test_monitor_sees_what_send_publishes(server: tuple[str, Path]) -> None:
+    url, _ = server
+    monitor = subprocess.Popen([SYMPHONY, "bus", "--url", url, "monitor", "demo.#", "--count", "1", "--json"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while monitor.poll() is None and time.monotonic() < deadline:  # resend until the monitor has subscribed
+            assert bus(url, "send", "demo.tick", '{"n": 7}').returncode == 0
+            try:
+                out, err = monitor.communicate(timeout=0.5)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+        else:
+            out, err = monitor.communicate(timeout=5)
+        assert monitor.returncode == 0, err
+        envelope = json.loads(out.splitlines()[0])
+        assert envelope["type"] == "demo.tick" and envelope["p"] == {"n": 7}
+    finally:
+        if monitor.poll() is None:
+            monitor.kill()
+
+
+def test_no_server_is_a_clear_transport_error(tmp_path: Path) -> None:
+    proc = bus(f"unix://{tmp_path / 'absent.sock'}", "request", "symphony.ping")
+    assert proc.returncode == 1
+    assert "error:" in proc.stderr and "Traceback" not in proc.stderr
