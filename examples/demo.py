@@ -61,11 +61,44 @@ async def scenario_workflow(kernel: Kernel) -> None:
     console.print(f"JSON {len(workflows.dumps(melody))} bytes, binary {len(binary)} bytes")
 
 
+async def scenario_bus(kernel: Kernel) -> None:
+    console.rule("the bus: a service behind a request handler, reached over a real Unix socket")
+    import tempfile
+
+    from symphony.bus.remote import BusClient, BusServer
+    from symphony.commons.errors import SymphonyError
+
+    stats = await kernel.aservice("text-stats")
+
+    async def analyse(msg):  # a request handler: payload in, payload out, errors cross as themselves
+        return stats.analyze_file(msg.payload["path"], root=ROOT).to_dict()
+
+    kernel.bus.handle("demo.textstats.analyse", analyse)
+    with tempfile.TemporaryDirectory(prefix="sy-") as tmp:
+        async with BusServer(kernel.bus, f"unix://{tmp}/bus.sock", kernel=kernel) as server:
+            console.print(f"serving on {server.url}")
+            async with BusClient.connect(server.url, reconnect=False) as client:
+                reply = await client.request("demo.textstats.analyse", {"path": "README.md"}, timeout=5)
+                console.print(f"reply: {reply.payload['words']} words in README.md")
+                try:
+                    await client.request("demo.textstats.analyse", {"path": "/etc/passwd"}, timeout=5)
+                except SymphonyError as err:
+                    console.print(
+                        f"error crossed the socket as {type(err).__name__} ({err.code}): {err.message}", markup=False
+                    )
+                async with kernel.bus.subscribe("demo.#") as sub:
+                    await client.send("demo.tick", {"n": 1})
+                    event = await sub.receive(timeout=5)
+                    console.print(f"event from the client reached the kernel's bus: {event.type} {event.payload}")
+    console.print(f"bus metrics: {kernel.bus.metrics.snapshot()['counters']}")
+
+
 async def main() -> int:
-    async with Kernel.open() as kernel:
+    async with Kernel.open(overrides={"logging": {"level": "warning"}}) as kernel:
         console.print(plugin_table(kernel, f"Discovered plugins (index: {kernel.index_status}) — none imported yet"))
         await scenario_textstats(kernel)
         await scenario_workflow(kernel)
+        await scenario_bus(kernel)
         console.print(plugin_table(kernel, "After the scenario — only what was used got activated"))
         failures = [r for r in kernel.plugins if r.state not in (PluginState.ACTIVE, PluginState.DISCOVERED, PluginState.DISABLED)]
         for record in failures:

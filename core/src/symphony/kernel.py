@@ -193,6 +193,9 @@ class Kernel:
             overrides=overrides,
             schemas_checked=True,
         )
+        from symphony.commons.log import configure_from_config
+
+        configure_from_config(config, lazy=True)
         if strict is None:
             strict = _env_flag("SYMPHONY_STRICT_PLUGINS") or bool(config.get("kernel.strict_plugins", False))
         plugins_cfg = config.section("plugins")

@@ -268,3 +268,21 @@ def test_logger_names_outside_symphony_are_nested() -> None:
     assert symlog._stdlib_name("symphony.kernel") == "symphony.kernel"
     assert symlog._stdlib_name("symphony_transport_unix") == "symphony.symphony_transport_unix"
     assert "lazy" in repr(get_logger("lazy"))
+
+
+def test_lazy_configuration_from_config_applies_on_first_log(tmp_path) -> None:
+    from symphony.commons import log as log_module
+    from symphony.commons.config import load_config
+
+    log_module.reset_logging()
+    try:
+        target = tmp_path / "lazy.jsonl"
+        config = load_config(environ={}, user_file=tmp_path / "none.toml",
+                             overrides={"logging": {"json_file": str(target), "level": "warning"}})
+        log_module.configure_from_config(config, lazy=True)
+        assert not log_module.is_configured()
+        log_module.get_logger("symphony.test").warning("lazy hello")
+        assert log_module.is_configured()
+        assert "lazy hello" in target.read_text()
+    finally:
+        log_module.reset_logging()

@@ -692,7 +692,17 @@ class BusServer:
             )
         return hello, chosen
 
+    async def serve_connection(self, conn: Connection) -> None:
+        """Run the bus protocol on an already open connection until it ends (what ``serve``
+        does for each accepted one). Foreign peers (``conn.native`` false, e.g. JSON-RPC on
+        stdio) skip the handshake: their requests are routed and their notifications published."""
+        await self._serve_peer(conn)
+
     async def _serve_peer(self, conn: Connection) -> None:
+        if not conn.native:
+            peer = ServerPeer(self, conn, name=f"{conn.peer.scheme}#{next(self._numbers)}", capabilities=())
+            await self._run_peer(peer, conn, codec=conn.codec.name)
+            return
         try:
             hello, chosen = await self._handshake(conn)
         except SymphonyError as err:
@@ -724,6 +734,10 @@ class BusServer:
         except SymphonyError:
             return
         conn.set_codec(self.bus.codecs.get(chosen))
+        await self._run_peer(peer, conn, codec=chosen)
+
+    async def _run_peer(self, peer: ServerPeer, conn: Connection, *, codec: str) -> None:
+        name = peer.name
         self.peers[name] = peer
         try:
             await self.bus.endpoints.register(peer)
@@ -731,7 +745,7 @@ class BusServer:
             self.peers.pop(name, None)
             _log.warning("bus.remote.register_failed", peer=name, code=err.code)
             return
-        _log.info("bus.remote.peer_connected", peer=name, address=conn.peer.describe(), codec=chosen)
+        _log.info("bus.remote.peer_connected", peer=name, address=conn.peer.describe(), codec=codec)
         reason = "closed"
         try:
             reason = await peer.run()

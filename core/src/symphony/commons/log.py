@@ -76,6 +76,7 @@ class _State:
         self.handlers: list[logging.Handler] = []
         self.processors: list[Any] | None = None
         self.lock: Any = None
+        self.pending: dict[str, Any] | None = None
 
 
 _state = _State()
@@ -349,6 +350,7 @@ def reset_logging() -> None:
     The next :func:`get_logger` use configures the console with defaults again.
     """
     with _lock():
+        _state.pending = None
         if _state.key is None and not _state.handlers:
             return
         import logging
@@ -365,18 +367,28 @@ def is_configured() -> bool:
     return _state.key is not None
 
 
-def configure_from_config(config: Config, *, force: bool = False) -> None:
-    """Configure logging from the ``[logging]`` section of a :class:`~symphony.commons.config.Config`."""
+def configure_from_config(config: Config, *, force: bool = False, lazy: bool = False) -> None:
+    """Configure logging from the ``[logging]`` section of a :class:`~symphony.commons.config.Config`.
+
+    ``lazy=True`` (what the kernel does) only records the settings for the first log call,
+    so a process that never logs never pays for structlog; it changes nothing when logging is
+    already configured (a host's own :func:`configure_logging` wins).
+    """
     section = config.section("logging")
     keys = ("level", "console", "format", "file", "rotation", "max_bytes", "backup_count", "json_file")
-    configure_logging(force=force, **{k: section[k] for k in keys if k in section})
+    settings = {k: section[k] for k in keys if k in section}
+    if lazy:
+        if _state.key is None:
+            _state.pending = settings
+        return
+    configure_logging(force=force, **settings)
 
 
 def _ensure_configured() -> None:
     if _state.key is None:
         with _lock():
             if _state.key is None:
-                configure_logging()
+                configure_logging(**(_state.pending or {}))
 
 
 # --------------------------------------------------------------------------- loggers
