@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import socket
 import struct
 
@@ -90,7 +91,7 @@ def test_round_trip_whatever_the_chunking(frames: list[bytes], cuts: list[int]) 
     points = sorted({c % (len(data) + 1) for c in cuts} | {0, len(data)})
     decoder = FrameDecoder(max_frame_size=300)
     out: list[bytes] = []
-    for start, end in zip(points, points[1:], strict=False):
+    for start, end in itertools.pairwise(points):
         decoder.feed(data[start:end])
         out.extend(decoder.drain())
     decoder.check_eof()

@@ -40,7 +40,9 @@ def _url(kind: str, sock_dir: Path) -> tuple[str, dict[str, Any]]:
 
 
 @asynccontextmanager
-async def _served(kind: str, sock_dir: Path, **server_kw: Any) -> AsyncIterator[tuple[Bus, BusServer, dict[str, Any]]]:
+async def _served(
+    kind: str, sock_dir: Path, **server_kw: Any
+) -> AsyncIterator[tuple[Bus, BusServer, dict[str, Any]]]:
     url, options = _url(kind, sock_dir)
     async with Bus() as bus, BusServer(bus, url, options=options, **server_kw) as server:
         yield bus, server, options
@@ -60,6 +62,7 @@ def _widget_error() -> ValidationError:
 @pytest.mark.parametrize("codec", ["json", "msgpack"])
 async def test_request_response_one_way_and_errors(kind: str, codec: str, sock_dir: Path) -> None:
     async with _served(kind, sock_dir) as (bus, server, options):
+
         async def add(msg: Message) -> int:
             return int(msg.payload["a"] + msg.payload["b"])
 
@@ -79,8 +82,11 @@ async def test_request_response_one_way_and_errors(kind: str, codec: str, sock_d
                 await client.request("demo.fail", timeout=5)
             err = info.value
             assert type(err) is ValidationError
-            assert (err.code, err.message, err.hint) == ("demo.widget_too_large", "the widget is too large",
-                                                         "use a smaller widget")
+            assert (err.code, err.message, err.hint) == (
+                "demo.widget_too_large",
+                "the widget is too large",
+                "use a smaller widget",
+            )
             assert err.context == {"size": 12, "limit": 10, "nested": {"unit": "cm"}}
 
             with pytest.raises(NotFoundError) as no_route:
@@ -99,7 +105,10 @@ async def test_request_response_one_way_and_errors(kind: str, codec: str, sock_d
 @pytest.mark.anyio
 @pytest.mark.parametrize("kind", ["memory", "unix"])
 async def test_subscriptions_are_exact_ordered_and_unsubscribe(kind: str, sock_dir: Path) -> None:
-    async with _served(kind, sock_dir) as (bus, server, options), BusClient.connect(server.url, options=options) as c:
+    async with (
+        _served(kind, sock_dir) as (bus, server, options),
+        BusClient.connect(server.url, options=options) as c,
+    ):
         async with c.subscribe("news.#") as everything, c.subscribe("news.sport.*") as sport:
             await bus.publish(Message("news.sport.tennis", {"n": 1}, headers={"lang": "en"}))
             await bus.publish(Message("news.weather", {"n": 2}))
@@ -142,7 +151,10 @@ async def test_plain_iteration_registers_before_waiting(sock_dir: Path) -> None:
 @pytest.mark.parametrize("kind", ["memory", "unix", "tcp"])
 async def test_client_handlers_answer_server_requests(kind: str, sock_dir: Path) -> None:
     async with _served(kind, sock_dir) as (bus, server, options):
-        async with BusClient.connect(server.url, options=options, name="worker", capabilities=["gpu"]) as client:
+        async with BusClient.connect(
+            server.url, options=options, name="worker", capabilities=["gpu"]
+        ) as client:
+
             def square(msg: Message) -> int:
                 return int(msg.payload) ** 2
 
@@ -175,6 +187,7 @@ async def test_client_handlers_answer_server_requests(kind: str, sock_dir: Path)
 @pytest.mark.anyio
 async def test_request_timeout_leaves_no_waiter(sock_dir: Path) -> None:
     async with _served("unix", sock_dir) as (bus, server, _):
+
         async def slow(msg: Message) -> str:
             await anyio.sleep(10)
             return "late"
@@ -193,7 +206,7 @@ async def test_request_timeout_leaves_no_waiter(sock_dir: Path) -> None:
 
 @pytest.mark.anyio
 async def test_reserved_types_and_bad_input_are_rejected(sock_dir: Path) -> None:
-    async with _served("memory", sock_dir) as (bus, server, _), BusClient.connect(server.url) as client:
+    async with _served("memory", sock_dir) as (_, server, _opts), BusClient.connect(server.url) as client:
         for call in (client.request("_bus.ping"), client.send("_bus.hello")):
             with pytest.raises(ValidationError) as info:
                 await call
@@ -232,12 +245,14 @@ async def test_handshake_refusals(sock_dir: Path, log_events: Any) -> None:
 
 
 @pytest.mark.anyio
-async def test_garbage_on_the_socket_is_refused_while_others_are_served(sock_dir: Path, log_events: Any) -> None:
+async def test_garbage_on_the_socket_is_refused_while_others_are_served(
+    sock_dir: Path, log_events: Any
+) -> None:
     async with _served("unix", sock_dir) as (bus, server, _):
         bus.handle("demo.echo", lambda msg: msg.payload)
         async with BusClient.connect(server.url) as good:
             raw = socket.socket(socket.AF_UNIX)
-            raw.connect(server.url[len("unix://"):])
+            raw.connect(server.url[len("unix://") :])
             raw.sendall(os.urandom(64) + b"\xff\xff\xff\xff" + b"\x00" * 32)
             raw.settimeout(5)
             with anyio.fail_after(10):
@@ -251,7 +266,9 @@ async def test_garbage_on_the_socket_is_refused_while_others_are_served(sock_dir
             # Garbage after a good handshake drops only that connection.
             transport = open_transport(server.url)
             conn = await transport.connect(server.url, options={"codec": "json"})
-            await conn.send(Message.request("_bus.hello", {"protocol": 1, "codecs": ["json"], "name": "rogue"}))
+            await conn.send(
+                Message.request("_bus.hello", {"protocol": 1, "codecs": ["json"], "name": "rogue"})
+            )
             assert (await conn.receive()).kind == "response"
             await conn.framed.stream.send(b"\xff\xff\xff\xffjunk")
             with anyio.fail_after(5):
@@ -322,7 +339,9 @@ async def test_killed_server_fails_pending_requests_and_the_client_reconnects(
     url = f"unix://{sock_dir}/bus.sock"
     policy = Backoff(initial_delay=0.01, max_delay=0.05)
     async with server_process(url) as first:
-        async with BusClient.connect(first.url, reconnect=policy, heartbeat_interval=5, heartbeat_timeout=20) as client:
+        async with BusClient.connect(
+            first.url, reconnect=policy, heartbeat_interval=5, heartbeat_timeout=20
+        ) as client:
             assert (await client.request("demo.pid", timeout=10)).payload == first.pid
             sub = client.subscribe("news.*")
             await sub.wait_registered()
@@ -356,7 +375,9 @@ async def test_killed_server_fails_pending_requests_and_the_client_reconnects(
 
 
 @pytest.mark.anyio
-async def test_without_reconnect_a_lost_server_is_a_disconnected_error(sock_dir: Path, server_process: Any) -> None:
+async def test_without_reconnect_a_lost_server_is_a_disconnected_error(
+    sock_dir: Path, server_process: Any
+) -> None:
     url = f"unix://{sock_dir}/bus.sock"
     async with server_process(url) as server, BusClient.connect(server.url, reconnect=False) as client:
         assert (await client.request("demo.echo", 1, timeout=10)).payload == 1
@@ -394,4 +415,3 @@ async def test_tcp_server_process_with_token(server_process: Any) -> None:
             with pytest.raises(ValidationError) as info:
                 await client.request("demo.fail", timeout=10)
             assert info.value.context == {"size": 12, "limit": 10, "nested": {"unit": "cm"}}
-

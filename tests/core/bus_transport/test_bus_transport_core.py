@@ -273,7 +273,9 @@ async def test_retry_gives_up_after_max_attempts_with_the_last_error() -> None:
         await retry(failing, Backoff(initial_delay=0.001, max_delay=0.002, max_attempts=4))
     assert calls == 4
     assert info.value.code == "transport.reconnect_failed"
-    assert info.value.context["attempts"] == 4 and info.value.context["last_code"] == "transport.connect_failed"
+    assert (
+        info.value.context["attempts"] == 4 and info.value.context["last_code"] == "transport.connect_failed"
+    )
     assert isinstance(info.value.__cause__, TransportError)
 
 
@@ -299,7 +301,9 @@ async def test_retry_does_not_retry_permanent_errors_and_returns_success() -> No
         return "up"
 
     retried: list[int] = []
-    assert await retry(flaky, Backoff(initial_delay=0.001), on_retry=lambda n, d, e: retried.append(n)) == "up"
+    assert (
+        await retry(flaky, Backoff(initial_delay=0.001), on_retry=lambda n, d, e: retried.append(n)) == "up"
+    )
     assert retried == [1, 2]
 
 

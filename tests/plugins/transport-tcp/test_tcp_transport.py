@@ -41,7 +41,9 @@ def test_plugin_hook_and_url_parsing() -> None:
 
 
 async def _serve(tg: Any, options: dict[str, Any], handler: Any = _echo) -> str:
-    url: str = await tg.start(functools.partial(TcpTransport().serve, options=options), "tcp://127.0.0.1:0", handler)
+    url: str = await tg.start(
+        functools.partial(TcpTransport().serve, options=options), "tcp://127.0.0.1:0", handler
+    )
     return url
 
 
@@ -76,7 +78,9 @@ async def test_tls_with_a_self_signed_certificate(tls_files: dict[str, Path], tm
 
         # A client that does not trust the certificate fails the TLS handshake.
         with pytest.raises(TransportError) as untrusted:
-            await TcpTransport().connect(url, options={"token": TOKEN, "ssl_context": ssl.create_default_context()})
+            await TcpTransport().connect(
+                url, options={"token": TOKEN, "ssl_context": ssl.create_default_context()}
+            )
         assert untrusted.value.code == "transport.tls_failed"
         tg.cancel_scope.cancel()
 
@@ -159,7 +163,9 @@ async def test_configuration_errors() -> None:
         await transport.connect("tcp://192.0.2.1:7400", options={"token": TOKEN})
     assert plaintext.value.code == "transport.tcp.tls_required"
     with pytest.raises(ConfigError):
-        await transport.serve("tcp://127.0.0.1:0", _echo, options={"token": TOKEN, "certfile": "/nonexistent.pem"})
+        await transport.serve(
+            "tcp://127.0.0.1:0", _echo, options={"token": TOKEN, "certfile": "/nonexistent.pem"}
+        )
     with pytest.raises(ConfigError):
         await transport.connect("tcp://127.0.0.1:1", options={"token": TOKEN, "handshake_timeout": -1})
 

@@ -85,7 +85,9 @@ async def test_socket_file_is_created_0600_and_custom_mode_applies(sock_dir: Pat
         mode = stat.S_IMODE(os.stat(sock_dir / "a.sock").st_mode)
         assert stat.S_ISSOCK(os.stat(sock_dir / "a.sock").st_mode)
         assert mode == 0o600
-        await tg.start(functools.partial(transport.serve, options={"mode": 0o660}), f"unix://{sock_dir}/b.sock", _echo)
+        await tg.start(
+            functools.partial(transport.serve, options={"mode": 0o660}), f"unix://{sock_dir}/b.sock", _echo
+        )
         assert stat.S_IMODE(os.stat(sock_dir / "b.sock").st_mode) == 0o660
         tg.cancel_scope.cancel()
     with pytest.raises(ConfigError):
@@ -102,7 +104,9 @@ async def test_missing_parent_directory_is_created_private(sock_dir: Path) -> No
 
 
 @pytest.mark.anyio
-async def test_stale_socket_is_replaced_live_one_and_plain_file_are_refused(sock_dir: Path, log_events) -> None:
+async def test_stale_socket_is_replaced_live_one_and_plain_file_are_refused(
+    sock_dir: Path, log_events
+) -> None:
     path = sock_dir / "bus.sock"
     stale = socket.socket(socket.AF_UNIX)
     stale.bind(str(path))
@@ -232,4 +236,3 @@ async def test_peer_close_is_seen_and_credentials_helper(sock_dir: Path) -> None
             await conn.receive()
         await conn.aclose()
         tg.cancel_scope.cancel()
-

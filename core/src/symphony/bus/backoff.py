@@ -191,6 +191,10 @@ class Reconnector:
 
         def log_retry(attempt_no: int, delay: float, exc: BaseException) -> None:
             code = getattr(exc, "code", type(exc).__name__)
-            self._log.debug("bus.reconnect_retry", url=self.url, attempt=attempt_no, delay=round(delay, 3), code=code)
+            self._log.debug(
+                "bus.reconnect_retry", url=self.url, attempt=attempt_no, delay=round(delay, 3), code=code
+            )
 
-        return await retry(attempt, policy or self.policy, on_retry=log_retry, what=f"connecting to {self.url}")
+        return await retry(
+            attempt, policy or self.policy, on_retry=log_retry, what=f"connecting to {self.url}"
+        )

@@ -59,9 +59,12 @@ handlers are local to the client.
 from __future__ import annotations
 
 import functools
+import heapq
 import itertools
+import math
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final
@@ -79,12 +82,13 @@ from symphony.bus.transport import (
     DEFAULT_CONNECT_TIMEOUT,
     HANDSHAKE_CODEC,
     Connection,
-     get_logger,
+    get_logger,
     open_transport,
     resolve_codec,
 )
 from symphony.commons.errors import (
     InternalError,
+    NotFoundError,
     OperationTimeoutError,
     SerializationError,
     SymphonyError,
@@ -123,6 +127,9 @@ UNSUBSCRIBE: Final = "_bus.unsubscribe"
 HANDLE: Final = "_bus.handle"
 UNHANDLE: Final = "_bus.unhandle"
 
+_TIMER_GRANULARITY: Final = 0.005
+"""Request deadlines fire at most this late (seconds)."""
+
 _log = get_logger("symphony.bus.remote")
 _current_time = anyio.current_time
 
@@ -156,38 +163,57 @@ def _positive(name: str, value: Any) -> float:
     return float(value)
 
 
+async def _exit_quietly(tg: anyio.abc.TaskGroup, exc: BaseException | None) -> None:
+    """Close a cancelled internal task group without wrapping the caller's own exception in an
+    exception group: the caller's error stays what it was (internal errors are logged then)."""
+    try:
+        await tg.__aexit__(None, None, None)
+    except BaseException as internal:
+        if exc is None:
+            raise
+        _log.error("bus.remote.internal_error_on_exit", error=repr(internal))
+
+
 # -- the worker pool -------------------------------------------------------------------------------
 
 
 class _Slot:
-    __slots__ = ("event", "msg")
+    __slots__ = ("event", "job")
 
     def __init__(self) -> None:
         self.event = anyio.Event()
-        self.msg: Message | None = None
+        self.job: Message | object | None = None
+
+
+_READ: Final = object()
+"""A worker's job meaning "be the connection's reader" (leader/followers)."""
 
 
 class _Workers:
-    """Runs ``handle(msg)`` for incoming requests on a pool of long-lived tasks.
+    """Long-lived tasks that read the connection and answer the peer's requests.
 
-    A request goes straight to an idle worker when there is one; otherwise a new worker starts
-    (up to ``max_workers``; beyond that requests queue, and past ``max_workers`` queued ones
-    submitting waits: backpressure on the connection). Reusing tasks avoids creating one per
-    request, and since handlers run outside the reader, a handler may itself wait on the same
-    connection without deadlock. Surplus idle workers (more than ``keep``) retire after a
-    quiet second.
+    Leader/followers: one worker at a time holds the *reader* role. When the batch it reads
+    contains a request, it hands the reader role to an idle follower (or a new task) and
+    answers the request itself -- so a request is answered by the task that read it, without
+    a hand-over on the critical path, while reading goes on. Other requests of the same batch
+    go to idle followers. Since answering never blocks reading, a handler may itself wait on
+    the same connection without deadlock. At most ``max_workers`` requests run at once (then
+    requests queue, and past ``max_workers`` queued ones reading waits: backpressure); surplus
+    idle workers (more than ``keep``) retire after a quiet second.
     """
 
     def __init__(
         self,
         tg: anyio.abc.TaskGroup,
         handle: Callable[[Message], Awaitable[None]],
+        lead: Callable[[], Awaitable[Message | None]],
         max_workers: int,
         *,
         keep: int = 4,
     ) -> None:
         self._tg = tg
         self._handle = handle
+        self._lead = lead
         self._max = max(1, max_workers)
         self._keep = keep
         self._idle: list[_Slot] = []
@@ -195,11 +221,28 @@ class _Workers:
         self._space: anyio.Event | None = None
         self._count = 0
 
-    async def submit(self, msg: Message) -> None:
+    def _give(self, job: Message | object) -> bool:
         if self._idle:
             slot = self._idle.pop()
-            slot.msg = msg
+            slot.job = job
             slot.event.set()
+            return True
+        return False
+
+    def start_reader(self) -> None:
+        """Start the first reader."""
+        self._count += 1
+        self._tg.start_soon(self._work, _READ)
+
+    def promote(self) -> None:
+        """Hand the reader role on (the current reader is about to answer a request)."""
+        if not self._give(_READ):
+            self._count += 1
+            self._tg.start_soon(self._work, _READ)
+
+    async def submit(self, msg: Message) -> None:
+        """Have a follower answer ``msg``."""
+        if self._give(msg):
             return
         if self._count < self._max:
             self._count += 1
@@ -210,14 +253,21 @@ class _Workers:
             await space.wait()
         self._queue.append(msg)
 
-    async def _work(self, msg: Message) -> None:
+    async def _work(self, job: Message | object) -> None:
         handle = self._handle
         queue = self._queue
         try:
             while True:
-                await handle(msg)
+                if job is _READ:
+                    request = await self._lead()
+                    if request is None:
+                        return  # the connection ended
+                    job = request
+                    continue
+                assert isinstance(job, Message)
+                await handle(job)
                 if queue:
-                    msg = queue.popleft()
+                    job = queue.popleft()
                     space = self._space
                     if space is not None:
                         self._space = None
@@ -228,14 +278,13 @@ class _Workers:
                 if self._count > self._keep:
                     with anyio.move_on_after(1.0):
                         await slot.event.wait()
-                    if slot.msg is None:  # nothing came within a second: retire
+                    if slot.job is None:  # nothing came within a second: retire
                         if slot in self._idle:
                             self._idle.remove(slot)
                         return
                 else:
                     await slot.event.wait()
-                msg = slot.msg
-                assert msg is not None
+                job = slot.job
         finally:
             self._count -= 1
 
@@ -269,6 +318,11 @@ class _Link:
         self._tg: anyio.abc.TaskGroup | None = None
         self._workers: _Workers | None = None
         self._bad_frames = 0
+        self._done = anyio.Event()
+        self._failure: SymphonyError | None = None
+        self._deadlines: list[tuple[float, str, float]] = []
+        self._timer_target = math.inf
+        self._timer_wake = anyio.Event()
 
     # -- what subclasses implement ---------------------------------------------------------
 
@@ -276,13 +330,22 @@ class _Link:
         """A data event from the peer (runs in the reader: keep it short, it keeps order)."""
 
     async def answer(self, msg: Message) -> Message:
-        """The answer to a data request from the peer (runs in a worker)."""
-        raise NotImplementedError  # pragma: no cover - every subclass overrides it
+        """The answer to a data request from the peer (runs in a worker). Subclasses route
+        it; a link that answers nothing says so with ``bus.no_route``."""
+        return msg.fail(
+            NotFoundError(
+                f"nothing answers {msg.type!r} here", code="bus.no_route", context={"type": msg.type}
+            )
+        )
 
     async def on_control(self, msg: Message) -> Message | None:
         """A control request from the peer; returns its answer."""
         return msg.fail(
-            ValidationError(f"unknown control message {msg.type!r}", code="bus.unknown_control", context={"type": msg.type})
+            ValidationError(
+                f"unknown control message {msg.type!r}",
+                code="bus.unknown_control",
+                context={"type": msg.type},
+            )
         )
 
     def on_batch(self) -> None:
@@ -295,24 +358,29 @@ class _Link:
         waiting for the peer then fails with ``transport.peer_lost``."""
         self.last_seen = _current_time()
         reason = "closed"
+        self._done = anyio.Event()
+        self._failure = None
         try:
             async with anyio.create_task_group() as tg:
                 self._tg = tg
-                self._workers = _Workers(tg, self._run_request, self.max_workers)
+                self._workers = _Workers(tg, self._run_request, self._lead, self.max_workers)
                 if self.conn.native and self.heartbeat_interval and self.heartbeat_timeout:
                     tg.start_soon(self._watchdog)
                 if after_start is not None:
                     tg.start_soon(self._after_start, after_start)
+                tg.start_soon(self._timer)
+                self._workers.start_reader()
                 try:
-                    await self._read_loop()
-                except SymphonyError as exc:
-                    reason = self.lost_reason or exc.message
-                    if exc.code not in ("transport.closed", "transport.closed_locally"):
-                        _log.info("bus.remote.link_error", peer=self.label, code=exc.code, error=exc.message)
-                    elif exc.code == "transport.closed" and self.lost_reason is None:
-                        reason = "the peer closed the connection"
+                    await self._done.wait()
                 finally:
                     tg.cancel_scope.cancel()
+            exc = self._failure
+            if exc is not None:
+                reason = self.lost_reason or exc.message
+                if exc.code not in ("transport.closed", "transport.closed_locally"):
+                    _log.info("bus.remote.link_error", peer=self.label, code=exc.code, error=exc.message)
+                elif exc.code == "transport.closed" and self.lost_reason is None:
+                    reason = "the peer closed the connection"
         finally:
             self.closed = True
             self._tg = None
@@ -336,44 +404,62 @@ class _Link:
         self.closed = True
         await self.conn.aclose()
 
-    async def _read_loop(self) -> None:
+    async def _lead(self) -> Message | None:
+        """The reader role: read batches, handle everything but data requests inline (keeping
+        the connection's order), and return a data request for the caller to answer after it
+        handed the reader role on. ``None`` once the connection ended (see :meth:`run`)."""
         conn = self.conn
         resolve = self.pending.resolve
         workers = self._workers
         assert workers is not None
-        while True:
-            try:
-                msgs = await conn.receive_many()
-            except SerializationError as exc:
-                # The framing is intact, one frame is not: drop it, but not forever.
-                self._bad_frames += 1
-                _log.warning("bus.remote.bad_frame", peer=self.label, code=exc.code, error=exc.message[:200])
-                if self._bad_frames > 10:
-                    raise TransportError(
-                        "the peer keeps sending undecodable frames",
-                        code="transport.protocol_error",
-                        context={"peer": self.label},
-                    ) from exc
-                continue
-            self.last_seen = _current_time()
-            self.on_batch()
-            for msg in msgs:
-                kind = msg.kind
-                if kind == REQUEST:
-                    if msg.type.startswith(CONTROL_PREFIX):
-                        reply = await self.on_control(msg)
-                        if reply is not None:
-                            await conn.send(reply)
-                    else:
-                        await workers.submit(msg)
-                elif kind == EVENT:
-                    if msg.type.startswith(CONTROL_PREFIX):
-                        if msg.type == PING:
-                            await conn.send(Message(PONG))
-                    else:
-                        await self.on_event(msg)
-                elif not resolve(msg):
-                    _log.debug("bus.remote.orphan_reply", peer=self.label, type=msg.type, id=msg.correlation_id)
+        try:
+            while True:
+                try:
+                    msgs = await conn.receive_many()
+                except SerializationError as exc:
+                    # The framing is intact, one frame is not: drop it, but not forever.
+                    self._bad_frames += 1
+                    _log.warning(
+                        "bus.remote.bad_frame", peer=self.label, code=exc.code, error=exc.message[:200]
+                    )
+                    if self._bad_frames > 10:
+                        raise TransportError(
+                            "the peer keeps sending undecodable frames",
+                            code="transport.protocol_error",
+                            context={"peer": self.label},
+                        ) from exc
+                    continue
+                self.last_seen = _current_time()
+                self.on_batch()
+                mine: Message | None = None
+                for msg in msgs:
+                    kind = msg.kind
+                    if kind == REQUEST:
+                        if msg.type.startswith(CONTROL_PREFIX):
+                            reply = await self.on_control(msg)
+                            if reply is not None:
+                                await conn.send(reply)
+                        else:
+                            if mine is not None:
+                                await workers.submit(mine)
+                            mine = msg
+                    elif kind == EVENT:
+                        if msg.type.startswith(CONTROL_PREFIX):
+                            if msg.type == PING:
+                                await conn.send(Message(PONG))
+                        else:
+                            await self.on_event(msg)
+                    elif not resolve(msg):
+                        _log.debug(
+                            "bus.remote.orphan_reply", peer=self.label, type=msg.type, id=msg.correlation_id
+                        )
+                if mine is not None:
+                    workers.promote()
+                    return mine
+        except SymphonyError as exc:
+            self._failure = exc
+            self._done.set()
+            return None
 
     async def _run_request(self, msg: Message) -> None:
         try:
@@ -419,26 +505,62 @@ class _Link:
                     return
 
     async def call(self, msg: Message, timeout: float) -> Message:
-        """Send the request ``msg`` to the peer and return its answer (not raised)."""
+        """Send the request ``msg`` to the peer and return its answer (an ``error`` message,
+        not raised, for a lost peer or after ``timeout`` seconds: ``bus.request_timeout``).
+
+        Deadlines are kept in a heap watched by one timer task rather than a cancel scope per
+        request (which costs more than the rest of the request path on asyncio); they fire
+        within :data:`_TIMER_GRANULARITY` seconds."""
         pending = self.pending.open(msg, self.label)
         try:
+            deadline = _current_time() + timeout
+            heapq.heappush(self._deadlines, (deadline, msg.id, timeout))
+            if deadline < self._timer_target:
+                self._timer_wake.set()
             try:
                 await self.conn.send(msg)
             except TransportError as exc:
                 if exc.code.startswith("transport.closed") or exc.code == "transport.broken":
                     raise peer_lost(self.label, self.lost_reason or exc.message) from exc
                 raise
-            try:
-                with anyio.fail_after(timeout):
-                    return await pending.wait()
-            except TimeoutError:
-                raise OperationTimeoutError(
-                    f"request {msg.type!r} got no answer from {self.label} within {timeout} s",
-                    code="bus.request_timeout",
-                    context={"type": msg.type, "id": msg.id, "timeout": timeout, "peer": self.label},
-                ) from None
+            return await pending.wait()
         finally:
             self.pending.close(msg.id)
+            deadlines = self._deadlines
+            if len(deadlines) > 4096 and len(deadlines) > 4 * len(self.pending):
+                # Answered requests leave their deadline behind: compact now and then.
+                live = self.pending
+                deadlines[:] = [entry for entry in deadlines if entry[1] in live]
+                heapq.heapify(deadlines)
+
+    async def _timer(self) -> None:
+        deadlines = self._deadlines
+        pop = heapq.heappop
+        while True:
+            if deadlines:
+                self._timer_target = max(deadlines[0][0], _current_time() + _TIMER_GRANULARITY)
+            else:
+                self._timer_target = math.inf
+            self._timer_wake = anyio.Event()
+            with anyio.move_on_after(max(0.0, self._timer_target - _current_time())):
+                await self._timer_wake.wait()
+            now = _current_time()
+            while deadlines and deadlines[0][0] <= now:
+                _, request_id, timeout = pop(deadlines)
+                waiting = self.pending.get(request_id)
+                if waiting is not None:
+                    waiting.fail(
+                        OperationTimeoutError(
+                            f"request {waiting.type!r} got no answer from {self.label} within {timeout} s",
+                            code="bus.request_timeout",
+                            context={
+                                "type": waiting.type,
+                                "id": request_id,
+                                "timeout": timeout,
+                                "peer": self.label,
+                            },
+                        )
+                    )
 
 
 # -- the server --------------------------------------------------------------------------------------
@@ -449,7 +571,9 @@ class ServerPeer(_Link):
     :class:`~symphony.bus.endpoints.Endpoint` requests are routed to when the client handles
     a pattern."""
 
-    def __init__(self, server: BusServer, conn: Connection, *, name: str, capabilities: Iterable[str]) -> None:
+    def __init__(
+        self, server: BusServer, conn: Connection, *, name: str, capabilities: Iterable[str]
+    ) -> None:
         super().__init__(
             conn,
             label=name,
@@ -460,7 +584,7 @@ class ServerPeer(_Link):
         self.server = server
         self.bus = server.bus
         self.name = name
-        self.capabilities: frozenset[str] = frozenset(str(c) for c in capabilities)
+        self.capabilities: AbstractSet[str] = frozenset(str(c) for c in capabilities)
         self.subscriptions: dict[str, Any] = {}
         self.routes: dict[str, Any] = {}
         self._validate = self.bus.config.validate_inbound
@@ -553,7 +677,9 @@ class ServerPeer(_Link):
     def _handle(self, payload: Mapping[str, Any]) -> dict[str, Any]:
         hid, pattern, priority = payload.get("hid"), payload.get("pattern"), payload.get("priority", 0)
         if not isinstance(hid, str) or not hid or len(hid) > 64 or not isinstance(pattern, str):
-            raise ValidationError("handle needs a string 'hid' and 'pattern'", code="bus.bad_route", context={})
+            raise ValidationError(
+                "handle needs a string 'hid' and 'pattern'", code="bus.bad_route", context={}
+            )
         old = self.routes.pop(hid, None)
         if old is not None:
             self.bus.unhandle(old)
@@ -608,10 +734,12 @@ class BusServer:
         self.options = dict(options or {})
         self.codecs = list(codecs) if codecs is not None else list(bus.codecs.names())
         self.heartbeat_interval = _positive(
-            "heartbeat_interval", bus.config.heartbeat_interval if heartbeat_interval is None else heartbeat_interval
+            "heartbeat_interval",
+            bus.config.heartbeat_interval if heartbeat_interval is None else heartbeat_interval,
         )
         self.heartbeat_timeout = _positive(
-            "heartbeat_timeout", bus.config.heartbeat_timeout if heartbeat_timeout is None else heartbeat_timeout
+            "heartbeat_timeout",
+            bus.config.heartbeat_timeout if heartbeat_timeout is None else heartbeat_timeout,
         )
         self.handshake_timeout = _positive("handshake_timeout", handshake_timeout)
         self.max_workers = max_workers
@@ -651,7 +779,8 @@ class BusServer:
         if outer is None:
             return None
         outer.cancel_scope.cancel()
-        return await outer.__aexit__(exc_type, exc, tb)
+        await _exit_quietly(outer, exc)
+        return None
 
     async def aclose(self) -> None:
         """Stop accepting and drop every client."""
@@ -665,7 +794,9 @@ class BusServer:
                 hello = await conn.receive()
         except TimeoutError:
             raise TransportError(
-                "no handshake from the peer", code="bus.handshake_timeout", context={"timeout": self.handshake_timeout}
+                "no handshake from the peer",
+                code="bus.handshake_timeout",
+                context={"timeout": self.handshake_timeout},
             ) from None
         payload = hello.payload if isinstance(hello.payload, dict) else None
         if hello.type != HELLO or hello.kind != REQUEST or payload is None:
@@ -706,7 +837,9 @@ class BusServer:
         try:
             hello, chosen = await self._handshake(conn)
         except SymphonyError as err:
-            _log.warning("bus.remote.handshake_failed", peer=conn.peer.describe(), code=err.code, error=err.message)
+            _log.warning(
+                "bus.remote.handshake_failed", peer=conn.peer.describe(), code=err.code, error=err.message
+            )
             with anyio.move_on_after(1.0, shield=True):
                 try:
                     await conn.send(Message("_bus.refused", err.to_wire(), kind=ERROR))
@@ -853,7 +986,8 @@ class RemoteSubscription:
                 return await self.__anext__()
         except StopAsyncIteration:
             raise TransportError(
-                f"subscription to {self.pattern!r} is closed", code="bus.subscription_closed",
+                f"subscription to {self.pattern!r} is closed",
+                code="bus.subscription_closed",
                 context={"pattern": self.pattern},
             ) from None
         except TimeoutError:
@@ -968,7 +1102,9 @@ class BusClient:
         self.name = name
         self.capabilities = sorted(set(capabilities))
         self.max_workers = max_workers
-        self.local = Bus(config={"default_timeout": _positive("handler_timeout", handler_timeout)}, name=f"{name}-local")
+        self.local = Bus(
+            config={"default_timeout": _positive("handler_timeout", handler_timeout)}, name=f"{name}-local"
+        )
         self._reconnector = Reconnector(
             url,
             policy=self.policy or Backoff(max_attempts=1),
@@ -1008,6 +1144,7 @@ class BusClient:
         # The first connection is made here, outside the task group, so that its failure
         # reaches the caller as the plain error (no exception group).
         link = await self._open(first=True)
+        self._link = link
         self._tg = anyio.create_task_group()
         await self._tg.__aenter__()
         self._tg.start_soon(self._supervise, link)
@@ -1022,7 +1159,8 @@ class BusClient:
         if tg is None:
             return None
         tg.cancel_scope.cancel()
-        return await tg.__aexit__(exc_type, exc, tb)
+        await _exit_quietly(tg, exc)
+        return None
 
     async def aclose(self) -> None:
         """Close the connection and stop reconnecting; waiting requests fail with peer_lost."""
@@ -1192,7 +1330,12 @@ class BusClient:
         if timeout is None:
             timeout = self.default_timeout
         msg = Message(
-            type, payload, id=self._next_id(), kind=REQUEST, version=version, headers=dict(headers) if headers else {}
+            type,
+            payload,
+            id=self._next_id(),
+            kind=REQUEST,
+            version=version,
+            headers=dict(headers) if headers else {},
         )
         link = self._link
         if link is None or link.closed or not self._ready.is_set():
@@ -1204,7 +1347,9 @@ class BusClient:
             reply.raise_if_error()
         return reply
 
-    async def send(self, type: str, payload: Any = None, *, headers: Mapping[str, str] | None = None, version: int = 1) -> None:
+    async def send(
+        self, type: str, payload: Any = None, *, headers: Mapping[str, str] | None = None, version: int = 1
+    ) -> None:
         """Publish an event on the server's bus (one-way)."""
         _check_data_type(type)
         await self.publish(Message(type, payload, version=version, headers=dict(headers) if headers else {}))
@@ -1213,7 +1358,8 @@ class BusClient:
         """Publish an already built event message on the server's bus."""
         if msg.kind != EVENT:
             raise ValidationError(
-                f"publish() takes an event, not a {msg.kind!r} message", code="bus.not_an_event",
+                f"publish() takes an event, not a {msg.kind!r} message",
+                code="bus.not_an_event",
                 context={"type": msg.type},
             )
         _check_data_type(msg.type)
@@ -1228,7 +1374,8 @@ class BusClient:
         for msg in batch:
             if msg.kind != EVENT:
                 raise ValidationError(
-                    f"send_many() takes events, not a {msg.kind!r} message", code="bus.not_an_event",
+                    f"send_many() takes events, not a {msg.kind!r} message",
+                    code="bus.not_an_event",
                     context={"type": msg.type},
                 )
             _check_data_type(msg.type)
@@ -1281,7 +1428,9 @@ class BusClient:
 
     # -- handlers --------------------------------------------------------------------------------
 
-    async def handle(self, pattern: str, handler: Callable[[Message], Any], *, priority: int = 0) -> ClientHandler:
+    async def handle(
+        self, pattern: str, handler: Callable[[Message], Any], *, priority: int = 0
+    ) -> ClientHandler:
         """Answer the server bus's requests matching ``pattern`` with ``handler`` (an async or
         plain function ``Message -> payload | Message``; a raised SymphonyError travels back)."""
         route = self.local.handle(pattern, handler, priority=priority)
@@ -1317,5 +1466,3 @@ class BusClient:
     def __repr__(self) -> str:
         state = "connected" if self.connected else ("dead" if self._dead else "connecting")
         return f"<BusClient {self.url} {state}>"
-
-

@@ -454,7 +454,7 @@ async def _close_quietly(resource: Any) -> None:
     with anyio.CancelScope(shield=True):
         try:
             await resource.aclose()
-        except Exception:  # noqa: S110 - closing a refused peer; nothing useful to report
+        except Exception:
             pass
 
 
@@ -570,7 +570,7 @@ class SocketByteStream(anyio.abc.ByteStream):
             self._closed = True
             try:
                 anyio.notify_closing(self._sock)
-            except Exception:  # noqa: S110 - no running loop during interpreter teardown
+            except Exception:
                 pass
             self._sock.close()
         await anyio.lowlevel.checkpoint()
@@ -582,7 +582,9 @@ HANDSHAKE_CODEC: Final = "json"
 """Codec of the first frames on a socket connection (before any codec was negotiated)."""
 
 
-async def send_refusal(stream: anyio.abc.ByteStream, error: SymphonyError, *, max_frame_size: int = 65536) -> None:
+async def send_refusal(
+    stream: anyio.abc.ByteStream, error: SymphonyError, *, max_frame_size: int = 65536
+) -> None:
     """Tell a peer why it is refused (one JSON-encoded ``error`` message frame), then close.
 
     A client reading its first frame turns it back into the same error class and code.
@@ -594,7 +596,7 @@ async def send_refusal(stream: anyio.abc.ByteStream, error: SymphonyError, *, ma
     with anyio.move_on_after(1.0, shield=True):
         try:
             await stream.send(data)
-        except Exception:  # noqa: S110 - the peer may already be gone; we are closing anyway
+        except Exception:
             pass
     await _close_quietly(stream)
 
@@ -605,7 +607,9 @@ async def send_refusal(stream: anyio.abc.ByteStream, error: SymphonyError, *, ma
 class _MemoryByteStream(anyio.abc.ByteStream):
     """One end of an in-process byte pipe made of two anyio memory object streams."""
 
-    def __init__(self, send: MemoryObjectSendStream[bytes], receive: MemoryObjectReceiveStream[bytes]) -> None:
+    def __init__(
+        self, send: MemoryObjectSendStream[bytes], receive: MemoryObjectReceiveStream[bytes]
+    ) -> None:
         self._send = send
         self._receive = receive
         self._leftover = b""
@@ -811,4 +815,3 @@ def open_transport(url: str, registry: Any = None, *, kernel: Any = None, autolo
         context={"scheme": scheme, "url": url, "known": known},
         hint=f"pip install symphony-transport-{scheme}",
     )
-

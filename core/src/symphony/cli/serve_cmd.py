@@ -39,6 +39,8 @@ def _builtin_handlers(kernel: Any) -> None:
 @click.option("--cert", type=click.Path(exists=True, dir_okay=False), help="TLS certificate chain (PEM) for TCP.")
 @click.option("--key", type=click.Path(exists=True, dir_okay=False), help="TLS private key (PEM) for TCP.")
 @click.option("--allow-plaintext", is_flag=True, help="Allow TCP without TLS (the token then travels in clear).")
+@click.option("--codec", type=click.Choice(["msgpack", "json"]), default=None,
+              help="Only offer this wire codec to clients (default: every codec the bus has).")
 @click.pass_obj
 def serve(
     state: CliState,
@@ -48,6 +50,7 @@ def serve(
     cert: str | None,
     key: str | None,
     allow_plaintext: bool,
+    codec: str | None,
 ) -> None:
     """Run a kernel that serves the message bus until Ctrl-C or SIGTERM.
 
@@ -62,7 +65,7 @@ def serve(
     if tcp_address and not token_file:
         raise ConfigError("--tcp needs --token-file: unauthenticated TCP peers are refused",
                           code="cli.tcp_needs_token", context={"tcp": tcp_address})
-    anyio.run(_serve, state, socket_path, tcp_address, token_file, cert, key, allow_plaintext)
+    anyio.run(_serve, state, socket_path, tcp_address, token_file, cert, key, allow_plaintext, codec)
 
 
 async def _serve(
@@ -73,6 +76,7 @@ async def _serve(
     cert: str | None,
     key: str | None,
     allow_plaintext: bool,
+    codec: str | None = None,
 ) -> None:
     import anyio
 
@@ -85,14 +89,16 @@ async def _serve(
         _builtin_handlers(kernel)
         configured = kernel.config.get("bus.socket")
         path = socket_path or (Path(configured) if configured else default_socket_path())
-        listeners = [BusServer(bus, f"unix://{path}", kernel=kernel)]
+        codecs = [codec] if codec else None
+        listeners = [BusServer(bus, f"unix://{path}", codecs=codecs, kernel=kernel)]
         if tcp_address:
             options: dict[str, Any] = {"token_file": token_file}
             if cert and key:
                 options.update(certfile=cert, keyfile=key)
             elif allow_plaintext:
                 options["allow_plaintext"] = True
-            listeners.append(BusServer(bus, f"tcp://{tcp_address}", options=options, kernel=kernel))
+            tcp_url = f"tcp://{tcp_address}"
+            listeners.append(BusServer(bus, tcp_url, options=options, codecs=codecs, kernel=kernel))
         async with anyio.create_task_group() as tg:
             for server in listeners:
                 url = await tg.start(server.serve)

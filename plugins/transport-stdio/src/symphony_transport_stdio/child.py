@@ -28,7 +28,6 @@ from typing import Any
 from symphony.bus.core import Bus
 from symphony.bus.message import Message
 from symphony.bus.remote import BusServer
-
 from symphony_transport_stdio.transport import StdioTransport
 
 __all__ = ["serve_stdio"]
@@ -58,7 +57,9 @@ async def serve_stdio(
         os.dup2(sys.stderr.fileno(), wfd)
         wfd = proto_fd
     try:
-        server = BusServer(bus, "stdio:", transport=StdioTransport(), options={"read_fd": rfd, "write_fd": wfd})
+        server = BusServer(
+            bus, "stdio:", transport=StdioTransport(), options={"read_fd": rfd, "write_fd": wfd}
+        )
         if own:
             async with bus:
                 await server.serve()

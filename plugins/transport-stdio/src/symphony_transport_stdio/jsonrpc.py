@@ -10,7 +10,7 @@ JSON-RPC                                     Message
 ===========================================  ===============================================
 request ``{"id", "method", "params"}``       ``kind="request"``, ``type=method``, ``payload=params``
 notification ``{"method", "params"}``        ``kind="event"``, ``type=method``, ``payload=params``
-response ``{"id", "result"}``                ``kind="response"``, ``correlation_id=str(id)``, ``payload=result``
+response ``{"id", "result"}``                ``kind="response"``, ``correlation_id=str(id)``, payload=result
 error ``{"id", "error": {code, message, data}}``  ``kind="error"``, payload = the SymphonyError wire form
 ===========================================  ===============================================
 
@@ -86,7 +86,9 @@ SERVER_ERROR: Final = -32000
 RESPONSE_TYPE: Final = "jsonrpc.response"
 """Message type given to a response whose request this side does not know."""
 
-_NOT_FOUND_CODES: Final = frozenset({"bus.no_route", "bus.no_handler", "bus.unknown_endpoint", "jsonrpc.method_not_found"})
+_NOT_FOUND_CODES: Final = frozenset(
+    {"bus.no_route", "bus.no_handler", "bus.unknown_endpoint", "jsonrpc.method_not_found"}
+)
 _ID_TYPES: Final = (str, int, type(None))
 _MAX_IDS: Final = 100_000
 
@@ -140,12 +142,18 @@ def error_from_jsonrpc(obj: Any) -> SymphonyError:
             "malformed JSON-RPC error object", code="jsonrpc.bad_error", context={"value": repr(obj)[:200]}
         )
     data = obj.get("data")
-    if isinstance(data, Mapping) and isinstance(data.get("code"), str) and isinstance(data.get("message"), str):
+    if (
+        isinstance(data, Mapping)
+        and isinstance(data.get("code"), str)
+        and isinstance(data.get("message"), str)
+    ):
         return error_from_wire(data)
     code = obj.get("code")
     message = obj.get("message")
     message = message if isinstance(message, str) else "JSON-RPC error"
-    context = {"jsonrpc_code": code if isinstance(code, int) and not isinstance(code, bool) else repr(code)}
+    context: dict[str, Any] = {
+        "jsonrpc_code": code if isinstance(code, int) and not isinstance(code, bool) else repr(code)
+    }
     if data is not None:
         context["data"] = data if isinstance(data, (str, int, float, bool, list, dict)) else repr(data)
     if code == PARSE_ERROR:
@@ -237,8 +245,12 @@ _encoder = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan
 
 
 def _bad(message: str, rpc_code: int, rpc_id: Any = None, **context: Any) -> JsonRpcError:
-    code = {PARSE_ERROR: "jsonrpc.parse_error", INVALID_REQUEST: "jsonrpc.invalid_request",
-            METHOD_NOT_FOUND: "jsonrpc.method_not_found", INVALID_PARAMS: "jsonrpc.invalid_params"}[rpc_code]
+    code = {
+        PARSE_ERROR: "jsonrpc.parse_error",
+        INVALID_REQUEST: "jsonrpc.invalid_request",
+        METHOD_NOT_FOUND: "jsonrpc.method_not_found",
+        INVALID_PARAMS: "jsonrpc.invalid_params",
+    }[rpc_code]
     return JsonRpcError(message, rpc_code=rpc_code, rpc_id=rpc_id, code=code, context=context)
 
 
@@ -250,7 +262,7 @@ class JsonRpcCodec:
     answer echoes it exactly).
     """
 
-    name: Final = "jsonrpc"
+    name: str = "jsonrpc"
 
     def __init__(self) -> None:
         self._methods: dict[str, str] = {}
@@ -351,8 +363,12 @@ class JsonRpcCodec:
             if not isinstance(method, str):
                 raise _bad('"method" must be a string', INVALID_REQUEST, rpc_id)
             if not is_valid_type(method):
-                raise _bad(f"no method {method[:100]!r} (methods are dot-separated names)", METHOD_NOT_FOUND, rpc_id,
-                           method=method[:100])
+                raise _bad(
+                    f"no method {method[:100]!r} (methods are dot-separated names)",
+                    METHOD_NOT_FOUND,
+                    rpc_id,
+                    method=method[:100],
+                )
             params = obj.get("params")
             if params is not None and not isinstance(params, (dict, list)):
                 raise _bad('"params" must be an array or an object', INVALID_REQUEST, rpc_id)
@@ -363,7 +379,9 @@ class JsonRpcCodec:
                 v = extra.get("v", 1)
                 version = v if v.__class__ is int and 1 <= v < 2**31 else 1
                 h = extra.get("h")
-                if isinstance(h, dict) and all(k.__class__ is str and x.__class__ is str for k, x in h.items()):
+                if isinstance(h, dict) and all(
+                    k.__class__ is str and x.__class__ is str for k, x in h.items()
+                ):
                     headers = h
             if "id" not in obj:
                 return Message(method, params, kind=EVENT, version=version, headers=headers, timestamp=now)
@@ -371,7 +389,9 @@ class JsonRpcCodec:
             if len(self._incoming_ids) >= _MAX_IDS:
                 self._incoming_ids.pop(next(iter(self._incoming_ids)))
             self._incoming_ids[msg_id] = raw_id
-            return Message(method, params, id=msg_id, kind=REQUEST, version=version, headers=headers, timestamp=now)
+            return Message(
+                method, params, id=msg_id, kind=REQUEST, version=version, headers=headers, timestamp=now
+            )
         has_result, has_error = "result" in obj, "error" in obj
         if has_result == has_error:
             raise _bad("a response needs exactly one of 'result' and 'error'", INVALID_REQUEST, rpc_id)
@@ -398,4 +418,3 @@ def error_response(err: JsonRpcError) -> bytes:
     """The JSON-RPC error response line (no newline) answering a bad line or batch item."""
     obj = {"jsonrpc": "2.0", "id": err.rpc_id, "error": error_to_jsonrpc(err)}
     return _encoder.encode(obj).encode("utf-8")
-

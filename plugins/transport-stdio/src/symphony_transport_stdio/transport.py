@@ -53,7 +53,6 @@ from symphony.bus.framing import ConnectionClosed
 from symphony.bus.message import Message
 from symphony.bus.transport import Connection, ConnectionHandler, PeerInfo, get_logger, run_handler
 from symphony.commons.errors import ConfigError, TransportError
-
 from symphony_transport_stdio.jsonrpc import JsonRpcCodec, JsonRpcError, LineSplitter, error_response
 
 __all__ = ["FdByteStream", "JsonRpcConnection", "StdioTransport", "parse_stdio_url"]
@@ -73,7 +72,9 @@ def parse_stdio_url(url: str) -> dict[str, Any]:
     []
     """
     if not isinstance(url, str) or not url.lower().startswith("stdio:"):
-        raise ConfigError(f"not a stdio transport URL: {url!r}", code="transport.bad_url", context={"url": repr(url)})
+        raise ConfigError(
+            f"not a stdio transport URL: {url!r}", code="transport.bad_url", context={"url": repr(url)}
+        )
     rest = url[len("stdio:") :]
     if rest.startswith("//"):
         rest = rest[2:]
@@ -87,18 +88,24 @@ def parse_stdio_url(url: str) -> dict[str, Any]:
     try:
         pairs = urllib.parse.parse_qsl(query, keep_blank_values=True, strict_parsing=bool(query))
     except ValueError as exc:
-        raise ConfigError(f"bad stdio URL query in {url!r}: {exc}", code="transport.bad_url", context={"url": url}) from None
+        raise ConfigError(
+            f"bad stdio URL query in {url!r}: {exc}", code="transport.bad_url", context={"url": url}
+        ) from None
     command: list[str] = []
     cwd: str | None = None
     env: dict[str, str] = {}
     for key, value in pairs:
         if key == "cmd":
             if command:
-                raise ConfigError("stdio URL: 'cmd' given twice", code="transport.bad_url", context={"url": url})
+                raise ConfigError(
+                    "stdio URL: 'cmd' given twice", code="transport.bad_url", context={"url": url}
+                )
             command.append(value)
         elif key == "arg":
             if not command:
-                raise ConfigError("stdio URL: 'arg' before 'cmd'", code="transport.bad_url", context={"url": url})
+                raise ConfigError(
+                    "stdio URL: 'arg' before 'cmd'", code="transport.bad_url", context={"url": url}
+                )
             command.append(value)
         elif key == "cwd":
             cwd = value
@@ -106,7 +113,9 @@ def parse_stdio_url(url: str) -> dict[str, Any]:
             name, sep, val = value.partition("=")
             if not sep or not name:
                 raise ConfigError(
-                    f"stdio URL: env entries are NAME=VALUE, not {value!r}", code="transport.bad_url", context={"url": url}
+                    f"stdio URL: env entries are NAME=VALUE, not {value!r}",
+                    code="transport.bad_url",
+                    context={"url": url},
                 )
             env[name] = val
         else:
@@ -175,7 +184,7 @@ class FdByteStream(anyio.abc.ByteStream):
             for fd, blocking in self._saved.items():
                 try:
                     anyio.notify_closing(fd)
-                except Exception:  # noqa: S110 - loop already gone
+                except Exception:
                     pass
                 try:
                     os.set_blocking(fd, blocking)
@@ -226,7 +235,9 @@ class JsonRpcConnection(Connection):
         """Only the JSON-RPC codec is possible here."""
         if getattr(codec, "name", None) != "jsonrpc":
             raise ConfigError(
-                "a stdio connection always speaks JSON-RPC", code="transport.bad_option", context={"codec": repr(codec)}
+                "a stdio connection always speaks JSON-RPC",
+                code="transport.bad_option",
+                context={"codec": repr(codec)},
             )
 
     @property
@@ -246,7 +257,9 @@ class JsonRpcConnection(Connection):
             async with self._send_lock:
                 await self._out.send(data)
         except anyio.ClosedResourceError:
-            raise ConnectionClosed("the stdio connection is closed", code="transport.closed_locally") from None
+            raise ConnectionClosed(
+                "the stdio connection is closed", code="transport.closed_locally"
+            ) from None
         except (anyio.BrokenResourceError, OSError) as exc:
             raise await self._ended("sending", exc) from exc
 
@@ -294,7 +307,9 @@ class JsonRpcConnection(Connection):
                     _log.warning("transport.stdio.truncated_line", peer=self.peer.address)
                 raise await self._ended("receiving") from None
             except anyio.ClosedResourceError:
-                raise ConnectionClosed("the stdio connection is closed", code="transport.closed_locally") from None
+                raise ConnectionClosed(
+                    "the stdio connection is closed", code="transport.closed_locally"
+                ) from None
             except (anyio.BrokenResourceError, OSError) as exc:
                 raise await self._ended("receiving", exc) from exc
             for line in self._splitter.feed(chunk):
@@ -316,7 +331,10 @@ class JsonRpcConnection(Connection):
 
     async def _bad_input(self, err: JsonRpcError) -> None:
         _log.warning(
-            "transport.stdio.bad_input", peer=self.peer.address, code=err.code, rpc_code=err.rpc_code,
+            "transport.stdio.bad_input",
+            peer=self.peer.address,
+            code=err.code,
+            rpc_code=err.rpc_code,
             error=err.message[:200],
         )
         if self._role == "server":
@@ -357,10 +375,11 @@ def _stderr_target(value: Any) -> Any:
     if value == "devnull":
         return subprocess.DEVNULL
     try:
-        return open(Path(value), "ab")  # noqa: SIM115 - handed to the child, closed right after spawning
+        return open(Path(value), "ab")
     except OSError as exc:
         raise ConfigError(
-            f"cannot open the stderr file {value}: {exc.strerror}", code="transport.bad_option",
+            f"cannot open the stderr file {value}: {exc.strerror}",
+            code="transport.bad_option",
             context={"option": "stderr", "value": str(value)},
         ) from exc
 
@@ -446,4 +465,3 @@ class StdioTransport:
 
     def __repr__(self) -> str:
         return "StdioTransport()"
-

@@ -115,7 +115,9 @@ def _is_loopback(host: str) -> bool:
 
 
 def _option_error(key: str, message: str, value: Any = None) -> ConfigError:
-    return ConfigError(message, code="transport.bad_option", context={"option": key, "value": repr(value)[:100]})
+    return ConfigError(
+        message, code="transport.bad_option", context={"option": key, "value": repr(value)[:100]}
+    )
 
 
 def _token(opts: Mapping[str, Any]) -> bytes:
@@ -198,7 +200,7 @@ def _check_plaintext(host: str, ctx: ssl.SSLContext | None, opts: Mapping[str, A
             f"refusing plaintext TCP to the non-loopback address {host}: the token would travel in clear",
             code="transport.tcp.tls_required",
             context={"host": host},
-            hint="configure TLS (certfile/keyfile on the server, cafile on the client) or set allow_plaintext",
+            hint="configure TLS (certfile/keyfile on the server, cafile on the client), or allow_plaintext",
         )
 
 
@@ -263,7 +265,9 @@ class TcpTransport:
                     )
                 framed = FramedStream(stream, max_frame_size=common.max_frame_size)
                 codec = get_codec(HANDSHAKE_CODEC)
-                hello = Message.request(AUTH_TYPE, {"token": token.decode("utf-8"), "protocol": PROTOCOL_VERSION})
+                hello = Message.request(
+                    AUTH_TYPE, {"token": token.decode("utf-8"), "protocol": PROTOCOL_VERSION}
+                )
                 await framed.send_frame(codec.encode(hello))
                 answer = codec.decode(await framed.receive_frame())
         except TimeoutError:
@@ -327,7 +331,9 @@ class TcpTransport:
         _log.info("transport.tcp.listening", url=bound, tls=ctx is not None)
 
         async def accept(stream: anyio.abc.ByteStream) -> Connection | None:
-            return await self._authenticate(stream, token=token, ctx=ctx, timeout=timeout, common=common, url=bound)
+            return await self._authenticate(
+                stream, token=token, ctx=ctx, timeout=timeout, common=common, url=bound
+            )
 
         task_status.started(bound)
         try:
@@ -351,7 +357,9 @@ class TcpTransport:
         try:
             with anyio.fail_after(timeout):
                 if ctx is not None:
-                    stream = await TLSStream.wrap(stream, server_side=True, ssl_context=ctx, standard_compatible=False)
+                    stream = await TLSStream.wrap(
+                        stream, server_side=True, ssl_context=ctx, standard_compatible=False
+                    )
                 # The auth frame is small: a tight frame limit keeps garbage from allocating much.
                 framed = FramedStream(stream, max_frame_size=min(common.max_frame_size, 64 * 1024))
                 hello = codec.decode(await framed.receive_frame())
@@ -413,5 +421,5 @@ async def _aclose(stream: anyio.abc.AsyncResource) -> None:
     with anyio.CancelScope(shield=True):
         try:
             await stream.aclose()
-        except Exception:  # noqa: S110 - closing a failed handshake
+        except Exception:
             pass

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from symphony.hookspecs import hookimpl
-
 from symphony_transport_unix.transport import UnixTransport
 
 

@@ -330,7 +330,7 @@ class UnixTransport:
         finally:
             try:
                 anyio.notify_closing(listener)
-            except Exception:  # noqa: S110 - loop already gone
+            except Exception:
                 pass
             listener.close()
             try:
@@ -352,9 +352,7 @@ class UnixTransport:
         pid, uid, gid = peer_credentials(sock)
         stream = SocketByteStream(sock)
         if uid is not None and uid not in allowed:
-            _log.warning(
-                "transport.unix.peer_refused", path=path, pid=pid, uid=uid, allowed=sorted(allowed)
-            )
+            _log.warning("transport.unix.peer_refused", path=path, pid=pid, uid=uid, allowed=sorted(allowed))
             await send_refusal(
                 stream,
                 PermissionDeniedError(

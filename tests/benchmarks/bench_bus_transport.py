@@ -1,0 +1,322 @@
+"""Bus over a Unix socket vs pyzmq over ipc: request/response latency and one-way throughput.
+
+    .venv/bin/python tests/benchmarks/bench_bus_transport.py
+
+Each figure is measured beside its anchor in the same run, servers in separate processes:
+
+* ``bus.unix.request_p50`` / ``_p99``: ``BusClient.request`` -> ``BusServer`` -> a bus handler
+  -> reply, msgpack codec, against pyzmq REQ/REP over ``ipc://`` (blocking sockets, raw bytes:
+  the strictest anchor). Rounds alternate between the two so machine noise hits both alike.
+  Target (DESIGN.md §6): p50 <= pyzmq p50 and < 0.3 ms.
+* ``bus.unix.oneway_throughput``: events sent with ``BusClient.send_many`` (batches of 256, one
+  write per batch), decoded and published on the server bus, where a subscriber counts them;
+  against pyzmq PUSH/PULL carrying the same msgpack-encoded payloads. Target >= 100,000 msg/s.
+
+The asyncio figures use uvloop when it is installed (``pip install uvloop``; anyio's
+``use_uvloop`` backend option), as ``symphony serve`` does; the trio latency is printed too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from _report import emit, log, percentile
+
+ROUNDS = 12
+PER_ROUND = 300
+WARMUP = 300
+ONEWAY_N = 200_000
+BATCH = 256
+PAYLOAD = {"i": 0, "data": "x" * 100}
+SMALL = {"i": 0, "data": "x" * 32}
+
+
+def _uvloop() -> bool:
+    try:
+        import uvloop  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _backend_options(backend: str) -> dict[str, Any]:
+    return {"use_uvloop": True} if backend == "asyncio" and _uvloop() else {}
+
+
+def _anyio_backend(backend: str) -> str:
+    return "asyncio" if backend == "asyncio-plain" else backend
+
+
+# -- servers (run as child processes of this script) ---------------------------------------------
+
+
+def serve_bus(url: str, backend: str) -> None:
+    import anyio
+
+    from symphony.bus.core import Bus
+    from symphony.bus.message import Message
+    from symphony.bus.remote import BusServer
+
+    async def main() -> None:
+        counted = [0]
+
+        async def echo(msg: Message) -> Any:
+            return msg.payload
+
+        def count(msg: Message) -> int:
+            return counted[0]
+
+        def on_event(msg: Message) -> None:
+            counted[0] += 1
+
+        async with Bus(config={"validate_inbound": False}) as bus:
+            bus.handle("bench.echo", echo)
+            bus.handle("bench.count", count)
+            bus.subscribe_callback("bench.event", on_event)
+            async with BusServer(bus, url, heartbeat_interval=5, heartbeat_timeout=60) as server:
+                print(f"READY {server.url}", flush=True)
+                await anyio.sleep_forever()
+
+    anyio.run(main, backend=_anyio_backend(backend), backend_options=_backend_options(backend))
+
+
+def serve_zmq(rep_url: str, pull_url: str, done_url: str) -> None:
+    import msgpack
+    import zmq
+
+    ctx = zmq.Context()
+    rep = ctx.socket(zmq.REP)
+    rep.bind(rep_url)
+    pull = ctx.socket(zmq.PULL)
+    pull.bind(pull_url)
+    done = ctx.socket(zmq.PUSH)
+    done.bind(done_url)
+    poller = zmq.Poller()
+    poller.register(rep, zmq.POLLIN)
+    poller.register(pull, zmq.POLLIN)
+    print("READY zmq", flush=True)
+    count = 0
+    unpackb = msgpack.unpackb
+    while True:
+        for sock, _ in poller.poll():
+            if sock is rep:
+                rep.send(rep.recv())
+            else:
+                while True:
+                    try:
+                        data = pull.recv(zmq.NOBLOCK)
+                    except zmq.Again:
+                        break
+                    if data == b"END":
+                        done.send(str(count).encode())
+                        count = 0
+                    else:
+                        unpackb(data)
+                        count += 1
+
+
+def _start(args: list[str]) -> tuple[subprocess.Popen[str], str]:
+    proc = subprocess.Popen(
+        [sys.executable, __file__, *args], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline().split()
+    if not line or line[0] != "READY":
+        proc.kill()
+        raise RuntimeError(f"server {args} did not start")
+    return proc, line[1]
+
+
+# -- the measurements ----------------------------------------------------------------------------
+
+
+async def _latency(url: str, zmq_url: str | None) -> tuple[list[float], list[float]]:
+    from symphony.bus.remote import BusClient
+
+    bus_samples: list[float] = []
+    zmq_samples: list[float] = []
+    req = None
+    if zmq_url is not None:
+        import msgpack
+        import zmq
+
+        req = zmq.Context.instance().socket(zmq.REQ)
+        req.connect(zmq_url)
+        body = msgpack.packb(PAYLOAD)
+    perf = time.perf_counter
+    async with BusClient.connect(url, codec="msgpack", heartbeat_interval=5, heartbeat_timeout=60) as client:
+        for _ in range(WARMUP):
+            await client.request("bench.echo", PAYLOAD)
+            if req is not None:
+                req.send(body)
+                req.recv()
+        for _ in range(ROUNDS):
+            if req is not None:
+                for _ in range(PER_ROUND):
+                    t0 = perf()
+                    req.send(body)
+                    msgpack.unpackb(req.recv())
+                    zmq_samples.append(perf() - t0)
+            for _ in range(PER_ROUND):
+                t0 = perf()
+                await client.request("bench.echo", PAYLOAD)
+                bus_samples.append(perf() - t0)
+    if req is not None:
+        req.close(linger=0)
+    return bus_samples, zmq_samples
+
+
+async def _bus_oneway(url: str) -> float:
+    from symphony.bus.message import Message
+    from symphony.bus.remote import BusClient
+
+    async with BusClient.connect(url, codec="msgpack", heartbeat_interval=5, heartbeat_timeout=60) as client:
+        before = (await client.request("bench.count", timeout=30)).payload
+        t0 = time.perf_counter()
+        sent = 0
+        while sent < ONEWAY_N:
+            n = min(BATCH, ONEWAY_N - sent)
+            await client.send_many([Message("bench.event", SMALL) for _ in range(n)])
+            sent += n
+        after = (await client.request("bench.count", timeout=120)).payload  # behind every event on the link
+        elapsed = time.perf_counter() - t0
+    assert after - before == ONEWAY_N, (before, after)
+    return ONEWAY_N / elapsed
+
+
+def _zmq_oneway(pull_url: str, done_url: str) -> float:
+    import msgpack
+    import zmq
+
+    ctx = zmq.Context.instance()
+    push = ctx.socket(zmq.PUSH)
+    push.connect(pull_url)
+    done = ctx.socket(zmq.PULL)
+    done.connect(done_url)
+    time.sleep(0.2)
+    packb = msgpack.packb
+    t0 = time.perf_counter()
+    for i in range(ONEWAY_N):
+        push.send(packb({"i": i, "data": SMALL["data"]}))
+    push.send(b"END")
+    count = int(done.recv())
+    elapsed = time.perf_counter() - t0
+    assert count == ONEWAY_N, count
+    push.close(linger=0)
+    done.close(linger=0)
+    return ONEWAY_N / elapsed
+
+
+def main() -> None:
+    import anyio
+
+    start = time.perf_counter()
+    folder = Path(tempfile.mkdtemp(prefix="symbench-", dir="/tmp"))
+    url = f"unix://{folder}/bus.sock"
+    trio_url = f"unix://{folder}/bus-trio.sock"
+    zmq_urls = [f"ipc://{folder}/rep.ipc", f"ipc://{folder}/pull.ipc", f"ipc://{folder}/done.ipc"]
+    procs: list[subprocess.Popen[str]] = []
+    try:
+        bus_proc, bound = _start(["--serve-bus", url, "--backend", "asyncio"])
+        procs.append(bus_proc)
+        trio_proc, trio_bound = _start(["--serve-bus", trio_url, "--backend", "trio"])
+        procs.append(trio_proc)
+        plain_bound = ""
+        if _uvloop():
+            plain_proc, plain_bound = _start(
+                ["--serve-bus", f"unix://{folder}/bus-plain.sock", "--backend", "asyncio-plain"]
+            )
+            procs.append(plain_proc)
+        zmq_proc, _ = _start(["--serve-zmq", *zmq_urls])
+        procs.append(zmq_proc)
+        loop = "uvloop" if _uvloop() else "asyncio"
+        log(f"latency: {ROUNDS} rounds x {PER_ROUND} requests, bus ({loop}) and pyzmq REQ/REP alternating")
+        bus_lat, zmq_lat = anyio.run(
+            _latency, bound, zmq_urls[0], backend_options=_backend_options("asyncio")
+        )
+        zmq_p50, zmq_p99 = percentile(zmq_lat, 50), percentile(zmq_lat, 99)
+        emit(
+            "bus.unix.request_p50",
+            percentile(bus_lat, 50) * 1e3,
+            "ms",
+            baseline="pyzmq REQ/REP ipc p50",
+            baseline_value=zmq_p50 * 1e3,
+            target="<= pyzmq p50 and < 0.3 ms",
+            loop=loop,
+            samples=len(bus_lat),
+        )
+        emit(
+            "bus.unix.request_p99",
+            percentile(bus_lat, 99) * 1e3,
+            "ms",
+            baseline="pyzmq REQ/REP ipc p99",
+            baseline_value=zmq_p99 * 1e3,
+            loop=loop,
+        )
+        if _uvloop():
+            plain_lat, _ = anyio.run(_latency, plain_bound, None)
+            emit(
+                "bus.unix.request_p50.asyncio_without_uvloop",
+                percentile(plain_lat, 50) * 1e3,
+                "ms",
+                baseline="pyzmq REQ/REP ipc p50",
+                baseline_value=zmq_p50 * 1e3,
+                loop="asyncio",
+            )
+        trio_lat, _ = anyio.run(_latency, trio_bound, None, backend="trio")
+        emit(
+            "bus.unix.request_p50.trio",
+            percentile(trio_lat, 50) * 1e3,
+            "ms",
+            baseline="pyzmq REQ/REP ipc p50",
+            baseline_value=zmq_p50 * 1e3,
+            loop="trio",
+        )
+
+        log(f"one-way: {ONEWAY_N} events, batches of {BATCH}")
+        zmq_rate = _zmq_oneway(zmq_urls[1], zmq_urls[2])
+        bus_rate = anyio.run(_bus_oneway, bound, backend_options=_backend_options("asyncio"))
+        emit(
+            "bus.unix.oneway_throughput",
+            bus_rate,
+            "msg/s",
+            baseline="pyzmq PUSH/PULL ipc (msgpack payloads)",
+            baseline_value=zmq_rate,
+            target=">= 100000 msg/s",
+            loop=loop,
+            batch=BATCH,
+        )
+        log(
+            f"bus/pyzmq throughput ratio: {bus_rate / zmq_rate:.2f}; total {time.perf_counter() - start:.1f}s"
+        )
+    finally:
+        for proc in procs:
+            proc.kill()
+            proc.wait()
+        for child in folder.iterdir():
+            child.unlink()
+        folder.rmdir()
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--serve-bus", metavar="URL")
+    parser.add_argument("--backend", default="asyncio")
+    parser.add_argument("--serve-zmq", nargs=3, metavar=("REP", "PULL", "DONE"))
+    ns = parser.parse_args()
+    if ns.serve_bus:
+        serve_bus(ns.serve_bus, ns.backend)
+    elif ns.serve_zmq:
+        serve_zmq(*ns.serve_zmq)
+    else:
+        os.environ.setdefault("SYMPHONY_LOG_LEVEL", "warning")
+        main()
