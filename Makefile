@@ -32,5 +32,9 @@ test: $(STAMP)  ## run the whole suite (every async test on asyncio and trio)
 bench: $(STAMP)  ## run the benchmarks; prints one JSON object per line
 	$(BIN)/python tests/benchmarks/run.py
 
+lint: $(STAMP)  ## ruff (lint) and mypy --strict (core, sdk)
+	$(BIN)/ruff check core sdk plugins examples tests
+	$(BIN)/python -m mypy
+
 clean:  ## remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache .hypothesis

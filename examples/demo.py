@@ -51,8 +51,10 @@ async def scenario_workflow(kernel: Kernel) -> None:
     workflows = await kernel.aservice("workflow")
     melody = workflows.load(ROOT / "examples" / "workflows" / "text-report.json")
     report = workflows.validate(melody)
-    console.print(f"{melody.name!r}: {len(melody.nodes)} nodes, valid={report.valid}, "
-                  f"{len(report.errors)} errors, {len(report.warnings)} warnings")
+    console.print(
+        f"{melody.name!r}: {len(melody.nodes)} nodes, valid={report.valid}, "
+        f"{len(report.errors)} errors, {len(report.warnings)} warnings"
+    )
     console.print(workflows.render(melody, "text"), highlight=False)
     from symphony_workflow import levels
 
@@ -84,23 +86,32 @@ async def scenario_bus(kernel: Kernel) -> None:
                     await client.request("demo.textstats.analyse", {"path": "/etc/passwd"}, timeout=5)
                 except SymphonyError as err:
                     console.print(
-                        f"error crossed the socket as {type(err).__name__} ({err.code}): {err.message}", markup=False
+                        f"error crossed the socket as {type(err).__name__} ({err.code}): {err.message}",
+                        markup=False,
                     )
                 async with kernel.bus.subscribe("demo.#") as sub:
                     await client.send("demo.tick", {"n": 1})
                     event = await sub.receive(timeout=5)
-                    console.print(f"event from the client reached the kernel's bus: {event.type} {event.payload}")
+                    console.print(
+                        f"event from the client reached the kernel's bus: {event.type} {event.payload}"
+                    )
     console.print(f"bus metrics: {kernel.bus.metrics.snapshot()['counters']}")
 
 
 async def main() -> int:
     async with Kernel.open(overrides={"logging": {"level": "warning"}}) as kernel:
-        console.print(plugin_table(kernel, f"Discovered plugins (index: {kernel.index_status}) — none imported yet"))
+        console.print(
+            plugin_table(kernel, f"Discovered plugins (index: {kernel.index_status}) — none imported yet")
+        )
         await scenario_textstats(kernel)
         await scenario_workflow(kernel)
         await scenario_bus(kernel)
         console.print(plugin_table(kernel, "After the scenario — only what was used got activated"))
-        failures = [r for r in kernel.plugins if r.state not in (PluginState.ACTIVE, PluginState.DISCOVERED, PluginState.DISABLED)]
+        failures = [
+            r
+            for r in kernel.plugins
+            if r.state not in (PluginState.ACTIVE, PluginState.DISCOVERED, PluginState.DISABLED)
+        ]
         for record in failures:
             console.print(f"[red]{record.id}: {record.state.value}: {record.reason}[/red]")
         return 1 if failures else 0

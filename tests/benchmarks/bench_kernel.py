@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
-from _report import emit, log, median, time_per_call  # noqa: E402
+from _report import emit, log, median, time_per_call
 
 N_PLUGINS = 200
 RUNS = 9
@@ -126,14 +126,21 @@ def bench_hook_overhead() -> None:
     for i, impl in enumerate(impls):
         plain.register(impl, name=f"impl-{i}")
     specs = [
-        (parse_manifest({"plugin": {"id": f"impl-{i}", "version": "1", "kind": "service", "api": ">=0.1"}}), impl)
+        (
+            parse_manifest(
+                {"plugin": {"id": f"impl-{i}", "version": "1", "kind": "service", "api": ">=0.1"}}
+            ),
+            impl,
+        )
         for i, impl in enumerate(impls)
     ]
     kernel = Kernel.create(autoload=False, plugins=specs)
     kernel.add_hookspecs(Specs)
     for i in range(5):
         kernel.activate(f"impl-{i}")
-    assert sorted(kernel.hook.symphony_bench_probe(value=1)) == sorted(plain.hook.symphony_bench_probe(value=1))
+    assert sorted(kernel.hook.symphony_bench_probe(value=1)) == sorted(
+        plain.hook.symphony_bench_probe(value=1)
+    )
     n = 20000
     ours = time_per_call(lambda: kernel.hook.symphony_bench_probe(value=1), number=n, repeat=7)
     anchor = time_per_call(lambda: plain.hook.symphony_bench_probe(value=1), number=n, repeat=7)

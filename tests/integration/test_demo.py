@@ -16,9 +16,14 @@ def test_demo_runs_end_to_end() -> None:
         text=True,
         timeout=120,
         check=False,
-        env={"COLUMNS": "160", "PATH": "/usr/bin:/bin", "HOME": str(ROOT), "SYMPHONY_ENV": "test",
-             "SYMPHONY_CACHE_DIR": str(ROOT / ".venv" / "demo-cache"),
-             "SYMPHONY_USER_CONFIG": str(ROOT / ".venv" / "no-user-config.toml")},
+        env={
+            "COLUMNS": "160",
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(ROOT),
+            "SYMPHONY_ENV": "test",
+            "SYMPHONY_CACHE_DIR": str(ROOT / ".venv" / "demo-cache"),
+            "SYMPHONY_USER_CONFIG": str(ROOT / ".venv" / "no-user-config.toml"),
+        },
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "symphony-textstats" in proc.stdout

@@ -20,7 +20,6 @@ commands is first asked for, or at start when their manifest says ``activation =
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import inspect
 import os
 import threading
@@ -28,14 +27,13 @@ import time
 import traceback
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from symphony._version import PLUGIN_API_VERSION
 from symphony.commons.errors import NotFoundError, PluginError, sole_exception
 from symphony.plugins.discovery import discover
-from symphony.plugins.manifest import MANIFEST_FILENAME, Manifest, load_manifest
+from symphony.plugins.manifest import Manifest, load_manifest, manifest_path_of
 from symphony.plugins.resolve import dependency_order, resolve
 from symphony.plugins.states import FAILED_STATES, PluginRecord, PluginState
 
@@ -75,19 +73,6 @@ def _import_object(ref: str) -> Any:
     return obj
 
 
-def _manifest_beside(module_name: str) -> Path:
-    top = module_name.split(".", 1)[0]
-    spec = importlib.util.find_spec(top)
-    if spec is None or not spec.submodule_search_locations:
-        raise PluginError(
-            f"{module_name!r} is not inside an importable package",
-            code="plugin.manifest_missing",
-            context={"module": module_name},
-            hint=f"a plugin module lives in a package that ships {MANIFEST_FILENAME}",
-        )
-    return Path(list(spec.submodule_search_locations)[0]) / MANIFEST_FILENAME
-
-
 def _explicit_record(spec: PluginSpec) -> PluginRecord:
     obj: Any = None
     if isinstance(spec, tuple):
@@ -102,7 +87,7 @@ def _explicit_record(spec: PluginSpec) -> PluginRecord:
         entry = spec if isinstance(spec, str) else spec.__name__
         if not isinstance(spec, str):
             obj = spec
-        manifest = load_manifest(_manifest_beside(entry.split(":", 1)[0]))
+        manifest = load_manifest(manifest_path_of(entry))
     return PluginRecord(id=manifest.id, entry_point=entry, manifest=manifest, origin="explicit", obj=obj)
 
 
@@ -205,16 +190,17 @@ class Kernel:
             enabled=plugins_cfg.get("enabled", ()),
             disabled=plugins_cfg.get("disabled", ()),
         )
-        kernel = cls(config=config, records=records, strict=strict, index_status=index_status, autoload=autoload)
+        kernel = cls(
+            config=config, records=records, strict=strict, index_status=index_status, autoload=autoload
+        )
         kernel._report_failures()
         kernel._activate_on_startup()
         return kernel
 
     @staticmethod
     def _plugin_config_schemas(records: list[PluginRecord]) -> dict[str, Any]:
-        from symphony.commons.config import CORE_SCHEMAS
-
         from symphony.bus.config import BUS_CONFIG_SCHEMA
+        from symphony.commons.config import CORE_SCHEMAS
 
         schemas: dict[str, Any] = {"bus": BUS_CONFIG_SCHEMA}
         owners: dict[str, str] = {}
@@ -223,7 +209,7 @@ class Kernel:
             if not r.ok or m is None or m.config_section is None:
                 continue
             section = m.config_section
-            if section in CORE_SCHEMAS or section in schemas and section not in owners:
+            if section in CORE_SCHEMAS or (section in schemas and section not in owners):
                 r.fail(
                     PluginState.CONFLICTING,
                     f"{r.id} claims the config section [{section}], which belongs to the kernel",
@@ -299,7 +285,9 @@ class Kernel:
         return [
             r
             for r in self._records
-            if r.ok and r.state is not PluginState.DISABLED and r.manifest
+            if r.ok
+            and r.state is not PluginState.DISABLED
+            and r.manifest
             and any(s.startswith(prefix) for s in r.manifest.provides)
         ]
 
@@ -307,9 +295,7 @@ class Kernel:
         """Activate the plugin providing ``slot`` (e.g. ``"transport:unix"``) and return it."""
         record = self._slots.get(slot)
         if record is None:
-            blocked = [
-                r for r in self._records if r.manifest and slot in r.manifest.provides
-            ]
+            blocked = [r for r in self._records if r.manifest and slot in r.manifest.provides]
             if blocked:
                 r = blocked[0]
                 raise PluginError(
@@ -322,7 +308,9 @@ class Kernel:
                 f"no installed plugin provides {slot!r}",
                 code="plugin.slot_not_found",
                 context={"slot": slot},
-                hint=f"install one, e.g. `pip install symphony-{kind}-{name}`" if kind == "transport" else None,
+                hint=f"install one, e.g. `pip install symphony-{kind}-{name}`"
+                if kind == "transport"
+                else None,
             )
         return self.activate(record.id)
 
@@ -350,7 +338,7 @@ class Kernel:
         if record.state is PluginState.ACTIVE:
             return record
         with self._lock:
-            if record.state is PluginState.ACTIVE:
+            if record.state is PluginState.ACTIVE:  # type: ignore[comparison-overlap]  # another thread won
                 return record
             if record.state is not PluginState.DISCOVERED:
                 raise PluginError(
@@ -379,7 +367,9 @@ class Kernel:
             self._register(record)
             record.state = PluginState.ACTIVE
             self._activation_order.append(record)
-            self._log().debug("plugin activated", plugin=record.id, **{k: round(v, 4) for k, v in record.timings.items()})
+            self._log().debug(
+                "plugin activated", plugin=record.id, **{k: round(v, 4) for k, v in record.timings.items()}
+            )
         if self._running and self._task_group is not None:
             self._task_group.start_soon(self._startup, record)
         return record
@@ -501,8 +491,11 @@ class Kernel:
             )
 
     def _activate_on_startup(self) -> None:
-        wanted = [r for r in self._records if r.state is PluginState.DISCOVERED and r.manifest
-                  and r.manifest.activation == "on-startup"]
+        wanted = [
+            r
+            for r in self._records
+            if r.state is PluginState.DISCOVERED and r.manifest and r.manifest.activation == "on-startup"
+        ]
         for record in dependency_order(wanted):
             try:
                 self.activate(record.id)
@@ -628,6 +621,10 @@ class Kernel:
                     context={"registry": name, "known": sorted(REGISTRIES)},
                 ) from None
             registry = _import_object(ref)()
+            if name == "transports":  # memory:// is built in; plugins add the others
+                from symphony.bus.transport import register_builtin_transports
+
+                register_builtin_transports(registry)
             self._registries[name] = registry
         return registry
 
@@ -650,11 +647,11 @@ class Kernel:
                     hint="a plugin provides a service by listing `service:<name>` in its manifest's provides",
                 ) from None
             if name not in services:
-                owner = self._slots[f"service:{name}"].id
+                declared_by = self._slots[f"service:{name}"].id
                 raise PluginError(
-                    f"plugin {owner} declares service:{name} but registered no such service",
+                    f"plugin {declared_by} declares service:{name} but registered no such service",
                     code="service.not_registered",
-                    context={"service": name, "plugin": owner},
+                    context={"service": name, "plugin": declared_by},
                     hint="register it in symphony_register_services(registry)",
                 )
         owner_id = services.owner(name)
@@ -714,4 +711,3 @@ class Kernel:
     def __repr__(self) -> str:
         active = sum(r.state is PluginState.ACTIVE for r in self._records)
         return f"<Kernel plugins={len(self._records)} active={active} running={self._running}>"
-

@@ -97,7 +97,9 @@ class CommandRegistry:
         try:
             return self._commands[name]
         except KeyError:
-            raise NotFoundError(f"no CLI command {name!r}", code="cli.no_command", context={"command": name}) from None
+            raise NotFoundError(
+                f"no CLI command {name!r}", code="cli.no_command", context={"command": name}
+            ) from None
 
     def names(self) -> list[str]:
         """Registered command names, sorted."""

@@ -8,24 +8,9 @@ import attrs
 
 from symphony._version import PLUGIN_API_VERSION
 from symphony.commons.errors import PluginError, SymphonyError
-from symphony.plugins.manifest import MANIFEST_FILENAME, Manifest, api_compatible, load_manifest
+from symphony.plugins.manifest import Manifest, api_compatible, load_manifest, manifest_path_of
 
 __all__ = ["ManifestReport", "check_manifest", "manifest_path_of"]
-
-
-def manifest_path_of(module_name: str) -> Path:
-    """The ``symphony.toml`` path of the package that holds ``module_name`` (no import)."""
-    import importlib.util
-
-    top = module_name.split(":", 1)[0].split(".", 1)[0]
-    spec = importlib.util.find_spec(top)
-    if spec is None or not spec.submodule_search_locations:
-        raise PluginError(
-            f"{module_name!r} is not in an importable package",
-            code="plugin.manifest_missing",
-            context={"module": module_name},
-        )
-    return Path(list(spec.submodule_search_locations)[0]) / MANIFEST_FILENAME
 
 
 @attrs.frozen

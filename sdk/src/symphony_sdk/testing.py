@@ -66,7 +66,9 @@ def symphony_kernel(symphony_kernel_factory: KernelFactory, request: pytest.Fixt
 
 
 @asynccontextmanager
-async def open_test_kernel(plugins: Sequence[PluginSpec] = (), *, autoload: bool = False, **kwargs: Any) -> AsyncIterator[Kernel]:
+async def open_test_kernel(
+    plugins: Sequence[PluginSpec] = (), *, autoload: bool = False, **kwargs: Any
+) -> AsyncIterator[Kernel]:
     """``async with open_test_kernel([...]) as kernel:`` — a running kernel (startup hooks awaited).
 
     Use it inside a test that already isolates the environment (e.g. one that also requests

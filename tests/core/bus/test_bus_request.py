@@ -11,9 +11,9 @@ import pytest
 
 from symphony.bus import Bus, JsonCodec, Message, MsgpackCodec
 from symphony.commons.errors import (
-    InternalError,
     ConfigError,
     ConflictError,
+    InternalError,
     NotFoundError,
     OperationTimeoutError,
     PermissionDeniedError,

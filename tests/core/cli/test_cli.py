@@ -34,11 +34,18 @@ def symphony_register_commands(registry):
 def site(tmp_path: Path) -> Path:
     root = tmp_path / "site"
     root.mkdir()
-    write_plugin_distribution(root, "p-hello", manifest={"commands": [{"name": "hello", "summary": "Say hello."}]},
-                              module_source=COMMAND_PLUGIN)
-    write_plugin_distribution(root, "p-broken", manifest={"commands": [{"name": "explode", "summary": "Boom."}],
-                                                          "provides": ["service:broken"]},
-                              module_source="raise RuntimeError('broken at import')\n")
+    write_plugin_distribution(
+        root,
+        "p-hello",
+        manifest={"commands": [{"name": "hello", "summary": "Say hello."}]},
+        module_source=COMMAND_PLUGIN,
+    )
+    write_plugin_distribution(
+        root,
+        "p-broken",
+        manifest={"commands": [{"name": "explode", "summary": "Boom."}], "provides": ["service:broken"]},
+        module_source="raise RuntimeError('broken at import')\n",
+    )
     return root
 
 
@@ -47,7 +54,9 @@ def run(site: Path | None, *args: str, env: dict[str, str] | None = None) -> sub
     if site is not None:
         full_env["PYTHONPATH"] = str(site)
     full_env.update(env or {})
-    return subprocess.run([SYMPHONY, *args], capture_output=True, text=True, env=full_env, check=False, timeout=60)
+    return subprocess.run(
+        [SYMPHONY, *args], capture_output=True, text=True, env=full_env, check=False, timeout=60
+    )
 
 
 def test_version() -> None:
@@ -148,7 +157,7 @@ def test_plugins_schema_is_json() -> None:
 
 def test_config_set_keeps_comments_and_get_reads_back(tmp_path: Path) -> None:
     user = tmp_path / "user.toml"
-    user.write_text("# my settings\n[logging]\n# keep me\nlevel = \"info\"\n")
+    user.write_text('# my settings\n[logging]\n# keep me\nlevel = "info"\n')
     env = {"SYMPHONY_USER_CONFIG": str(user)}
     proc = run(None, "config", "set", "logging.level", "warning", env=env)
     assert proc.returncode == 0, proc.stderr

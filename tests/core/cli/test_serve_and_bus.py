@@ -25,7 +25,10 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     assert proc.stdout is not None
     line = proc.stdout.readline()  # blocks until listening (or the process dies)
     try:
-        assert line.startswith("listening on unix://"), (line, proc.stderr.read() if proc.poll() is not None else "")
+        assert line.startswith("listening on unix://"), (
+            line,
+            proc.stderr.read() if proc.poll() is not None else "",
+        )
         yield f"unix://{sock}", sock
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -37,8 +40,9 @@ def server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
 
 
 def bus(url: str, *args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([SYMPHONY, "bus", "--url", url, *args], capture_output=True, text=True, timeout=timeout,
-                          check=False)
+    return subprocess.run(
+        [SYMPHONY, "bus", "--url", url, *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
 
 
 def test_socket_is_private(server: tuple[str, Path]) -> None:
@@ -68,11 +72,17 @@ def test_errors_cross_to_the_command_line(server: tuple[str, Path]) -> None:
 
 def test_monitor_sees_what_send_publishes(server: tuple[str, Path]) -> None:
     url, _ = server
-    monitor = subprocess.Popen([SYMPHONY, "bus", "--url", url, "monitor", "demo.#", "--count", "1", "--json"],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    monitor = subprocess.Popen(
+        [SYMPHONY, "bus", "--url", url, "monitor", "demo.#", "--count", "1", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 30
-        while monitor.poll() is None and time.monotonic() < deadline:  # resend until the monitor has subscribed
+        while (
+            monitor.poll() is None and time.monotonic() < deadline
+        ):  # resend until the monitor has subscribed
             assert bus(url, "send", "demo.tick", '{"n": 7}').returncode == 0
             try:
                 out, err = monitor.communicate(timeout=0.5)

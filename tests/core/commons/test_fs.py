@@ -19,7 +19,6 @@ from symphony.commons.errors import (
     ValidationError,
 )
 
-
 # --------------------------------------------------------------------------- reject_parent_refs
 
 

@@ -32,9 +32,13 @@ def plugin_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
 def add_plugin(plugin_root: Path) -> Callable[..., Path]:
     """``add_plugin("p-a", manifest={...}, source="...")`` writes a plugin distribution."""
 
-    def add(plugin_id: str, *, manifest: dict[str, Any] | str | None = None, source: str = "", **kw: Any) -> Path:
+    def add(
+        plugin_id: str, *, manifest: dict[str, Any] | str | None = None, source: str = "", **kw: Any
+    ) -> Path:
         header = f"from symphony.hookspecs import hookimpl\nfrom {EVENTS_MODULE} import EVENTS\n"
-        return write_plugin_distribution(plugin_root, plugin_id, manifest=manifest, module_source=header + source, **kw)
+        return write_plugin_distribution(
+            plugin_root, plugin_id, manifest=manifest, module_source=header + source, **kw
+        )
 
     return add
 

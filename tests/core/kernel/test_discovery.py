@@ -9,7 +9,9 @@ from symphony.plugins.discovery import DiscoveryIndex, discover
 from symphony.plugins.states import PluginState
 
 
-def test_discovery_reads_manifests_without_importing(add_plugin: Callable[..., Path], plugin_root: Path) -> None:
+def test_discovery_reads_manifests_without_importing(
+    add_plugin: Callable[..., Path], plugin_root: Path
+) -> None:
     add_plugin("p-boom", source="raise RuntimeError('import side effect')\n")
     records, status = discover(search_path=[str(plugin_root)])
     assert [r.id for r in records] == ["p-boom"]
@@ -19,7 +21,9 @@ def test_discovery_reads_manifests_without_importing(add_plugin: Callable[..., P
     assert status == "cold"
 
 
-def test_index_is_warm_then_invalidated_by_a_new_distribution(add_plugin: Callable[..., Path], plugin_root: Path) -> None:
+def test_index_is_warm_then_invalidated_by_a_new_distribution(
+    add_plugin: Callable[..., Path], plugin_root: Path
+) -> None:
     add_plugin("p-one")
     assert discover(search_path=[str(plugin_root)])[1] == "cold"
     records, status = discover(search_path=[str(plugin_root)])
@@ -60,7 +64,9 @@ def test_corrupt_index_is_rebuilt(add_plugin: Callable[..., Path], plugin_root: 
     assert again.last_status == "cold"
 
 
-def test_malformed_manifest_is_invalid_and_others_survive(add_plugin: Callable[..., Path], plugin_root: Path) -> None:
+def test_malformed_manifest_is_invalid_and_others_survive(
+    add_plugin: Callable[..., Path], plugin_root: Path
+) -> None:
     add_plugin("p-bad", manifest='[plugin]\nid = "p-bad"\nkind = "gizmo"\n')
     add_plugin("p-good")
     records = {r.id: r for r in discover(search_path=[str(plugin_root)])[0]}

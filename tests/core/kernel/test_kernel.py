@@ -23,7 +23,9 @@ def symphony_register_services(registry):
 """
 
 
-def test_service_activates_its_plugin_lazily(add_plugin: Callable[..., Path], make_kernel: Callable[..., Kernel], events: list) -> None:
+def test_service_activates_its_plugin_lazily(
+    add_plugin: Callable[..., Path], make_kernel: Callable[..., Kernel], events: list
+) -> None:
     add_plugin("p-greet", manifest={"provides": ["service:greeter"]}, source=SERVICE)
     kernel = make_kernel()
     assert "p_greet.plugin" not in sys.modules
@@ -35,15 +37,21 @@ def test_service_activates_its_plugin_lazily(add_plugin: Callable[..., Path], ma
     assert set(kernel.plugin("p-greet").timings) == {"import", "activate"}
 
 
-def test_unknown_service_is_not_found_with_what_exists(add_plugin: Callable[..., Path], make_kernel: Callable[..., Kernel]) -> None:
+def test_unknown_service_is_not_found_with_what_exists(
+    add_plugin: Callable[..., Path], make_kernel: Callable[..., Kernel]
+) -> None:
     add_plugin("p-greet", manifest={"provides": ["service:greeter"]}, source=SERVICE)
     with pytest.raises(NotFoundError) as info:
         make_kernel().service("nope")
     assert info.value.context["available"] == ["greeter"]
 
 
-def test_import_failure_is_isolated_and_kept(add_plugin: Callable[..., Path], make_kernel: Callable[..., Kernel]) -> None:
-    add_plugin("p-boom", manifest={"provides": ["service:boom"]}, source="raise RuntimeError('kaboom at import')\n")
+def test_import_failure_is_isolated_and_kept(
+    add_plugin: Callable[..., Path], make_kernel: Callable[..., Kernel]
+) -> None:
+    add_plugin(
+        "p-boom", manifest={"provides": ["service:boom"]}, source="raise RuntimeError('kaboom at import')\n"
+    )
     add_plugin("p-greet", manifest={"provides": ["service:greeter"]}, source=SERVICE)
     kernel = make_kernel()
     with pytest.raises(PluginError) as info:
@@ -59,7 +67,9 @@ def test_import_failure_is_isolated_and_kept(add_plugin: Callable[..., Path], ma
         kernel.service("boom")
 
 
-def test_activation_failure_unregisters_the_plugin(add_plugin: Callable[..., Path], make_kernel: Callable[..., Kernel]) -> None:
+def test_activation_failure_unregisters_the_plugin(
+    add_plugin: Callable[..., Path], make_kernel: Callable[..., Kernel]
+) -> None:
     add_plugin(
         "p-badact",
         manifest={"provides": ["service:bad"]},
@@ -75,7 +85,9 @@ def test_activation_failure_unregisters_the_plugin(add_plugin: Callable[..., Pat
     assert kernel.pm.get_plugin("p-badact") is None
 
 
-def test_wrong_hookimpl_signature_is_an_activation_failure(add_plugin: Callable[..., Path], make_kernel: Callable[..., Kernel]) -> None:
+def test_wrong_hookimpl_signature_is_an_activation_failure(
+    add_plugin: Callable[..., Path], make_kernel: Callable[..., Kernel]
+) -> None:
     add_plugin("p-sig", source="@hookimpl\ndef symphony_activate(kernel, surprise):\n    pass\n")
     kernel = make_kernel()
     with pytest.raises(PluginError) as info:
@@ -83,7 +95,9 @@ def test_wrong_hookimpl_signature_is_an_activation_failure(add_plugin: Callable[
     assert info.value.code == "plugin.bad_hookimpl"
 
 
-def test_requirement_is_activated_first(add_plugin: Callable[..., Path], make_kernel: Callable[..., Kernel], events: list) -> None:
+def test_requirement_is_activated_first(
+    add_plugin: Callable[..., Path], make_kernel: Callable[..., Kernel], events: list
+) -> None:
     act = "@hookimpl\ndef symphony_activate(kernel):\n    EVENTS.append({name!r})\n"
     add_plugin("p-base", source=act.format(name="p-base"))
     add_plugin("p-top", manifest={"requires": ["p-base"]}, source=act.format(name="p-top"))
@@ -91,7 +105,9 @@ def test_requirement_is_activated_first(add_plugin: Callable[..., Path], make_ke
     assert events == ["p-base", "p-top"]
 
 
-def test_failed_requirement_fails_the_dependent(add_plugin: Callable[..., Path], make_kernel: Callable[..., Kernel]) -> None:
+def test_failed_requirement_fails_the_dependent(
+    add_plugin: Callable[..., Path], make_kernel: Callable[..., Kernel]
+) -> None:
     add_plugin("p-base", source="raise ImportError('missing wheel')\n")
     add_plugin("p-top", manifest={"requires": ["p-base"]})
     kernel = make_kernel()
@@ -101,7 +117,9 @@ def test_failed_requirement_fails_the_dependent(add_plugin: Callable[..., Path],
     assert "p-base" in (kernel.plugin("p-top").reason or "")
 
 
-def test_on_startup_failure_does_not_stop_the_kernel(add_plugin: Callable[..., Path], make_kernel: Callable[..., Kernel]) -> None:
+def test_on_startup_failure_does_not_stop_the_kernel(
+    add_plugin: Callable[..., Path], make_kernel: Callable[..., Kernel]
+) -> None:
     add_plugin("p-eager", manifest={"activation": "on-startup"}, source="raise RuntimeError('eager boom')\n")
     add_plugin("p-greet", manifest={"provides": ["service:greeter"]}, source=SERVICE)
     kernel = make_kernel()
@@ -109,7 +127,9 @@ def test_on_startup_failure_does_not_stop_the_kernel(add_plugin: Callable[..., P
     assert kernel.service("greeter").greet("y") == "hello y"
 
 
-def test_slot_activation_and_providers(add_plugin: Callable[..., Path], make_kernel: Callable[..., Kernel]) -> None:
+def test_slot_activation_and_providers(
+    add_plugin: Callable[..., Path], make_kernel: Callable[..., Kernel]
+) -> None:
     add_plugin("p-t1", manifest={"provides": ["codec:one"]})
     add_plugin("p-t2", manifest={"provides": ["codec:two"]})
     kernel = make_kernel()
@@ -127,7 +147,9 @@ class _Specs:
         """Return words."""
 
 
-def test_plugins_can_add_hookspecs_and_hooks_fan_out(add_plugin: Callable[..., Path], make_kernel: Callable[..., Kernel]) -> None:
+def test_plugins_can_add_hookspecs_and_hooks_fan_out(
+    add_plugin: Callable[..., Path], make_kernel: Callable[..., Kernel]
+) -> None:
     add_plugin("p-w1", source="@hookimpl\ndef symphony_collect_words():\n    return 'alpha'\n")
     add_plugin("p-w2", source="@hookimpl\ndef symphony_collect_words():\n    return 'beta'\n")
     kernel = make_kernel()
@@ -141,7 +163,15 @@ def test_explicit_plugin_object_with_manifest(tmp_path: Path) -> None:
     from symphony.plugins.manifest import parse_manifest
 
     manifest = parse_manifest(
-        {"plugin": {"id": "host-thing", "version": "1", "kind": "service", "api": ">=0.1", "provides": ["service:thing"]}}
+        {
+            "plugin": {
+                "id": "host-thing",
+                "version": "1",
+                "kind": "service",
+                "api": ">=0.1",
+                "provides": ["service:thing"],
+            }
+        }
     )
 
     class HostPlugin:
@@ -182,7 +212,11 @@ async def test_async_lifecycle_runs_in_dependency_order(
     add_plugin: Callable[..., Path], plugin_root: Path, events: list
 ) -> None:
     add_plugin("p-db", manifest={"activation": "on-startup"}, source=LIFECYCLE.format(name="p-db"))
-    add_plugin("p-api", manifest={"activation": "on-startup", "requires": ["p-db"]}, source=LIFECYCLE.format(name="p-api"))
+    add_plugin(
+        "p-api",
+        manifest={"activation": "on-startup", "requires": ["p-db"]},
+        source=LIFECYCLE.format(name="p-api"),
+    )
     async with Kernel.open(search_path=[str(plugin_root)]) as kernel:
         assert kernel.running
         assert events == [("start", "p-db"), ("start", "p-api")]
@@ -215,7 +249,9 @@ async def symphony_startup(kernel):
 
 
 @pytest.mark.anyio
-async def test_startup_failure_is_isolated_by_default(add_plugin: Callable[..., Path], plugin_root: Path, events: list) -> None:
+async def test_startup_failure_is_isolated_by_default(
+    add_plugin: Callable[..., Path], plugin_root: Path, events: list
+) -> None:
     add_plugin("p-bad", manifest={"activation": "on-startup"}, source=FAILING_STARTUP)
     add_plugin("p-good", manifest={"activation": "on-startup"}, source=LIFECYCLE.format(name="p-good"))
     async with Kernel.open(search_path=[str(plugin_root)]) as kernel:
@@ -227,11 +263,14 @@ async def test_startup_failure_is_isolated_by_default(add_plugin: Callable[..., 
 
 
 @pytest.mark.anyio
-async def test_startup_failure_propagates_when_configured(add_plugin: Callable[..., Path], plugin_root: Path) -> None:
+async def test_startup_failure_propagates_when_configured(
+    add_plugin: Callable[..., Path], plugin_root: Path
+) -> None:
     add_plugin("p-bad", manifest={"activation": "on-startup"}, source=FAILING_STARTUP)
     with pytest.raises(PluginError) as info:
         async with Kernel.open(
-            search_path=[str(plugin_root)], overrides={"kernel": {"hook_policy": {"symphony_startup": "propagate"}}}
+            search_path=[str(plugin_root)],
+            overrides={"kernel": {"hook_policy": {"symphony_startup": "propagate"}}},
         ):
             pass  # pragma: no cover - never reached
     assert info.value.code == "plugin.startup_failed"
@@ -246,7 +285,9 @@ async def test_shutdown_failure_is_logged_and_others_still_stop(
         manifest={"activation": "on-startup"},
         source="@hookimpl\ndef symphony_shutdown(kernel):\n    raise RuntimeError('stop boom')\n",
     )
-    add_plugin("p-b", manifest={"activation": "on-startup", "requires": ["p-a"]}, source=LIFECYCLE.format(name="p-b"))
+    add_plugin(
+        "p-b", manifest={"activation": "on-startup", "requires": ["p-a"]}, source=LIFECYCLE.format(name="p-b")
+    )
     async with Kernel.open(search_path=[str(plugin_root)]):
         pass
     assert ("stop", "p-b") in events

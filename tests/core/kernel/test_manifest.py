@@ -7,7 +7,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from symphony.commons.errors import NotFoundError, PluginError, SymphonyError
-from symphony.plugins.manifest import MANIFEST_SCHEMA, KINDS, Manifest, load_manifest, parse_manifest
+from symphony.plugins.manifest import KINDS, MANIFEST_SCHEMA, Manifest, load_manifest, parse_manifest
 
 GOOD = """
 [plugin]
@@ -64,7 +64,11 @@ def test_manifest_round_trips_through_to_dict(tmp_path: Path) -> None:
         (GOOD.replace('id = "symphony-demo"', 'id = "Bad Id"'), "plugin.id", "does not match"),
         (GOOD.replace('"service:demo"', '"no-colon"'), "plugin.provides[0]", "does not match"),
         (GOOD + "\n[extra]\nx = 1\n", "(top level)", "Additional properties"),
-        (GOOD.replace('config_section = "demo"\n', ""), "plugin.config_section", "without plugin.config_section"),
+        (
+            GOOD.replace('config_section = "demo"\n', ""),
+            "plugin.config_section",
+            "without plugin.config_section",
+        ),
     ],
 )
 def test_bad_manifest_names_file_key_and_rule(tmp_path: Path, text: str, key: str, words: str) -> None:
@@ -108,7 +112,9 @@ def test_fuzz_manifest_text_only_raises_symphony_errors(tmp_path: Path, text: st
 
 toml_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=10), children, max_size=4)
+    ),
     max_leaves=12,
 )
 
@@ -118,7 +124,9 @@ toml_values = st.recursive(
     st.dictionaries(
         st.sampled_from(["plugin", "config_schema", "x"]),
         st.dictionaries(
-            st.sampled_from(["id", "version", "kind", "api", "provides", "requires", "commands", "activation", "type"]),
+            st.sampled_from(
+                ["id", "version", "kind", "api", "provides", "requires", "commands", "activation", "type"]
+            ),
             toml_values,
         ),
     )

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,7 +11,9 @@ from symphony.kernel import Kernel
 from symphony.plugins.states import PluginState
 
 
-def test_incompatible_api_is_reported_before_import(add_plugin: Callable[..., Path], make_kernel: Callable[..., Kernel]) -> None:
+def test_incompatible_api_is_reported_before_import(
+    add_plugin: Callable[..., Path], make_kernel: Callable[..., Kernel]
+) -> None:
     add_plugin("p-future", manifest={"api": ">=2.0"}, source="raise RuntimeError('must not import')\n")
     kernel = make_kernel()
     record = kernel.plugin("p-future")
@@ -21,7 +24,9 @@ def test_incompatible_api_is_reported_before_import(add_plugin: Callable[..., Pa
     assert info.value.code == "plugin.incompatible_api"
 
 
-def test_slot_conflict_names_both_plugins(add_plugin: Callable[..., Path], make_kernel: Callable[..., Kernel]) -> None:
+def test_slot_conflict_names_both_plugins(
+    add_plugin: Callable[..., Path], make_kernel: Callable[..., Kernel]
+) -> None:
     add_plugin("p-a", manifest={"provides": ["transport:carrier-pigeon"]})
     add_plugin("p-b", manifest={"provides": ["transport:carrier-pigeon"]})
     add_plugin("p-c", manifest={"provides": ["transport:other"]})
@@ -37,7 +42,9 @@ def test_slot_conflict_names_both_plugins(add_plugin: Callable[..., Path], make_
     assert info.value.code == "plugin.slot_conflict"
 
 
-def test_requires_cycle_is_spelled_out(add_plugin: Callable[..., Path], make_kernel: Callable[..., Kernel]) -> None:
+def test_requires_cycle_is_spelled_out(
+    add_plugin: Callable[..., Path], make_kernel: Callable[..., Kernel]
+) -> None:
     add_plugin("p-a", manifest={"requires": ["p-b"]})
     add_plugin("p-b", manifest={"requires": ["p-c"]})
     add_plugin("p-c", manifest={"requires": ["p-a"]})
@@ -52,7 +59,7 @@ def test_requires_cycle_is_spelled_out(add_plugin: Callable[..., Path], make_ker
         assert reason.startswith("dependency cycle: ")
         path = reason.removeprefix("dependency cycle: ").split(" -> ")
         assert path[0] == path[-1] and set(path) == {"p-a", "p-b", "p-c"}
-        for a, b in zip(path, path[1:]):  # each arrow reads "requires"
+        for a, b in itertools.pairwise(path):  # each arrow reads "requires"
             assert kernel.plugin(a).manifest.requires == (b,)  # type: ignore[union-attr]
     assert kernel.plugin("p-d").state is PluginState.INCOMPATIBLE
     assert kernel.plugin("p-free").state is PluginState.DISCOVERED
@@ -65,7 +72,9 @@ def test_missing_requirement(add_plugin: Callable[..., Path], make_kernel: Calla
     assert "p-absent" in (record.reason or "") and "not installed" in (record.reason or "")
 
 
-def test_duplicate_plugin_id_conflicts(add_plugin: Callable[..., Path], make_kernel: Callable[..., Kernel], plugin_root: Path) -> None:
+def test_duplicate_plugin_id_conflicts(
+    add_plugin: Callable[..., Path], make_kernel: Callable[..., Kernel], plugin_root: Path
+) -> None:
     add_plugin("p-dup")
     from symphony.plugins.manifest import load_manifest
 
@@ -98,8 +107,12 @@ def test_dependency_order_follows_requires_and_after(
     add_plugin: Callable[..., Path], make_kernel: Callable[..., Kernel], events: list
 ) -> None:
     startup = "@hookimpl\ndef symphony_activate(kernel):\n    EVENTS.append({name!r})\n"
-    add_plugin("p-c", manifest={"activation": "on-startup", "after": ["p-b"]}, source=startup.format(name="p-c"))
-    add_plugin("p-b", manifest={"activation": "on-startup", "requires": ["p-a"]}, source=startup.format(name="p-b"))
+    add_plugin(
+        "p-c", manifest={"activation": "on-startup", "after": ["p-b"]}, source=startup.format(name="p-c")
+    )
+    add_plugin(
+        "p-b", manifest={"activation": "on-startup", "requires": ["p-a"]}, source=startup.format(name="p-b")
+    )
     add_plugin("p-a", manifest={"activation": "on-startup"}, source=startup.format(name="p-a"))
     make_kernel()
     assert events == ["p-a", "p-b", "p-c"]
@@ -116,9 +129,14 @@ def test_strict_mode_turns_problems_into_errors(
     assert "p-future" in info.value.message
 
 
-def test_plugin_config_section_is_validated(add_plugin: Callable[..., Path], make_kernel: Callable[..., Kernel]) -> None:
-    schema = {"type": "object", "additionalProperties": False,
-              "properties": {"level": {"type": "integer", "default": 3}}}
+def test_plugin_config_section_is_validated(
+    add_plugin: Callable[..., Path], make_kernel: Callable[..., Kernel]
+) -> None:
+    schema = {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {"level": {"type": "integer", "default": 3}},
+    }
     add_plugin("p-conf", manifest={"config_section": "pconf", "config_schema": schema})
     assert make_kernel().config.section("pconf")["level"] == 3
     assert make_kernel(overrides={"pconf": {"level": 7}}).config.section("pconf")["level"] == 7
@@ -127,7 +145,9 @@ def test_plugin_config_section_is_validated(add_plugin: Callable[..., Path], mak
     assert "pconf.level" in str(info.value.context.get("key", "")) or "pconf.level" in info.value.message
 
 
-def test_plugin_may_not_claim_a_core_config_section(add_plugin: Callable[..., Path], make_kernel: Callable[..., Kernel]) -> None:
+def test_plugin_may_not_claim_a_core_config_section(
+    add_plugin: Callable[..., Path], make_kernel: Callable[..., Kernel]
+) -> None:
     add_plugin("p-greedy", manifest={"config_section": "logging", "config_schema": {"type": "object"}})
     record = make_kernel().plugin("p-greedy")
     assert record.state is PluginState.CONFLICTING

@@ -9,7 +9,10 @@ from __future__ import annotations
 BUILTIN_COMMANDS: dict[str, tuple[str, str]] = {
     "plugins": ("symphony.cli.plugins_cmd:plugins", "List, inspect and validate plugins."),
     "config": ("symphony.cli.config_cmd:config", "Show, read and edit the layered configuration."),
-    "doctor": ("symphony.cli.doctor_cmd:doctor", "Check the environment, the plugins and the discovery index."),
+    "doctor": (
+        "symphony.cli.doctor_cmd:doctor",
+        "Check the environment, the plugins and the discovery index.",
+    ),
     "serve": ("symphony.cli.serve_cmd:serve", "Run a kernel that serves the message bus on a socket."),
     "bus": ("symphony.cli.bus_cmd:bus", "Send, request and monitor messages on a running bus."),
 }

@@ -34,7 +34,9 @@ class CliState:
         if self._kernel is None:
             from symphony.kernel import Kernel
 
-            self._kernel = Kernel.create(self.config_path, env=self.env, strict=self.strict, autoload=self.autoload)
+            self._kernel = Kernel.create(
+                self.config_path, env=self.env, strict=self.strict, autoload=self.autoload
+            )
         return self._kernel
 
     def plugin_commands(self) -> dict[str, tuple[str, str]]:
@@ -108,7 +110,8 @@ def current_kernel(*, required: bool = True) -> Kernel | None:
     if state is None:
         if required:
             raise NotFoundError(
-                "no symphony command is running", code="cli.no_kernel",
+                "no symphony command is running",
+                code="cli.no_kernel",
                 hint="current_kernel() works inside commands invoked through `symphony`",
             )
         return None

@@ -20,30 +20,45 @@ def _payload(text: str | None) -> Any:
         from symphony.commons.errors import ValidationError
 
         raise ValidationError(
-            f"PAYLOAD is not JSON: {exc}", code="cli.bad_payload", context={"payload": text[:200]},
+            f"PAYLOAD is not JSON: {exc}",
+            code="cli.bad_payload",
+            context={"payload": text[:200]},
             hint='quote it for the shell, e.g. \'{"name": "ada"}\'',
         ) from None
 
 
-def _client_kwargs(state: CliState, url: str | None, token_file: str | None, codec: str | None) -> dict[str, Any]:
+def _client_kwargs(
+    state: CliState, url: str | None, token_file: str | None, codec: str | None
+) -> dict[str, Any]:
     from symphony.bus.config import default_socket_path
 
+    kernel = state.kernel()  # transports come from the kernel: disabled plugins stay disabled
     if url is None:
-        configured = state.kernel().config.get("bus.socket")
+        configured = kernel.config.get("bus.socket")
         url = f"unix://{configured or default_socket_path()}"
     options: dict[str, Any] = {}
     if token_file:
         options["token_file"] = token_file
-    kwargs: dict[str, Any] = {"url": url, "options": options, "reconnect": False, "name": "symphony-cli"}
+    kwargs: dict[str, Any] = {
+        "url": url,
+        "options": options,
+        "reconnect": False,
+        "name": "symphony-cli",
+        "kernel": kernel,
+    }
     if codec:
         kwargs["codec"] = codec
     return kwargs
 
 
 @click.group()
-@click.option("--url", default=None, help="Server URL (default: unix:// at bus.socket or the platform default).")
+@click.option(
+    "--url", default=None, help="Server URL (default: unix:// at bus.socket or the platform default)."
+)
 @click.option("--token-file", type=click.Path(exists=True, dir_okay=False), help="Token for tcp:// servers.")
-@click.option("--codec", type=click.Choice(["msgpack", "json"]), default=None, help="Wire codec (default msgpack).")
+@click.option(
+    "--codec", type=click.Choice(["msgpack", "json"]), default=None, help="Wire codec (default msgpack)."
+)
 @click.pass_context
 def bus(ctx: click.Context, url: str | None, token_file: str | None, codec: str | None) -> None:
     """Send, request and monitor messages on a running `symphony serve`."""

@@ -33,7 +33,9 @@ def show(state: CliState, as_json: bool, sources: bool) -> None:
         echo_json(out)
         return
     con = console()
-    con.print(f"[bold]env[/bold]: {cfg.env}   [bold]files[/bold]: {', '.join(map(str, cfg.files)) or '(none)'}")
+    con.print(
+        f"[bold]env[/bold]: {cfg.env}   [bold]files[/bold]: {', '.join(map(str, cfg.files)) or '(none)'}"
+    )
     for key in _leaf_keys(data):
         line = f"{key} = {cfg.get(key)!r}"
         if sources:

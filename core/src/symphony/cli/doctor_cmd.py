@@ -48,18 +48,25 @@ def doctor(state: CliState, as_json: bool, no_import: bool) -> None:
         "index": {"path": str(index.path), "status": kernel.index_status, "exists": index.path.exists()},
         "plugins": counts,
         "problems": [
-            {"plugin": r.id, "state": r.state.value, "reason": r.reason, "code": r.error_code} for r in kernel.failures()
+            {"plugin": r.id, "state": r.state.value, "reason": r.reason, "code": r.error_code}
+            for r in kernel.failures()
         ],
     }
     if as_json:
         echo_json(report)
     else:
         con = console()
-        con.print(f"symphony {report['symphony']} (plugin API {report['plugin_api']}), Python {report['python']}")
+        con.print(
+            f"symphony {report['symphony']} (plugin API {report['plugin_api']}), Python {report['python']}"
+        )
         con.print(f"  interpreter: {report['executable']}")
         con.print(f"  config: env={report['config']['env']} files={report['config']['files'] or '(none)'}")
         con.print(f"  discovery index: {report['index']['path']} ({report['index']['status']})")
-        con.print("  plugins: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())) if counts else "  plugins: none")
+        con.print(
+            "  plugins: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
+            if counts
+            else "  plugins: none"
+        )
         for p in report["problems"]:
             con.print(f"  [red]✗[/red] {p['plugin']}: {p['state']}: {p['reason']}", highlight=False)
         if not report["problems"]:

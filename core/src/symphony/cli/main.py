@@ -14,7 +14,6 @@ import importlib
 import os
 import sys
 
-
 import click
 
 from symphony._version import PLUGIN_API_VERSION, __version__
@@ -89,7 +88,9 @@ class SymphonyGroup(click.Group):
     envvar="SYMPHONY_ENV",
     help="Config profile (env SYMPHONY_ENV; default development).",
 )
-@click.option("--strict", is_flag=True, help="Fail on any plugin problem (same as SYMPHONY_STRICT_PLUGINS=1).")
+@click.option(
+    "--strict", is_flag=True, help="Fail on any plugin problem (same as SYMPHONY_STRICT_PLUGINS=1)."
+)
 @click.option("--no-plugins", is_flag=True, help="Do not load installed plugins (safe mode).")
 @click.pass_context
 def cli(ctx: click.Context, config_path: str | None, env: str | None, strict: bool, no_plugins: bool) -> None:
@@ -125,5 +126,3 @@ def main(argv: list[str] | None = None) -> None:
 if __name__ == "__main__":  # pragma: no cover
     os.environ.setdefault("PYTHONIOENCODING", "utf-8")
     main(sys.argv[1:])
-
-

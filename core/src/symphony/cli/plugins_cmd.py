@@ -40,7 +40,9 @@ def _load_all(kernel: Any) -> None:
 
 @plugins.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@click.option("--load", is_flag=True, help="Import and activate every plugin to surface import/activation failures.")
+@click.option(
+    "--load", is_flag=True, help="Import and activate every plugin to surface import/activation failures."
+)
 @click.pass_obj
 def list_plugins(state: CliState, as_json: bool, load: bool) -> None:
     """Show every discovered plugin with its state, version, kind and what it provides.
@@ -56,7 +58,9 @@ def list_plugins(state: CliState, as_json: bool, load: bool) -> None:
     else:
         from rich.table import Table
 
-        table = Table(title=f"Symphony plugins ({len(records)}; index {kernel.index_status})", title_justify="left")
+        table = Table(
+            title=f"Symphony plugins ({len(records)}; index {kernel.index_status})", title_justify="left"
+        )
         for column in ("plugin", "state", "version", "kind", "provides", "reason"):
             table.add_column(column, overflow="fold")
         for r in records:
@@ -78,7 +82,9 @@ def list_plugins(state: CliState, as_json: bool, load: bool) -> None:
 @plugins.command("inspect")
 @click.argument("plugin_id")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-@click.option("--load", is_flag=True, help="Activate the plugin first (shows import/activation failures and timings).")
+@click.option(
+    "--load", is_flag=True, help="Activate the plugin first (shows import/activation failures and timings)."
+)
 @click.pass_obj
 def inspect_plugin(state: CliState, plugin_id: str, as_json: bool, load: bool) -> None:
     """Show everything known about one plugin: manifest, state, reason, traceback, timings."""
@@ -128,7 +134,9 @@ def _validate_path(path: Path) -> dict[str, Any]:
         if (path / MANIFEST_FILENAME).is_file():
             found = [path / MANIFEST_FILENAME]
         if not found:
-            report["errors"].append({"code": "plugin.manifest_missing", "message": f"no {MANIFEST_FILENAME} under {path}"})
+            report["errors"].append(
+                {"code": "plugin.manifest_missing", "message": f"no {MANIFEST_FILENAME} under {path}"}
+            )
             return report
         manifest_path = found[0]
     report["manifest"] = str(manifest_path)
@@ -168,12 +176,25 @@ def _validate_path(path: Path) -> dict[str, Any]:
             )
         if project.get("name") and project["name"] != manifest.id:
             report["warnings"].append(
-                {"code": "plugin.name_mismatch", "message": f"distribution {project['name']!r} != manifest id {manifest.id!r}"}
+                {
+                    "code": "plugin.name_mismatch",
+                    "message": f"distribution {project['name']!r} != manifest id {manifest.id!r}",
+                }
             )
     for slot in manifest.provides:
-        if slot.startswith("service:") and manifest.kind not in ("service", "pit", "workflow", "operator",
-                                                                  "instrument", "conductor", "registry", "sandbox"):
-            report["warnings"].append({"code": "plugin.unusual_service", "message": f"{manifest.kind} plugin provides {slot}"})
+        if slot.startswith("service:") and manifest.kind not in (
+            "service",
+            "pit",
+            "workflow",
+            "operator",
+            "instrument",
+            "conductor",
+            "registry",
+            "sandbox",
+        ):
+            report["warnings"].append(
+                {"code": "plugin.unusual_service", "message": f"{manifest.kind} plugin provides {slot}"}
+            )
     report["ok"] = not report["errors"]
     return report
 

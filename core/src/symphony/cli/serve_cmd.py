@@ -21,7 +21,12 @@ def _builtin_handlers(kernel: Any) -> None:
     started = time.time()
 
     async def ping(msg: Any) -> dict[str, Any]:
-        return {"pong": True, "pid": os.getpid(), "version": __version__, "uptime": round(time.time() - started, 3)}
+        return {
+            "pong": True,
+            "pid": os.getpid(),
+            "version": __version__,
+            "uptime": round(time.time() - started, 3),
+        }
 
     async def plugins(msg: Any) -> list[dict[str, Any]]:
         return [{k: v for k, v in r.to_dict().items() if k != "traceback"} for r in kernel.plugins]
@@ -31,16 +36,36 @@ def _builtin_handlers(kernel: Any) -> None:
 
 
 @click.command()
-@click.option("--socket", "socket_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Unix socket to listen on (default: bus.socket, else $XDG_RUNTIME_DIR/symphony/bus.sock).")
-@click.option("--tcp", "tcp_address", metavar="HOST:PORT", default=None,
-              help="Also listen on TCP (needs --token-file; TLS with --cert/--key).")
-@click.option("--token-file", type=click.Path(exists=True, dir_okay=False), help="Shared token TCP peers must present.")
-@click.option("--cert", type=click.Path(exists=True, dir_okay=False), help="TLS certificate chain (PEM) for TCP.")
+@click.option(
+    "--socket",
+    "socket_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Unix socket to listen on (default: bus.socket, else $XDG_RUNTIME_DIR/symphony/bus.sock).",
+)
+@click.option(
+    "--tcp",
+    "tcp_address",
+    metavar="HOST:PORT",
+    default=None,
+    help="Also listen on TCP (needs --token-file; TLS with --cert/--key).",
+)
+@click.option(
+    "--token-file", type=click.Path(exists=True, dir_okay=False), help="Shared token TCP peers must present."
+)
+@click.option(
+    "--cert", type=click.Path(exists=True, dir_okay=False), help="TLS certificate chain (PEM) for TCP."
+)
 @click.option("--key", type=click.Path(exists=True, dir_okay=False), help="TLS private key (PEM) for TCP.")
-@click.option("--allow-plaintext", is_flag=True, help="Allow TCP without TLS (the token then travels in clear).")
-@click.option("--codec", type=click.Choice(["msgpack", "json"]), default=None,
-              help="Only offer this wire codec to clients (default: every codec the bus has).")
+@click.option(
+    "--allow-plaintext", is_flag=True, help="Allow TCP without TLS (the token then travels in clear)."
+)
+@click.option(
+    "--codec",
+    type=click.Choice(["msgpack", "json"]),
+    default=None,
+    help="Only offer this wire codec to clients (default: every codec the bus has).",
+)
 @click.pass_obj
 def serve(
     state: CliState,
@@ -63,8 +88,11 @@ def serve(
     from symphony.commons.errors import ConfigError
 
     if tcp_address and not token_file:
-        raise ConfigError("--tcp needs --token-file: unauthenticated TCP peers are refused",
-                          code="cli.tcp_needs_token", context={"tcp": tcp_address})
+        raise ConfigError(
+            "--tcp needs --token-file: unauthenticated TCP peers are refused",
+            code="cli.tcp_needs_token",
+            context={"tcp": tcp_address},
+        )
     anyio.run(_serve, state, socket_path, tcp_address, token_file, cert, key, allow_plaintext, codec)
 
 
@@ -84,7 +112,9 @@ async def _serve(
     from symphony.bus.remote import BusServer
     from symphony.kernel import Kernel
 
-    async with Kernel.open(state.config_path, env=state.env, strict=state.strict, autoload=state.autoload) as kernel:
+    async with Kernel.open(
+        state.config_path, env=state.env, strict=state.strict, autoload=state.autoload
+    ) as kernel:
         bus = kernel.bus
         _builtin_handlers(kernel)
         configured = kernel.config.get("bus.socket")

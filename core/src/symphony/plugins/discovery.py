@@ -155,7 +155,9 @@ class DiscoveryIndex:
         """Write the entries with the current key; failures to write only cost a rescan later."""
         from symphony.commons.fs import atomic_write
 
-        manifests = [[e["manifest_path"], _mtime(e["manifest_path"])] for e in entries if e.get("manifest_path")]
+        manifests = [
+            [e["manifest_path"], _mtime(e["manifest_path"])] for e in entries if e.get("manifest_path")
+        ]
         payload = {"key": self._key(), "manifests": manifests, "entries": entries}
         try:
             atomic_write(self.path, json.dumps(payload, separators=(",", ":")), fsync=False)

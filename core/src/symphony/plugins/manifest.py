@@ -30,7 +30,17 @@ import attrs
 
 from symphony.commons.errors import NotFoundError, PluginError
 
-__all__ = ["KINDS", "MANIFEST_FILENAME", "MANIFEST_SCHEMA", "CommandInfo", "Manifest", "load_manifest", "parse_manifest"]
+__all__ = [
+    "KINDS",
+    "MANIFEST_FILENAME",
+    "MANIFEST_SCHEMA",
+    "CommandInfo",
+    "Manifest",
+    "api_compatible",
+    "load_manifest",
+    "manifest_path_of",
+    "parse_manifest",
+]
 
 MANIFEST_FILENAME = "symphony.toml"
 
@@ -69,10 +79,22 @@ MANIFEST_SCHEMA: dict[str, Any] = {
                 "id": {"type": "string", "pattern": _ID, "description": "The distribution name."},
                 "version": {"type": "string", "minLength": 1},
                 "kind": {"enum": list(KINDS)},
-                "api": {"type": "string", "minLength": 1, "description": "Kernel plugin-API range (PEP 440)."},
+                "api": {
+                    "type": "string",
+                    "minLength": 1,
+                    "description": "Kernel plugin-API range (PEP 440).",
+                },
                 "summary": {"type": "string"},
-                "provides": {"type": "array", "items": {"type": "string", "pattern": _SLOT}, "uniqueItems": True},
-                "requires": {"type": "array", "items": {"type": "string", "pattern": _ID}, "uniqueItems": True},
+                "provides": {
+                    "type": "array",
+                    "items": {"type": "string", "pattern": _SLOT},
+                    "uniqueItems": True,
+                },
+                "requires": {
+                    "type": "array",
+                    "items": {"type": "string", "pattern": _ID},
+                    "uniqueItems": True,
+                },
                 "after": {"type": "array", "items": {"type": "string", "pattern": _ID}, "uniqueItems": True},
                 "activation": {
                     "oneOf": [
@@ -85,7 +107,11 @@ MANIFEST_SCHEMA: dict[str, Any] = {
                         },
                     ]
                 },
-                "permissions": {"type": "array", "items": {"type": "string", "minLength": 1}, "uniqueItems": True},
+                "permissions": {
+                    "type": "array",
+                    "items": {"type": "string", "minLength": 1},
+                    "uniqueItems": True,
+                },
                 "commands": {
                     "type": "array",
                     "items": {
@@ -207,7 +233,9 @@ def parse_manifest(data: Mapping[str, Any], *, source: str | None = None, truste
                 plugin_id = plugin_table["id"]
             message = f"invalid plugin manifest {source or ''}: {key}: {first.message}".replace("  ", " ")
             if first.validator == "enum" and list(first.absolute_path)[-1:] == ["kind"]:
-                message = f"invalid plugin manifest {source or ''}: unknown kind {first.instance!r}".replace("  ", " ")
+                message = f"invalid plugin manifest {source or ''}: unknown kind {first.instance!r}".replace(
+                    "  ", " "
+                )
             raise PluginError(
                 message,
                 code="plugin.bad_manifest",
@@ -310,3 +338,24 @@ def load_manifest(path: str | Path) -> Manifest:
             context={"file": str(path), "rule": "toml-syntax"},
         ) from None
     return parse_manifest(data, source=str(path))
+
+
+def manifest_path_of(module_name: str) -> Path:
+    """The ``symphony.toml`` of the package holding ``module_name`` (``pkg.mod[:attr]``).
+
+    Found with ``PathFinder.find_spec`` on the top-level package: nothing is imported.
+    """
+    import importlib.machinery
+    import sys
+
+    top = module_name.split(":", 1)[0].split(".", 1)[0]
+    spec = importlib.machinery.PathFinder.find_spec(top, sys.path)
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    if not locations:
+        raise PluginError(
+            f"{module_name!r} is not inside an importable package",
+            code="plugin.manifest_missing",
+            context={"module": module_name},
+            hint=f"a plugin module lives in a package that ships {MANIFEST_FILENAME}",
+        )
+    return Path(locations[0]) / MANIFEST_FILENAME

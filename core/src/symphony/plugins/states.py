@@ -12,7 +12,7 @@ from symphony.plugins.manifest import Manifest
 __all__ = ["FAILED_STATES", "PluginRecord", "PluginState"]
 
 
-class PluginState(str, enum.Enum):
+class PluginState(enum.StrEnum):
     """Where a plugin stands.
 
     ``discovered`` → ``active`` is the happy path (activation happens on first use, or at
@@ -37,9 +37,6 @@ class PluginState(str, enum.Enum):
     """Imported, registered and activated."""
     QUARANTINED = "quarantined"
     """Taken out of service after failing at run time."""
-
-    def __str__(self) -> str:
-        return self.value
 
 
 FAILED_STATES = frozenset(

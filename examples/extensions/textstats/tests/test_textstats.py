@@ -29,7 +29,9 @@ def test_empty_text() -> None:
 
 
 def test_service_is_provided_lazily_and_configured(symphony_kernel_factory) -> None:
-    kernel = symphony_kernel_factory(plugins=[PLUGIN], overrides={"textstats": {"top": 1, "words_per_minute": 1}})
+    kernel = symphony_kernel_factory(
+        plugins=[PLUGIN], overrides={"textstats": {"top": 1, "words_per_minute": 1}}
+    )
     assert kernel.plugin("symphony-textstats").state is PluginState.DISCOVERED
     service = kernel.service("text-stats")
     assert kernel.plugin("symphony-textstats").state is PluginState.ACTIVE
@@ -87,7 +89,10 @@ def test_cli_command_runs_through_the_real_symphony_entry_point(tmp_path: Path) 
     text.write_text("so much depends upon a red wheel barrow\n")
     symphony = Path(sys.executable).parent / "symphony"
     proc = subprocess.run(
-        [str(symphony), "textstats", str(text), "--json", "--top", "1"], capture_output=True, text=True, check=False
+        [str(symphony), "textstats", str(text), "--json", "--top", "1"],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)

@@ -13,7 +13,7 @@ templates and execution state.
         .build()
     )
     assert loads(dumps(wf)) == wf
-    print(validate(wf, node_types={"llm.generate"}).valid)
+    assert validate(wf, node_types={"llm.generate"}).valid
 
 The package is also a Symphony plugin: it registers the ``workflow`` service
 (:class:`WorkflowService`) and the ``symphony workflow`` command.

@@ -21,7 +21,7 @@ chain (``a < b < c`` is a parse error: write ``a < b and b < c``).
 Values are JSON values. ``+`` adds numbers and concatenates two strings or two lists; ``-``,
 ``*``, ``/``, ``%`` work on numbers only; ``<`` and friends compare two numbers or two strings;
 ``in`` tests membership in a list, a key of an object, or a substring. Booleans are not numbers.
-Strings use single or double quotes with the escapes ``\\n \\t \\r \\\\ \\' \\"`` and ``\\uXXXX``
+Strings use single or double quotes with the escapes ``\\n \\t \\r \\\\ \\' \\"`` and ``\\u`` plus four hex digits
 (so a JSON string literal is also a valid expression string).
 A condition is true when its value is truthy (``false``, ``null``, ``0``, ``""``, ``[]``, ``{}``
 are false).

@@ -6,7 +6,7 @@ Implement them in any plugin with the kernel's ``hookimpl`` marker::
 
     @hookimpl
     def symphony_handle_workflow_event(event):
-        print(event.kind, event.node_id)
+        log.info("workflow event", kind=event.kind, node=event.node_id)
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from symphony_sdk import Operator
 
 __all__ = ["Stats", "TextStats", "TextStatsOperator"]
 
-_WORD = re.compile(r"[^\W_]+(?:['’-][^\W_]+)*", re.UNICODE)
+_WORD = re.compile(r"[^\W_]+(?:['’-][^\W_]+)*", re.UNICODE)  # noqa: RUF001 (typographic apostrophe)
 
 
 @attrs.frozen
@@ -59,7 +59,9 @@ class TextStats:
             top_words=tuple(Counter(words).most_common(n_top)) if n_top else (),
         )
 
-    def analyze_file(self, path: str | Path, *, root: str | Path | None = None, top: int | None = None) -> Stats:
+    def analyze_file(
+        self, path: str | Path, *, root: str | Path | None = None, top: int | None = None
+    ) -> Stats:
         """Read ``path`` (confined to ``root`` if given, at most ``max_bytes``) and analyse it."""
         return self.analyze_text(read_text(path, root=root, max_size=self.max_bytes), top=top)
 
@@ -78,7 +80,11 @@ class TextStatsOperator(Operator):
     output_schema: ClassVar[Mapping[str, Any]] = {
         "type": "object",
         "required": ["lines", "words", "characters"],
-        "properties": {"lines": {"type": "integer"}, "words": {"type": "integer"}, "characters": {"type": "integer"}},
+        "properties": {
+            "lines": {"type": "integer"},
+            "words": {"type": "integer"},
+            "characters": {"type": "integer"},
+        },
     }
 
     def __init__(self, service: TextStats | None = None) -> None:
