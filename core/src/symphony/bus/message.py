@@ -59,6 +59,7 @@ the receiving side re-raises it with the same class, code, message, context and 
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import re
@@ -109,15 +110,39 @@ _VALID_TYPES: set[str] = set()  # cache of already checked types (bounded, see i
 _VALID_TYPES_MAX: Final = 8192
 
 
-def new_id(_urandom: Any = os.urandom) -> str:
-    """A fresh message id: a random (version 4) UUID as 32 lowercase hex characters.
+class _IdSource:
+    """Per-process random 64-bit prefix plus a counter: ids are unique (the prefix is drawn
+    again in a forked child) and keep the version-4 UUID format, without a ``getrandom``
+    system call per message."""
 
-    Same format as ``uuid.uuid4().hex`` at a quarter of its cost (ids are made per message).
+    __slots__ = ("next",)
+
+    def __init__(self) -> None:
+        self.seed()
+
+    def seed(self) -> None:
+        raw = bytearray(os.urandom(16))
+        raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
+        prefix = raw[:8].hex()
+        start = int.from_bytes(raw[8:], "big") & _LOW_MASK
+        counter = itertools.count(start)
+        self.next = lambda: f"{prefix}{(next(counter) & _LOW_MASK) | _VARIANT:016x}"
+
+
+_LOW_MASK: Final = (1 << 62) - 1
+_VARIANT: Final = 0b10 << 62  # RFC 4122 variant bits of the second half
+_IDS = _IdSource()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_IDS.seed)
+
+
+def new_id() -> str:
+    """A fresh message id, formatted as a random (version 4) UUID: 32 lowercase hex characters.
+
+    Same format as ``uuid.uuid4().hex``; the first half is random per process, the second
+    half counts from a random start, so ids are made without a system call per message.
     """
-    raw = bytearray(_urandom(16))
-    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
-    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
-    return raw.hex()
+    return _IDS.next()
 
 
 def is_valid_type(value: object) -> bool:
