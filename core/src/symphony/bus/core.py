@@ -438,6 +438,11 @@ class Bus:
     async def dispatch(self, msg: Message, *, timeout: float | None = None, to: str | None = None) -> Message:
         """Route the request ``msg`` and return its ``response`` or ``error`` message; never
         raises a SymphonyError (they come back as ``error`` messages)."""
+        return await self._dispatch(msg, timeout, to, True)
+
+    async def _dispatch(
+        self, msg: Message, timeout: float | None, to: str | None, checkpoint: bool
+    ) -> Message:
         if msg.kind != REQUEST:
             return msg.fail(
                 ValidationError(
@@ -458,7 +463,7 @@ class Bus:
                         context={"endpoint": to, "type": msg.type},
                     )
                 )
-            return await self._run(msg, None, endpoint, timeout)
+            return await self._run(msg, None, endpoint, timeout, checkpoint)
         route = self.router.route_one(msg.type, self._available)
         if route is None:
             self.metrics.requests += 1
@@ -473,8 +478,8 @@ class Bus:
                 )
             )
         if route.endpoint is not None:
-            return await self._run(msg, None, self.endpoints.get(route.endpoint), timeout)
-        return await self._run(msg, route, None, timeout)
+            return await self._run(msg, None, self.endpoints.get(route.endpoint), timeout, checkpoint)
+        return await self._run(msg, route, None, timeout, checkpoint)
 
     async def request_all(
         self,
@@ -536,7 +541,12 @@ class Bus:
         return [r for r in replies if r is not None]
 
     async def _run(
-        self, msg: Message, route: Route | None, endpoint: Endpoint | None, timeout: float | None
+        self,
+        msg: Message,
+        route: Route | None,
+        endpoint: Endpoint | None,
+        timeout: float | None,
+        checkpoint: bool = True,
     ) -> Message:
         metrics = self.metrics
         metrics.requests += 1
@@ -576,9 +586,11 @@ class Bus:
             metrics.errors += 1
         else:
             metrics.responses += 1
-        # A request is always a checkpoint, even when the handler never awaited anything: a
-        # loop of in-process requests must not starve the other tasks.
-        await anyio.lowlevel.checkpoint()
+        if checkpoint:
+            # A request is always a checkpoint, even when the handler never awaited anything: a
+            # loop of in-process requests must not starve the other tasks. (Requests from a
+            # remote peer skip it: sending the answer back is the reader's business.)
+            await anyio.lowlevel.checkpoint()
         return reply
 
     async def _call_handler(self, msg: Message, route: Route) -> Message:
@@ -681,6 +693,11 @@ class Bus:
         response/error (returns None). An invalid event raises the ValidationError; an invalid
         request is answered with it.
         """
+        return await self._ingest(msg, origin, validate, True)
+
+    async def _ingest(
+        self, msg: Message, origin: str | None, validate: bool | None, checkpoint: bool
+    ) -> Message | None:
         if origin is not None and origin in self.health:
             self.health.beat(origin)
         if validate is None:
@@ -706,7 +723,7 @@ class Bus:
             await self.publish(msg)
             return None
         if kind == REQUEST:
-            return await self.dispatch(msg)
+            return await self._dispatch(msg, None, None, checkpoint)
         self.resolve(msg)
         return None
 

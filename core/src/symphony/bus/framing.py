@@ -208,6 +208,33 @@ class FrameDecoder:
             del buf[:pos]
         return frames
 
+    def feed_drain(self, data: bytes) -> list[bytes]:
+        """:meth:`feed` then :meth:`drain`, without copying ``data`` into the buffer first when
+        nothing is buffered (the usual case: a read that holds whole frames)."""
+        buf = self._buf
+        if buf:
+            self.feed(data)
+            return self.drain()
+        if data.__class__ is not bytes:
+            data = bytes(data)
+        have = len(data)
+        frames: list[bytes] = []
+        pos = 0
+        limit = self._max
+        while have - pos >= HEADER_SIZE:
+            size = _unpack_header(data, pos)[0]
+            if size > limit:
+                buf += data[pos:]
+                self._check_size(size)
+            end = pos + HEADER_SIZE + size
+            if end > have:
+                break
+            frames.append(data[pos + HEADER_SIZE : end])
+            pos = end
+        if pos < have:
+            buf += data[pos:] if pos else data
+        return frames
+
     def check_eof(self) -> None:
         """Raise ``transport.truncated_frame`` if bytes of an incomplete frame are buffered."""
         if self._buf:
@@ -238,7 +265,7 @@ class FramedStream:
     reads (a frame split across reads, many frames in one read) are handled by the buffer.
     """
 
-    __slots__ = ("_decoder", "_max", "_receive_size", "_stream")
+    __slots__ = ("_decoder", "_max", "_receive_size", "_stream", "_try_send")
 
     def __init__(
         self,
@@ -251,6 +278,8 @@ class FramedStream:
         self._max = _check_limit(max_frame_size)
         self._decoder = FrameDecoder(max_frame_size=max_frame_size)
         self._receive_size = receive_size
+        # Streams that can write without waiting (SocketByteStream) get a synchronous fast path.
+        self._try_send = getattr(stream, "try_send", None)
 
     @property
     def stream(self) -> anyio.abc.ByteStream:
@@ -288,13 +317,47 @@ class FramedStream:
             raise _too_large_to_send(size, self._max)
         await self._write(_pack_header(size) + payload)
 
+    def try_send_frame(self, payload: bytes) -> bytes | None:
+        """Write one frame now if the stream can take it without waiting: ``None`` when it was
+        all written, else what is left to write (the whole frame when nothing was written) --
+        finish it with :meth:`finish_frame`. Raises like :meth:`send_frame`."""
+        size = len(payload)
+        if size > self._max:
+            raise _too_large_to_send(size, self._max)
+        data = _pack_header(size) + payload
+        try_send = self._try_send
+        if try_send is None:
+            return data
+        try:
+            sent = try_send(data)
+        except anyio.ClosedResourceError:
+            raise ConnectionClosed(
+                "cannot send: the connection is closed", code="transport.closed_locally"
+            ) from None
+        except (anyio.BrokenResourceError, OSError) as exc:
+            raise _broken(exc, "sending") from exc
+        if sent == len(data):
+            return None
+        if sent <= 0:
+            return data
+        return data[sent:]
+
+    async def finish_frame(self, rest: bytes, *, started: bool) -> None:
+        """Write what :meth:`try_send_frame` left over (shielded once part of the frame is out,
+        so the stream never goes out of step)."""
+        if started:
+            with anyio.CancelScope(shield=True):
+                await self._write(rest)
+        else:
+            await self._write(rest)
+
     async def send_frames(self, payloads: Iterable[bytes]) -> None:
         """Write many frames with a single ``send`` (all sizes are checked before writing)."""
         data = encode_frames(payloads, max_frame_size=self._max)
         if data:
             await self._write(data)
 
-    async def _fill(self) -> None:
+    async def _read(self) -> bytes:
         try:
             chunk = await self._stream.receive(self._receive_size)
         except anyio.EndOfStream:
@@ -306,7 +369,10 @@ class FramedStream:
             ) from None
         except (anyio.BrokenResourceError, OSError) as exc:
             raise _broken(exc, "receiving") from exc
-        self._decoder.feed(chunk)
+        return chunk
+
+    async def _fill(self) -> None:
+        self._decoder.feed(await self._read())
 
     async def receive_frame(self) -> bytes:
         """The next frame; waits for more bytes as needed."""
@@ -320,10 +386,9 @@ class FramedStream:
     async def receive_frames(self) -> list[bytes]:
         """At least one frame: every complete frame available after at most one wait."""
         decoder = self._decoder
-        frames = decoder.drain()
+        frames = decoder.drain() if decoder.buffered else []
         while not frames:
-            await self._fill()
-            frames = decoder.drain()
+            frames = decoder.feed_drain(await self._read())
         return frames
 
     async def send_eof(self) -> None:

@@ -64,7 +64,7 @@ import math
 import os
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 import attrs
@@ -108,14 +108,18 @@ MAX_PAYLOAD_DEPTH: Final = 200
 _TYPE_RE: Final = re.compile(r"[A-Za-z0-9_\-]+(?:\.[A-Za-z0-9_\-]+)*")
 _VALID_TYPES: set[str] = set()  # cache of already checked types (bounded, see is_valid_type)
 _VALID_TYPES_MAX: Final = 8192
+_time = time.time
 
 
 class _IdSource:
-    """Per-process random 64-bit prefix plus a counter: ids are unique (the prefix is drawn
-    again in a forked child) and keep the version-4 UUID format, without a ``getrandom``
-    system call per message."""
+    """Ids without a system call per message: the first 48 bits step through a random
+    permutation of a counter (so every prefix of an id is unique within the process, and
+    looks random), the rest is drawn once per process (again in a forked child). The result
+    keeps the version-4 UUID format."""
 
     __slots__ = ("next",)
+
+    next: Callable[[], str]
 
     def __init__(self) -> None:
         self.seed()
@@ -123,14 +127,16 @@ class _IdSource:
     def seed(self) -> None:
         raw = bytearray(os.urandom(16))
         raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
-        prefix = raw[:8].hex()
-        start = int.from_bytes(raw[8:], "big") & _LOW_MASK
-        counter = itertools.count(start)
-        self.next = lambda: f"{prefix}{(next(counter) & _LOW_MASK) | _VARIANT:016x}"
+        raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+        tail = raw[6:].hex()
+        start = int.from_bytes(raw[:6], "big")
+        step = _STEP
+        counter = itertools.count()
+        self.next = lambda: f"{(start + next(counter) * step) & _MASK48:012x}{tail}"
 
 
-_LOW_MASK: Final = (1 << 62) - 1
-_VARIANT: Final = 0b10 << 62  # RFC 4122 variant bits of the second half
+_MASK48: Final = (1 << 48) - 1
+_STEP: Final = 0x9E3779B97F4B  # odd: n -> n * step mod 2**48 is a permutation
 _IDS = _IdSource()
 if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_IDS.seed)
@@ -139,8 +145,8 @@ if hasattr(os, "register_at_fork"):
 def new_id() -> str:
     """A fresh message id, formatted as a random (version 4) UUID: 32 lowercase hex characters.
 
-    Same format as ``uuid.uuid4().hex``; the first half is random per process, the second
-    half counts from a random start, so ids are made without a system call per message.
+    Same format as ``uuid.uuid4().hex``. Ids (and every prefix of them) are unique within a
+    process and random-looking, and are made without a system call per message.
     """
     return _IDS.next()
 
@@ -219,7 +225,10 @@ class Message:
 
     def reply(self, payload: Any = None, **kw: Any) -> Message:
         """The ``"response"`` to this message: same ``type``, ``correlation_id`` = ``self.id``."""
-        return Message(self.type, payload, kind=RESPONSE, correlation_id=self.id, **kw)
+        if kw:
+            return Message(self.type, payload, kind=RESPONSE, correlation_id=self.id, **kw)
+        # Every field comes from this (valid) message or is a constant: no need to re-check.
+        return _trusted(self.type, payload, new_id(), RESPONSE, 1, _time(), self.id, None, {})
 
     def fail(self, error: SymphonyError, **kw: Any) -> Message:
         """The ``"error"`` answer to this message, carrying ``error.to_wire()`` as payload."""
@@ -247,6 +256,49 @@ class Message:
         if self.kind == ERROR:
             raise error_from_wire(self.payload)
         return self
+
+
+_new_message = object.__new__
+_SLOT_SETTERS: Final = tuple(
+    Message.__dict__[name].__set__
+    for name in (
+        "type",
+        "payload",
+        "id",
+        "kind",
+        "version",
+        "timestamp",
+        "correlation_id",
+        "reply_to",
+        "headers",
+    )
+)
+
+
+def _trusted(
+    type: str,
+    payload: Any,
+    id: str,
+    kind: str,
+    version: int,
+    timestamp: float,
+    correlation_id: str | None,
+    reply_to: str | None,
+    headers: dict[str, str],
+) -> Message:
+    """A Message from fields that are already known to be valid (skips ``__init__`` checks)."""
+    msg = _new_message(Message)
+    s_type, s_payload, s_id, s_kind, s_version, s_ts, s_cid, s_rto, s_headers = _SLOT_SETTERS
+    s_type(msg, type)
+    s_payload(msg, payload)
+    s_id(msg, id)
+    s_kind(msg, kind)
+    s_version(msg, version)
+    s_ts(msg, timestamp)
+    s_cid(msg, correlation_id)
+    s_rto(msg, reply_to)
+    s_headers(msg, headers)
+    return msg
 
 
 # -- wire form ---------------------------------------------------------------------------------
@@ -378,14 +430,5 @@ def message_from_wire(obj: Any, *, check_payload_data: bool = True, allow_bytes:
     payload = obj.get("p")
     if check_payload_data:
         check_payload(payload, allow_bytes=allow_bytes)
-    return Message(
-        str(msg_type),
-        payload,
-        id=msg_id,
-        kind=kind,
-        version=version,
-        timestamp=ts,
-        correlation_id=cid,
-        reply_to=rto,
-        headers=headers,
-    )
+    # Every field was checked above: build the message without checking them again.
+    return _trusted(str(msg_type), payload, msg_id, kind, version, ts, cid, rto, headers)

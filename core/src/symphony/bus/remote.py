@@ -62,8 +62,10 @@ import functools
 import heapq
 import itertools
 import math
+import time
+import types
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from contextlib import asynccontextmanager
 from types import TracebackType
@@ -76,7 +78,7 @@ import attrs
 
 from symphony.bus.backoff import Backoff, Reconnector
 from symphony.bus.correlation import Correlator
-from symphony.bus.message import ERROR, EVENT, REQUEST, RESPONSE, Message, new_id
+from symphony.bus.message import ERROR, EVENT, REQUEST, RESPONSE, Message, _trusted, is_valid_type, new_id
 from symphony.bus.topics import TopicTrie, validate_pattern
 from symphony.bus.transport import (
     DEFAULT_CONNECT_TIMEOUT,
@@ -132,6 +134,10 @@ _TIMER_GRANULARITY: Final = 0.005
 
 _log = get_logger("symphony.bus.remote")
 _current_time = anyio.current_time
+_clock = time.monotonic
+_time = time.time
+"""The links' own clock (silence and request deadlines are relative times, so the plain
+monotonic clock serves, without a trip through anyio's backend lookup per message)."""
 
 
 def peer_lost(peer: str, reason: str) -> TransportError:
@@ -185,6 +191,28 @@ class _Slot:
         self.job: Message | object | None = None
 
 
+@types.coroutine
+def _resume(coro: Any, yielded: Any) -> Any:
+    """Go on awaiting the coroutine ``coro`` whose first step, run by hand, yielded ``yielded``
+    (exactly what ``await coro`` would do from there: sends, throws and close reach it)."""
+    while True:
+        try:
+            sent = yield yielded
+        except GeneratorExit:
+            coro.close()
+            raise
+        except BaseException as exc:
+            try:
+                yielded = coro.throw(exc)
+            except StopIteration as stop:
+                return stop.value
+        else:
+            try:
+                yielded = coro.send(sent)
+            except StopIteration as stop:
+                return stop.value
+
+
 _READ: Final = object()
 """A worker's job meaning "be the connection's reader" (leader/followers)."""
 
@@ -193,11 +221,13 @@ class _Workers:
     """Long-lived tasks that read the connection and answer the peer's requests.
 
     Leader/followers: one worker at a time holds the *reader* role. When the batch it reads
-    contains a request, it hands the reader role to an idle follower (or a new task) and
-    answers the request itself -- so a request is answered by the task that read it, without
-    a hand-over on the critical path, while reading goes on. Other requests of the same batch
-    go to idle followers. Since answering never blocks reading, a handler may itself wait on
-    the same connection without deadlock. At most ``max_workers`` requests run at once (then
+    contains a request, the reader answers it itself -- so a request is answered by the task
+    that read it, without a hand-over on the critical path. If answering has to wait (the
+    handler awaits something, the socket is full), the reader role first goes to an idle
+    follower (or a new task), so reading goes on; an answer that is ready at once (the usual
+    case) costs no hand-over at all. Other requests of the same batch go to idle followers.
+    Since answering never blocks reading, a handler may itself wait on the same connection
+    without deadlock. At most ``max_workers`` requests run at once (then
     requests queue, and past ``max_workers`` queued ones reading waits: backpressure); surplus
     idle workers (more than ``keep``) retire after a quiet second.
     """
@@ -205,7 +235,7 @@ class _Workers:
     def __init__(
         self,
         tg: anyio.abc.TaskGroup,
-        handle: Callable[[Message], Awaitable[None]],
+        handle: Callable[[Message], Coroutine[Any, Any, None]],
         lead: Callable[[], Awaitable[Message | None]],
         max_workers: int,
         *,
@@ -262,10 +292,22 @@ class _Workers:
                     request = await self._lead()
                     if request is None:
                         return  # the connection ended
-                    job = request
-                    continue
-                assert isinstance(job, Message)
-                await handle(job)
+                    # Answer it right here, and hand the reader role on only if answering has
+                    # to wait: most answers are ready (and sent) without ever suspending, and
+                    # then this task simply goes on reading.
+                    answering = handle(request)
+                    try:
+                        yielded = answering.send(None)
+                    except StopIteration:
+                        continue
+                    except BaseException:
+                        self.promote()
+                        raise
+                    self.promote()
+                    await _resume(answering, yielded)
+                else:
+                    assert isinstance(job, Message)
+                    await handle(job)
                 if queue:
                     job = queue.popleft()
                     space = self._space
@@ -356,7 +398,7 @@ class _Link:
     async def run(self, after_start: Callable[[], Awaitable[None]] | None = None) -> str:
         """Serve the connection until it ends; return why it ended. Every request still
         waiting for the peer then fails with ``transport.peer_lost``."""
-        self.last_seen = _current_time()
+        self.last_seen = _clock()
         reason = "closed"
         self._done = anyio.Event()
         self._failure = None
@@ -406,8 +448,9 @@ class _Link:
 
     async def _lead(self) -> Message | None:
         """The reader role: read batches, handle everything but data requests inline (keeping
-        the connection's order), and return a data request for the caller to answer after it
-        handed the reader role on. ``None`` once the connection ended (see :meth:`run`)."""
+        the connection's order), and return a data request for the caller to answer (handing
+        the reader role on if that has to wait). ``None`` once the connection ended (see
+        :meth:`run`)."""
         conn = self.conn
         resolve = self.pending.resolve
         workers = self._workers
@@ -429,9 +472,10 @@ class _Link:
                             context={"peer": self.label},
                         ) from exc
                     continue
-                self.last_seen = _current_time()
+                self.last_seen = _clock()
                 self.on_batch()
                 mine: Message | None = None
+                answered = False
                 for msg in msgs:
                     kind = msg.kind
                     if kind == REQUEST:
@@ -449,13 +493,19 @@ class _Link:
                                 await conn.send(Message(PONG))
                         else:
                             await self.on_event(msg)
-                    elif not resolve(msg):
+                    elif resolve(msg):
+                        answered = True
+                    else:
                         _log.debug(
                             "bus.remote.orphan_reply", peer=self.label, type=msg.type, id=msg.correlation_id
                         )
                 if mine is not None:
-                    workers.promote()
                     return mine
+                if answered:
+                    # Let the requests just answered go on (typically: send the next request)
+                    # before this task waits on the socket again -- getting ready to read costs
+                    # more than this yield, and the peer is busy with that next request by then.
+                    await anyio.lowlevel.checkpoint()
         except SymphonyError as exc:
             self._failure = exc
             self._done.set()
@@ -489,12 +539,12 @@ class _Link:
         tick = min(interval, timeout / 2)
         while True:
             await anyio.sleep(tick)
-            idle = _current_time() - self.last_seen
+            idle = _clock() - self.last_seen
             if idle >= timeout:
                 # The loop may have been busy: let the reader take what already arrived.
                 for _ in range(3):
                     await anyio.lowlevel.checkpoint()
-                if _current_time() - self.last_seen >= timeout:
+                if _clock() - self.last_seen >= timeout:
                     _log.warning("bus.remote.heartbeat_timeout", peer=self.label, silent_for=round(idle, 3))
                     await self.aclose(f"no heartbeat for {timeout} s")
                     return
@@ -513,7 +563,7 @@ class _Link:
         within :data:`_TIMER_GRANULARITY` seconds."""
         pending = self.pending.open(msg, self.label)
         try:
-            deadline = _current_time() + timeout
+            deadline = _clock() + timeout
             heapq.heappush(self._deadlines, (deadline, msg.id, timeout))
             if deadline < self._timer_target:
                 self._timer_wake.set()
@@ -538,13 +588,13 @@ class _Link:
         pop = heapq.heappop
         while True:
             if deadlines:
-                self._timer_target = max(deadlines[0][0], _current_time() + _TIMER_GRANULARITY)
+                self._timer_target = max(deadlines[0][0], _clock() + _TIMER_GRANULARITY)
             else:
                 self._timer_target = math.inf
             self._timer_wake = anyio.Event()
-            with anyio.move_on_after(max(0.0, self._timer_target - _current_time())):
+            with anyio.move_on_after(max(0.0, self._timer_target - _clock())):
                 await self._timer_wake.wait()
-            now = _current_time()
+            now = _clock()
             while deadlines and deadlines[0][0] <= now:
                 _, request_id, timeout = pop(deadlines)
                 waiting = self.pending.get(request_id)
@@ -616,9 +666,13 @@ class ServerPeer(_Link):
         await bus.publish(msg)
 
     async def answer(self, msg: Message) -> Message:
-        reply = await self.bus.ingest(msg, origin=self.name)
-        assert reply is not None
-        return reply
+        # As bus.ingest(msg, origin=self.name), minus its heartbeat (on_batch gave it) and its
+        # final checkpoint (the answer goes out now).
+        if self._validate:
+            reply = await self.bus._ingest(msg, None, True, False)
+            assert reply is not None
+            return reply
+        return await self.bus._dispatch(msg, None, None, False)
 
     async def on_control(self, msg: Message) -> Message | None:
         payload = msg.payload if isinstance(msg.payload, dict) else {}
@@ -1329,14 +1383,18 @@ class BusClient:
         _check_data_type(type)
         if timeout is None:
             timeout = self.default_timeout
-        msg = Message(
-            type,
-            payload,
-            id=self._next_id(),
-            kind=REQUEST,
-            version=version,
-            headers=dict(headers) if headers else {},
-        )
+        if not headers and version == 1 and version.__class__ is int and is_valid_type(type):
+            # The common case, every field known good: skip the constructor's checks.
+            msg = _trusted(type, payload, self._next_id(), REQUEST, 1, _time(), None, None, {})
+        else:
+            msg = Message(
+                type,
+                payload,
+                id=self._next_id(),
+                kind=REQUEST,
+                version=version,
+                headers=dict(headers) if headers else {},
+            )
         link = self._link
         if link is None or link.closed or not self._ready.is_set():
             start = _current_time()

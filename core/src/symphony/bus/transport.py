@@ -49,7 +49,7 @@ from anyio.abc import SocketAttribute
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
 from symphony.bus.codecs import Codec, get_codec
-from symphony.bus.framing import DEFAULT_MAX_FRAME_SIZE, ConnectionClosed, FramedStream
+from symphony.bus.framing import DEFAULT_MAX_FRAME_SIZE, HEADER_SIZE, ConnectionClosed, FramedStream
 from symphony.bus.message import Message
 from symphony.commons.errors import (
     ConfigError,
@@ -248,7 +248,16 @@ class StreamConnection(Connection):
     async def send(self, msg: Message) -> None:
         """Encode and send one message as one frame."""
         data = self._codec.encode(msg)
-        async with self._send_lock:
+        lock = self._send_lock
+        if not lock.locked():
+            # Nobody is in the middle of a write: try to put the whole frame out right now.
+            rest = self._framed.try_send_frame(data)
+            if rest is None:
+                return
+            async with lock:  # free, so taken without yielding: nobody writes in between
+                await self._framed.finish_frame(rest, started=len(rest) < len(data) + HEADER_SIZE)
+            return
+        async with lock:
             await self._framed.send_frame(data)
 
     async def send_many(self, msgs: Iterable[Message]) -> None:
@@ -480,6 +489,9 @@ class SocketByteStream(anyio.abc.ByteStream):
         self._closed = False
         self._reads = 0
         self._writes = 0
+        # The last read emptied the socket (it returned less than asked): the next one waits
+        # for readability first instead of failing a recv() with EAGAIN.
+        self._drained = False
 
     @property
     def socket(self) -> socket.socket:
@@ -509,6 +521,12 @@ class SocketByteStream(anyio.abc.ByteStream):
         if self._reads >= _YIELD_EVERY:
             self._reads = 0
             await anyio.lowlevel.checkpoint()
+        if self._drained:
+            self._drained = False
+            self._reads = 0
+            if self._closed:
+                raise anyio.ClosedResourceError
+            await anyio.wait_readable(sock)
         while True:
             if self._closed:
                 raise anyio.ClosedResourceError
@@ -526,7 +544,25 @@ class SocketByteStream(anyio.abc.ByteStream):
                 raise anyio.BrokenResourceError from exc
             if not data:
                 raise anyio.EndOfStream
+            if len(data) < max_bytes:
+                self._drained = True
             return data
+
+    def try_send(self, item: bytes) -> int:
+        """Write what the socket takes right now, without waiting: the number of bytes sent,
+        or ``-1`` when the caller should use :meth:`send` instead (it is time to yield to the
+        event loop, or the stream is closed)."""
+        if self._closed or self._writes + 1 >= _YIELD_EVERY:
+            return -1
+        self._writes += 1
+        try:
+            return self._sock.send(item)
+        except (BlockingIOError, InterruptedError):
+            return 0
+        except OSError as exc:
+            if self._closed:
+                raise anyio.ClosedResourceError from None
+            raise anyio.BrokenResourceError from exc
 
     async def send(self, item: bytes) -> None:
         sock = self._sock

@@ -93,7 +93,24 @@ def serve(
             code="cli.tcp_needs_token",
             context={"tcp": tcp_address},
         )
-    anyio.run(_serve, state, socket_path, tcp_address, token_file, cert, key, allow_plaintext, codec)
+    try:
+        import uvloop  # noqa: F401  (optional: pip install symphony-core[speed])
+
+        backend_options = {"use_uvloop": True}
+    except ImportError:
+        backend_options = {}
+    anyio.run(
+        _serve,
+        state,
+        socket_path,
+        tcp_address,
+        token_file,
+        cert,
+        key,
+        allow_plaintext,
+        codec,
+        backend_options=backend_options,
+    )
 
 
 async def _serve(
