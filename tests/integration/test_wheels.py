@@ -11,9 +11,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-DISTS = [ROOT / "core", ROOT / "sdk"] + sorted(
-    p.parent for p in [*ROOT.glob("plugins/*/pyproject.toml"), *ROOT.glob("examples/extensions/*/pyproject.toml")]
-)
+PLUGIN_PROJECTS = [*ROOT.glob("plugins/*/pyproject.toml"), *ROOT.glob("examples/extensions/*/pyproject.toml")]
+DISTS = [ROOT / "core", ROOT / "sdk", *sorted(p.parent for p in PLUGIN_PROJECTS)]
 
 
 @pytest.mark.parametrize("dist", DISTS, ids=lambda p: p.relative_to(ROOT).as_posix())
