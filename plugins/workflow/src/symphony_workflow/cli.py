@@ -451,7 +451,11 @@ def template_list(
             click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
             return
         if not rows:
-            click.echo("no templates found", err=True)
+            click.echo(
+                "no templates found (add some with --path DIR, or list folders under workflow.template_paths: "
+                "`symphony config set workflow.template_paths '[\"DIR\"]'`)",
+                err=True,
+            )
             return
         for r in rows:
             tags_text = f"  [{', '.join(r['tags'])}]" if r["tags"] else ""
