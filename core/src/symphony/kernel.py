@@ -621,10 +621,6 @@ class Kernel:
                     context={"registry": name, "known": sorted(REGISTRIES)},
                 ) from None
             registry = _import_object(ref)()
-            if name == "transports":  # memory:// is built in; plugins add the others
-                from symphony.bus.transport import register_builtin_transports
-
-                register_builtin_transports(registry)
             self._registries[name] = registry
         return registry
 

@@ -191,16 +191,21 @@ class BusConfig:
     tcp: TcpConfig | None = None
 
     @classmethod
-    def from_mapping(cls, data: Mapping[str, Any] | None, *, source: str = "bus") -> BusConfig:
+    def from_mapping(
+        cls, data: Mapping[str, Any] | None, *, source: str = "bus", validated: bool = False
+    ) -> BusConfig:
         """Validate ``data`` against :data:`BUS_CONFIG_SCHEMA` and build a :class:`BusConfig`.
 
-        Raises :class:`~symphony.commons.errors.ConfigError` (``config.invalid``) naming the key
-        and the rule that failed.
+        ``validated=True`` skips the check for a section the kernel's layered config already
+        validated (``Bus.from_kernel``). Raises :class:`~symphony.commons.errors.ConfigError`
+        (``config.invalid``) naming the key and the rule that failed.
         """
         raw = dict(data or {})
-        from jsonschema.exceptions import best_match
+        error = None
+        if not validated:
+            from jsonschema.exceptions import best_match
 
-        error = best_match(_validator().iter_errors(raw))
+            error = best_match(_validator().iter_errors(raw))
         if error is not None:
             key = ".".join([source, *(str(p) for p in error.absolute_path)])
             raise ConfigError(

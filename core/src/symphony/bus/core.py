@@ -79,6 +79,7 @@ import anyio
 import anyio.lowlevel
 from anyio.abc import TaskGroup, TaskStatus
 
+from symphony.bus._taskgroup import start_in_own_task_group
 from symphony.bus.config import BusConfig
 from symphony.bus.correlation import Correlator
 from symphony.bus.endpoints import Endpoint, EndpointRegistry
@@ -186,7 +187,8 @@ class Bus:
             section = kernel.config.section("bus")
         except (SymphonyError, KeyError):
             section = {}
-        bus = cls(config=section or None, codecs=codecs, message_types=message_types, transports=transports)
+        config = BusConfig.from_mapping(section, validated=True)  # the kernel's config validated [bus]
+        bus = cls(config=config, codecs=codecs, message_types=message_types, transports=transports)
         message_types.unknown = bus.config.unknown_message_types
         start_soon = getattr(kernel, "start_soon", None)
         if start_soon is not None:
@@ -603,15 +605,20 @@ class Bus:
         except SymphonyError as err:
             return msg.fail(err)
         except Exception as exc:
-            self._log.exception("bus.handler_crashed", type=msg.type, handler=route.name, id=msg.id)
-            return msg.fail(
-                InternalError(
-                    f"handler {route.name!r} crashed on {msg.type!r}: {type(exc).__name__}: {exc}",
-                    code="bus.handler_crashed",
-                    context={"type": msg.type, "handler": route.name, "exception": type(exc).__name__},
-                )
-            )
+            return self._crashed(msg, exc, "handler", route.name, "crashed")
         return self._as_reply(msg, result, route.name)
+
+    def _crashed(self, msg: Message, exc: Exception, role: str, name: str, what: str) -> Message:
+        """The error reply for a non-Symphony exception in a handler or endpoint (logged once)."""
+        code = f"bus.{role}_{what}"
+        self._log.exception(code, type=msg.type, **{role: name}, id=msg.id)
+        return msg.fail(
+            InternalError(
+                f"{role} {name!r} {what} on {msg.type!r}: {type(exc).__name__}: {exc}",
+                code=code,
+                context={"type": msg.type, role: name, "exception": type(exc).__name__},
+            )
+        )
 
     async def _call_endpoint(self, msg: Message, endpoint: Endpoint, timeout: float) -> Message | None:
         try:
@@ -619,14 +626,7 @@ class Bus:
         except SymphonyError as err:
             return msg.fail(err)
         except Exception as exc:
-            self._log.exception("bus.endpoint_crashed", type=msg.type, endpoint=endpoint.name, id=msg.id)
-            return msg.fail(
-                InternalError(
-                    f"endpoint {endpoint.name!r} failed on {msg.type!r}: {type(exc).__name__}: {exc}",
-                    code="bus.endpoint_crashed",
-                    context={"type": msg.type, "endpoint": endpoint.name, "exception": type(exc).__name__},
-                )
-            )
+            return self._crashed(msg, exc, "endpoint", endpoint.name, "crashed")
         if reply is None:
             return None
         if not isinstance(reply, Message):
@@ -836,14 +836,7 @@ class Bus:
         await anyio.lowlevel.checkpoint()
 
     async def __aenter__(self) -> Bus:
-        self._outer_tg = anyio.create_task_group()
-        await self._outer_tg.__aenter__()
-        try:
-            await self._outer_tg.start(self.run)
-        except BaseException as exc:
-            self._outer_tg.cancel_scope.cancel()
-            await self._outer_tg.__aexit__(type(exc), exc, exc.__traceback__)
-            raise
+        self._outer_tg = await start_in_own_task_group(self.run)
         return self
 
     async def __aexit__(

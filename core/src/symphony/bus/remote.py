@@ -76,6 +76,7 @@ import anyio.abc
 import anyio.lowlevel
 import attrs
 
+from symphony.bus._taskgroup import start_in_own_task_group
 from symphony.bus.backoff import Backoff, Reconnector
 from symphony.bus.correlation import Correlator
 from symphony.bus.message import ERROR, EVENT, REQUEST, RESPONSE, Message, _trusted, is_valid_type, new_id
@@ -148,6 +149,17 @@ def peer_lost(peer: str, reason: str) -> TransportError:
         context={"peer": peer, "reason": reason},
         hint="the request may or may not have been handled; retry if it is idempotent",
     )
+
+
+def _check_event(msg: Message, caller: str) -> None:
+    """Only events go one-way: anything else is a ValidationError naming ``caller``."""
+    if msg.kind != EVENT:
+        raise ValidationError(
+            f"{caller} takes events, not a {msg.kind!r} message",
+            code="bus.not_an_event",
+            context={"type": msg.type},
+        )
+    _check_data_type(msg.type)
 
 
 def _check_data_type(type: str) -> None:
@@ -816,14 +828,7 @@ class BusServer:
             task_status.started(self.url)
 
     async def __aenter__(self) -> BusServer:
-        self._outer = anyio.create_task_group()
-        await self._outer.__aenter__()
-        try:
-            await self._outer.start(self.serve)
-        except BaseException as exc:
-            self._outer.cancel_scope.cancel()
-            await self._outer.__aexit__(type(exc), exc, exc.__traceback__)
-            raise
+        self._outer = await start_in_own_task_group(self.serve)
         return self
 
     async def __aexit__(
@@ -1414,33 +1419,22 @@ class BusClient:
 
     async def publish(self, msg: Message) -> None:
         """Publish an already built event message on the server's bus."""
-        if msg.kind != EVENT:
-            raise ValidationError(
-                f"publish() takes an event, not a {msg.kind!r} message",
-                code="bus.not_an_event",
-                context={"type": msg.type},
-            )
-        _check_data_type(msg.type)
-        link = self._link
-        if link is None or link.closed or not self._ready.is_set():
-            link = await self._current_link(self.default_timeout)
-        await link.conn.send(msg)
+        _check_event(msg, "publish()")
+        await (await self._event_link()).conn.send(msg)
 
     async def send_many(self, messages: Iterable[Message | tuple[str, Any]]) -> None:
         """Publish many events with one write (the fast path for one-way throughput)."""
         batch = [m if isinstance(m, Message) else Message(m[0], m[1]) for m in messages]
         for msg in batch:
-            if msg.kind != EVENT:
-                raise ValidationError(
-                    f"send_many() takes events, not a {msg.kind!r} message",
-                    code="bus.not_an_event",
-                    context={"type": msg.type},
-                )
-            _check_data_type(msg.type)
+            _check_event(msg, "send_many()")
+        await (await self._event_link()).conn.send_many(batch)
+
+    async def _event_link(self) -> _ClientLink:
+        """The live link, waiting (up to the default timeout) for one while reconnecting."""
         link = self._link
         if link is None or link.closed or not self._ready.is_set():
             link = await self._current_link(self.default_timeout)
-        await link.conn.send_many(batch)
+        return link
 
     # -- subscriptions ---------------------------------------------------------------------------
 
