@@ -6,8 +6,13 @@ Each figure is measured beside its anchor in the same run, servers in separate p
 
 * ``bus.unix.request_p50`` / ``_p99``: ``BusClient.request`` -> ``BusServer`` -> a bus handler
   -> reply, msgpack codec, against pyzmq REQ/REP over ``ipc://`` (blocking sockets, raw bytes:
-  the strictest anchor). Rounds alternate between the two so machine noise hits both alike.
-  Target (DESIGN.md §6): p50 <= pyzmq p50 and < 0.3 ms.
+  the strictest anchor). Rounds alternate between the two so machine noise hits both alike,
+  and each round starts with unrecorded requests so neither side pays for the switch.
+  Target (DESIGN.md §6): p50 <= pyzmq p50 and < 0.3 ms. The bus runs with its default
+  adaptive busy polling (:mod:`symphony.bus.busypoll`, 100 µs); the same figure with busy
+  polling off on both ends is printed as ``bus.unix.request_p50.no_busy_poll``, and
+  ``bus.unix.request_cpu`` gives the CPU time (client + server process) each costs per request,
+  beside pyzmq's.
 * ``bus.unix.oneway_throughput``: events sent with ``BusClient.send_many`` (batches of 256, one
   write per batch), decoded and published on the server bus, where a subscriber counts them;
   against pyzmq PUSH/PULL carrying the same msgpack-encoded payloads. Target >= 100,000 msg/s.
@@ -19,11 +24,14 @@ The asyncio figures use uvloop when it is installed (``pip install uvloop``; any
 from __future__ import annotations
 
 import argparse
+import functools
 import os
+import resource
 import subprocess
 import sys
 import tempfile
 import time
+from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +42,7 @@ from _report import emit, log, percentile
 ROUNDS = 12
 PER_ROUND = 300
 WARMUP = 300
+ROUND_WARMUP = 50
 ONEWAY_N = 200_000
 BATCH = 256
 PAYLOAD = {"i": 0, "data": "x" * 100}
@@ -59,7 +68,7 @@ def _anyio_backend(backend: str) -> str:
 # -- servers (run as child processes of this script) ---------------------------------------------
 
 
-def serve_bus(url: str, backend: str) -> None:
+def serve_bus(url: str, backend: str, busy_poll: float | None = None) -> None:
     import anyio
 
     from symphony.bus.core import Bus
@@ -78,7 +87,10 @@ def serve_bus(url: str, backend: str) -> None:
         def on_event(msg: Message) -> None:
             counted[0] += 1
 
-        async with Bus(config={"validate_inbound": False}) as bus:
+        config: dict[str, Any] = {"validate_inbound": False}
+        if busy_poll is not None:
+            config["busy_poll"] = busy_poll
+        async with Bus(config=config) as bus:
             bus.handle("bench.echo", echo)
             bus.handle("bench.count", count)
             bus.subscribe_callback("bench.event", on_event)
@@ -139,11 +151,35 @@ def _start(args: list[str]) -> tuple[subprocess.Popen[str], str]:
 # -- the measurements ----------------------------------------------------------------------------
 
 
-async def _latency(url: str, zmq_url: str | None) -> tuple[list[float], list[float]]:
+def _process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process has used so far, all its threads."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class _Side:
+    """One contender of the latency run: its samples and the CPU both processes spent."""
+
+    def __init__(self, server_pid: int | None) -> None:
+        self.server_pid = server_pid
+        self.samples: list[float] = []
+        self.cpu = 0.0
+        self.requests = 0
+
+    def cpu_per_request_us(self) -> float:
+        return self.cpu / self.requests * 1e6 if self.requests else 0.0
+
+
+async def _latency(
+    url: str, zmq_url: str | None, *, quiet_url: str | None = None, pids: dict[str, int] | None = None
+) -> dict[str, _Side]:
+    """Alternate rounds of bus requests (and pyzmq REQ/REP, and bus requests with busy polling
+    off, when their addresses are given); return each side's samples and CPU cost."""
     from symphony.bus.remote import BusClient
 
-    bus_samples: list[float] = []
-    zmq_samples: list[float] = []
+    pids = pids or {}
+    sides = {"bus": _Side(pids.get("bus"))}
     req = None
     if zmq_url is not None:
         import msgpack
@@ -152,27 +188,68 @@ async def _latency(url: str, zmq_url: str | None) -> tuple[list[float], list[flo
         req = zmq.Context.instance().socket(zmq.REQ)
         req.connect(zmq_url)
         body = msgpack.packb(PAYLOAD)
+        sides["zmq"] = _Side(pids.get("zmq"))
     perf = time.perf_counter
-    async with BusClient.connect(url, codec="msgpack", heartbeat_interval=5, heartbeat_timeout=60) as client:
-        for _ in range(WARMUP):
-            await client.request("bench.echo", PAYLOAD)
-            if req is not None:
-                req.send(body)
-                req.recv()
-        for _ in range(ROUNDS):
-            if req is not None:
-                for _ in range(PER_ROUND):
-                    t0 = perf()
-                    req.send(body)
-                    msgpack.unpackb(req.recv())
-                    zmq_samples.append(perf() - t0)
-            for _ in range(PER_ROUND):
+    clients = {"bus": BusClient.connect(url, codec="msgpack", heartbeat_interval=5, heartbeat_timeout=60)}
+    if quiet_url is not None:
+        sides["quiet"] = _Side(pids.get("quiet"))
+        clients["quiet"] = BusClient.connect(
+            quiet_url,
+            codec="msgpack",
+            heartbeat_interval=5,
+            heartbeat_timeout=60,
+            options={"busy_poll": 0},
+        )
+
+    def cpu_now(side: _Side) -> float:
+        own = resource.getrusage(resource.RUSAGE_SELF)
+        server = _process_cpu(side.server_pid) if side.server_pid else 0.0
+        return own.ru_utime + own.ru_stime + server
+
+    async with AsyncExitStack() as stack:
+        links = {name: await stack.enter_async_context(cm) for name, cm in clients.items()}
+
+        async def bus_round(name: str, count: int, record: bool) -> None:
+            client = links[name]
+            side = sides[name]
+            c0 = cpu_now(side) if record else 0.0
+            for _ in range(count):
                 t0 = perf()
                 await client.request("bench.echo", PAYLOAD)
-                bus_samples.append(perf() - t0)
+                if record:
+                    side.samples.append(perf() - t0)
+            if record:
+                side.cpu += cpu_now(side) - c0
+                side.requests += count
+
+        def zmq_round(count: int, record: bool) -> None:
+            assert req is not None
+            side = sides["zmq"]
+            c0 = cpu_now(side) if record else 0.0
+            for _ in range(count):
+                t0 = perf()
+                req.send(body)
+                msgpack.unpackb(req.recv())
+                if record:
+                    side.samples.append(perf() - t0)
+            if record:
+                side.cpu += cpu_now(side) - c0
+                side.requests += count
+
+        for name in links:
+            await bus_round(name, WARMUP, False)
+        if req is not None:
+            zmq_round(WARMUP, False)
+        for _ in range(ROUNDS):
+            if req is not None:
+                zmq_round(ROUND_WARMUP, False)
+                zmq_round(PER_ROUND, True)
+            for name in links:
+                await bus_round(name, ROUND_WARMUP, False)
+                await bus_round(name, PER_ROUND, True)
     if req is not None:
         req.close(linger=0)
-    return bus_samples, zmq_samples
+    return sides
 
 
 async def _bus_oneway(url: str) -> float:
@@ -228,6 +305,10 @@ def main() -> None:
     try:
         bus_proc, bound = _start(["--serve-bus", url, "--backend", "asyncio"])
         procs.append(bus_proc)
+        quiet_proc, quiet_bound = _start(
+            ["--serve-bus", f"unix://{folder}/bus-quiet.sock", "--backend", "asyncio", "--busy-poll", "0"]
+        )
+        procs.append(quiet_proc)
         trio_proc, trio_bound = _start(["--serve-bus", trio_url, "--backend", "trio"])
         procs.append(trio_proc)
         plain_bound = ""
@@ -239,10 +320,21 @@ def main() -> None:
         zmq_proc, _ = _start(["--serve-zmq", *zmq_urls])
         procs.append(zmq_proc)
         loop = "uvloop" if _uvloop() else "asyncio"
-        log(f"latency: {ROUNDS} rounds x {PER_ROUND} requests, bus ({loop}) and pyzmq REQ/REP alternating")
-        bus_lat, zmq_lat = anyio.run(
-            _latency, bound, zmq_urls[0], backend_options=_backend_options("asyncio")
+        log(
+            f"latency: {ROUNDS} rounds x {PER_ROUND} requests (+{ROUND_WARMUP} unrecorded each), bus ({loop}),"
+            " pyzmq REQ/REP and bus without busy polling alternating"
         )
+        sides = anyio.run(
+            functools.partial(
+                _latency,
+                bound,
+                zmq_urls[0],
+                quiet_url=quiet_bound,
+                pids={"bus": bus_proc.pid, "zmq": zmq_proc.pid, "quiet": quiet_proc.pid},
+            ),
+            backend_options=_backend_options("asyncio"),
+        )
+        bus_lat, zmq_lat, quiet_lat = sides["bus"].samples, sides["zmq"].samples, sides["quiet"].samples
         zmq_p50, zmq_p99 = percentile(zmq_lat, 50), percentile(zmq_lat, 99)
         emit(
             "bus.unix.request_p50",
@@ -252,6 +344,7 @@ def main() -> None:
             baseline_value=zmq_p50 * 1e3,
             target="<= pyzmq p50 and < 0.3 ms",
             loop=loop,
+            busy_poll="100us (default)",
             samples=len(bus_lat),
         )
         emit(
@@ -262,25 +355,37 @@ def main() -> None:
             baseline_value=zmq_p99 * 1e3,
             loop=loop,
         )
-        if _uvloop():
-            plain_lat, _ = anyio.run(_latency, plain_bound, None)
-            emit(
-                "bus.unix.request_p50.asyncio_without_uvloop",
-                percentile(plain_lat, 50) * 1e3,
-                "ms",
-                baseline="pyzmq REQ/REP ipc p50",
-                baseline_value=zmq_p50 * 1e3,
-                loop="asyncio",
-            )
-        trio_lat, _ = anyio.run(_latency, trio_bound, None, backend="trio")
         emit(
-            "bus.unix.request_p50.trio",
-            percentile(trio_lat, 50) * 1e3,
+            "bus.unix.request_p50.no_busy_poll",
+            percentile(quiet_lat, 50) * 1e3,
             "ms",
             baseline="pyzmq REQ/REP ipc p50",
             baseline_value=zmq_p50 * 1e3,
-            loop="trio",
+            loop=loop,
+            busy_poll="off (both ends)",
         )
+        emit(
+            "bus.unix.request_cpu",
+            sides["bus"].cpu_per_request_us(),
+            "us/request",
+            baseline="pyzmq REQ/REP ipc, client + server CPU",
+            baseline_value=sides["zmq"].cpu_per_request_us(),
+            no_busy_poll=round(sides["quiet"].cpu_per_request_us(), 1),
+            note="client + server process CPU per request (10 ms tick resolution)",
+        )
+        variants = [("trio", trio_bound, "trio", {})]
+        if _uvloop():
+            variants.insert(0, ("asyncio_without_uvloop", plain_bound, "asyncio", {}))
+        for suffix, variant_url, variant_loop, options in variants:
+            samples = anyio.run(_latency, variant_url, None, backend=variant_loop, **options)["bus"].samples
+            emit(
+                f"bus.unix.request_p50.{suffix}",
+                percentile(samples, 50) * 1e3,
+                "ms",
+                baseline="pyzmq REQ/REP ipc p50",
+                baseline_value=zmq_p50 * 1e3,
+                loop=variant_loop,
+            )
 
         log(f"one-way: {ONEWAY_N} events, batches of {BATCH}")
         zmq_rate = _zmq_oneway(zmq_urls[1], zmq_urls[2])
@@ -311,10 +416,11 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--serve-bus", metavar="URL")
     parser.add_argument("--backend", default="asyncio")
+    parser.add_argument("--busy-poll", type=float, default=None, help="[bus] busy_poll of the served bus")
     parser.add_argument("--serve-zmq", nargs=3, metavar=("REP", "PULL", "DONE"))
     ns = parser.parse_args()
     if ns.serve_bus:
-        serve_bus(ns.serve_bus, ns.backend)
+        serve_bus(ns.serve_bus, ns.backend, ns.busy_poll)
     elif ns.serve_zmq:
         serve_zmq(*ns.serve_zmq)
     else:

@@ -3,6 +3,7 @@ codecs and transports."""
 
 from __future__ import annotations
 
+import gc
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -155,11 +156,16 @@ def _count_calls(fn: Callable[[], Any]) -> tuple[int, set[str]]:
             calls += 1
             names.add(frame.f_code.co_name)
 
+    # No garbage collection meanwhile: finalizers of objects left by earlier tests (sockets,
+    # event-loop transports) would be counted as if ``fn`` had called them.
+    gc.collect()
+    gc.disable()
     sys.setprofile(profiler)
     try:
         fn()
     finally:
         sys.setprofile(None)
+        gc.enable()
     return calls, names
 
 

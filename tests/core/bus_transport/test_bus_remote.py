@@ -205,6 +205,102 @@ async def test_request_timeout_leaves_no_waiter(sock_dir: Path) -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("kind", ["memory", "unix"])
+async def test_server_deadline_cancels_a_remote_request_and_the_link_goes_on(kind: str, sock_dir: Path) -> None:
+    """A peer's request whose handler runs past the server bus's default_timeout is
+    cancelled and answered with bus.request_timeout; the worker that ran it keeps serving."""
+    url, options = _url(kind, sock_dir)
+    cancelled: list[str] = []
+    async with Bus(config={"default_timeout": 0.2}) as bus, BusServer(bus, url, options=options) as server:
+
+        async def slow(msg: Message) -> str:
+            try:
+                await anyio.sleep(30)
+            except anyio.get_cancelled_exc_class():
+                cancelled.append(str(msg.payload))
+                raise
+            return "late"
+
+        async def stubborn(msg: Message) -> str:
+            # Swallows the cancellation and answers anyway: the peer still gets exactly one
+            # answer (this one if it could be sent without waiting, else the timeout error).
+            try:
+                await anyio.sleep(30)
+            except anyio.get_cancelled_exc_class():
+                return "answered anyway"
+            return "never"
+
+        async def quick(msg: Message) -> Any:
+            return msg.payload
+
+        async def nap(msg: Message) -> Any:
+            await anyio.sleep(0.01)  # waits, but well within the deadline
+            return msg.payload
+
+        bus.handle("demo.slow", slow)
+        bus.handle("demo.stubborn", stubborn)
+        bus.handle("demo.quick", quick)
+        bus.handle("demo.nap", nap)
+        async with BusClient.connect(server.url, options=options) as client:
+            with anyio.fail_after(10):
+                with pytest.raises(OperationTimeoutError) as info:
+                    await client.request("demo.slow", "first", timeout=5)
+            assert info.value.code == "bus.request_timeout"
+            assert info.value.context["timeout"] == 0.2
+            assert info.value.context["target"].startswith("peer:")
+            assert cancelled == ["first"]
+            assert bus.metrics.timeouts == 1
+            assert len(bus.pending) == 0
+            # The link and its workers go on: waiting and immediate answers both still work.
+            for i in range(20):
+                assert (await client.request("demo.nap", i, timeout=5)).payload == i
+                assert (await client.request("demo.quick", i, timeout=5)).payload == i
+            try:
+                reply = await client.request("demo.stubborn", timeout=5)
+            except OperationTimeoutError as exc:
+                assert exc.code == "bus.request_timeout"
+            else:
+                assert reply.payload == "answered anyway"
+            # Several slow ones at once: each gets its own timeout, none blocks the others.
+            async with anyio.create_task_group() as tg:
+                errors: list[str] = []
+
+                async def ask(n: int) -> None:
+                    try:
+                        await client.request("demo.slow", f"batch-{n}", timeout=5)
+                    except OperationTimeoutError as exc:
+                        errors.append(exc.code)
+
+                for n in range(5):
+                    tg.start_soon(ask, n)
+                assert (await client.request("demo.quick", "meanwhile", timeout=5)).payload == "meanwhile"
+            assert errors == ["bus.request_timeout"] * 5
+            assert sorted(cancelled[1:]) == [f"batch-{n}" for n in range(5)]
+            assert (await client.request("demo.nap", "after", timeout=5)).payload == "after"
+            link = client._link
+            assert link is not None and link.pending.orphans == 0  # never two answers to one request
+
+
+@pytest.mark.anyio
+async def test_client_handler_deadline_answers_the_server_with_a_timeout(sock_dir: Path) -> None:
+    async with _served("unix", sock_dir) as (bus, server, _):
+        async with BusClient.connect(server.url, handler_timeout=0.2) as client:
+
+            async def stuck(msg: Message) -> str:
+                await anyio.sleep(30)
+                return "late"
+
+            await client.handle("work.stuck", stuck)
+            await client.handle("work.echo", lambda msg: msg.payload)
+            with anyio.fail_after(10), pytest.raises(OperationTimeoutError) as info:
+                await bus.request("work.stuck", timeout=5)
+            assert info.value.code == "bus.request_timeout"
+            assert info.value.context["target"] == "client:client"
+            assert client.local.metrics.timeouts == 1
+            assert (await bus.request("work.echo", "still here", timeout=5)).payload == "still here"
+
+
+@pytest.mark.anyio
 async def test_reserved_types_and_bad_input_are_rejected(sock_dir: Path) -> None:
     async with _served("memory", sock_dir) as (_, server, _opts), BusClient.connect(server.url) as client:
         for call in (client.request("_bus.ping"), client.send("_bus.hello")):

@@ -10,6 +10,7 @@
     default_policy = "wait"      # or "drop-oldest"
     max_frame_size = 16777216    # bytes; larger frames are refused by transports
     codec = "msgpack"            # codec for socket connections ("json", "msgpack", or a plugin's)
+    busy_poll = 0.0001           # seconds a socket reader polls before it parks; 0 = off
     unknown_message_types = "allow"   # or "strict": reject (type, version) nobody registered
     validate_inbound = true      # check payloads of messages arriving from remote peers
     socket = "/run/user/1000/symphony/bus.sock"   # unix socket of `symphony serve`; "" = off
@@ -85,6 +86,14 @@ BUS_CONFIG_SCHEMA: Final[dict[str, Any]] = {
             "minLength": 1,
             "default": "msgpack",
             "description": "Codec for socket connections: json, msgpack, or one a plugin provides.",
+        },
+        "busy_poll": {
+            "type": "number",
+            "minimum": 0,
+            "maximum": 0.01,
+            "default": 0.0001,
+            "description": "Seconds a socket reader keeps the event loop turning for the next "
+            "message before it parks (adaptive busy polling, see symphony.bus.busypoll); 0 = off.",
         },
         "unknown_message_types": {
             "enum": ["allow", "strict"],
@@ -185,6 +194,7 @@ class BusConfig:
     default_policy: Literal["wait", "drop-oldest"] = "wait"
     max_frame_size: int = 16 * MIB
     codec: str = "msgpack"
+    busy_poll: float = 0.0001
     unknown_message_types: Literal["allow", "strict"] = "allow"
     validate_inbound: bool = True
     socket: str | None = None
@@ -226,7 +236,7 @@ class BusConfig:
             )
         known = {f.name for f in attrs.fields(cls)}
         values = {k: v for k, v in raw.items() if k in known}
-        for key in ("default_timeout", "heartbeat_interval", "heartbeat_timeout"):
+        for key in ("default_timeout", "heartbeat_interval", "heartbeat_timeout", "busy_poll"):
             if key in values:
                 values[key] = float(values[key])
         return cls(tcp=tcp, **values)

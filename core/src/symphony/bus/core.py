@@ -81,7 +81,7 @@ from anyio.abc import TaskGroup, TaskStatus
 
 from symphony.bus._taskgroup import start_in_own_task_group
 from symphony.bus.config import BusConfig
-from symphony.bus.correlation import Correlator
+from symphony.bus.correlation import Correlator, PendingRequest
 from symphony.bus.endpoints import Endpoint, EndpointRegistry
 from symphony.bus.health import HealthMonitor, HealthStatus
 from symphony.bus.message import ERROR, EVENT, REQUEST, RESPONSE, Message, new_id
@@ -443,7 +443,7 @@ class Bus:
         return await self._dispatch(msg, timeout, to, True)
 
     async def _dispatch(
-        self, msg: Message, timeout: float | None, to: str | None, checkpoint: bool
+        self, msg: Message, timeout: float | None, to: str | None, checkpoint: bool, scoped: bool = True
     ) -> Message:
         if msg.kind != REQUEST:
             return msg.fail(
@@ -465,7 +465,7 @@ class Bus:
                         context={"endpoint": to, "type": msg.type},
                     )
                 )
-            return await self._run(msg, None, endpoint, timeout, checkpoint)
+            return await self._run(msg, None, endpoint, timeout, checkpoint, scoped)
         route = self.router.route_one(msg.type, self._available)
         if route is None:
             self.metrics.requests += 1
@@ -480,8 +480,8 @@ class Bus:
                 )
             )
         if route.endpoint is not None:
-            return await self._run(msg, None, self.endpoints.get(route.endpoint), timeout, checkpoint)
-        return await self._run(msg, route, None, timeout, checkpoint)
+            return await self._run(msg, None, self.endpoints.get(route.endpoint), timeout, checkpoint, scoped)
+        return await self._run(msg, route, None, timeout, checkpoint, scoped)
 
     async def request_all(
         self,
@@ -549,6 +549,7 @@ class Bus:
         endpoint: Endpoint | None,
         timeout: float | None,
         checkpoint: bool = True,
+        scoped: bool = True,
     ) -> Message:
         metrics = self.metrics
         metrics.requests += 1
@@ -562,25 +563,18 @@ class Bus:
             return msg.fail(err)
         reply: Message | None = None
         try:
-            # A bare CancelScope with a deadline: fail_after() costs twice as much per request.
-            with anyio.CancelScope(deadline=anyio.current_time() + timeout):
-                if route is not None:
-                    reply = await self._call_handler(msg, route)
-                else:
-                    assert endpoint is not None
-                    reply = await self._call_endpoint(msg, endpoint, timeout)
-                if reply is None:
-                    reply = await pending.wait()
+            if scoped:
+                # A bare CancelScope with a deadline: fail_after() costs twice as much per request.
+                with anyio.CancelScope(deadline=anyio.current_time() + timeout):
+                    reply = await self._answer(msg, route, endpoint, timeout, pending)
+            else:
+                # The caller (a link's worker, see symphony.bus.remote) enforces the deadline,
+                # and only once the answer has to wait: most are ready at once, and a cancel
+                # scope per request costs more than the rest of the path.
+                reply = await self._answer(msg, route, endpoint, timeout, pending)
             if reply is None:  # the deadline cancelled the handler or the wait
-                metrics.timeouts += 1
                 target = route.name if route is not None else f"endpoint:{endpoint.name if endpoint else '?'}"
-                reply = msg.fail(
-                    OperationTimeoutError(
-                        f"request {msg.type!r} got no answer within {timeout} s",
-                        code="bus.request_timeout",
-                        context={"type": msg.type, "id": msg.id, "timeout": timeout, "target": target},
-                    )
-                )
+                reply = self.timeout_reply(msg, timeout, target=target)
         finally:
             self.pending.close(msg.id)
         metrics.request_latency.record(_perf_counter() - t0)
@@ -594,6 +588,36 @@ class Bus:
             # remote peer skip it: sending the answer back is the reader's business.)
             await anyio.lowlevel.checkpoint()
         return reply
+
+    async def _answer(
+        self,
+        msg: Message,
+        route: Route | None,
+        endpoint: Endpoint | None,
+        timeout: float,
+        pending: PendingRequest,
+    ) -> Message:
+        reply: Message | None
+        if route is not None:
+            reply = await self._call_handler(msg, route)
+        else:
+            assert endpoint is not None
+            reply = await self._call_endpoint(msg, endpoint, timeout)
+        if reply is None:
+            reply = await pending.wait()
+        return reply
+
+    def timeout_reply(self, msg: Message, timeout: float, *, target: str) -> Message:
+        """The ``bus.request_timeout`` error answering ``msg`` after ``timeout`` seconds spent
+        by ``target`` (a route or endpoint name); counted in ``metrics.timeouts``."""
+        self.metrics.timeouts += 1
+        return msg.fail(
+            OperationTimeoutError(
+                f"request {msg.type!r} got no answer within {timeout} s",
+                code="bus.request_timeout",
+                context={"type": msg.type, "id": msg.id, "timeout": timeout, "target": target},
+            )
+        )
 
     async def _call_handler(self, msg: Message, route: Route) -> Message:
         handler = route.handler
@@ -696,7 +720,7 @@ class Bus:
         return await self._ingest(msg, origin, validate, True)
 
     async def _ingest(
-        self, msg: Message, origin: str | None, validate: bool | None, checkpoint: bool
+        self, msg: Message, origin: str | None, validate: bool | None, checkpoint: bool, scoped: bool = True
     ) -> Message | None:
         if origin is not None and origin in self.health:
             self.health.beat(origin)
@@ -723,7 +747,7 @@ class Bus:
             await self.publish(msg)
             return None
         if kind == REQUEST:
-            return await self._dispatch(msg, None, None, checkpoint)
+            return await self._dispatch(msg, None, None, checkpoint, scoped)
         self.resolve(msg)
         return None
 

@@ -28,6 +28,7 @@ from typing import Any
 import anyio
 import anyio.lowlevel
 
+from symphony.bus._signal import Signal
 from symphony.bus.message import ERROR, Message
 from symphony.commons.errors import ConflictError, SymphonyError
 
@@ -45,7 +46,7 @@ class PendingRequest:
         self.target = target
         self.started = time.perf_counter()
         self._reply: Message | None = None
-        self._event: anyio.Event | None = None
+        self._event: Signal | None = None
 
     @property
     def done(self) -> bool:
@@ -69,7 +70,7 @@ class PendingRequest:
         """Wait for the answer (wrap in ``anyio.fail_after`` for a deadline)."""
         if self._reply is None:
             if self._event is None:
-                self._event = anyio.Event()
+                self._event = Signal()
             await self._event.wait()
         else:
             await anyio.lowlevel.checkpoint_if_cancelled()

@@ -76,6 +76,7 @@ import anyio.abc
 import anyio.lowlevel
 import attrs
 
+from symphony.bus._signal import Signal
 from symphony.bus._taskgroup import start_in_own_task_group
 from symphony.bus.backoff import Backoff, Reconnector
 from symphony.bus.correlation import Correlator
@@ -199,7 +200,7 @@ class _Slot:
     __slots__ = ("event", "job")
 
     def __init__(self) -> None:
-        self.event = anyio.Event()
+        self.event = Signal()
         self.job: Message | object | None = None
 
 
@@ -242,6 +243,12 @@ class _Workers:
     without deadlock. At most ``max_workers`` requests run at once (then
     requests queue, and past ``max_workers`` queued ones reading waits: backpressure); surplus
     idle workers (more than ``keep``) retire after a quiet second.
+
+    Deadlines: each worker runs inside one long-lived cancel scope, whose deadline is set to
+    ``timeout`` seconds only while an answer is actually waiting (an answer ready at once
+    needs no deadline, and a cancel scope per request would cost more than the rest of the
+    request path). A request past its deadline is cancelled and answered by ``timed_out``;
+    the worker then goes on in a fresh scope.
     """
 
     def __init__(
@@ -251,12 +258,16 @@ class _Workers:
         lead: Callable[[], Awaitable[Message | None]],
         max_workers: int,
         *,
+        timeout: float | None = None,
+        timed_out: Callable[[Message, float], Awaitable[None]] | None = None,
         keep: int = 4,
     ) -> None:
         self._tg = tg
         self._handle = handle
         self._lead = lead
         self._max = max(1, max_workers)
+        self._timeout = timeout if timed_out is not None else None
+        self._timed_out = timed_out
         self._keep = keep
         self._idle: list[_Slot] = []
         self._queue: deque[Message] = deque()
@@ -295,52 +306,96 @@ class _Workers:
             await space.wait()
         self._queue.append(msg)
 
-    async def _work(self, job: Message | object) -> None:
-        handle = self._handle
-        queue = self._queue
+    async def _work(self, job: Message | object | None) -> None:
         try:
-            while True:
-                if job is _READ:
-                    request = await self._lead()
-                    if request is None:
-                        return  # the connection ended
-                    # Answer it right here, and hand the reader role on only if answering has
-                    # to wait: most answers are ready (and sent) without ever suspending, and
-                    # then this task simply goes on reading.
-                    answering = handle(request)
-                    try:
-                        yielded = answering.send(None)
-                    except StopIteration:
-                        continue
-                    except BaseException:
-                        self.promote()
-                        raise
-                    self.promote()
-                    await _resume(answering, yielded)
-                else:
-                    assert isinstance(job, Message)
-                    await handle(job)
-                if queue:
-                    job = queue.popleft()
-                    space = self._space
-                    if space is not None:
-                        self._space = None
-                        space.set()
-                    continue
-                slot = _Slot()
-                self._idle.append(slot)
-                if self._count > self._keep:
-                    with anyio.move_on_after(1.0):
-                        await slot.event.wait()
-                    if slot.job is None:  # nothing came within a second: retire
-                        if slot in self._idle:
-                            self._idle.remove(slot)
-                        return
-                else:
-                    await slot.event.wait()
-                job = slot.job
+            while job is not None:
+                running: list[Message] = []
+                finished = False
+                with anyio.CancelScope() as scope:
+                    finished = await self._serve(job, scope, running)
+                if finished:
+                    return  # the connection ended, or this worker retired
+                # The scope is spent: its deadline fired. (Only this scope's own cancellation
+                # lands here; a cancelled parent propagates.) The request it cancelled, if the
+                # answer had not come after all, gets a timeout error.
+                if running and self._timed_out is not None and self._timeout is not None:
+                    await self._timed_out(running[0], self._timeout)
+                job = await self._next_job()
         finally:
             self._count -= 1
+
+    async def _serve(self, job: Message | object, scope: anyio.CancelScope, running: list[Message]) -> bool:
+        """Work from ``job`` on; True when this worker is done (the connection ended, or it
+        retired), False when ``scope`` is spent (a deadline fired just as an answer came)."""
+        while True:
+            if job is _READ:
+                request = await self._lead()
+                if request is None:
+                    return True  # the connection ended
+                # Answer it right here, and hand the reader role on only if answering has
+                # to wait: most answers are ready (and sent) without ever suspending, and
+                # then this task simply goes on reading.
+                if await self._answer(request, scope, running, reader=True):
+                    continue
+            else:
+                assert isinstance(job, Message)
+                await self._answer(job, scope, running, reader=False)
+            if scope.cancel_called:
+                return False
+            next_job = await self._next_job()
+            if next_job is None:
+                return True
+            job = next_job
+
+    async def _answer(
+        self, request: Message, scope: anyio.CancelScope, running: list[Message], *, reader: bool
+    ) -> bool:
+        """Answer ``request``; True if this task is still the reader afterwards."""
+        answering = self._handle(request)
+        try:
+            yielded = answering.send(None)
+        except StopIteration:
+            return reader
+        except BaseException:
+            if reader:
+                self.promote()
+            raise
+        if reader:
+            self.promote()
+        timeout = self._timeout
+        if timeout is None:
+            await _resume(answering, yielded)
+            return False
+        running.append(request)
+        scope.deadline = _current_time() + timeout
+        await _resume(answering, yielded)
+        scope.deadline = math.inf
+        running.clear()
+        return False
+
+    async def _next_job(self) -> Message | object | None:
+        """The next queued request, else wait as an idle follower for a job; ``None`` to
+        retire (a surplus worker that got nothing within a second)."""
+        queue = self._queue
+        if queue:
+            job = queue.popleft()
+            space = self._space
+            if space is not None:
+                self._space = None
+                space.set()
+            return job
+        slot = _Slot()
+        self._idle.append(slot)
+        if self._count > self._keep:
+            with anyio.move_on_after(1.0):
+                await slot.event.wait()
+            if slot.job is None:  # nothing came within a second: retire
+                if slot in self._idle:
+                    self._idle.remove(slot)
+                return None
+        else:
+            await slot.event.wait()
+        return slot.job
 
 
 # -- one live connection ---------------------------------------------------------------------------
@@ -359,9 +414,11 @@ class _Link:
         heartbeat_interval: float | None,
         heartbeat_timeout: float | None,
         max_workers: int,
+        request_timeout: float | None = None,
     ) -> None:
         self.conn = conn
         self.label = label
+        self.request_timeout = request_timeout
         self.pending = Correlator()
         self.heartbeat_interval = heartbeat_interval
         self.heartbeat_timeout = heartbeat_timeout
@@ -417,7 +474,14 @@ class _Link:
         try:
             async with anyio.create_task_group() as tg:
                 self._tg = tg
-                self._workers = _Workers(tg, self._run_request, self._lead, self.max_workers)
+                self._workers = _Workers(
+                    tg,
+                    self._run_request,
+                    self._lead,
+                    self.max_workers,
+                    timeout=self.request_timeout,
+                    timed_out=self._answer_timed_out,
+                )
                 if self.conn.native and self.heartbeat_interval and self.heartbeat_timeout:
                     tg.start_soon(self._watchdog)
                 if after_start is not None:
@@ -544,6 +608,22 @@ class _Link:
         except TransportError:
             pass  # the link is going down; run() reports why
 
+    def timeout_reply(self, msg: Message, timeout: float) -> Message:
+        """The error answering the peer's request ``msg`` that ran past ``timeout`` seconds."""
+        return msg.fail(
+            OperationTimeoutError(
+                f"request {msg.type!r} got no answer within {timeout} s",
+                code="bus.request_timeout",
+                context={"type": msg.type, "id": msg.id, "timeout": timeout, "target": self.label},
+            )
+        )
+
+    async def _answer_timed_out(self, msg: Message, timeout: float) -> None:
+        try:
+            await self.conn.send(self.timeout_reply(msg, timeout))
+        except SymphonyError:
+            pass  # the link is going down; run() reports why
+
     async def _watchdog(self) -> None:
         interval = self.heartbeat_interval
         timeout = self.heartbeat_timeout
@@ -642,6 +722,7 @@ class ServerPeer(_Link):
             heartbeat_interval=server.heartbeat_interval,
             heartbeat_timeout=server.heartbeat_timeout,
             max_workers=server.max_workers,
+            request_timeout=server.bus.config.default_timeout,
         )
         self.server = server
         self.bus = server.bus
@@ -680,11 +761,15 @@ class ServerPeer(_Link):
     async def answer(self, msg: Message) -> Message:
         # As bus.ingest(msg, origin=self.name), minus its heartbeat (on_batch gave it) and its
         # final checkpoint (the answer goes out now).
+        # The worker running this enforces the deadline (scoped=False): see _Workers.
         if self._validate:
-            reply = await self.bus._ingest(msg, None, True, False)
+            reply = await self.bus._ingest(msg, None, True, False, False)
             assert reply is not None
             return reply
-        return await self.bus._dispatch(msg, None, None, False)
+        return await self.bus._dispatch(msg, None, None, False, False)
+
+    def timeout_reply(self, msg: Message, timeout: float) -> Message:
+        return self.bus.timeout_reply(msg, timeout, target=f"peer:{self.name}")
 
     async def on_control(self, msg: Message) -> Message | None:
         payload = msg.payload if isinstance(msg.payload, dict) else {}
@@ -817,7 +902,13 @@ class BusServer:
 
     async def serve(self, *, task_status: anyio.abc.TaskStatus[str] = anyio.TASK_STATUS_IGNORED) -> None:
         """Accept clients until cancelled; ``task_status.started(bound_url)`` once listening."""
-        options = {"max_frame_size": self.bus.config.max_frame_size, **self.options, "codec": HANDSHAKE_CODEC}
+        config = self.bus.config
+        options = {
+            "max_frame_size": config.max_frame_size,
+            "busy_poll": config.busy_poll,
+            **self.options,
+            "codec": HANDSHAKE_CODEC,
+        }
         async with anyio.create_task_group() as tg:
             self._tg = tg
             if not self.bus.running and not self.bus.closed:
@@ -980,7 +1071,7 @@ class RemoteSubscription:
         self.delivered = 0
         self.dropped = 0
         self._queue: deque[Message] = deque()
-        self._ready: anyio.Event | None = None
+        self._ready: Signal | None = None
         self._space: anyio.Event | None = None
         self._registered = False
         self._closed = False
@@ -1028,7 +1119,7 @@ class RemoteSubscription:
                 raise StopAsyncIteration
             ready = self._ready
             if ready is None:
-                ready = self._ready = anyio.Event()
+                ready = self._ready = Signal()
             await ready.wait()
         msg = queue.popleft()
         space = self._space
@@ -1098,6 +1189,7 @@ class _ClientLink(_Link):
             heartbeat_interval=client.heartbeat_interval,
             heartbeat_timeout=client.heartbeat_timeout,
             max_workers=client.max_workers,
+            request_timeout=client.local.config.default_timeout,
         )
         self.client = client
 
@@ -1105,7 +1197,11 @@ class _ClientLink(_Link):
         await self.client._deliver(msg)
 
     async def answer(self, msg: Message) -> Message:
-        return await self.client.local.dispatch(msg)
+        # The worker running this enforces the deadline (scoped=False): see _Workers.
+        return await self.client.local._dispatch(msg, None, None, False, False)
+
+    def timeout_reply(self, msg: Message, timeout: float) -> Message:
+        return self.client.local.timeout_reply(msg, timeout, target=f"client:{self.client.name}")
 
 
 class BusClient:

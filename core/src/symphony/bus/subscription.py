@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 import anyio
 import anyio.lowlevel
 
+from symphony.bus._signal import Signal
 from symphony.bus.message import Message
 from symphony.commons.errors import OperationTimeoutError, TransportError, ValidationError
 
@@ -125,7 +126,7 @@ class Subscription:
         self.policy: Policy = policy
         self.name = name or f"sub-{id(self):x}"
         self._queue: deque[tuple[Message, float]] = deque()
-        self._ready: anyio.Event | None = None  # set when a message arrives or on close
+        self._ready: Signal | None = None  # set when a message arrives or on close
         self._space: deque[anyio.Event] = deque()  # publishers waiting for room (policy "wait")
         self._closed = False
         self.delivered = 0
@@ -209,7 +210,7 @@ class Subscription:
                     raise StopAsyncIteration
                 ready = self._ready
                 if ready is None:
-                    ready = self._ready = anyio.Event()
+                    ready = self._ready = Signal()
                 await ready.wait()
         msg, t0 = queue.popleft()
         self._metrics.deliver_latency.record(_perf_counter() - t0)

@@ -24,6 +24,9 @@ ignores the ones it does not know):
 ``codec``           codec name or object for the connection (default ``"msgpack"``)
 ``max_frame_size``  largest frame in bytes, both directions (default 16 MiB)
 ``connect_timeout`` seconds before ``connect`` gives up (default 5.0)
+``busy_poll``       seconds a socket reader keeps the event loop turning before it parks
+                    (default 100 µs; 0 = off; see :mod:`symphony.bus.busypoll`). Used by the
+                    unix transport; tcp uses anyio's own streams
 
 The built-in ``memory://<name>`` transport connects tasks of one event loop through anyio
 memory streams (real framing and encoding, no sockets): useful for tests and for embedding.
@@ -36,6 +39,7 @@ from __future__ import annotations
 
 import abc
 import importlib.metadata
+import select
 import socket
 import urllib.parse
 from collections.abc import Awaitable, Callable, Iterable, Mapping
@@ -48,6 +52,7 @@ import attrs
 from anyio.abc import SocketAttribute
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from symphony.bus.busypoll import DEFAULT_BUSY_POLL, BusyPoll
 from symphony.bus.codecs import Codec, get_codec
 from symphony.bus.framing import DEFAULT_MAX_FRAME_SIZE, HEADER_SIZE, ConnectionClosed, FramedStream
 from symphony.bus.message import Message
@@ -74,6 +79,7 @@ __all__ = [
     "Transport",
     "common_options",
     "get_logger",
+    "open_socket_stream",
     "open_transport",
     "register_builtin_transports",
     "resolve_codec",
@@ -375,14 +381,18 @@ class CommonOptions:
     codec: Codec
     max_frame_size: int
     connect_timeout: float
+    busy_poll: float = DEFAULT_BUSY_POLL
 
 
-def _number(options: Mapping[str, Any], key: str, default: float, *, integer: bool = False) -> Any:
+def _number(
+    options: Mapping[str, Any], key: str, default: float, *, integer: bool = False, zero: bool = False
+) -> Any:
     value = options.get(key, default)
     ok = isinstance(value, int) if integer else isinstance(value, (int, float))
-    if not ok or isinstance(value, bool) or value <= 0:
+    if not ok or isinstance(value, bool) or value < 0 or (value == 0 and not zero) or value != value:
+        kind = "integer" if integer else "number"
         raise ConfigError(
-            f"transport option {key!r} must be a positive {'integer' if integer else 'number'}",
+            f"transport option {key!r} must be a {'non-negative' if zero else 'positive'} {kind}",
             code="transport.bad_option",
             context={"option": key, "value": repr(value)},
         )
@@ -390,12 +400,14 @@ def _number(options: Mapping[str, Any], key: str, default: float, *, integer: bo
 
 
 def common_options(options: Mapping[str, Any] | None) -> CommonOptions:
-    """Parse and check the common options (``codec``, ``max_frame_size``, ``connect_timeout``)."""
+    """Parse and check the common options (``codec``, ``max_frame_size``, ``connect_timeout``,
+    ``busy_poll``)."""
     options = options or {}
     return CommonOptions(
         codec=resolve_codec(options.get("codec"), options.get("codec_registry")),
         max_frame_size=_number(options, "max_frame_size", DEFAULT_MAX_FRAME_SIZE, integer=True),
         connect_timeout=float(_number(options, "connect_timeout", DEFAULT_CONNECT_TIMEOUT)),
+        busy_poll=float(_number(options, "busy_poll", DEFAULT_BUSY_POLL, zero=True)),
     )
 
 
@@ -483,7 +495,7 @@ class SocketByteStream(anyio.abc.ByteStream):
     always finished (shielded from cancellation) so the frame stream never goes out of step.
     """
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: socket.socket, *, busy_poll: float = DEFAULT_BUSY_POLL) -> None:
         sock.setblocking(False)
         self._sock = sock
         self._closed = False
@@ -492,6 +504,8 @@ class SocketByteStream(anyio.abc.ByteStream):
         # The last read emptied the socket (it returned less than asked): the next one waits
         # for readability first instead of failing a recv() with EAGAIN.
         self._drained = False
+        self._busy = BusyPoll(busy_poll) if busy_poll > 0 else None
+        self._poller: select.poll | None = None
 
     @property
     def socket(self) -> socket.socket:
@@ -526,7 +540,7 @@ class SocketByteStream(anyio.abc.ByteStream):
             self._reads = 0
             if self._closed:
                 raise anyio.ClosedResourceError
-            await anyio.wait_readable(sock)
+            await self._wait_readable()
         while True:
             if self._closed:
                 raise anyio.ClosedResourceError
@@ -534,7 +548,7 @@ class SocketByteStream(anyio.abc.ByteStream):
                 data = sock.recv(max_bytes)
             except BlockingIOError:
                 self._reads = 0
-                await anyio.wait_readable(sock)
+                await self._wait_readable()
                 continue
             except InterruptedError:
                 continue
@@ -547,6 +561,25 @@ class SocketByteStream(anyio.abc.ByteStream):
             if len(data) < max_bytes:
                 self._drained = True
             return data
+
+    async def _wait_readable(self) -> None:
+        busy = self._busy
+        if busy is None:
+            await anyio.wait_readable(self._sock)
+        elif await busy.poll(self._readable) is None:
+            started = busy.start_park()
+            await anyio.wait_readable(self._sock)
+            busy.end_park(started)
+
+    def _readable(self) -> bool | None:
+        """True when a read would not block (for busy polling), else None."""
+        if self._closed:
+            return True
+        poller = self._poller
+        if poller is None:
+            self._poller = poller = select.poll()
+            poller.register(self._sock, select.POLLIN)
+        return True if poller.poll(0) else None
 
     def try_send(self, item: bytes) -> int:
         """Write what the socket takes right now, without waiting: the number of bytes sent,
@@ -610,6 +643,26 @@ class SocketByteStream(anyio.abc.ByteStream):
                 pass
             self._sock.close()
         await anyio.lowlevel.checkpoint()
+
+
+async def open_socket_stream(sock: socket.socket, *, busy_poll: float = DEFAULT_BUSY_POLL) -> anyio.abc.ByteStream:
+    """The best byte stream for the connected socket ``sock`` under the running backend,
+    busy polling for ``busy_poll`` seconds before its reader parks (see
+    :mod:`symphony.bus.busypoll`; 0 = off).
+
+    On asyncio the event loop adopts the socket for the whole connection
+    (:class:`~symphony.bus._asyncio_stream.AsyncioSocketStream`: no per-read registration
+    with the loop, reads done by the loop itself); elsewhere (trio), or on a loop that cannot
+    adopt sockets, a :class:`SocketByteStream`. Both are plain :class:`anyio.abc.ByteStream` objects.
+    """
+    from symphony.bus._asyncio_stream import AsyncioSocketStream, running_asyncio_loop
+
+    if running_asyncio_loop() is not None:
+        try:
+            return await AsyncioSocketStream.wrap(sock, busy_poll=busy_poll)
+        except NotImplementedError:
+            pass
+    return SocketByteStream(sock, busy_poll=busy_poll)
 
 
 # -- handshake helpers ---------------------------------------------------------------------------

@@ -44,10 +44,10 @@ from symphony.bus.transport import (
     Connection,
     ConnectionHandler,
     PeerInfo,
-    SocketByteStream,
     StreamConnection,
     common_options,
     get_logger,
+    open_socket_stream,
     run_handler,
     send_refusal,
 )
@@ -280,7 +280,7 @@ class UnixTransport:
                 context={"path": path, "uid": uid, "expected": sorted(server_uids)},
             )
         return StreamConnection(
-            SocketByteStream(sock),
+            await open_socket_stream(sock, busy_poll=common.busy_poll),
             codec=common.codec,
             peer=PeerInfo("unix", path, pid=pid, uid=uid, gid=gid),
             max_frame_size=common.max_frame_size,
@@ -350,7 +350,7 @@ class UnixTransport:
     ) -> None:
         sock.setblocking(False)
         pid, uid, gid = peer_credentials(sock)
-        stream = SocketByteStream(sock)
+        stream = await open_socket_stream(sock, busy_poll=common.busy_poll)
         if uid is not None and uid not in allowed:
             _log.warning("transport.unix.peer_refused", path=path, pid=pid, uid=uid, allowed=sorted(allowed))
             await send_refusal(

@@ -1,0 +1,327 @@
+"""The socket byte streams under both backends (``open_socket_stream``: the loop-owned
+``AsyncioSocketStream`` on asyncio, ``SocketByteStream`` on trio) and adaptive busy polling."""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+import anyio
+import anyio.abc
+import pytest
+from anyio.abc import SocketAttribute
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from symphony.bus._asyncio_stream import READ_HIGH_WATER, AsyncioSocketStream
+from symphony.bus.busypoll import DEFAULT_BUSY_POLL, BusyPoll
+from symphony.bus.config import BusConfig
+from symphony.bus.transport import SocketByteStream, common_options, open_socket_stream
+from symphony.commons.errors import ConfigError
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.fixture(params=["asyncio", "uvloop", "trio"])
+def anyio_backend(request: pytest.FixtureRequest) -> Any:
+    """Besides the suite's asyncio and trio: asyncio on uvloop, whose transports are not
+    asyncio's own classes (``symphony serve`` uses it when installed)."""
+    if request.param == "uvloop":
+        return ("asyncio", {"use_uvloop": True})
+    return request.param
+
+
+async def _pair(busy_poll: float = DEFAULT_BUSY_POLL) -> tuple[anyio.abc.ByteStream, anyio.abc.ByteStream]:
+    a, b = socket.socketpair()
+    return await open_socket_stream(a, busy_poll=busy_poll), await open_socket_stream(b, busy_poll=busy_poll)
+
+
+async def _read_exactly(stream: anyio.abc.ByteStream, size: int, max_bytes: int = 65536) -> bytes:
+    parts: list[bytes] = []
+    got = 0
+    while got < size:
+        chunk = await stream.receive(max_bytes)
+        assert 0 < len(chunk) <= max_bytes
+        parts.append(chunk)
+        got += len(chunk)
+    return b"".join(parts)
+
+
+async def test_the_backend_picks_its_stream(anyio_backend_name: str) -> None:
+    a, b = await _pair()
+    expected = AsyncioSocketStream if anyio_backend_name == "asyncio" else SocketByteStream
+    assert isinstance(a, expected) and isinstance(b, expected)
+    await a.aclose()
+    await b.aclose()
+
+
+@pytest.mark.parametrize("busy_poll", [0.0, DEFAULT_BUSY_POLL])
+async def test_bytes_cross_both_ways_in_order(busy_poll: float) -> None:
+    a, b = await _pair(busy_poll)
+    try:
+        for size in (1, 100, 70_000):
+            data = bytes(i % 251 for i in range(size))
+            await a.send(data)
+            assert await _read_exactly(b, size) == data
+            await b.send(data[::-1])
+            assert await _read_exactly(a, size) == data[::-1]
+    finally:
+        await a.aclose()
+        await b.aclose()
+
+
+async def test_a_large_transfer_with_a_slow_reader_loses_nothing() -> None:
+    """Several MiB in small writes while the reader dawdles: the writer waits (flow control)
+    instead of buffering without bound, and every byte arrives once, in order."""
+    a, b = await _pair()
+    total = 3 * READ_HIGH_WATER + 12345
+    block = bytes(range(256)) * 64  # 16 KiB
+    received = bytearray()
+
+    async def write() -> None:
+        sent = 0
+        while sent < total:
+            piece = block[: min(len(block), total - sent)]
+            await a.send(piece)
+            sent += len(piece)
+        await a.send_eof()
+
+    async def read() -> None:
+        await anyio.sleep(0.05)  # let the writer fill every buffer first
+        while True:
+            try:
+                received.extend(await b.receive(100_000))
+            except anyio.EndOfStream:
+                return
+
+    with anyio.fail_after(30):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(write)
+            tg.start_soon(read)
+    expected = (block * (total // len(block) + 1))[:total]
+    assert len(received) == total and bytes(received) == expected
+    await a.aclose()
+    await b.aclose()
+
+
+async def test_reading_pauses_above_the_high_water_mark_and_resumes(anyio_backend_name: str) -> None:
+    """asyncio: the loop stops reading once READ_HIGH_WATER bytes wait unread (the peer then
+    blocks: backpressure), and reads on once they are picked up. trio: the socket stream reads
+    only when asked, so the peer blocks on the kernel's buffer alone; the bytes all arrive."""
+    left, right = socket.socketpair()
+    stream = await open_socket_stream(left)
+    right.setblocking(False)
+    blob = bytes(i % 253 for i in range(READ_HIGH_WATER + 600_000))
+    written = 0
+    stalled = anyio.Event()
+
+    async def write() -> None:
+        nonlocal written
+        view = memoryview(blob)
+        while view:
+            try:
+                sent = right.send(view[:65536])
+            except BlockingIOError:
+                stalled.set()  # the peer pushes back
+                await anyio.sleep(0.001)
+                continue
+            written += sent
+            view = view[sent:]
+
+    with anyio.fail_after(20):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(write)
+            await stalled.wait()
+            await anyio.sleep(0.05)
+            if anyio_backend_name == "asyncio":
+                assert isinstance(stream, AsyncioSocketStream)
+                protocol = stream._protocol
+                assert protocol.reading_paused and protocol.buffered > READ_HIGH_WATER
+            assert written < len(blob)  # the writer is held back
+            assert await _read_exactly(stream, len(blob), 1 << 20) == blob
+    if anyio_backend_name == "asyncio":
+        assert not protocol.reading_paused and protocol.buffered == 0
+    right.send(b"after")
+    with anyio.fail_after(5):
+        assert await stream.receive() == b"after"
+    right.close()
+    await stream.aclose()
+
+
+async def test_end_of_stream_after_the_buffered_bytes() -> None:
+    a, b = await _pair()
+    await a.send(b"last words")
+    await a.aclose()
+    with anyio.fail_after(5):
+        assert await _read_exactly(b, 10) == b"last words"
+        with pytest.raises(anyio.EndOfStream):
+            await b.receive()
+    await b.aclose()
+
+
+async def test_half_close_keeps_the_other_direction() -> None:
+    a, b = await _pair()
+    await a.send_eof()
+    with anyio.fail_after(5):
+        with pytest.raises(anyio.EndOfStream):
+            await b.receive()
+        await b.send(b"still talking")
+        assert await _read_exactly(a, 13) == b"still talking"
+    await a.aclose()
+    await b.aclose()
+
+
+async def test_closing_wakes_a_waiting_reader_and_refuses_more() -> None:
+    a, b = await _pair()
+    failures: list[type[BaseException]] = []
+
+    async def reader() -> None:
+        try:
+            await b.receive()
+        except (anyio.ClosedResourceError, anyio.EndOfStream) as exc:
+            failures.append(type(exc))
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(reader)
+            await anyio.sleep(0.01)
+            await b.aclose()
+    assert failures == [anyio.ClosedResourceError]
+    with pytest.raises(anyio.ClosedResourceError):
+        await b.send(b"x")
+    with pytest.raises(anyio.ClosedResourceError):
+        await b.receive()
+    await b.aclose()  # idempotent
+    await a.aclose()
+
+
+async def test_sending_to_a_vanished_peer_breaks() -> None:
+    a, b = await _pair()
+    await b.aclose()
+    with anyio.fail_after(5), pytest.raises(anyio.BrokenResourceError):
+        for _ in range(10_000):
+            await a.send(b"x" * 65536)
+    await a.aclose()
+
+
+@pytest.mark.parametrize("busy_poll", [0.0, 0.5])
+async def test_a_cancelled_receive_leaves_the_stream_usable(busy_poll: float) -> None:
+    """Cancelled while parked or while busy polling (a long window): nothing is lost."""
+    a, b = await _pair(busy_poll)
+    with anyio.move_on_after(0.05) as scope:
+        await b.receive()
+    assert scope.cancelled_caught
+    await a.send(b"after the cancel")
+    with anyio.fail_after(5):
+        assert await _read_exactly(b, 16) == b"after the cancel"
+    await a.aclose()
+    await b.aclose()
+
+
+async def test_extra_attributes_name_the_socket() -> None:
+    a, b = await _pair()
+    assert a.extra(SocketAttribute.family) == socket.AF_UNIX
+    assert a.extra(SocketAttribute.raw_socket) is not None
+    a.extra(SocketAttribute.local_address)
+    a.extra(SocketAttribute.remote_address)
+    await a.aclose()
+    await b.aclose()
+
+
+# -- busy polling ------------------------------------------------------------------------------------
+
+
+async def test_busy_poll_returns_what_arrives_while_other_tasks_run() -> None:
+    busy = BusyPoll(5.0)
+    box: list[str] = []
+    turns = 0
+
+    async def other() -> None:
+        nonlocal turns
+        for _ in range(5):
+            turns += 1
+            await anyio.lowlevel.checkpoint()
+        box.append("ready")
+
+    with anyio.fail_after(5):
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(other)
+            got = await busy.poll(lambda: box[0] if box else None)
+    assert got == "ready" and turns == 5
+
+
+async def test_busy_poll_gives_up_after_its_window_and_adapts() -> None:
+    busy = BusyPoll(0.002)
+    assert await busy.poll(lambda: None) is None  # the window passed, nothing came
+    busy.end_park(busy.start_park() - 1.0)  # a long wait: polling would not have caught it
+    assert not busy.paying
+    calls: list[int] = []
+    assert await busy.poll(lambda: calls.append(1)) is None
+    assert calls == []  # not paying: parks at once, without even trying
+    busy.end_park(busy.start_park())  # a short wait: worth polling again
+    assert busy.paying
+    assert await BusyPoll(0).poll(lambda: "x") is None  # off
+
+
+async def test_busy_polling_reads_a_quick_answer_without_parking() -> None:
+    a, b = await _pair(busy_poll=5.0)  # a huge window: the reader never parks here
+    for i in range(20):
+        await a.send(b"ping%d" % i)
+        with anyio.fail_after(5):
+            assert await _read_exactly(b, len(b"ping%d" % i)) == b"ping%d" % i
+    busy = b._busy  # type: ignore[attr-defined]
+    assert isinstance(busy, BusyPoll) and busy.paying
+    await a.aclose()
+    await b.aclose()
+
+
+def test_busy_poll_option_and_config_are_checked() -> None:
+    assert common_options({}).busy_poll == DEFAULT_BUSY_POLL == BusConfig().busy_poll
+    assert common_options({"busy_poll": 0}).busy_poll == 0.0
+    for bad in (-1, "fast", True, float("nan")):
+        with pytest.raises(ConfigError) as info:
+            common_options({"busy_poll": bad})
+        assert info.value.code == "transport.bad_option"
+        assert info.value.context["option"] == "busy_poll"
+    assert BusConfig.from_mapping({"busy_poll": 0}).busy_poll == 0.0
+    with pytest.raises(ConfigError):
+        BusConfig.from_mapping({"busy_poll": 1.0})  # at most 10 ms: longer is a bug, not a tuning
+
+
+# -- chunking property -------------------------------------------------------------------------------
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    writes=st.lists(st.binary(min_size=1, max_size=3000), min_size=1, max_size=12),
+    max_bytes=st.integers(min_value=1, max_value=5000),
+    backend=st.sampled_from(["asyncio", "uvloop", "trio"]),
+)
+def test_any_writes_come_out_whole_for_any_read_size(writes: list[bytes], max_bytes: int, backend: str) -> None:
+    """However the bytes are written and however much each read asks for, the reader sees
+    exactly the written bytes, in order, each read at most ``max_bytes``."""
+
+    async def main() -> bytes:
+        a, b = await _pair()
+        for data in writes:
+            await a.send(data)
+        await a.send_eof()
+        out = bytearray()
+        with anyio.fail_after(10):
+            while True:
+                try:
+                    chunk = await b.receive(max_bytes)
+                except anyio.EndOfStream:
+                    break
+                assert 0 < len(chunk) <= max_bytes
+                out.extend(chunk)
+        await a.aclose()
+        await b.aclose()
+        return bytes(out)
+
+    if backend == "uvloop":
+        result = anyio.run(main, backend="asyncio", backend_options={"use_uvloop": True})
+    else:
+        result = anyio.run(main, backend=backend)
+    assert result == b"".join(writes)
+
