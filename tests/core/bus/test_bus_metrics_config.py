@@ -97,23 +97,26 @@ def test_config_tcp_and_socket() -> None:
 
 
 @pytest.mark.parametrize(
-    ("data", "key", "rule"),
+    ("data", "code", "key", "rule"),
     [
-        ({"default_timeout": 0}, "bus.default_timeout", "exclusiveMinimum"),
-        ({"default_timeout": "5"}, "bus.default_timeout", "type"),
-        ({"default_buffer": 0}, "bus.default_buffer", "minimum"),
-        ({"default_policy": "drop-newest"}, "bus.default_policy", "enum"),
-        ({"max_frame_size": 10}, "bus.max_frame_size", "minimum"),
-        ({"colour": "blue"}, "bus", "additionalProperties"),
-        ({"tcp": {"port": 70000}}, "bus.tcp.port", "maximum"),
-        ({"unknown_message_types": "maybe"}, "bus.unknown_message_types", "enum"),
+        ({"default_timeout": 0}, "config.invalid", "bus.default_timeout", "exclusiveMinimum=0"),
+        ({"default_timeout": "5"}, "config.invalid", "bus.default_timeout", "type=number"),
+        ({"default_buffer": 0}, "config.invalid", "bus.default_buffer", "minimum=1"),
+        ({"default_policy": "drop-newest"}, "config.invalid", "bus.default_policy", "enum=['wait', 'drop-oldest']"),
+        ({"max_frame_size": 10}, "config.invalid", "bus.max_frame_size", "minimum=1024"),
+        ({"colour": "blue"}, "config.unknown_key", "bus.colour", "additionalProperties=false"),
+        ({"tcp": {"port": 70000}}, "config.invalid", "bus.tcp.port", "maximum=65535"),
+        ({"unknown_message_types": "maybe"}, "config.invalid", "bus.unknown_message_types", "enum=['allow', 'strict']"),
+        ({"busy_poll": -1}, "config.invalid", "bus.busy_poll", "minimum=0"),
     ],
 )
-def test_bad_config_names_key_and_rule(data: dict, key: str, rule: str) -> None:
+def test_bad_config_names_key_and_rule(data: dict, code: str, key: str, rule: str) -> None:
+    """A standalone Bus(config=...) reports bad values exactly as the layered config does."""
     with pytest.raises(ConfigError) as info:
         BusConfig.from_mapping(data)
-    assert info.value.code == "config.invalid"
+    assert info.value.code == code
     assert info.value.context["key"] == key and info.value.context["rule"] == rule
+    assert info.value.context["file"] == "Bus(config=...)"
 
 
 async def test_config_reaches_the_bus() -> None:

@@ -511,3 +511,23 @@ async def test_tcp_server_process_with_token(server_process: Any) -> None:
             with pytest.raises(ValidationError) as info:
                 await client.request("demo.fail", timeout=10)
             assert info.value.context == {"size": 12, "limit": 10, "nested": {"unit": "cm"}}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("busy_poll", [0, 0.0005])
+async def test_bus_busy_poll_setting_reaches_the_server_streams(busy_poll: float, sock_dir: Path) -> None:
+    """[bus] busy_poll configures the server's socket readers; a client sets its own."""
+    url = f"unix://{sock_dir}/bus.sock"
+    async with Bus(config={"busy_poll": busy_poll}) as bus, BusServer(bus, url) as server:
+        bus.handle("demo.echo", lambda msg: msg.payload)
+        async with BusClient.connect(server.url, options={"busy_poll": 0.0002}) as client:
+            assert (await client.request("demo.echo", "hi", timeout=5)).payload == "hi"
+            (peer,) = server.peers.values()
+            server_side = peer.conn.framed.stream._busy  # type: ignore[attr-defined]
+            assert client._link is not None
+            client_side = client._link.conn.framed.stream._busy  # type: ignore[attr-defined]
+    if busy_poll:
+        assert server_side is not None and server_side.window == busy_poll
+    else:
+        assert server_side is None
+    assert client_side is not None and client_side.window == 0.0002

@@ -21,6 +21,7 @@ from symphony.commons.config import (
     parse_env_value,
     set_user_value,
     unset_user_value,
+    validate_section,
 )
 from symphony.commons.errors import ConfigError, NotFoundError
 
@@ -332,6 +333,44 @@ def test_constraint_failure_and_all_errors_listed(home: Path) -> None:
         (str(user), "kernel.startup_timeout", "exclusiveMinimum=0"),
         (str(conf), "logging.backup_count", "minimum=0"),
     }
+
+
+_CHOICE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "listener": {
+            "oneOf": [
+                {"type": "null"},
+                {
+                    "type": "object",
+                    "properties": {"port": {"type": "integer", "maximum": 65535}},
+                },
+            ]
+        },
+        "name": {"type": "string"},
+    },
+}
+
+
+def test_validate_section_reports_like_the_layered_config() -> None:
+    validate_section("demo", {"name": "ok", "listener": None}, _CHOICE_SCHEMA)
+    validate_section("demo", None, _CHOICE_SCHEMA)
+    with pytest.raises(ConfigError) as info:
+        validate_section("demo", {"name": 3}, _CHOICE_SCHEMA, source="api")
+    assert info.value.code == "config.invalid"
+    assert info.value.context == {"file": "api", "key": "demo.name", "rule": "type=string"}
+    with pytest.raises(ConfigError) as info:
+        validate_section("demo", {"nmae": "typo"}, _CHOICE_SCHEMA)
+    assert info.value.code == "config.unknown_key" and info.value.context["key"] == "demo.nmae"
+
+
+def test_a_failed_choice_names_the_closest_branch() -> None:
+    """oneOf/anyOf: the error names the deepest failing key, not just 'oneOf' on the parent."""
+    with pytest.raises(ConfigError) as info:
+        validate_section("demo", {"listener": {"port": 70000}}, _CHOICE_SCHEMA)
+    assert info.value.context["key"] == "demo.listener.port"
+    assert info.value.context["rule"] == "maximum=65535"
 
 
 def test_section_that_is_not_a_table(home: Path) -> None:

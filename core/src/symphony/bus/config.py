@@ -33,8 +33,6 @@ from typing import Any, Final, Literal
 
 import attrs
 
-from symphony.commons.errors import ConfigError
-
 __all__ = ["BUS_CONFIG_SCHEMA", "BusConfig", "TcpConfig", "default_socket_path"]
 
 MIB: Final = 1024 * 1024
@@ -146,19 +144,6 @@ BUS_CONFIG_SCHEMA: Final[dict[str, Any]] = {
 }
 """JSON Schema of the ``[bus]`` config section (the lead registers it as a core section)."""
 
-_VALIDATOR: Any = None
-
-
-def _validator() -> Any:
-    """The section's validator, compiled once on first use (jsonschema is costly to import)."""
-    global _VALIDATOR
-    if _VALIDATOR is None:
-        from jsonschema.validators import Draft202012Validator
-
-        _VALIDATOR = Draft202012Validator(BUS_CONFIG_SCHEMA)
-    return _VALIDATOR
-
-
 def default_socket_path() -> Path:
     """Where ``symphony serve`` listens when ``bus.socket`` is null.
 
@@ -202,27 +187,21 @@ class BusConfig:
 
     @classmethod
     def from_mapping(
-        cls, data: Mapping[str, Any] | None, *, source: str = "bus", validated: bool = False
+        cls, data: Mapping[str, Any] | None, *, source: str = "Bus(config=...)", validated: bool = False
     ) -> BusConfig:
         """Validate ``data`` against :data:`BUS_CONFIG_SCHEMA` and build a :class:`BusConfig`.
 
         ``validated=True`` skips the check for a section the kernel's layered config already
         validated (``Bus.from_kernel``). Raises :class:`~symphony.commons.errors.ConfigError`
-        (``config.invalid``) naming the key and the rule that failed.
+        exactly as the layered config does (:func:`symphony.commons.config.validate_section`):
+        ``config.unknown_key`` or ``config.invalid``, naming the key and the rule that failed;
+        ``source`` is shown as where the values came from.
         """
         raw = dict(data or {})
-        error = None
         if not validated:
-            from jsonschema.exceptions import best_match
+            from symphony.commons.config import validate_section
 
-            error = best_match(_validator().iter_errors(raw))
-        if error is not None:
-            key = ".".join([source, *(str(p) for p in error.absolute_path)])
-            raise ConfigError(
-                f"bad bus configuration at {key}: {error.message}",
-                code="config.invalid",
-                context={"section": "bus", "key": key, "rule": str(error.validator)},
-            )
+            validate_section("bus", raw, BUS_CONFIG_SCHEMA, source=source)
         tcp_raw = raw.pop("tcp", None)
         tcp = None
         if tcp_raw is not None:

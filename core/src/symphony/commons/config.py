@@ -87,6 +87,7 @@ __all__ = [
     "parse_env_value",
     "set_user_value",
     "unset_user_value",
+    "validate_section",
 ]
 
 T = TypeVar("T")
@@ -483,7 +484,13 @@ def _validate(
     problems: list[dict[str, str]] = []
     for section, schema in schemas.items():
         validator = _validator_for(section, schema)
-        for error in validator.iter_errors(data.get(section, {})):
+        for found in validator.iter_errors(data.get(section, {})):
+            error = found
+            if found.context:
+                # A oneOf/anyOf failure: name the branch that came closest (the deepest error).
+                from jsonschema.exceptions import best_match
+
+                error = best_match([found])
             path = [section, *(str(p) for p in error.absolute_path)]
             key = ".".join(path)
             problem = {
@@ -519,6 +526,15 @@ def _validate(
         code="config.invalid",
         context=context,
     )
+
+
+def validate_section(
+    section: str, data: Mapping[str, Any] | None, schema: Mapping[str, Any], *, source: str = "<mapping>"
+) -> None:
+    """Check one section's values against its JSON Schema, as :func:`load_config` checks the
+    layered config: raises :class:`ConfigError` (``config.unknown_key`` or ``config.invalid``)
+    whose context names the ``file`` (``source``), the dotted ``key`` and the ``rule``."""
+    _validate({section: dict(data or {})}, {section: schema}, {section: source})
 
 
 # --------------------------------------------------------------------------- parsing
