@@ -12,7 +12,8 @@ Each figure is measured beside its anchor in the same run, servers in separate p
   adaptive busy polling (:mod:`symphony.bus.busypoll`, 100 µs); the same figure with busy
   polling off on both ends is printed as ``bus.unix.request_p50.no_busy_poll``, and
   ``bus.unix.request_cpu`` gives the CPU time (client + server process) each costs per request,
-  beside pyzmq's.
+  beside pyzmq's; ``bus.unix.request_cpu.sparse`` the same for requests 2 ms apart, where
+  polling cannot pay off between requests (the adaptive rule keeps its cost to one window).
 * ``bus.unix.oneway_throughput``: events sent with ``BusClient.send_many`` (batches of 256, one
   write per batch), decoded and published on the server bus, where a subscriber counts them;
   against pyzmq PUSH/PULL carrying the same msgpack-encoded payloads. Target >= 100,000 msg/s.
@@ -26,7 +27,6 @@ from __future__ import annotations
 import argparse
 import functools
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -43,6 +43,8 @@ ROUNDS = 12
 PER_ROUND = 300
 WARMUP = 300
 ROUND_WARMUP = 50
+SPARSE_N = 300
+SPARSE_GAP = 0.002
 ONEWAY_N = 200_000
 BATCH = 256
 PAYLOAD = {"i": 0, "data": "x" * 100}
@@ -152,10 +154,15 @@ def _start(args: list[str]) -> tuple[subprocess.Popen[str], str]:
 
 
 def _process_cpu(pid: int) -> float:
-    """CPU seconds (user + system) a process has used so far, all its threads."""
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU seconds a process has run so far, all its threads (nanosecond schedstat counters)."""
+    total = 0
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{task}/schedstat") as f:
+                total += int(f.read().split()[0])
+        except (FileNotFoundError, ProcessLookupError):
+            pass  # a thread that just ended
+    return total / 1e9
 
 
 class _Side:
@@ -166,16 +173,29 @@ class _Side:
         self.samples: list[float] = []
         self.cpu = 0.0
         self.requests = 0
+        self.sparse_cpu = 0.0
+        self.sparse_requests = 0
 
     def cpu_per_request_us(self) -> float:
         return self.cpu / self.requests * 1e6 if self.requests else 0.0
 
+    def sparse_cpu_per_request_us(self) -> float:
+        return self.sparse_cpu / self.sparse_requests * 1e6 if self.sparse_requests else 0.0
+
 
 async def _latency(
-    url: str, zmq_url: str | None, *, quiet_url: str | None = None, pids: dict[str, int] | None = None
+    url: str,
+    zmq_url: str | None,
+    *,
+    quiet_url: str | None = None,
+    pids: dict[str, int] | None = None,
+    sparse: bool = False,
 ) -> dict[str, _Side]:
     """Alternate rounds of bus requests (and pyzmq REQ/REP, and bus requests with busy polling
-    off, when their addresses are given); return each side's samples and CPU cost."""
+    off, when their addresses are given); return each side's samples and CPU cost. ``sparse``:
+    then send requests :data:`SPARSE_GAP` apart on each bus link and measure their CPU cost."""
+    import anyio
+
     from symphony.bus.remote import BusClient
 
     pids = pids or {}
@@ -202,9 +222,8 @@ async def _latency(
         )
 
     def cpu_now(side: _Side) -> float:
-        own = resource.getrusage(resource.RUSAGE_SELF)
         server = _process_cpu(side.server_pid) if side.server_pid else 0.0
-        return own.ru_utime + own.ru_stime + server
+        return _process_cpu(os.getpid()) + server
 
     async with AsyncExitStack() as stack:
         links = {name: await stack.enter_async_context(cm) for name, cm in clients.items()}
@@ -247,6 +266,16 @@ async def _latency(
             for name in links:
                 await bus_round(name, ROUND_WARMUP, False)
                 await bus_round(name, PER_ROUND, True)
+        if sparse:
+            # Requests far apart: busy polling must not burn CPU between them.
+            for name, client in links.items():
+                side = sides[name]
+                c0 = cpu_now(side)
+                for _ in range(SPARSE_N):
+                    await client.request("bench.echo", PAYLOAD)
+                    await anyio.sleep(SPARSE_GAP)
+                side.sparse_cpu += cpu_now(side) - c0
+                side.sparse_requests += SPARSE_N
     if req is not None:
         req.close(linger=0)
     return sides
@@ -331,6 +360,7 @@ def main() -> None:
                 zmq_urls[0],
                 quiet_url=quiet_bound,
                 pids={"bus": bus_proc.pid, "zmq": zmq_proc.pid, "quiet": quiet_proc.pid},
+                sparse=True,
             ),
             backend_options=_backend_options("asyncio"),
         )
@@ -371,7 +401,16 @@ def main() -> None:
             baseline="pyzmq REQ/REP ipc, client + server CPU",
             baseline_value=sides["zmq"].cpu_per_request_us(),
             no_busy_poll=round(sides["quiet"].cpu_per_request_us(), 1),
-            note="client + server process CPU per request (10 ms tick resolution)",
+            note="client + server process CPU per request, back-to-back requests",
+        )
+        emit(
+            "bus.unix.request_cpu.sparse",
+            sides["bus"].sparse_cpu_per_request_us(),
+            "us/request",
+            baseline="the same with busy polling off",
+            baseline_value=sides["quiet"].sparse_cpu_per_request_us(),
+            note=f"requests {SPARSE_GAP * 1e3:g} ms apart: the server parks at once between them;"
+            " the client polls at most one window per request while its answer comes",
         )
         variants = [("trio", trio_bound, "trio", {})]
         if _uvloop():
