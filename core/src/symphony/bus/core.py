@@ -81,7 +81,7 @@ from anyio.abc import TaskGroup, TaskStatus
 
 from symphony.bus._taskgroup import start_in_own_task_group
 from symphony.bus.config import BusConfig
-from symphony.bus.correlation import Correlator, PendingRequest
+from symphony.bus.correlation import Correlator, PendingRequest, request_timeout_error
 from symphony.bus.endpoints import Endpoint, EndpointRegistry
 from symphony.bus.health import HealthMonitor, HealthStatus
 from symphony.bus.message import ERROR, EVENT, REQUEST, RESPONSE, Message, new_id
@@ -609,15 +609,16 @@ class Bus:
 
     def timeout_reply(self, msg: Message, timeout: float, *, target: str) -> Message:
         """The ``bus.request_timeout`` error answering ``msg`` after ``timeout`` seconds spent
-        by ``target`` (a route or endpoint name); counted in ``metrics.timeouts``."""
+        by ``target`` (a route, endpoint or peer name); counted in ``metrics.timeouts``."""
         self.metrics.timeouts += 1
-        return msg.fail(
-            OperationTimeoutError(
-                f"request {msg.type!r} got no answer within {timeout} s",
-                code="bus.request_timeout",
-                context={"type": msg.type, "id": msg.id, "timeout": timeout, "target": target},
-            )
-        )
+        return msg.fail(request_timeout_error(msg.type, msg.id, timeout, key="target", who=target))
+
+    def timed_out_elsewhere(self, msg: Message, timeout: float, *, target: str) -> Message:
+        """:meth:`timeout_reply` for a request whose deadline was enforced outside
+        :meth:`dispatch` (a link's worker, see :mod:`symphony.bus.remote`): also counted in
+        ``metrics.errors``, as dispatch counts the error answers it gives."""
+        self.metrics.errors += 1
+        return self.timeout_reply(msg, timeout, target=target)
 
     async def _call_handler(self, msg: Message, route: Route) -> Message:
         handler = route.handler

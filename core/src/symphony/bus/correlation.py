@@ -30,9 +30,20 @@ import anyio.lowlevel
 
 from symphony.bus._signal import Signal
 from symphony.bus.message import ERROR, Message
-from symphony.commons.errors import ConflictError, SymphonyError
+from symphony.commons.errors import ConflictError, OperationTimeoutError, SymphonyError
 
-__all__ = ["Correlator", "PendingRequest"]
+__all__ = ["Correlator", "PendingRequest", "request_timeout_error"]
+
+
+def request_timeout_error(type: str, request_id: str, timeout: float, *, key: str, who: str) -> OperationTimeoutError:
+    """The ``bus.request_timeout`` error of request ``request_id`` (of ``type``) that got no
+    answer from ``who`` within ``timeout`` seconds; ``context[key]`` names ``who`` (``target``
+    for a route or endpoint, ``peer`` for the other end of a link)."""
+    return OperationTimeoutError(
+        f"request {type!r} got no answer from {who} within {timeout} s",
+        code="bus.request_timeout",
+        context={"type": type, "id": request_id, "timeout": timeout, key: who},
+    )
 
 
 class PendingRequest:

@@ -79,7 +79,7 @@ import attrs
 from symphony.bus._signal import Signal
 from symphony.bus._taskgroup import start_in_own_task_group
 from symphony.bus.backoff import Backoff, Reconnector
-from symphony.bus.correlation import Correlator
+from symphony.bus.correlation import Correlator, request_timeout_error
 from symphony.bus.message import ERROR, EVENT, REQUEST, RESPONSE, Message, _trusted, is_valid_type, new_id
 from symphony.bus.topics import TopicTrie, validate_pattern
 from symphony.bus.transport import (
@@ -610,13 +610,7 @@ class _Link:
 
     def timeout_reply(self, msg: Message, timeout: float) -> Message:
         """The error answering the peer's request ``msg`` that ran past ``timeout`` seconds."""
-        return msg.fail(
-            OperationTimeoutError(
-                f"request {msg.type!r} got no answer within {timeout} s",
-                code="bus.request_timeout",
-                context={"type": msg.type, "id": msg.id, "timeout": timeout, "target": self.label},
-            )
-        )
+        return msg.fail(request_timeout_error(msg.type, msg.id, timeout, key="target", who=self.label))
 
     async def _answer_timed_out(self, msg: Message, timeout: float) -> None:
         try:
@@ -692,16 +686,7 @@ class _Link:
                 waiting = self.pending.get(request_id)
                 if waiting is not None:
                     waiting.fail(
-                        OperationTimeoutError(
-                            f"request {waiting.type!r} got no answer from {self.label} within {timeout} s",
-                            code="bus.request_timeout",
-                            context={
-                                "type": waiting.type,
-                                "id": request_id,
-                                "timeout": timeout,
-                                "peer": self.label,
-                            },
-                        )
+                        request_timeout_error(waiting.type, request_id, timeout, key="peer", who=self.label)
                     )
 
 
@@ -763,13 +748,13 @@ class ServerPeer(_Link):
         # final checkpoint (the answer goes out now).
         # The worker running this enforces the deadline (scoped=False): see _Workers.
         if self._validate:
-            reply = await self.bus._ingest(msg, None, True, False, False)
+            reply = await self.bus._ingest(msg, None, True, checkpoint=False, scoped=False)
             assert reply is not None
             return reply
-        return await self.bus._dispatch(msg, None, None, False, False)
+        return await self.bus._dispatch(msg, None, None, checkpoint=False, scoped=False)
 
     def timeout_reply(self, msg: Message, timeout: float) -> Message:
-        return self.bus.timeout_reply(msg, timeout, target=f"peer:{self.name}")
+        return self.bus.timed_out_elsewhere(msg, timeout, target=f"peer:{self.name}")
 
     async def on_control(self, msg: Message) -> Message | None:
         payload = msg.payload if isinstance(msg.payload, dict) else {}
@@ -1198,10 +1183,10 @@ class _ClientLink(_Link):
 
     async def answer(self, msg: Message) -> Message:
         # The worker running this enforces the deadline (scoped=False): see _Workers.
-        return await self.client.local._dispatch(msg, None, None, False, False)
+        return await self.client.local._dispatch(msg, None, None, checkpoint=False, scoped=False)
 
     def timeout_reply(self, msg: Message, timeout: float) -> Message:
-        return self.client.local.timeout_reply(msg, timeout, target=f"client:{self.client.name}")
+        return self.client.local.timed_out_elsewhere(msg, timeout, target=f"client:{self.client.name}")
 
 
 class BusClient:

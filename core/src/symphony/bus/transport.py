@@ -504,7 +504,8 @@ class SocketByteStream(anyio.abc.ByteStream):
         # The last read emptied the socket (it returned less than asked): the next one waits
         # for readability first instead of failing a recv() with EAGAIN.
         self._drained = False
-        self._busy = BusyPoll(busy_poll) if busy_poll > 0 else None
+        # Polling readiness needs select.poll (not on Windows, where busy polling is off).
+        self._busy = BusyPoll(busy_poll) if busy_poll > 0 and hasattr(select, "poll") else None
         self._poller: select.poll | None = None
 
     @property
