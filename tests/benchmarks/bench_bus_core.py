@@ -227,9 +227,20 @@ async def request_response() -> None:
 
 
 def _backend() -> str:
-    import sniffio
+    """The running backend's label: asyncio, uvloop or trio."""
+    import asyncio
 
-    return sniffio.current_async_library()
+    loop = asyncio._get_running_loop()
+    if loop is None:
+        return "trio"
+    return "uvloop" if type(loop).__module__.startswith("uvloop") else "asyncio"
+
+
+def _run(fn: Any, backend: str) -> None:
+    if backend == "uvloop":
+        anyio.run(fn, backend="asyncio", backend_options={"use_uvloop": True})
+    else:
+        anyio.run(fn, backend=backend)
 
 
 # -- codecs and routing (synchronous) ---------------------------------------------------------
@@ -312,11 +323,18 @@ def routing() -> None:
 def main() -> None:
     codecs()
     routing()
-    for backend in ("asyncio", "trio"):
+    backends = ["asyncio", "trio"]
+    try:
+        import uvloop  # noqa: F401
+
+        backends.insert(1, "uvloop")  # what `symphony serve` runs on when installed
+    except ImportError:
+        pass
+    for backend in backends:
         log(f"pub/sub and request/response on {backend}")
-        anyio.run(fanout_callbacks, backend=backend)
-        anyio.run(fanout_tasks, backend=backend)
-        anyio.run(request_response, backend=backend)
+        _run(fanout_callbacks, backend)
+        _run(fanout_tasks, backend)
+        _run(request_response, backend)
 
 
 if __name__ == "__main__":

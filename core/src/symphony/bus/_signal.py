@@ -66,7 +66,10 @@ class Signal:
         if waiters is None:
             return
         self._waiters = None
-        if waiters.__class__ is list:
+        if waiters.__class__ is _Future:  # the usual case: one task waiting, on asyncio
+            if not waiters.done():
+                waiters.set_result(None)
+        elif waiters.__class__ is list:
             for waiter in waiters:
                 _wake(waiter)
         else:
