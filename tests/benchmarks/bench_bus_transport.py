@@ -14,6 +14,10 @@ Each figure is measured beside its anchor in the same run, servers in separate p
   ``bus.unix.request_cpu`` gives the CPU time (client + server process) each costs per request,
   beside pyzmq's; ``bus.unix.request_cpu.sparse`` the same for requests 2 ms apart, where
   polling cannot pay off between requests (the adaptive rule keeps its cost to one window).
+* ``bus.unix.killed_peer_noticed`` / ``hung_peer_noticed``: the worst of 5 trials, from the
+  server's death (SIGKILL) or hang (SIGSTOP) to the failure (``transport.peer_lost``) of a
+  request waiting for it. Target (M1): a dead peer is noticed within 100 ms. A hung one is
+  noticed after ``heartbeat_timeout`` (tight here, 60 ms; 3 s by default).
 * ``bus.unix.oneway_throughput``: events sent with ``BusClient.send_many`` (batches of 256, one
   write per batch), decoded and published on the server bus, where a subscriber counts them;
   against pyzmq PUSH/PULL carrying the same msgpack-encoded payloads. Target >= 100,000 msg/s.
@@ -27,6 +31,7 @@ from __future__ import annotations
 import argparse
 import functools
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -43,6 +48,9 @@ ROUNDS = 12
 PER_ROUND = 300
 WARMUP = 300
 ROUND_WARMUP = 50
+LOSS_TRIALS = 5
+HUNG_INTERVAL = 0.02
+HUNG_TIMEOUT = 0.06
 SPARSE_N = 300
 SPARSE_GAP = 0.002
 ONEWAY_N = 200_000
@@ -80,6 +88,9 @@ def serve_bus(url: str, backend: str, busy_poll: float | None = None) -> None:
     async def main() -> None:
         counted = [0]
 
+        async def slow(msg: Message) -> Any:
+            await anyio.sleep(600)
+
         async def echo(msg: Message) -> Any:
             return msg.payload
 
@@ -95,6 +106,7 @@ def serve_bus(url: str, backend: str, busy_poll: float | None = None) -> None:
         async with Bus(config=config) as bus:
             bus.handle("bench.echo", echo)
             bus.handle("bench.count", count)
+            bus.handle("bench.slow", slow)
             bus.subscribe_callback("bench.event", on_event)
             async with BusServer(bus, url, heartbeat_interval=5, heartbeat_timeout=60) as server:
                 print(f"READY {server.url}", flush=True)
@@ -281,6 +293,45 @@ async def _latency(
     return sides
 
 
+async def _peer_loss(folder: Path, how: str, trials: int) -> list[float]:
+    """Seconds from the server's death (SIGKILL) or hang (SIGSTOP) to the failure of a request
+    that is waiting for it, over ``trials`` fresh server processes."""
+    import anyio
+
+    from symphony.bus.remote import BusClient
+    from symphony.commons.errors import TransportError
+
+    samples: list[float] = []
+    for trial in range(trials):
+        proc, bound = _start(["--serve-bus", f"unix://{folder}/loss-{how}-{trial}.sock", "--backend", "asyncio"])
+        try:
+            async with BusClient.connect(
+                bound, reconnect=False, heartbeat_interval=HUNG_INTERVAL, heartbeat_timeout=HUNG_TIMEOUT
+            ) as client:
+                failed: dict[str, Any] = {}
+
+                async def ask(failed: dict[str, Any] = failed) -> None:
+                    try:
+                        await client.request("bench.slow", timeout=30)
+                    except TransportError as exc:
+                        failed["at"] = time.perf_counter()
+                        failed["code"] = exc.code
+
+                async with anyio.create_task_group() as tg:
+                    tg.start_soon(ask)
+                    await anyio.sleep(0.05)  # the request is in flight, its handler waiting
+                    t0 = time.perf_counter()
+                    os.kill(proc.pid, signal.SIGKILL if how == "killed" else signal.SIGSTOP)
+                assert failed.get("code") == "transport.peer_lost", failed
+                samples.append(failed["at"] - t0)
+        finally:
+            proc.kill()
+            if how == "hung":
+                os.kill(proc.pid, signal.SIGCONT)
+            proc.wait()
+    return samples
+
+
 async def _bus_oneway(url: str) -> float:
     from symphony.bus.message import Message
     from symphony.bus.remote import BusClient
@@ -424,6 +475,29 @@ def main() -> None:
                 baseline="pyzmq REQ/REP ipc p50",
                 baseline_value=zmq_p50 * 1e3,
                 loop=variant_loop,
+            )
+
+        log(f"peer loss: {LOSS_TRIALS} servers killed, {LOSS_TRIALS} hung, each with a request in flight")
+        for how, target, note in (
+            ("killed", "< 100 ms", "SIGKILL: the socket's end of file fails the request"),
+            (
+                "hung",
+                None,
+                f"SIGSTOP: heartbeats notice the silence (heartbeat_interval={HUNG_INTERVAL}, "
+                f"heartbeat_timeout={HUNG_TIMEOUT}; the defaults are 1 s and 3 s)",
+            ),
+        ):
+            loss = anyio.run(
+                functools.partial(_peer_loss, folder, how, LOSS_TRIALS), backend_options=_backend_options("asyncio")
+            )
+            emit(
+                f"bus.unix.{how}_peer_noticed",
+                max(loss) * 1e3,
+                "ms",
+                target=target,
+                median=round(percentile(loss, 50) * 1e3, 3),
+                trials=LOSS_TRIALS,
+                note=note,
             )
 
         log(f"one-way: {ONEWAY_N} events, batches of {BATCH}")
