@@ -5,8 +5,10 @@ from __future__ import annotations
 import functools
 import random
 import socket
+from typing import Any
 
 import anyio
+import anyio.abc
 import pytest
 
 from symphony.bus.backoff import Backoff, Reconnector, retry
@@ -25,6 +27,7 @@ from symphony.bus.transport import (
     open_transport,
     register_builtin_transports,
     scheme_of,
+    serve_sockets,
 )
 from symphony.commons.errors import (
     ConfigError,
@@ -333,3 +336,57 @@ def test_encode_frame_helper_matches_connection_wire_format() -> None:
     msg = Message("demo.x", 1)
     data = get_codec("json").encode(msg)
     assert encode_frame(data)[4:] == data
+
+
+@pytest.mark.anyio
+async def test_serve_sockets_refuses_bad_peers_and_keeps_serving(sock_dir: Any, log_events: Any) -> None:
+    """make_connection may refuse a peer three ways (None, a SymphonyError, a crash); each is
+    closed and logged, and the listener goes on serving the next one."""
+    path = str(sock_dir / "serve.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen()
+    listener.setblocking(False)
+    verdicts = iter(["none", "symphony", "crash", "ok"])
+    codec = get_codec("msgpack")
+
+    async def make_connection(stream: anyio.abc.ByteStream) -> Connection | None:
+        verdict = next(verdicts)
+        if verdict == "none":
+            return None
+        if verdict == "symphony":
+            raise PermissionDeniedError("not you", code="demo.refused")
+        if verdict == "crash":
+            raise RuntimeError("make_connection broke")
+        return StreamConnection(stream, codec=codec, peer=PeerInfo("unix", path))
+
+    async def closed_at_once() -> None:
+        client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        client.connect(path)
+        client.setblocking(False)
+        with anyio.fail_after(5):
+            while True:
+                await anyio.wait_readable(client)
+                if client.recv(100) == b"":  # the server closed it
+                    break
+        client.close()
+
+    try:
+        with anyio.fail_after(15):
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(
+                    functools.partial(serve_sockets, [listener], make_connection, _echo, name="test", busy_poll=0)
+                )
+                for _ in range(3):
+                    await closed_at_once()
+                client = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                client.connect(path)
+                conn = StreamConnection(SocketByteStream(client), codec=codec, peer=PeerInfo("test", "c"))
+                await conn.send(Message("demo.hello", {"n": 1}))
+                assert (await conn.receive()).payload == {"echo": {"n": 1}, "codec": "msgpack"}
+                await conn.aclose()
+                tg.cancel_scope.cancel()
+    finally:
+        listener.close()
+    assert [e["code"] for e in log_events.named("transport.connection_refused")] == ["demo.refused"]
+    assert "make_connection broke" in log_events.named("transport.accept_failed")[0]["error"]

@@ -26,7 +26,7 @@ ignores the ones it does not know):
 ``connect_timeout`` seconds before ``connect`` gives up (default 5.0)
 ``busy_poll``       seconds a socket reader keeps the event loop turning before it parks
                     (default 100 µs; 0 = off; see :mod:`symphony.bus.busypoll`). Used by the
-                    unix transport; tcp uses anyio's own streams
+                    socket transports (unix, tcp), through :func:`open_socket_stream`
 
 The built-in ``memory://<name>`` transport connects tasks of one event loop through anyio
 memory streams (real framing and encoding, no sockets): useful for tests and for embedding.
@@ -86,7 +86,7 @@ __all__ = [
     "run_handler",
     "scheme_of",
     "send_refusal",
-    "serve_connections",
+    "serve_sockets",
 ]
 
 DEFAULT_CODEC: Final = "msgpack"
@@ -411,49 +411,66 @@ def common_options(options: Mapping[str, Any] | None) -> CommonOptions:
     )
 
 
-async def serve_connections(
-    listener: anyio.abc.Listener[Any],
-    make_connection: Callable[[Any], Awaitable[Connection | None]],
+async def serve_sockets(
+    listeners: Iterable[socket.socket],
+    make_connection: Callable[[anyio.abc.ByteStream], Awaitable[Connection | None]],
     handler: ConnectionHandler,
     *,
     name: str,
+    busy_poll: float = DEFAULT_BUSY_POLL,
 ) -> None:
-    """Accept streams from ``listener`` forever; wrap each with ``make_connection`` (which may
-    refuse it by returning ``None`` or raising a SymphonyError, logged) and run ``handler`` on
-    it in its own task. One failing peer never stops the server."""
+    """Serve on listening stdlib sockets until cancelled: accept on each, wrap every accepted
+    socket with :func:`open_socket_stream` (the raw socket stays reachable as
+    ``stream.extra(SocketAttribute.raw_socket)``), turn the stream into a connection with
+    ``make_connection`` -- which may refuse the peer by returning ``None`` or raising a
+    SymphonyError (logged; the stream is closed) -- and run ``handler`` on it, each peer in its
+    own task. One failing peer never stops the server; accept errors (EMFILE ...) are logged
+    and accepting goes on. The caller owns (and closes) the listening sockets."""
 
-    async def run(stream: Any) -> None:
+    async def serve_one(sock: socket.socket) -> None:
         try:
-            conn = await make_connection(stream)
-        except SymphonyError as exc:
-            _log.warning("transport.connection_refused", listener=name, code=exc.code, error=exc.message)
-            await _close_quietly(stream)
-            return
-        except Exception as exc:
-            _log.error("transport.accept_failed", listener=name, error=repr(exc))
-            await _close_quietly(stream)
-            return
-        if conn is None:
-            await _close_quietly(stream)
-            return
-        await run_handler(conn, handler, name)
+            stream = await open_socket_stream(sock, busy_poll=busy_poll)
+        except BaseException:
+            sock.close()
+            raise
+        await _serve_accepted(stream, make_connection, handler, name)
 
-    async def accept_loop(one: Any, tg: anyio.abc.TaskGroup) -> None:
+    async def accept_loop(listener: socket.socket, tg: anyio.abc.TaskGroup) -> None:
         while True:
             try:
-                stream = await one.accept()
-            except (OSError, anyio.BrokenResourceError) as exc:
-                # EMFILE and friends: log, breathe, keep serving the peers we have.
+                sock, _ = listener.accept()
+            except (BlockingIOError, InterruptedError):
+                await anyio.wait_readable(listener)
+                continue
+            except OSError as exc:
+                # EMFILE/ENFILE/ENOBUFS: log, breathe, keep serving the peers we have.
                 _log.error("transport.accept_error", listener=name, error=repr(exc))
                 await anyio.sleep(0.05)
                 continue
-            tg.start_soon(run, stream)
+            tg.start_soon(serve_one, sock)
 
-    # A MultiListener (one per address family) holds the real listeners in ``listeners``.
-    parts = list(getattr(listener, "listeners", None) or [listener])
-    async with listener, anyio.create_task_group() as tg:
-        for one in parts:
-            tg.start_soon(accept_loop, one, tg)
+    async with anyio.create_task_group() as tg:
+        for listener in listeners:
+            tg.start_soon(accept_loop, listener, tg)
+
+
+async def _serve_accepted(
+    accepted: Any, make_connection: Callable[[Any], Awaitable[Connection | None]], handler: ConnectionHandler, name: str
+) -> None:
+    try:
+        conn = await make_connection(accepted)
+    except SymphonyError as exc:
+        _log.warning("transport.connection_refused", listener=name, code=exc.code, error=exc.message)
+        await _close_quietly(accepted)
+        return
+    except Exception as exc:
+        _log.error("transport.accept_failed", listener=name, error=repr(exc))
+        await _close_quietly(accepted)
+        return
+    if conn is None:
+        await _close_quietly(accepted)
+        return
+    await run_handler(conn, handler, name)
 
 
 async def run_handler(conn: Connection, handler: ConnectionHandler, name: str) -> None:

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
+import os
 import socket
 import ssl
 import urllib.parse
@@ -58,8 +59,9 @@ from symphony.bus.transport import (
     StreamConnection,
     common_options,
     get_logger,
+    open_socket_stream,
     send_refusal,
-    serve_connections,
+    serve_sockets,
 )
 from symphony.commons.errors import (
     ConfigError,
@@ -204,6 +206,33 @@ def _check_plaintext(host: str, ctx: ssl.SSLContext | None, opts: Mapping[str, A
         )
 
 
+async def _connect_socket(host: str, port: int) -> socket.socket:
+    """A connected, non-blocking TCP socket to ``host:port`` (``TCP_NODELAY`` on), trying each
+    address the name resolves to in turn; the last ``OSError`` if none accepts."""
+    error: OSError | None = None
+    for family, kind, proto, _, address in await anyio.getaddrinfo(host, port, type=socket.SOCK_STREAM):
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.setblocking(False)
+            try:
+                sock.connect(address)
+            except (BlockingIOError, InterruptedError):
+                await anyio.wait_writable(sock)
+                code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                if code:
+                    raise OSError(code, os.strerror(code)) from None
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError as exc:
+            sock.close()
+            error = exc
+            continue
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+    raise error or OSError(f"{host!r} resolves to no address")
+
+
 def _set_nodelay(stream: anyio.abc.ByteStream) -> None:
     sock = stream.extra(SocketAttribute.raw_socket, None)
     if sock is not None:
@@ -237,7 +266,8 @@ class TcpTransport:
         timeout = _handshake_timeout(opts)
         try:
             with anyio.fail_after(common.connect_timeout):
-                stream: anyio.abc.ByteStream = await anyio.connect_tcp(host, port)
+                sock = await _connect_socket(host, port)
+                stream: anyio.abc.ByteStream = await open_socket_stream(sock, busy_poll=common.busy_poll)
         except TimeoutError:
             raise OperationTimeoutError(
                 f"connecting to {url} took longer than {common.connect_timeout} s",
@@ -251,7 +281,6 @@ class TcpTransport:
                 context={"url": url, "errno": exc.errno, "reason": str(exc)},
                 hint="is the server running and listening on that address?",
             ) from exc
-        _set_nodelay(stream)
         address = _address(stream)
         try:
             with anyio.fail_after(timeout):
@@ -318,6 +347,8 @@ class TcpTransport:
         _check_plaintext(host, ctx, opts)
         timeout = _handshake_timeout(opts)
         try:
+            # anyio binds (every address family of the host, one port for all); the sockets
+            # are then accepted on directly, so each connection gets Symphony's socket stream.
             listener = await anyio.create_tcp_listener(local_host=host, local_port=port, reuse_port=False)
         except OSError as exc:
             raise TransportError(
@@ -325,6 +356,7 @@ class TcpTransport:
                 code="transport.tcp.bind_failed",
                 context={"url": url, "errno": exc.errno},
             ) from exc
+        sockets = [one.extra(SocketAttribute.raw_socket) for one in listener.listeners]
         bound_port = listener.extra(SocketAttribute.local_port)
         shown = f"[{host}]" if ":" in host else host
         bound = f"tcp://{shown}:{bound_port}"
@@ -337,7 +369,8 @@ class TcpTransport:
 
         task_status.started(bound)
         try:
-            await serve_connections(listener, accept, handler, name=bound)
+            async with listener:
+                await serve_sockets(sockets, accept, handler, name=bound, busy_poll=common.busy_poll)
         finally:
             _log.info("transport.tcp.closed", url=bound)
 

@@ -27,6 +27,7 @@ Options (besides the common ``codec``, ``max_frame_size``, ``connect_timeout``):
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import socket
 import stat
@@ -38,6 +39,7 @@ from typing import Any, Final
 
 import anyio
 import anyio.abc
+from anyio.abc import SocketAttribute
 
 from symphony.bus.transport import (
     CommonOptions,
@@ -48,8 +50,8 @@ from symphony.bus.transport import (
     common_options,
     get_logger,
     open_socket_stream,
-    run_handler,
     send_refusal,
+    serve_sockets,
 )
 from symphony.commons.errors import (
     ConfigError,
@@ -112,8 +114,9 @@ def parse_unix_url(url: str) -> str:
     return path
 
 
-def peer_credentials(sock: socket.socket) -> tuple[int | None, int | None, int | None]:
-    """``(pid, uid, gid)`` of the process at the other end of a connected Unix socket.
+def peer_credentials(sock: Any) -> tuple[int | None, int | None, int | None]:
+    """``(pid, uid, gid)`` of the process at the other end of a connected Unix socket (a
+    :class:`socket.socket`, or the socket object an event loop's transport exposes).
 
     Uses ``SO_PEERCRED`` on Linux; ``(None, None, None)`` where it is unavailable.
     """
@@ -314,19 +317,13 @@ class UnixTransport:
         _log.info("transport.unix.listening", path=path, mode=oct(mode))
         try:
             task_status.started(f"unix://{path}")
-            async with anyio.create_task_group() as tg:
-                while True:
-                    try:
-                        conn_sock, _ = listener.accept()
-                    except (BlockingIOError, InterruptedError):
-                        await anyio.wait_readable(listener)
-                        continue
-                    except OSError as exc:
-                        # EMFILE/ENFILE/ENOBUFS: keep serving the peers we have.
-                        _log.error("transport.unix.accept_error", path=path, error=repr(exc))
-                        await anyio.sleep(0.05)
-                        continue
-                    tg.start_soon(self._serve_one, conn_sock, handler, common, allowed, path)
+            await serve_sockets(
+                [listener],
+                functools.partial(self._accept, common=common, allowed=allowed, path=path),
+                handler,
+                name=f"unix:{path}",
+                busy_poll=common.busy_poll,
+            )
         finally:
             try:
                 anyio.notify_closing(listener)
@@ -340,17 +337,11 @@ class UnixTransport:
                 pass
             _log.info("transport.unix.closed", path=path)
 
-    async def _serve_one(
-        self,
-        sock: socket.socket,
-        handler: ConnectionHandler,
-        common: CommonOptions,
-        allowed: Collection[int],
-        path: str,
-    ) -> None:
-        sock.setblocking(False)
-        pid, uid, gid = peer_credentials(sock)
-        stream = await open_socket_stream(sock, busy_poll=common.busy_poll)
+    async def _accept(
+        self, stream: anyio.abc.ByteStream, *, common: CommonOptions, allowed: Collection[int], path: str
+    ) -> Connection | None:
+        """Check an accepted peer's uid; refuse it (``None``) or wrap it in a connection."""
+        pid, uid, gid = peer_credentials(stream.extra(SocketAttribute.raw_socket))
         if uid is not None and uid not in allowed:
             _log.warning("transport.unix.peer_refused", path=path, pid=pid, uid=uid, allowed=sorted(allowed))
             await send_refusal(
@@ -361,15 +352,14 @@ class UnixTransport:
                     context={"path": path, "uid": uid},
                 ),
             )
-            return
-        conn = StreamConnection(
+            return None
+        _log.debug("transport.unix.accepted", path=path, pid=pid, uid=uid)
+        return StreamConnection(
             stream,
             codec=common.codec,
             peer=PeerInfo("unix", path, pid=pid, uid=uid, gid=gid),
             max_frame_size=common.max_frame_size,
         )
-        _log.debug("transport.unix.accepted", path=path, pid=pid, uid=uid)
-        await run_handler(conn, handler, f"unix:{path}")
 
     def __repr__(self) -> str:
         return "UnixTransport()"
