@@ -531,3 +531,52 @@ async def test_bus_busy_poll_setting_reaches_the_server_streams(busy_poll: float
     else:
         assert server_side is None
     assert client_side is not None and client_side.window == 0.0002
+
+
+@pytest.mark.anyio
+async def test_requests_beyond_max_workers_queue_and_idle_workers_retire(sock_dir: Path) -> None:
+    """With max_workers=2, ten waiting requests at once: two run, the rest queue (and reading
+    pauses once the queue is full), all are answered; the surplus workers later retire."""
+    url = f"unix://{sock_dir}/bus.sock"
+    running = 0
+    most = 0
+
+    async with Bus() as bus, BusServer(bus, url, max_workers=2) as server:
+
+        async def nap(msg: Message) -> Any:
+            nonlocal running, most
+            running += 1
+            most = max(most, running)
+            await anyio.sleep(0.02)
+            running -= 1
+            return msg.payload
+
+        bus.handle("demo.nap", nap)
+        async with BusClient.connect(server.url) as client:
+            answers: list[Any] = []
+
+            async def ask(n: int) -> None:
+                answers.append((await client.request("demo.nap", n, timeout=10)).payload)
+
+            with anyio.fail_after(20):
+                async with anyio.create_task_group() as tg:
+                    for n in range(10):
+                        tg.start_soon(ask, n)
+            assert sorted(answers) == list(range(10))
+            assert most <= 2  # never more than max_workers answers at once
+
+    # Surplus idle workers (above the 4 kept) retire after a quiet second.
+    async with Bus() as bus, BusServer(bus, url) as server:
+        bus.handle("demo.nap", nap)
+        async with BusClient.connect(server.url) as client:
+            with anyio.fail_after(20):
+                async with anyio.create_task_group() as tg:
+                    for n in range(10):
+                        tg.start_soon(client.request, "demo.nap", n)
+            (peer,) = server.peers.values()
+            workers = peer._workers
+            assert workers is not None and workers._count > 4
+            with anyio.fail_after(10):
+                while workers._count > 5:  # 4 kept idle + the reader
+                    await anyio.sleep(0.1)
+            assert (await client.request("demo.nap", "still", timeout=5)).payload == "still"
