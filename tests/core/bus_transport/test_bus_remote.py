@@ -515,8 +515,14 @@ async def test_tcp_server_process_with_token(server_process: Any) -> None:
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("busy_poll", [0, 0.0005])
-async def test_bus_busy_poll_setting_reaches_the_server_streams(busy_poll: float, sock_dir: Path) -> None:
-    """[bus] busy_poll configures the server's socket readers; a client sets its own."""
+async def test_bus_busy_poll_setting_reaches_the_server_streams(
+    busy_poll: float, sock_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """[bus] busy_poll configures the server's socket readers; a client sets its own. (Both
+    ends live in this process here, where polling is switched off: pretend they do not.)"""
+    import symphony.bus.transport as transport_module
+
+    monkeypatch.setattr(transport_module, "_peer_is_this_process", lambda sock: False)
     url = f"unix://{sock_dir}/bus.sock"
     async with Bus(config={"busy_poll": busy_poll}) as bus, BusServer(bus, url) as server:
         bus.handle("demo.echo", lambda msg: msg.payload)
@@ -580,3 +586,98 @@ async def test_requests_beyond_max_workers_queue_and_idle_workers_retire(sock_di
                 while workers._count > 5:  # 4 kept idle + the reader
                     await anyio.sleep(0.1)
             assert (await client.request("demo.nap", "still", timeout=5)).payload == "still"
+
+
+async def _raw_unix_server(path: str, answer: Any, served: list[int], ready: anyio.Event) -> None:
+    """Accept on ``path`` and give each connection to ``answer(sock)`` (then close it)."""
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen()
+    listener.setblocking(False)
+    ready.set()
+    try:
+        while True:
+            await anyio.wait_readable(listener)
+            conn, _ = listener.accept()
+            served.append(1)
+            try:
+                await answer(conn)
+            finally:
+                conn.close()
+    finally:
+        listener.close()
+        os.unlink(path)
+
+
+@pytest.mark.anyio
+async def test_a_handshake_broken_by_a_dying_server_is_retried(sock_dir: Path) -> None:
+    """A server that accepts and then drops the connection before answering the handshake
+    (going down, or still coming up) does not make the client give up: it retries, and
+    connects once a real server listens."""
+    path = str(sock_dir / "bus.sock")
+    served: list[int] = []
+
+    async def hang_up(conn: socket.socket) -> None:
+        pass  # closed at once: the client's handshake reads end of file
+
+    policy = Backoff(initial_delay=0.01, max_delay=0.02)
+    async with anyio.create_task_group() as tg:
+        ready = anyio.Event()
+        dying = anyio.CancelScope()
+
+        async def run_dying() -> None:
+            with dying:
+                await _raw_unix_server(path, hang_up, served, ready)
+
+        tg.start_soon(run_dying)
+        await ready.wait()
+
+        async def replace_server() -> None:
+            while len(served) < 2:
+                await anyio.sleep(0.005)
+            dying.cancel()  # the dying server goes; a real one takes its place
+            await anyio.sleep(0.05)
+            async with Bus() as bus, BusServer(bus, f"unix://{path}"):
+                bus.handle("demo.echo", lambda msg: msg.payload)
+                await anyio.sleep(30)
+
+        tg.start_soon(replace_server)
+        with anyio.fail_after(20):
+            async with BusClient.connect(f"unix://{path}", wait_for_server=True, reconnect=policy) as client:
+                assert (await client.request("demo.echo", "made it", timeout=5)).payload == "made it"
+                assert client._reconnector.attempts >= 3
+        tg.cancel_scope.cancel()
+
+
+@pytest.mark.anyio
+async def test_a_refused_handshake_is_not_retried(sock_dir: Path) -> None:
+    """A server that answers the handshake with a protocol error: retrying cannot help, so the
+    client fails at once with that error, after one connection."""
+    from symphony.bus.codecs import get_codec
+    from symphony.bus.framing import encode_frame
+
+    path = str(sock_dir / "bus.sock")
+    served: list[int] = []
+    refusal = Message(
+        "_bus.refused",
+        TransportError("wrong protocol", code="bus.protocol_mismatch").to_wire(),
+        kind="error",
+    )
+
+    async def refuse(conn: socket.socket) -> None:
+        conn.setblocking(True)
+        conn.recv(65536)
+        conn.sendall(encode_frame(get_codec("json").encode(refusal)))
+
+    async with anyio.create_task_group() as tg:
+        ready = anyio.Event()
+        tg.start_soon(_raw_unix_server, path, refuse, served, ready)
+        await ready.wait()
+        with anyio.fail_after(20), pytest.raises(TransportError) as info:
+            async with BusClient.connect(
+                f"unix://{path}", wait_for_server=True, reconnect=Backoff(initial_delay=0.01, max_delay=0.02)
+            ):
+                pass
+        assert info.value.code == "bus.protocol_mismatch"
+        assert served == [1]
+        tg.cancel_scope.cancel()

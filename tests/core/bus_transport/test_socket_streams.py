@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import socket
+import sys
 from typing import Any
 
 import anyio
@@ -13,10 +14,10 @@ from anyio.abc import SocketAttribute
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from symphony.bus._asyncio_stream import READ_HIGH_WATER, AsyncioSocketStream
+from symphony.bus._asyncio_stream import READ_HIGH_WATER, AsyncioSocketStream, running_asyncio_loop
 from symphony.bus.busypoll import DEFAULT_BUSY_POLL, BusyPoll
 from symphony.bus.config import BusConfig
-from symphony.bus.transport import SocketByteStream, common_options, open_socket_stream
+from symphony.bus.transport import SocketByteStream, common_options, open_socket_stream, peer_credentials
 from symphony.commons.errors import ConfigError
 
 pytestmark = pytest.mark.anyio
@@ -32,8 +33,15 @@ def anyio_backend(request: pytest.FixtureRequest) -> Any:
 
 
 async def _pair(busy_poll: float = DEFAULT_BUSY_POLL) -> tuple[anyio.abc.ByteStream, anyio.abc.ByteStream]:
+    """Two connected streams of this backend's kind, polling as asked. (Built directly:
+    ``open_socket_stream`` turns polling off between two ends of one process.)"""
     a, b = socket.socketpair()
-    return await open_socket_stream(a, busy_poll=busy_poll), await open_socket_stream(b, busy_poll=busy_poll)
+    if running_asyncio_loop() is not None:
+        return (
+            await AsyncioSocketStream.wrap(a, busy_poll=busy_poll),
+            await AsyncioSocketStream.wrap(b, busy_poll=busy_poll),
+        )
+    return SocketByteStream(a, busy_poll=busy_poll), SocketByteStream(b, busy_poll=busy_poll)
 
 
 async def _read_exactly(stream: anyio.abc.ByteStream, size: int, max_bytes: int = 65536) -> bytes:
@@ -48,11 +56,34 @@ async def _read_exactly(stream: anyio.abc.ByteStream, size: int, max_bytes: int 
 
 
 async def test_the_backend_picks_its_stream(anyio_backend_name: str) -> None:
-    a, b = await _pair()
+    left, right = socket.socketpair()
+    a, b = await open_socket_stream(left), await open_socket_stream(right)
     expected = AsyncioSocketStream if anyio_backend_name == "asyncio" else SocketByteStream
     assert isinstance(a, expected) and isinstance(b, expected)
+    # Both ends are this process: polling for a peer that shares our event loop cannot help.
+    assert a._busy is None and b._busy is None  # type: ignore[attr-defined]
     await a.aclose()
     await b.aclose()
+
+
+async def test_a_peer_in_another_process_gets_busy_polling(sock_dir: Any) -> None:
+    path = str(sock_dir / "peer.sock")
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen()
+    code = f"import socket, time; s = socket.socket(socket.AF_UNIX); s.connect({path!r}); time.sleep(30)"
+    child = await anyio.open_process([sys.executable, "-c", code])
+    try:
+        with anyio.fail_after(10):
+            conn, _ = await anyio.to_thread.run_sync(listener.accept)
+        stream = await open_socket_stream(conn)
+        assert peer_credentials(conn)[0] == child.pid
+        assert stream._busy is not None  # type: ignore[attr-defined]
+        await stream.aclose()
+    finally:
+        child.kill()
+        await child.aclose()
+        listener.close()
 
 
 @pytest.mark.parametrize("busy_poll", [0.0, DEFAULT_BUSY_POLL])

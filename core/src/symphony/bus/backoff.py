@@ -181,13 +181,35 @@ class Reconnector:
         """One connection attempt, without retrying."""
         return await self.transport.connect(self.url, options=self.options)
 
-    async def connect(self, policy: Backoff | None = None) -> Any:
-        """A new connection, retrying retryable failures per ``policy`` (default: this one's)."""
+    async def connect(
+        self, policy: Backoff | None = None, *, setup: Callable[[Any], Awaitable[T]] | None = None
+    ) -> Any:
+        """A new connection, retrying retryable failures per ``policy`` (default: this one's).
+
+        ``setup(connection)`` (a handshake, say) runs as part of each attempt and its result is
+        returned instead of the connection: a connection that opens and then breaks during
+        setup -- a server still dying, or still starting -- is retried like one that does not
+        open, and closed. Setup errors other than ``transport.*`` ones and timeouts (a refused
+        handshake, a protocol mismatch) are raised at once.
+        """
         self.attempts = 0
 
         async def attempt() -> Any:
             self.attempts += 1
-            return await self.connect_once()
+            conn = await self.connect_once()
+            if setup is None:
+                return conn
+            try:
+                return await setup(conn)
+            except BaseException:
+                with anyio.CancelScope(shield=True):
+                    await conn.aclose()
+                raise
+
+        def retryable(exc: BaseException) -> bool:
+            if isinstance(exc, OperationTimeoutError):
+                return True
+            return isinstance(exc, TransportError) and (setup is None or exc.code.startswith("transport."))
 
         def log_retry(attempt_no: int, delay: float, exc: BaseException) -> None:
             code = getattr(exc, "code", type(exc).__name__)
@@ -196,5 +218,9 @@ class Reconnector:
             )
 
         return await retry(
-            attempt, policy or self.policy, on_retry=log_retry, what=f"connecting to {self.url}"
+            attempt,
+            policy or self.policy,
+            retryable=retryable,
+            on_retry=log_retry,
+            what=f"connecting to {self.url}",
         )

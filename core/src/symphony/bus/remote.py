@@ -1329,17 +1329,23 @@ class BusClient:
     async def _open(self, first: bool) -> _ClientLink:
         if first and not self.wait_for_server:
             conn = await self._reconnector.connect_once()
+            try:
+                return await self._greet(conn)
+            except BaseException:
+                with anyio.CancelScope(shield=True):
+                    await conn.aclose()
+                raise
+        # Connecting and the handshake are retried together: a server that is still going down
+        # (or coming up) may accept the connection and then reset it.
+        link: _ClientLink = await self._reconnector.connect(setup=self._greet)
+        return link
+
+    async def _greet(self, conn: Connection) -> _ClientLink:
+        """Run the handshake on a new connection and make it a link."""
+        if conn.native:
+            await self._handshake(conn)
         else:
-            conn = await self._reconnector.connect()
-        try:
-            if conn.native:
-                await self._handshake(conn)
-            else:
-                self.server_name = conn.peer.describe()
-        except BaseException:
-            with anyio.CancelScope(shield=True):
-                await conn.aclose()
-            raise
+            self.server_name = conn.peer.describe()
         return _ClientLink(self, conn, label=self.server_name or conn.peer.describe())
 
     async def _handshake(self, conn: Connection) -> None:

@@ -39,8 +39,10 @@ from __future__ import annotations
 
 import abc
 import importlib.metadata
+import os
 import select
 import socket
+import struct
 import urllib.parse
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, ClassVar, Final, Protocol, runtime_checkable
@@ -81,6 +83,7 @@ __all__ = [
     "get_logger",
     "open_socket_stream",
     "open_transport",
+    "peer_credentials",
     "register_builtin_transports",
     "resolve_codec",
     "run_handler",
@@ -663,10 +666,34 @@ class SocketByteStream(anyio.abc.ByteStream):
         await anyio.lowlevel.checkpoint()
 
 
+_CRED: Final = struct.Struct("3i")
+
+
+def peer_credentials(sock: Any) -> tuple[int | None, int | None, int | None]:
+    """``(pid, uid, gid)`` of the process at the other end of a connected Unix socket (a
+    :class:`socket.socket`, or the socket object an event loop's transport exposes).
+
+    Uses ``SO_PEERCRED`` on Linux; ``(None, None, None)`` where it is unavailable (other
+    platforms, other socket families).
+    """
+    opt = getattr(socket, "SO_PEERCRED", None)
+    if opt is None:
+        return None, None, None
+    try:
+        pid, uid, gid = _CRED.unpack(sock.getsockopt(socket.SOL_SOCKET, opt, _CRED.size))
+    except (OSError, struct.error):
+        return None, None, None
+    return pid, uid, gid
+
+
+def _peer_is_this_process(sock: socket.socket) -> bool:
+    return sock.family == getattr(socket, "AF_UNIX", None) and peer_credentials(sock)[0] == os.getpid()
+
+
 async def open_socket_stream(sock: socket.socket, *, busy_poll: float = DEFAULT_BUSY_POLL) -> anyio.abc.ByteStream:
     """The best byte stream for the connected socket ``sock`` under the running backend,
     busy polling for ``busy_poll`` seconds before its reader parks (see
-    :mod:`symphony.bus.busypoll`; 0 = off).
+    :mod:`symphony.bus.busypoll`; 0 = off, and off anyway when the peer is this very process).
 
     On asyncio the event loop adopts the socket for the whole connection
     (:class:`~symphony.bus._asyncio_stream.AsyncioSocketStream`: no per-read registration
@@ -675,6 +702,8 @@ async def open_socket_stream(sock: socket.socket, *, busy_poll: float = DEFAULT_
     """
     from symphony.bus._asyncio_stream import AsyncioSocketStream, running_asyncio_loop
 
+    if busy_poll and _peer_is_this_process(sock):
+        busy_poll = 0.0  # the peer shares this process (and event loop): polling cannot help
     if running_asyncio_loop() is not None:
         try:
             return await AsyncioSocketStream.wrap(sock, busy_poll=busy_poll)

@@ -31,7 +31,6 @@ import functools
 import os
 import socket
 import stat
-import struct
 import sys
 import urllib.parse
 from collections.abc import Collection, Mapping
@@ -50,6 +49,7 @@ from symphony.bus.transport import (
     common_options,
     get_logger,
     open_socket_stream,
+    peer_credentials,
     send_refusal,
     serve_sockets,
 )
@@ -68,7 +68,6 @@ _log = get_logger("symphony_transport_unix")
 MAX_PATH_BYTES: Final = 107 if sys.platform.startswith("linux") else 103
 """Longest socket path the kernel accepts (``sun_path`` minus the terminating NUL)."""
 
-_CRED = struct.Struct("3i")
 
 
 def parse_unix_url(url: str) -> str:
@@ -112,22 +111,6 @@ def parse_unix_url(url: str) -> str:
             hint="use a shorter path (e.g. under $XDG_RUNTIME_DIR or /tmp)",
         )
     return path
-
-
-def peer_credentials(sock: Any) -> tuple[int | None, int | None, int | None]:
-    """``(pid, uid, gid)`` of the process at the other end of a connected Unix socket (a
-    :class:`socket.socket`, or the socket object an event loop's transport exposes).
-
-    Uses ``SO_PEERCRED`` on Linux; ``(None, None, None)`` where it is unavailable.
-    """
-    opt = getattr(socket, "SO_PEERCRED", None)
-    if opt is None:
-        return None, None, None
-    try:
-        pid, uid, gid = _CRED.unpack(sock.getsockopt(socket.SOL_SOCKET, opt, _CRED.size))
-    except OSError:
-        return None, None, None
-    return pid, uid, gid
 
 
 def _connect_error(exc: OSError, path: str) -> Exception:
