@@ -508,6 +508,8 @@ async def test_tcp_server_process_with_token(server_process: Any) -> None:
     async with server_process("tcp://127.0.0.1:0", "--token", TOKEN) as server:
         async with BusClient.connect(server.url, options={"token": TOKEN}, codec="json") as client:
             assert (await client.request("demo.echo", {"over": "tcp"}, timeout=10)).payload == {"over": "tcp"}
+            assert client._link is not None  # a server in another process: the client busy-polls
+            assert client._link.conn.framed.stream._busy is not None  # type: ignore[attr-defined]
             with pytest.raises(ValidationError) as info:
                 await client.request("demo.fail", timeout=10)
             assert info.value.context == {"size": 12, "limit": 10, "nested": {"unit": "cm"}}
@@ -522,7 +524,7 @@ async def test_bus_busy_poll_setting_reaches_the_server_streams(
     ends live in this process here, where polling is switched off: pretend they do not.)"""
     import symphony.bus.transport as transport_module
 
-    monkeypatch.setattr(transport_module, "_peer_is_this_process", lambda sock: False)
+    monkeypatch.setattr(transport_module, "peer_is_this_process", lambda sock: False)
     url = f"unix://{sock_dir}/bus.sock"
     async with Bus(config={"busy_poll": busy_poll}) as bus, BusServer(bus, url) as server:
         bus.handle("demo.echo", lambda msg: msg.payload)

@@ -62,6 +62,26 @@ async def test_plaintext_loopback_with_token(codec: str) -> None:
 
 
 @pytest.mark.anyio
+async def test_no_busy_polling_between_two_ends_of_this_process() -> None:
+    """Client and server share this process (and event loop): polling cannot help either."""
+    server_side: list[Connection] = []
+
+    async def keep(conn: Connection) -> None:
+        server_side.append(conn)
+        await _echo(conn)
+
+    async with anyio.create_task_group() as tg:
+        url = await _serve(tg, {"token": TOKEN, "busy_poll": 0.001}, keep)
+        conn = await TcpTransport().connect(url, options={"token": TOKEN, "busy_poll": 0.001})
+        await conn.send(Message.request("demo.echo", 1))
+        assert (await conn.receive()).payload["echo"] == 1
+        assert conn.framed.stream._busy is None  # type: ignore[attr-defined]
+        assert server_side[0].framed.stream._busy is None  # type: ignore[attr-defined]
+        await conn.aclose()
+        tg.cancel_scope.cancel()
+
+
+@pytest.mark.anyio
 async def test_tls_with_a_self_signed_certificate(tls_files: dict[str, Path], tmp_path: Path) -> None:
     token_file = tmp_path / "token"
     token_file.write_text(TOKEN + "\n")

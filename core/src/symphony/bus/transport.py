@@ -39,10 +39,8 @@ from __future__ import annotations
 
 import abc
 import importlib.metadata
-import os
 import select
 import socket
-import struct
 import urllib.parse
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, ClassVar, Final, Protocol, runtime_checkable
@@ -54,6 +52,7 @@ import attrs
 from anyio.abc import SocketAttribute
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
+from symphony.bus._same_process import note_local_end, peer_credentials, peer_is_this_process
 from symphony.bus.busypoll import DEFAULT_BUSY_POLL, BusyPoll
 from symphony.bus.codecs import Codec, get_codec
 from symphony.bus.framing import DEFAULT_MAX_FRAME_SIZE, HEADER_SIZE, ConnectionClosed, FramedStream
@@ -81,6 +80,7 @@ __all__ = [
     "Transport",
     "common_options",
     "get_logger",
+    "note_local_end",
     "open_socket_stream",
     "open_transport",
     "peer_credentials",
@@ -454,6 +454,7 @@ async def serve_sockets(
 
     async with anyio.create_task_group() as tg:
         for listener in listeners:
+            note_local_end(listener)  # peers that connect from this process: no busy polling
             tg.start_soon(accept_loop, listener, tg)
 
 
@@ -666,30 +667,6 @@ class SocketByteStream(anyio.abc.ByteStream):
         await anyio.lowlevel.checkpoint()
 
 
-_CRED: Final = struct.Struct("3i")
-
-
-def peer_credentials(sock: Any) -> tuple[int | None, int | None, int | None]:
-    """``(pid, uid, gid)`` of the process at the other end of a connected Unix socket (a
-    :class:`socket.socket`, or the socket object an event loop's transport exposes).
-
-    Uses ``SO_PEERCRED`` on Linux; ``(None, None, None)`` where it is unavailable (other
-    platforms, other socket families).
-    """
-    opt = getattr(socket, "SO_PEERCRED", None)
-    if opt is None:
-        return None, None, None
-    try:
-        pid, uid, gid = _CRED.unpack(sock.getsockopt(socket.SOL_SOCKET, opt, _CRED.size))
-    except (OSError, struct.error):
-        return None, None, None
-    return pid, uid, gid
-
-
-def _peer_is_this_process(sock: socket.socket) -> bool:
-    return sock.family == getattr(socket, "AF_UNIX", None) and peer_credentials(sock)[0] == os.getpid()
-
-
 async def open_socket_stream(sock: socket.socket, *, busy_poll: float = DEFAULT_BUSY_POLL) -> anyio.abc.ByteStream:
     """The best byte stream for the connected socket ``sock`` under the running backend,
     busy polling for ``busy_poll`` seconds before its reader parks (see
@@ -702,7 +679,7 @@ async def open_socket_stream(sock: socket.socket, *, busy_poll: float = DEFAULT_
     """
     from symphony.bus._asyncio_stream import AsyncioSocketStream, running_asyncio_loop
 
-    if busy_poll and _peer_is_this_process(sock):
+    if busy_poll and peer_is_this_process(sock):
         busy_poll = 0.0  # the peer shares this process (and event loop): polling cannot help
     if running_asyncio_loop() is not None:
         try:

@@ -59,6 +59,7 @@ from symphony.bus.transport import (
     StreamConnection,
     common_options,
     get_logger,
+    note_local_end,
     open_socket_stream,
     send_refusal,
     serve_sockets,
@@ -216,7 +217,9 @@ async def _connect_socket(host: str, port: int) -> socket.socket:
             sock.setblocking(False)
             try:
                 sock.connect(address)
+                note_local_end(sock)
             except (BlockingIOError, InterruptedError):
+                note_local_end(sock)  # before the server side (maybe in this process) accepts
                 await anyio.wait_writable(sock)
                 code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
                 if code:
