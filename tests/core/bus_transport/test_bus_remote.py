@@ -522,9 +522,9 @@ async def test_bus_busy_poll_setting_reaches_the_server_streams(
 ) -> None:
     """[bus] busy_poll configures the server's socket readers; a client sets its own. (Both
     ends live in this process here, where polling is switched off: pretend they do not.)"""
-    import symphony.bus.transport as transport_module
+    import symphony.bus._socket_stream as socket_stream
 
-    monkeypatch.setattr(transport_module, "peer_is_this_process", lambda sock: False)
+    monkeypatch.setattr(socket_stream, "peer_is_this_process", lambda sock: False)
     url = f"unix://{sock_dir}/bus.sock"
     async with Bus(config={"busy_poll": busy_poll}) as bus, BusServer(bus, url) as server:
         bus.handle("demo.echo", lambda msg: msg.payload)
