@@ -578,7 +578,10 @@ _MEMORY_LISTENERS: dict[str, _MemoryListener] = {}
 
 
 def _memory_name(url: str) -> str:
-    parts = urllib.parse.urlsplit(url)
+    try:
+        parts = urllib.parse.urlsplit(url)
+    except ValueError:  # an unbalanced "["
+        parts = urllib.parse.SplitResult("", "", "", "", "")
     name = (parts.netloc + parts.path).strip("/")
     if parts.scheme != "memory" or not name:
         raise ConfigError(

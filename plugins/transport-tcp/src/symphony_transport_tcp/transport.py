@@ -92,13 +92,13 @@ def parse_tcp_url(url: str, *, allow_port_zero: bool = False) -> tuple[str, int]
     """
     if not isinstance(url, str):
         raise ConfigError(f"not a tcp URL: {url!r}", code="transport.bad_url", context={"url": repr(url)})
-    parts = urllib.parse.urlsplit(url)
     try:
-        host, port = parts.hostname, parts.port
-    except ValueError:
-        host, port = None, None
+        parts = urllib.parse.urlsplit(url)
+        scheme, host, port = parts.scheme, parts.hostname, parts.port
+    except ValueError:  # an unbalanced "[" or a port that is not a number
+        scheme, host, port = None, None, None
     low = 0 if allow_port_zero else 1
-    if parts.scheme != "tcp" or not host or port is None or not low <= port <= 65535:
+    if scheme != "tcp" or not host or port is None or not low <= port <= 65535:
         raise ConfigError(
             f"bad tcp transport URL {url!r}",
             code="transport.bad_url",
