@@ -103,6 +103,7 @@ def check_event(msg: Message, caller: str) -> None:
 
 
 def check_data_type(type: str) -> None:
+    """Refuse message types in the protocol's reserved ``_bus.`` namespace."""
     if type.startswith(CONTROL_PREFIX):
         raise ValidationError(
             f"message types starting with {CONTROL_PREFIX!r} are reserved for the bus protocol",
@@ -112,6 +113,8 @@ def check_data_type(type: str) -> None:
 
 
 def positive_seconds(name: str, value: Any) -> float:
+    """``value`` as a float if it is a positive number of seconds; a ValidationError naming the
+    option ``name`` otherwise."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
         raise ValidationError(
             f"{name} must be a positive number of seconds, not {value!r}",

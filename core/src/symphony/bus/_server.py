@@ -91,9 +91,11 @@ class ServerPeer(Link):
     # Link hooks ------------------------------------------------------------------------------
 
     def on_batch(self) -> None:
+        """Frames arrived: the peer is alive (a heartbeat for the bus's health table)."""
         self.bus.health.beat(self.name)
 
     async def on_event(self, msg: Message) -> None:
+        """Publish the peer's event on the server bus (after checking its type's schema)."""
         bus = self.bus
         if self._validate:
             try:
@@ -105,6 +107,7 @@ class ServerPeer(Link):
         await bus.publish(msg)
 
     async def answer(self, msg: Message) -> Message:
+        """Answer the peer's request through the server bus's routing."""
         # As bus.ingest(msg, origin=self.name), minus its heartbeat (on_batch gave it) and its
         # final checkpoint (the answer goes out now).
         # The worker running this enforces the deadline (scoped=False): see Workers.
@@ -115,9 +118,11 @@ class ServerPeer(Link):
         return await self.bus._dispatch(msg, None, None, checkpoint=False, scoped=False)
 
     def timeout_reply(self, msg: Message, timeout: float) -> Message:
+        """The error reply for a request of this peer's that ran out of time (counted by the bus)."""
         return self.bus.timed_out_elsewhere(msg, timeout, target=f"peer:{self.name}")
 
     async def on_control(self, msg: Message) -> Message | None:
+        """Subscribe, unsubscribe, handle and unhandle for the peer; heartbeats go to the link."""
         payload = msg.payload if isinstance(msg.payload, dict) else {}
         try:
             if msg.type == SUBSCRIBE:
