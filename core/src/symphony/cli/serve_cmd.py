@@ -146,11 +146,12 @@ async def _serve(
                 options["allow_plaintext"] = True
             tcp_url = f"tcp://{tcp_address}"
             listeners.append(BusServer(bus, tcp_url, options=options, codecs=codecs, kernel=kernel))
-        async with anyio.create_task_group() as tg:
-            for server in listeners:
-                url = await tg.start(server.serve)
-                click.echo(f"listening on {url}")
-            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        # Catch the signals before saying "listening": a supervisor may stop us right after.
+        with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            async with anyio.create_task_group() as tg:
+                for server in listeners:
+                    url = await tg.start(server.serve)
+                    click.echo(f"listening on {url}")
                 async for signum in signals:
                     click.echo(f"stopping ({signal.Signals(signum).name})", err=True)
                     tg.cancel_scope.cancel()
