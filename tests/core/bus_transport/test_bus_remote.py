@@ -683,3 +683,35 @@ async def test_a_refused_handshake_is_not_retried(sock_dir: Path) -> None:
         assert info.value.code == "bus.protocol_mismatch"
         assert served == [1]
         tg.cancel_scope.cancel()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("kind", ["memory", "unix"])
+@pytest.mark.parametrize("codec", ["json", "msgpack"])
+async def test_a_traffic_subscription_shows_another_clients_requests_and_answers(
+    kind: str, codec: str, sock_dir: Path
+) -> None:
+    async with _served(kind, sock_dir) as (bus, server, options):
+        bus.handle("demo.echo", lambda msg: {"echo": msg.payload})
+        async with (
+            BusClient.connect(server.url, options=options, codec=codec) as watcher,
+            BusClient.connect(server.url, options=options, codec=codec) as caller,
+        ):
+            async with watcher.subscribe("demo.#", traffic=True) as traffic:
+                assert traffic.policy == "drop-oldest"
+                reply = await caller.request("demo.echo", {"n": 1}, timeout=10)
+                with pytest.raises(NotFoundError):
+                    await caller.request("demo.unrouted", timeout=10)
+                await caller.send("demo.tick", {"n": 2})
+                seen = [await traffic.receive(timeout=10) for _ in range(5)]
+    assert [(m.kind, m.type) for m in seen] == [
+        ("request", "demo.echo"),
+        ("response", "demo.echo"),
+        ("request", "demo.unrouted"),
+        ("error", "demo.unrouted"),
+        ("event", "demo.tick"),
+    ]
+    assert seen[0].payload == {"n": 1} and seen[1].payload == {"echo": {"n": 1}}
+    assert seen[1].id == reply.id and seen[1].correlation_id == seen[0].id == reply.correlation_id
+    assert seen[3].payload["code"] == "bus.no_route"
+    assert seen[4].payload == {"n": 2}

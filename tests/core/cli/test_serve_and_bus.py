@@ -70,20 +70,16 @@ def test_errors_cross_to_the_command_line(server: tuple[str, Path]) -> None:
     assert bad.returncode == 1 and "PAYLOAD is not JSON" in bad.stderr
 
 
-def test_monitor_sees_what_send_publishes(server: tuple[str, Path]) -> None:
-    url, _ = server
+def _monitor_output(url: str, args: list[str], poke: list[str]) -> str:
+    """Run ``symphony bus monitor ARGS`` and repeat the ``symphony bus POKE`` command until the
+    monitor (subscribed at some point) has shown its --count messages and exited; its stdout."""
     monitor = subprocess.Popen(
-        [SYMPHONY, "bus", "--url", url, "monitor", "demo.#", "--count", "1", "--json"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+        [SYMPHONY, "bus", "--url", url, "monitor", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     try:
         deadline = time.monotonic() + 30
-        while (
-            monitor.poll() is None and time.monotonic() < deadline
-        ):  # resend until the monitor has subscribed
-            assert bus(url, "send", "demo.tick", '{"n": 7}').returncode == 0
+        while monitor.poll() is None and time.monotonic() < deadline:
+            assert bus(url, *poke).returncode == 0
             try:
                 out, err = monitor.communicate(timeout=0.5)
                 break
@@ -92,11 +88,40 @@ def test_monitor_sees_what_send_publishes(server: tuple[str, Path]) -> None:
         else:
             out, err = monitor.communicate(timeout=5)
         assert monitor.returncode == 0, err
-        envelope = json.loads(out.splitlines()[0])
-        assert envelope["type"] == "demo.tick" and envelope["p"] == {"n": 7}
+        return out
     finally:
         if monitor.poll() is None:
             monitor.kill()
+
+
+def test_monitor_sees_what_send_publishes(server: tuple[str, Path]) -> None:
+    url, _ = server
+    out = _monitor_output(url, ["demo.#", "--count", "1", "--json"], ["send", "demo.tick", '{"n": 7}'])
+    envelope = json.loads(out.splitlines()[0])
+    assert envelope["type"] == "demo.tick" and envelope["p"] == {"n": 7}
+
+
+def test_monitor_shows_requests_with_their_answers(server: tuple[str, Path]) -> None:
+    url, _ = server
+    out = _monitor_output(url, ["symphony.ping", "--count", "2", "--json"], ["request", "symphony.ping"])
+    request, response = (json.loads(line) for line in out.splitlines()[:2])
+    assert (request["kind"], response["kind"]) == ("request", "response")
+    assert response["cid"] == request["id"] and response["p"]["pong"] is True
+    # --events leaves requests out: nothing to show, so it is still waiting when we stop it
+    events = subprocess.Popen(
+        [SYMPHONY, "bus", "--url", url, "monitor", "symphony.ping", "--count", "2", "--events"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        time.sleep(1.0)
+        assert bus(url, "request", "symphony.ping").returncode == 0
+        with pytest.raises(subprocess.TimeoutExpired):
+            events.communicate(timeout=1.0)
+    finally:
+        events.kill()
+        events.communicate()
 
 
 def test_no_server_is_a_clear_transport_error(tmp_path: Path) -> None:

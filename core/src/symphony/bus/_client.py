@@ -37,7 +37,16 @@ from symphony.bus._link import (
 )
 from symphony.bus._signal import Signal
 from symphony.bus.backoff import Backoff, Reconnector
-from symphony.bus.message import ERROR, REQUEST, RESPONSE, Message, _trusted, is_valid_type, new_id
+from symphony.bus.message import (
+    ERROR,
+    REQUEST,
+    RESPONSE,
+    Message,
+    _trusted,
+    is_valid_type,
+    message_from_wire,
+    new_id,
+)
 from symphony.bus.topics import TopicTrie, validate_pattern
 from symphony.bus.transport import (
     DEFAULT_CONNECT_TIMEOUT,
@@ -72,9 +81,16 @@ class RemoteSubscription:
     that are delivered. The local queue holds ``buffer`` events; when full, policy ``"wait"``
     stops reading the connection (backpressure up to the server's publishers) and
     ``"drop-oldest"`` drops and counts (``dropped``). Closing unsubscribes.
+
+    A *traffic* subscription (``client.subscribe(pattern, traffic=True)``) receives every
+    message of a matching type that passes through the server's bus -- requests, responses and
+    errors as well as events -- each as it was there (kind, id, correlation id), for
+    monitoring; the server drops its oldest undelivered ones rather than slow anything down.
     """
 
-    def __init__(self, client: BusClient, pattern: str, *, buffer: int, policy: str) -> None:
+    def __init__(
+        self, client: BusClient, pattern: str, *, buffer: int, policy: str, traffic: bool = False
+    ) -> None:
         validate_pattern(pattern)
         if buffer.__class__ is not int or buffer < 1 or policy not in ("wait", "drop-oldest"):
             raise ValidationError(
@@ -86,6 +102,7 @@ class RemoteSubscription:
         self.pattern = pattern
         self.buffer = buffer
         self.policy = policy
+        self.traffic = traffic
         self.sid = new_id()[:16]
         self.delivered = 0
         self.dropped = 0
@@ -559,15 +576,23 @@ class BusClient:
 
     # -- subscriptions ---------------------------------------------------------------------------
 
-    def subscribe(self, pattern: str, *, buffer: int = 10_000, policy: str = "wait") -> RemoteSubscription:
-        """Subscribe to server events matching ``pattern`` (see :class:`RemoteSubscription`)."""
-        sub = RemoteSubscription(self, pattern, buffer=buffer, policy=policy)
+    def subscribe(
+        self, pattern: str, *, buffer: int = 10_000, policy: str | None = None, traffic: bool = False
+    ) -> RemoteSubscription:
+        """Subscribe to server events matching ``pattern`` (see :class:`RemoteSubscription`);
+        ``traffic=True`` for every message passing through the server's bus. ``policy``
+        defaults to ``"wait"`` (``"drop-oldest"`` for traffic)."""
+        if policy is None:
+            policy = "drop-oldest" if traffic else "wait"
+        sub = RemoteSubscription(self, pattern, buffer=buffer, policy=policy, traffic=traffic)
         self._subs[sub.sid] = sub
         self._sub_trie.add(pattern, sub)
         return sub
 
     @staticmethod
     def _sub_payload(sub: RemoteSubscription) -> dict[str, Any]:
+        if sub.traffic:
+            return {"sid": sub.sid, "pattern": sub.pattern, "traffic": True}
         return {"sid": sub.sid, "pattern": sub.pattern}
 
     async def _register_subscription(self, sub: RemoteSubscription) -> None:
@@ -591,10 +616,20 @@ class BusClient:
         sid = headers.get(SUBSCRIPTION_HEADER) if headers else None
         if sid is not None:
             sub = self._subs.get(sid)
-            if sub is not None:
-                # Hand the event over as it was published: without the routing header.
-                rest = {k: v for k, v in headers.items() if k != SUBSCRIPTION_HEADER}
-                await sub._offer(attrs.evolve(msg, headers=rest))
+            if sub is None:
+                return
+            if sub.traffic:
+                # The server wraps what it saw (any kind) in an event: unwrap it.
+                try:
+                    seen = message_from_wire(msg.payload)
+                except SymphonyError as err:
+                    _log.warning("bus.remote.bad_traffic", type=msg.type, code=err.code, error=err.message)
+                    return
+                await sub._offer(seen)
+                return
+            # Hand the event over as it was published: without the routing header.
+            rest = {k: v for k, v in headers.items() if k != SUBSCRIPTION_HEADER}
+            await sub._offer(attrs.evolve(msg, headers=rest))
             return
         for sub in self._sub_trie.match(msg.type):
             await sub._offer(msg)

@@ -30,7 +30,7 @@ from symphony.bus._link import (
     positive_seconds,
 )
 from symphony.bus._taskgroup import start_in_own_task_group
-from symphony.bus.message import ERROR, REQUEST, Message
+from symphony.bus.message import ERROR, EVENT, REQUEST, Message, message_to_wire
 from symphony.bus.topics import validate_pattern
 from symphony.bus.transport import (
     HANDSHAKE_CODEC,
@@ -155,11 +155,15 @@ class ServerPeer(Link):
             old.close()
         buffer = payload.get("buffer")
         policy = payload.get("policy")
+        traffic = payload.get("traffic") is True
         send = self.conn.send
         headers_for = {SUBSCRIPTION_HEADER: sid}
 
         async def forward(msg: Message) -> None:
-            tagged = attrs.evolve(msg, headers={**msg.headers, **headers_for})
+            if traffic:  # any kind of message: carried whole inside an event
+                tagged = Message(msg.type, message_to_wire(msg), kind=EVENT, headers=headers_for)
+            else:
+                tagged = attrs.evolve(msg, headers={**msg.headers, **headers_for})
             try:
                 await send(tagged)
             except SerializationError as err:
@@ -173,6 +177,7 @@ class ServerPeer(Link):
             buffer=buffer if isinstance(buffer, int) and not isinstance(buffer, bool) else None,
             policy=policy if policy in ("wait", "drop-oldest") else None,
             name=f"{self.name}:{pattern}",
+            traffic=traffic,
         )
         return {"ok": True}
 

@@ -24,7 +24,9 @@ segment, ``#`` = zero or more). Each subscription is a bounded queue with a back
 counted) -- see :mod:`symphony.bus.subscription`. ``subscribe_callback(pattern, fn)`` calls a
 plain function inline or runs an ``async def`` one in a worker task. ``await publish(msg)``
 delivers to every matching subscription and returns how many matched; ``publish_nowait``
-never waits.
+never waits. ``subscribe(pattern, traffic=True)`` watches everything of a matching type that
+passes through the bus -- requests and their answers as well as events -- without ever
+slowing it (what ``symphony bus monitor`` shows).
 
 Request/response
 ----------------
@@ -88,7 +90,7 @@ from symphony.bus.message import ERROR, EVENT, REQUEST, RESPONSE, Message, new_i
 from symphony.bus.metrics import BusMetrics
 from symphony.bus.registries import CodecRegistry, MessageTypeRegistry, TransportRegistry
 from symphony.bus.routing import Handler, Route, Router
-from symphony.bus.subscription import CallbackSubscription, MessageFilter, Policy, Subscription
+from symphony.bus.subscription import DROP_OLDEST, CallbackSubscription, MessageFilter, Policy, Subscription
 from symphony.bus.topics import TopicTrie, validate_pattern
 from symphony.commons.errors import (
     InternalError,
@@ -149,6 +151,8 @@ class Bus:
         self.transports: TransportRegistry = transports if transports is not None else TransportRegistry()
         self._log = _get_logger("symphony.bus")
         self._trie: TopicTrie[Subscription] = TopicTrie()
+        self._traffic: TopicTrie[Subscription] = TopicTrie()  # traffic subscriptions
+        self._tapped = 0  # how many are open: the hot paths test only this
         self._subs: dict[Subscription, None] = {}
         self._idle_workers: list[CallbackSubscription] = []
         self.pending = Correlator()
@@ -225,10 +229,13 @@ class Bus:
         buffer: int | None = None,
         policy: Policy | None = None,
         name: str | None = None,
+        traffic: bool = False,
     ) -> Subscription:
         """Subscribe to messages whose type matches ``pattern``; see :class:`Subscription`.
 
         Messages published after this call returns are queued, even before iteration starts.
+        ``traffic=True`` also gives the requests and answers that pass through the bus (see
+        :mod:`symphony.bus.subscription`; the policy is then ``"drop-oldest"``).
         """
         self._check_open()
         validate_pattern(pattern)
@@ -237,8 +244,9 @@ class Bus:
             pattern,
             filter=filter,
             buffer=self.config.default_buffer if buffer is None else buffer,
-            policy=self.config.default_policy if policy is None else policy,
+            policy=self._policy(policy, traffic),
             name=name,
+            traffic=traffic,
         )
         self._attach(sub)
         return sub
@@ -252,9 +260,12 @@ class Bus:
         buffer: int | None = None,
         policy: Policy | None = None,
         name: str | None = None,
+        traffic: bool = False,
     ) -> CallbackSubscription:
         """Call ``callback(msg)`` for each matching message (inline if plain, in a worker task
-        if ``async def``; the worker runs while the bus runs). Close the returned handle to stop."""
+        if ``async def``; the worker runs while the bus runs). Close the returned handle to stop.
+        ``traffic`` as for :meth:`subscribe` (a plain callback then runs inside every matching
+        request: keep it short)."""
         self._check_open()
         validate_pattern(pattern)
         if not callable(callback):
@@ -271,8 +282,9 @@ class Bus:
             is_async=is_async,
             filter=filter,
             buffer=self.config.default_buffer if buffer is None else buffer,
-            policy=self.config.default_policy if policy is None else policy,
+            policy=self._policy(policy, traffic),
             name=name or getattr(callback, "__qualname__", None),
+            traffic=traffic,
         )
         self._attach(sub)
         if is_async:
@@ -300,15 +312,28 @@ class Bus:
             pattern, deliver, filter=filter, buffer=buffer, policy=policy, name=f"forward:{endpoint.name}"
         )
 
+    def _policy(self, policy: Policy | None, traffic: bool) -> Policy:
+        if policy is not None:
+            return policy
+        return DROP_OLDEST if traffic else self.config.default_policy
+
     def _attach(self, sub: Subscription) -> None:
-        self._trie.add(sub.pattern, sub)
+        if sub.traffic:
+            self._traffic.add(sub.pattern, sub)
+            self._tapped += 1
+        else:
+            self._trie.add(sub.pattern, sub)
         self._subs[sub] = None
 
     def _detach(self, sub: Subscription) -> None:
         """Called by ``sub.close()``: stop routing to it and keep its figures."""
         if sub in self._subs:
             del self._subs[sub]
-            self._trie.remove(sub.pattern, sub)
+            if sub.traffic:
+                self._traffic.remove(sub.pattern, sub)
+                self._tapped -= 1
+            else:
+                self._trie.remove(sub.pattern, sub)
             self.metrics.retire(sub)
         if isinstance(sub, CallbackSubscription) and sub in self._idle_workers:
             self._idle_workers.remove(sub)
@@ -330,7 +355,17 @@ class Bus:
 
     def matching(self, type: str) -> tuple[Subscription, ...]:
         """The subscriptions a message of ``type`` would be offered to (before filters)."""
+        if self._tapped:
+            return self._trie.match(type) + self._traffic.match(type)
         return self._trie.match(type)
+
+    def _observe(self, msg: Message) -> None:
+        """Show ``msg`` to the traffic subscriptions matching its type (never waits)."""
+        subs = self._traffic.match(msg.type)
+        if subs:
+            t0 = _perf_counter()
+            for sub in subs:
+                sub._offer(msg, t0)  # drop-oldest: never refuses
 
     async def publish(self, msg: Message) -> int:
         """Deliver ``msg`` to every matching subscription, waiting for room where the policy is
@@ -340,6 +375,8 @@ class Bus:
                 f"publish() takes a Message, not {type(msg).__name__}", code="bus.bad_message", context={}
             )
         self.metrics.published += 1
+        if self._tapped:
+            self._observe(msg)
         subs = self._trie.match(msg.type)
         if subs:
             t0 = _perf_counter()
@@ -364,6 +401,8 @@ class Bus:
                 context={},
             )
         self.metrics.published += 1
+        if self._tapped:
+            self._observe(msg)
         subs = self._trie.match(msg.type)
         if not subs:
             return 0
@@ -458,12 +497,13 @@ class Bus:
             if endpoint is None:
                 self.metrics.requests += 1
                 self.metrics.errors += 1
-                return msg.fail(
+                return self._refuse(
+                    msg,
                     NotFoundError(
                         f"no endpoint named {to!r}",
                         code="bus.unknown_endpoint",
                         context={"endpoint": to, "type": msg.type},
-                    )
+                    ),
                 )
             return await self._run(msg, None, endpoint, timeout, checkpoint, scoped)
         route = self.router.route_one(msg.type, self._available)
@@ -471,17 +511,26 @@ class Bus:
             self.metrics.requests += 1
             self.metrics.no_route += 1
             self.metrics.errors += 1
-            return msg.fail(
+            return self._refuse(
+                msg,
                 NotFoundError(
                     f"no route for request {msg.type!r}",
                     code="bus.no_route",
                     context={"type": msg.type, "version": msg.version},
                     hint="register a handler with bus.handle(pattern, handler) or a default route",
-                )
+                ),
             )
         if route.endpoint is not None:
             return await self._run(msg, None, self.endpoints.get(route.endpoint), timeout, checkpoint, scoped)
         return await self._run(msg, route, None, timeout, checkpoint, scoped)
+
+    def _refuse(self, msg: Message, err: SymphonyError) -> Message:
+        """The error answer to a request the bus could not route (shown as traffic)."""
+        reply = msg.fail(err)
+        if self._tapped:
+            self._observe(msg)
+            self._observe(reply)
+        return reply
 
     async def request_all(
         self,
@@ -560,7 +609,9 @@ class Bus:
             pending = self.pending.open(msg, endpoint.name if endpoint is not None else None)
         except SymphonyError as err:
             metrics.errors += 1
-            return msg.fail(err)
+            return self._refuse(msg, err)
+        if self._tapped:
+            self._observe(msg)
         reply: Message | None = None
         try:
             if scoped:
@@ -578,6 +629,8 @@ class Bus:
         finally:
             self.pending.close(msg.id)
         metrics.request_latency.record(_perf_counter() - t0)
+        if self._tapped:
+            self._observe(reply)
         if reply.kind == ERROR:
             metrics.errors += 1
         else:

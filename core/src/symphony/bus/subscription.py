@@ -23,6 +23,16 @@ Each subscription owns a queue of at most ``buffer`` messages. When it is full:
     counter (visible in ``bus.metrics.snapshot()``) goes up. Publishers never wait. Use it
     for telemetry where the newest value matters most.
 
+Traffic subscriptions
+---------------------
+``bus.subscribe(pattern, traffic=True)`` sees *everything* of a matching type that passes
+through the bus, not only events: each request as it is dispatched (from this process or from
+a remote peer) and the response or error that answers it, including the refusals the bus gives
+itself (no route, timeouts). This is what ``symphony bus monitor`` shows. A traffic
+subscription must never slow the traffic it watches, so its policy is always ``"drop-oldest"``
+(drops are counted like any other). With no traffic subscription open, the bus pays one
+integer test per message.
+
 Nothing is ever dropped silently. Within one subscription, messages arrive in publish order.
 Across subscriptions there is no ordering guarantee.
 
@@ -69,6 +79,7 @@ class Subscription:
 
     Figures: ``delivered`` (accepted into the queue), ``dropped`` (pushed out by
     ``drop-oldest``), ``rejected`` (refused by ``publish_nowait`` under ``wait``) and ``depth``.
+    ``traffic`` is true for a traffic subscription (see the module docs).
     """
 
     __slots__ = (
@@ -87,6 +98,7 @@ class Subscription:
         "pattern",
         "policy",
         "rejected",
+        "traffic",
     )
 
     def __init__(
@@ -98,6 +110,7 @@ class Subscription:
         buffer: int = 100,
         policy: Policy = WAIT,
         name: str | None = None,
+        traffic: bool = False,
     ) -> None:
         if buffer.__class__ is not int or buffer < 1:
             raise ValidationError(
@@ -108,6 +121,13 @@ class Subscription:
         if policy not in POLICIES:
             raise ValidationError(
                 f"subscription policy must be one of {sorted(POLICIES)}, not {policy!r}",
+                code="bus.bad_subscription",
+                context={"pattern": pattern, "policy": repr(policy)},
+            )
+        if traffic and policy != DROP_OLDEST:
+            raise ValidationError(
+                "a traffic subscription cannot make the bus wait: it sees requests and answers as "
+                "they pass, so its policy is 'drop-oldest'",
                 code="bus.bad_subscription",
                 context={"pattern": pattern, "policy": repr(policy)},
             )
@@ -125,6 +145,7 @@ class Subscription:
         self.buffer = buffer
         self.policy: Policy = policy
         self.name = name or f"sub-{id(self):x}"
+        self.traffic = traffic
         self._queue: deque[tuple[Message, float]] = deque()
         self._ready: Signal | None = None  # set when a message arrives or on close
         self._space: deque[anyio.Event] = deque()  # publishers waiting for room (policy "wait")

@@ -124,11 +124,15 @@ def request(ctx: click.Context, type: str, payload: str | None, timeout: float, 
 @click.argument("pattern", default="#")
 @click.option("--count", type=click.IntRange(min=1), default=None, help="Stop after N messages.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON envelope per line.")
+@click.option("--events", "events_only", is_flag=True, help="Only events (leave out requests and their answers).")
 @click.pass_context
-def monitor(ctx: click.Context, pattern: str, count: int | None, as_json: bool) -> None:
-    """Print live events matching PATTERN (`*` one segment, `#` any; default everything).
+def monitor(ctx: click.Context, pattern: str, count: int | None, as_json: bool, events_only: bool) -> None:
+    """Print the live traffic whose type matches PATTERN (`*` one segment, `#` any; default
+    everything): events, and requests with their responses and errors as the server's bus
+    routes them.
 
-    Runs until Ctrl-C, or until --count messages were shown.
+    Runs until Ctrl-C, or until --count messages were shown. The server never slows down for
+    the monitor: if it cannot keep up, the oldest unshown messages are dropped.
     """
     import anyio
 
@@ -145,7 +149,7 @@ def monitor(ctx: click.Context, pattern: str, count: int | None, as_json: bool) 
     async def run() -> None:
         seen = 0
         async with BusClient.connect(kwargs.pop("url"), **kwargs) as client:
-            sub = client.subscribe(pattern)
+            sub = client.subscribe(pattern, traffic=not events_only)
             await sub.wait_registered()
             if console is not None:
                 console.print(f"[dim]monitoring {pattern!r} — Ctrl-C to stop[/dim]")
@@ -155,11 +159,31 @@ def monitor(ctx: click.Context, pattern: str, count: int | None, as_json: bool) 
                 if console is None:
                     click.echo(json.dumps(message_to_wire(msg), default=str))
                 else:
-                    stamp = time.strftime("%H:%M:%S", time.localtime(msg.timestamp))
-                    body = json.dumps(msg.payload, default=str)
-                    console.print(f"{stamp} [cyan]{msg.kind:8}[/cyan] [bold]{msg.type}[/bold] {body[:200]}")
+                    console.print(_traffic_line(msg), soft_wrap=True)
 
     try:
         anyio.run(run)
     except KeyboardInterrupt:
         pass
+
+
+_KIND_STYLE = {"event": "cyan", "request": "yellow", "response": "green", "error": "red"}
+
+
+def _traffic_line(msg: Any) -> str:
+    """One monitor line: time, kind, type, ids linking an answer to its request, payload."""
+    from rich.markup import escape
+
+    stamp = time.strftime("%H:%M:%S", time.localtime(msg.timestamp))
+    style = _KIND_STYLE.get(msg.kind, "white")
+    if msg.kind == "request":
+        link = f" [dim]#{msg.id[:8]}[/dim]"
+    elif msg.correlation_id:
+        link = f" [dim]→ #{msg.correlation_id[:8]}[/dim]"
+    else:
+        link = ""
+    if msg.kind == "error" and isinstance(msg.payload, dict):
+        body = f"{msg.payload.get('code')}: {msg.payload.get('message')}"
+    else:
+        body = json.dumps(msg.payload, default=str)
+    return f"{stamp} [{style}]{msg.kind:8}[/{style}] [bold]{escape(msg.type)}[/bold]{link} {escape(body[:200])}"
