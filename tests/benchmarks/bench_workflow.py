@@ -12,6 +12,7 @@ Run: ``.venv/bin/python tests/benchmarks/bench_workflow.py`` (JSON lines on stdo
 
 from __future__ import annotations
 
+import gc
 import graphlib
 import json
 import random
@@ -111,9 +112,14 @@ def workflow_document(n: int, seed: int = 7) -> dict[str, Any]:
     }
 
 
-def timed(fn: Any, repeat: int) -> list[float]:
+def timed(fn: Any, repeat: int, *, collect: bool = False) -> list[float]:
+    """``repeat`` wall-clock samples of ``fn()``. With ``collect``, each starts from a fully
+    collected heap, so no garbage-collector debt left by the previous sample (ours or the
+    anchor's: each builds and drops a graph of ~10^5 objects) lands in this one."""
     samples = []
     for _ in range(repeat):
+        if collect:
+            gc.collect()
         start = time.perf_counter()
         fn()
         samples.append(time.perf_counter() - start)
@@ -170,8 +176,8 @@ def bench_serialization(n: int) -> None:
         base_fn()
         ours, base = [], []
         for _ in range(repeat):
-            ours.extend(timed(ours_fn, 1))
-            base.extend(timed(base_fn, 1))
+            ours.extend(timed(ours_fn, 1, collect=True))
+            base.extend(timed(base_fn, 1, collect=True))
         emit(name, median(ours) * 1e3, "ms", baseline=baseline, baseline_value=median(base) * 1e3, nodes=n)
 
     pair(

@@ -42,6 +42,7 @@ import attrs
 import msgpack
 
 from symphony.commons.errors import FilesystemError, SerializationError, SymphonyError, ValidationError
+from symphony.commons.gcpause import without_gc
 from symphony_workflow.errors import WorkflowValidationError
 from symphony_workflow.expr import KEYWORDS
 from symphony_workflow.model import (
@@ -420,6 +421,7 @@ def _bin_error(message: str, path: str) -> WorkflowValidationError:
     )
 
 
+@without_gc
 def from_binary(
     data: bytes,
     *,
@@ -1093,6 +1095,7 @@ def _fail(issues: list[Issue], what: str) -> NoReturn:
     raise AssertionError("unreachable")  # pragma: no cover
 
 
+@without_gc
 def from_document(
     doc: Mapping[str, Any],
     *,
@@ -1262,6 +1265,7 @@ def _reject_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+@without_gc
 def loads(
     text: str | bytes,
     *,

@@ -43,6 +43,7 @@ from typing import Any
 import attrs
 
 from symphony.commons.errors import ValidationError
+from symphony.commons.gcpause import without_gc
 from symphony_workflow.errors import CycleError, WorkflowValidationError
 from symphony_workflow.model import BUILTIN_NODE_TYPES, Edge, EdgeKind, Node, NodeKind, Workflow
 from symphony_workflow.types import DEFAULT_TYPES, TypeSystem
@@ -489,6 +490,7 @@ def validate(
     )
 
 
+@without_gc
 def check_parts(
     nodes: Sequence[Node],
     edges: Sequence[Edge],
