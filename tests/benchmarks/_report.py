@@ -18,12 +18,14 @@ def emit(
     baseline: str | None = None,
     baseline_value: float | None = None,
     target: str | None = None,
+    check: Callable[[float, float | None], bool] | None = None,
     **extra: Any,
 ) -> dict[str, Any]:
     """Print one benchmark figure as a JSON line and return it.
 
     ``ratio`` is ``value / baseline_value`` when there is a baseline: below 1 means we are
-    faster (for times) or smaller.
+    faster (for times) or smaller. ``target`` says the goal in words; ``check(value, ratio)``
+    decides it, and the record's ``met`` is the answer (``run.py`` sums them up at the end).
     """
     ratio = None
     if baseline_value:
@@ -38,6 +40,8 @@ def emit(
     }
     if target is not None:
         record["target"] = target
+    if check is not None:
+        record["met"] = bool(check(value, ratio))
     record.update(extra)
     print(json.dumps(record), flush=True)
     return record

@@ -424,6 +424,7 @@ def main() -> None:
             baseline="pyzmq REQ/REP ipc p50",
             baseline_value=zmq_p50 * 1e3,
             target="<= pyzmq p50 and < 0.3 ms",
+            check=lambda v, r: r is not None and r <= 1 and v < 0.3,
             loop=loop,
             busy_poll="100us (default)",
             samples=len(bus_lat),
@@ -495,6 +496,7 @@ def main() -> None:
                 max(loss) * 1e3,
                 "ms",
                 target=target,
+                check=(lambda v, r: v < 100) if target else None,
                 median=round(percentile(loss, 50) * 1e3, 3),
                 trials=LOSS_TRIALS,
                 note=note,
@@ -510,6 +512,7 @@ def main() -> None:
             baseline="pyzmq PUSH/PULL ipc (msgpack payloads)",
             baseline_value=zmq_rate,
             target=">= 100000 msg/s",
+            check=lambda v, r: v >= 100_000,
             loop=loop,
             batch=BATCH,
         )
