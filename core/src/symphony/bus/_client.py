@@ -47,6 +47,7 @@ from symphony.bus.message import (
     message_from_wire,
     new_id,
 )
+from symphony.bus.subscription import receive_next
 from symphony.bus.topics import TopicTrie, validate_pattern
 from symphony.bus.transport import (
     DEFAULT_CONNECT_TIMEOUT,
@@ -167,21 +168,7 @@ class RemoteSubscription:
     async def receive(self, timeout: float | None = None) -> Message:
         """The next event; ``OperationTimeoutError(bus.receive_timeout)`` after ``timeout`` s,
         ``TransportError(bus.subscription_closed)`` once closed and drained."""
-        try:
-            with anyio.fail_after(timeout):
-                return await self.__anext__()
-        except StopAsyncIteration:
-            raise TransportError(
-                f"subscription to {self.pattern!r} is closed",
-                code="bus.subscription_closed",
-                context={"pattern": self.pattern},
-            ) from None
-        except TimeoutError:
-            raise OperationTimeoutError(
-                f"no event on {self.pattern!r} within {timeout} s",
-                code="bus.receive_timeout",
-                context={"pattern": self.pattern, "timeout": timeout},
-            ) from None
+        return await receive_next(self, timeout, pattern=self.pattern, context={})
 
     async def aclose(self) -> None:
         """Unsubscribe (queued events can still be read)."""

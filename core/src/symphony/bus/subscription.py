@@ -46,7 +46,7 @@ from __future__ import annotations
 import inspect
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Final, Literal
 
@@ -72,6 +72,30 @@ POLICIES: Final[frozenset[str]] = frozenset({WAIT, DROP_OLDEST})
 MessageFilter = Callable[[Message], bool]
 
 _perf_counter = time.perf_counter
+
+
+async def receive_next(
+    source: AsyncIterator[Message], timeout: float | None, *, pattern: str, context: dict[str, Any]
+) -> Message:
+    """``await anext(source)`` with the errors every subscription's ``receive()`` gives:
+    ``TransportError(bus.subscription_closed)`` when it is closed and drained,
+    ``OperationTimeoutError(bus.receive_timeout)`` after ``timeout`` seconds (``None``: no limit).
+    ``context`` (plus the pattern) goes into both."""
+    try:
+        with anyio.fail_after(timeout):
+            return await source.__anext__()
+    except StopAsyncIteration:
+        raise TransportError(
+            f"the subscription to {pattern!r} is closed",
+            code="bus.subscription_closed",
+            context={**context, "pattern": pattern},
+        ) from None
+    except TimeoutError:
+        raise OperationTimeoutError(
+            f"no message on {pattern!r} within {timeout} s",
+            code="bus.receive_timeout",
+            context={**context, "pattern": pattern, "timeout": timeout},
+        ) from None
 
 
 class Subscription:
@@ -242,21 +266,7 @@ class Subscription:
     async def receive(self, timeout: float | None = None) -> Message:
         """The next message; ``TransportError(bus.subscription_closed)`` once closed and drained,
         ``OperationTimeoutError(bus.receive_timeout)`` after ``timeout`` seconds."""
-        try:
-            with anyio.fail_after(timeout):
-                return await self.__anext__()
-        except StopAsyncIteration:
-            raise TransportError(
-                f"subscription {self.name!r} is closed",
-                code="bus.subscription_closed",
-                context={"subscription": self.name, "pattern": self.pattern},
-            ) from None
-        except TimeoutError:
-            raise OperationTimeoutError(
-                f"no message on {self.pattern!r} within {timeout} s",
-                code="bus.receive_timeout",
-                context={"subscription": self.name, "pattern": self.pattern, "timeout": timeout},
-            ) from None
+        return await receive_next(self, timeout, pattern=self.pattern, context={"subscription": self.name})
 
     def receive_nowait(self) -> Message | None:
         """The next queued message, or ``None`` if the queue is empty."""
