@@ -78,3 +78,55 @@ async def test_open_test_kernel_runs_lifecycle(symphony_kernel_factory) -> None:
         assert kernel.running
         assert (await kernel.aservice("text-stats")).analyze_text("a b").words == 2
     assert not kernel.running
+
+
+_HANDLER_PLUGIN = '''
+from symphony_sdk import hookimpl
+from symphony.commons.errors import NotFoundError
+
+
+@hookimpl
+def symphony_startup(kernel):
+    async def lookup(msg):
+        name = msg.payload["name"]
+        if name != "ada":
+            raise NotFoundError(f"no user {name!r}", code="users.unknown", context={"name": name})
+        return {"name": "ada", "admin": True}
+
+    kernel.bus.handle("users.lookup", lookup)
+'''
+
+
+@pytest.mark.anyio
+async def test_a_plugins_bus_handler_is_reached_through_a_client(
+    symphony_kernel_factory: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from symphony_sdk import NotFoundError
+    from symphony_sdk.testing import connect_test_client
+
+    write_plugin_distribution(
+        tmp_path, "sdk-users", manifest={"activation": "on-startup"}, module_source=_HANDLER_PLUGIN
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    async with open_test_kernel(["sdk_users.plugin"]) as kernel, connect_test_client(kernel, codec="json") as client:
+        reply = await client.request("users.lookup", {"name": "ada"}, timeout=5)
+        assert reply.payload == {"name": "ada", "admin": True}
+        with pytest.raises(NotFoundError) as info:
+            await client.request("users.lookup", {"name": "bob"}, timeout=5)
+        assert info.value.code == "users.unknown" and info.value.context == {"name": "bob"}
+        async with client.subscribe("users.#", traffic=True) as traffic:
+            await client.request("users.lookup", {"name": "ada"}, timeout=5)
+            seen = [await traffic.receive(timeout=5) for _ in range(2)]
+        assert [m.kind for m in seen] == ["request", "response"]
+
+
+@pytest.mark.anyio
+async def test_connect_test_client_serves_a_bare_bus_on_a_unix_socket(tmp_path: Path) -> None:
+    from symphony.bus import Bus
+    from symphony_sdk.testing import connect_test_client
+
+    async with Bus() as bus:
+        bus.handle("demo.echo", lambda msg: msg.payload)
+        async with connect_test_client(bus, f"unix://{tmp_path / 'bus.sock'}") as client:
+            assert (await client.request("demo.echo", [1, 2], timeout=5)).payload == [1, 2]
+            assert (tmp_path / "bus.sock").exists()

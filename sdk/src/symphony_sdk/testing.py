@@ -15,13 +15,16 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from symphony.kernel import Kernel, PluginSpec
 
-__all__ = ["KernelFactory", "open_test_kernel", "write_plugin_distribution"]
+if TYPE_CHECKING:
+    from symphony.bus import Bus, BusClient
+
+__all__ = ["KernelFactory", "connect_test_client", "open_test_kernel", "write_plugin_distribution"]
 
 KernelFactory = Callable[..., Kernel]
 
@@ -77,6 +80,32 @@ async def open_test_kernel(
     kwargs.setdefault("env", "test")
     async with Kernel.open(plugins=plugins, autoload=autoload, **kwargs) as kernel:
         yield kernel
+
+
+@asynccontextmanager
+async def connect_test_client(
+    target: Kernel | Bus, url: str | None = None, **client_options: Any
+) -> AsyncIterator[BusClient]:
+    """``async with connect_test_client(kernel) as client:`` -- serve the kernel's (or a bare
+    bus's) message bus and yield a :class:`~symphony.bus.remote.BusClient` connected to it, to
+    test a plugin's handlers the way another process reaches them: requests, events,
+    subscriptions, and errors crossing with their class, code and context.
+
+    ``url`` defaults to a fresh ``memory://`` name (real framing and codecs, no socket); pass
+    ``unix:///...`` (with ``symphony-transport-unix`` installed) for a real socket.
+    ``client_options`` go to ``BusClient.connect`` (``codec="json"``, ``name=...``).
+    """
+    import secrets
+
+    from symphony.bus.remote import BusClient, BusServer
+
+    kernel = target if isinstance(target, Kernel) else None
+    bus = target.bus if isinstance(target, Kernel) else target
+    url = url or f"memory://sdk-test-{secrets.token_hex(6)}"
+    async with BusServer(bus, url, kernel=kernel) as server:
+        assert server.url is not None  # set once it serves
+        async with BusClient.connect(server.url, **client_options) as client:
+            yield client
 
 
 def pytest_configure(config: pytest.Config) -> None:

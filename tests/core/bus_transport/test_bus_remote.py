@@ -715,3 +715,19 @@ async def test_a_traffic_subscription_shows_another_clients_requests_and_answers
     assert seen[1].id == reply.id and seen[1].correlation_id == seen[0].id == reply.correlation_id
     assert seen[3].payload["code"] == "bus.no_route"
     assert seen[4].payload == {"n": 2}
+
+
+@pytest.mark.anyio
+async def test_serving_an_open_kernels_bus_before_its_tasks_first_ran(symphony_kernel_factory: Any) -> None:
+    """An open kernel schedules its bus's tasks in its task group; a server started before they
+    first ran must not start them a second time (trio runs the two in either order)."""
+    from symphony_sdk.testing import open_test_kernel
+
+    async with open_test_kernel() as kernel:
+        bus = kernel.bus  # schedules bus.run in the kernel's task group, not run yet
+        assert bus.started and not bus.running
+        bus.handle("demo.echo", lambda msg: msg.payload)
+        async with BusServer(bus, f"memory://kernel-{os.urandom(4).hex()}", kernel=kernel) as server:
+            async with BusClient.connect(server.url) as client:
+                assert (await client.request("demo.echo", "hi", timeout=5)).payload == "hi"
+            assert bus.running

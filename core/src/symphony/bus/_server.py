@@ -267,7 +267,7 @@ class BusServer:
         }
         async with anyio.create_task_group() as tg:
             self._tg = tg
-            if not self.bus.running and not self.bus.closed:
+            if not self.bus.started and not self.bus.closed:
                 await tg.start(self.bus.run)
             serve = functools.partial(self.transport.serve, options=options)
             self.url = await tg.start(serve, self.requested_url, self._serve_peer)

@@ -166,6 +166,7 @@ class Bus:
         )
         self.endpoints = EndpointRegistry(self)
         self._tg: TaskGroup | None = None
+        self._scheduled = False  # its kernel has a start_soon(run) pending
         self._outer_tg: TaskGroup | None = None
         self._closed = False
 
@@ -198,6 +199,7 @@ class Bus:
         if start_soon is not None:
             try:
                 start_soon(bus.run)
+                bus._scheduled = True
             except (SymphonyError, RuntimeError) as exc:
                 bus._log.debug("bus.not_started", reason=str(exc))
         return bus
@@ -870,6 +872,13 @@ class Bus:
         return self._tg is not None
 
     @property
+    def started(self) -> bool:
+        """Whether the background tasks run or are about to: an open kernel's bus has them
+        scheduled in the kernel's task group before they first get to run. Whoever would start
+        them (``BusServer`` does when nobody has) asks this, not :attr:`running`."""
+        return self._tg is not None or self._scheduled
+
+    @property
     def closed(self) -> bool:
         """Whether :meth:`aclose` was called."""
         return self._closed
@@ -884,6 +893,7 @@ class Bus:
             return
         if self._tg is not None:
             raise TransportError(f"the bus {self.name!r} is already running", code="bus.already_running")
+        self._scheduled = False
         try:
             async with anyio.create_task_group() as tg:
                 self._tg = tg
