@@ -128,3 +128,29 @@ def test_no_server_is_a_clear_transport_error(tmp_path: Path) -> None:
     proc = bus(f"unix://{tmp_path / 'absent.sock'}", "request", "symphony.ping")
     assert proc.returncode == 1
     assert "error:" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_monitor_lines_link_answers_to_requests_and_escape_markup() -> None:
+    from rich.console import Console
+
+    from symphony.bus.message import Message
+    from symphony.cli.bus_cmd import _traffic_line
+    from symphony.commons.errors import NotFoundError
+
+    request = Message.request("users.lookup", {"name": "[bold]ada"})
+    lines = [
+        _traffic_line(request),
+        _traffic_line(request.reply({"ok": True})),
+        _traffic_line(request.fail(NotFoundError("no user", code="users.unknown", context={}))),
+        _traffic_line(Message("demo.tick", {"n": 1})),
+    ]
+    console = Console(width=200, record=True, color_system=None)
+    for line in lines:
+        console.print(line, soft_wrap=True)
+    request_line, response_line, error_line, event_line = console.export_text().splitlines()
+    short = request.id[:8]
+    assert "request " in request_line and f"#{short}" in request_line
+    assert '"[bold]ada"' in request_line  # the payload's brackets are shown, not taken as markup
+    assert "response" in response_line and f"→ #{short}" in response_line and '"ok": true' in response_line
+    assert "error" in error_line and f"→ #{short}" in error_line and "users.unknown: no user" in error_line
+    assert "event" in event_line and "demo.tick" in event_line and "#" not in event_line
