@@ -120,13 +120,14 @@ def workflow() -> None:
     """Validate, render and convert workflows; list and instantiate templates.
 
     A workflow file is JSON (schema version 1.0; `symphony workflow schema` prints the JSON
-    Schema) or the compact binary form written by `convert`. Examples:
+    Schema) or the compact binary form written by `convert`. Examples, from a clone of the
+    repository:
 
     \b
-      symphony workflow validate flow.json
-      symphony workflow render flow.json --format mermaid
-      symphony workflow convert flow.json flow.swf --to binary-zstd
-      symphony workflow template instantiate summarize-document -p title=Report
+      symphony workflow validate --strict examples/workflows/route-by-length.json
+      symphony workflow render examples/workflows/route-by-length.json --format mermaid
+      symphony workflow convert examples/workflows/text-report.json report.swf --to binary
+      symphony workflow template instantiate document-stats --path examples/templates -p title=Report
     """
 
 
