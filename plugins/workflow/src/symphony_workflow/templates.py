@@ -20,12 +20,17 @@ declarations that fill them. Template files are JSON::
 its type (a number stays a number, a list stays a list). Inside a longer string,
 ``{{ name }}`` is replaced by the value as text (JSON for non-strings). A filter may follow:
 ``{{ name | upper }}`` (``upper``, ``lower``, ``title``, ``strip``, ``slug``, ``json``, ``str``).
-Text that does not match ``{{ identifier [| filter] }}`` is left alone.
+Text that does not match ``{{ identifier [| filter] }}`` is left alone. In an edge's
+``condition`` a value is never expression source: outside quotes a placeholder becomes one
+literal (string, number, boolean, ``null`` or list; ``json`` adds nothing there), inside a
+quoted string it becomes escaped text, so ``x' or true or 'y`` stays a string. Only an
+``expression`` parameter is inserted as source, parenthesised.
 
 **Parameter types** (:class:`ParamType`): ``string``, ``integer``, ``number``, ``boolean``,
 ``enum`` (``constraints.choices``), ``array`` (``constraints.items``), ``object``,
 ``model_id``, ``port_type``, ``expression``. Constraints: ``min_length``/``max_length`` (strings
-and arrays), ``minimum``/``maximum``, ``pattern``, ``choices``, and ``validator``, the name of a
+and arrays), ``minimum``/``maximum``, ``pattern`` (RE2 syntax, matched in linear time: no
+backreferences or lookaround), ``choices``, and ``validator``, the name of a
 custom check passed to :meth:`Template.instantiate`. Each parameter compiles to a JSON Schema
 (:meth:`Parameter.json_schema`, with its UI hints under ``x-ui``) that checks values and is
 enough to generate a form (:meth:`Template.form_schema`).
