@@ -12,6 +12,10 @@ REPO = Path(__file__).resolve().parents[3]
 EXAMPLES = REPO / "examples" / "workflows"
 TEMPLATES = REPO / "examples" / "templates"
 EXAMPLE_FILES = sorted(EXAMPLES.glob("*.json"))
+FIXTURES = Path(__file__).resolve().parent / "data"
+"""Test documents richer than the shipped examples, using node types only tests declare."""
+FIXTURE_WORKFLOWS = FIXTURES / "workflows"
+FIXTURE_TEMPLATES = FIXTURES / "templates"
 
 
 @pytest.fixture
@@ -22,20 +26,20 @@ def examples_dir() -> Path:
 
 @pytest.fixture
 def templates_dir() -> Path:
-    """``examples/templates``."""
-    return TEMPLATES
+    """``data/templates``: templates with branches, versions and hypothetical node types."""
+    return FIXTURE_TEMPLATES
 
 
 @pytest.fixture
 def triage() -> Workflow:
-    """The ticket-triage example (branch, merge, conditional edges)."""
-    return load(EXAMPLES / "ticket-triage.json")
+    """The ticket-triage fixture (branch, merge, conditional edges)."""
+    return load(FIXTURE_WORKFLOWS / "ticket-triage.json")
 
 
 @pytest.fixture
 def embed() -> Workflow:
-    """The parallel-embed example (parallel, join, a disabled node, a control edge)."""
-    return load(EXAMPLES / "parallel-embed.json")
+    """The parallel-embed fixture (parallel, join, a disabled node, a control edge)."""
+    return load(FIXTURE_WORKFLOWS / "parallel-embed.json")
 
 
 @pytest.fixture

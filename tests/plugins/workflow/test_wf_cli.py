@@ -15,7 +15,7 @@ from click.testing import CliRunner
 from symphony_workflow import from_binary, load, loads
 from symphony_workflow.cli import workflow
 
-from .conftest import EXAMPLES, REPO, TEMPLATES
+from .conftest import EXAMPLES, FIXTURE_TEMPLATES, FIXTURE_WORKFLOWS, REPO
 
 TRIAGE_TYPES = [
     "--node-type",
@@ -33,13 +33,13 @@ def run(*args: str) -> tuple[int, str, str]:
 
 
 def test_validate_valid_and_invalid(tmp_path: Path) -> None:
-    code, out, err = run("validate", str(EXAMPLES / "ticket-triage.json"), *TRIAGE_TYPES)
+    code, out, err = run("validate", str(FIXTURE_WORKFLOWS / "ticket-triage.json"), *TRIAGE_TYPES)
     assert code == 0 and "valid (7 nodes, 8 edges)" in out
     code, out, err = run("validate", str(EXAMPLES / "text-report.json"))
     assert code == 0 and "warning: node types were not checked" in err
     code, out, err = run("validate", "--strict", str(EXAMPLES / "text-report.json"))
     assert code == 1
-    bad = json.loads((EXAMPLES / "ticket-triage.json").read_text())
+    bad = json.loads((FIXTURE_WORKFLOWS / "ticket-triage.json").read_text())
     bad["workflow"]["nodes"][1]["kind"] = "wizard"
     (tmp_path / "bad.json").write_text(json.dumps(bad))
     code, out, err = run("validate", str(tmp_path / "bad.json"), str(EXAMPLES / "legacy-0.9.json"))
@@ -51,7 +51,7 @@ def test_validate_valid_and_invalid(tmp_path: Path) -> None:
 def test_validate_json_output(tmp_path: Path) -> None:
     (tmp_path / "broken.json").write_text('{"schema_version": "1.0", "workflow": ')
     code, out, _ = run(
-        "validate", "--json", str(tmp_path / "broken.json"), str(EXAMPLES / "ticket-triage.json")
+        "validate", "--json", str(tmp_path / "broken.json"), str(FIXTURE_WORKFLOWS / "ticket-triage.json")
     )
     data = json.loads(out)
     assert code == 1 and data["ok"] is False
@@ -73,7 +73,7 @@ def test_validate_reports_cycles_and_missing_files(tmp_path: Path) -> None:
     assert code == 1 and json.loads(out)["results"][0]["errors"][0]["code"] == "io.not_found"
 
 
-def test_show(triage_path: Path = EXAMPLES / "parallel-embed.json") -> None:
+def test_show(triage_path: Path = FIXTURE_WORKFLOWS / "parallel-embed.json") -> None:
     code, out, _ = run("show", str(triage_path))
     assert code == 0 and "critical path (12): passages -> clean -> fan_out -> embed_large" in out
     code, out, _ = run("show", "--json", str(triage_path))
@@ -84,22 +84,24 @@ def test_show(triage_path: Path = EXAMPLES / "parallel-embed.json") -> None:
 
 @pytest.mark.parametrize("fmt", ["text", "mermaid", "dot"])
 def test_render(fmt: str, tmp_path: Path) -> None:
-    code, out, _ = run("render", str(EXAMPLES / "ticket-triage.json"), "--format", fmt)
+    code, out, _ = run("render", str(FIXTURE_WORKFLOWS / "ticket-triage.json"), "--format", fmt)
     assert code == 0
     first = {"text": "Ticket triage", "mermaid": "flowchart TD", "dot": 'digraph "Ticket triage"'}[fmt]
     assert out.startswith(first)
     target = tmp_path / f"out.{fmt}"
-    code, out, _ = run("render", str(EXAMPLES / "ticket-triage.json"), "-f", fmt, "-o", str(target), "--json")
+    code, out, _ = run(
+        "render", str(FIXTURE_WORKFLOWS / "ticket-triage.json"), "-f", fmt, "-o", str(target), "--json"
+    )
     assert code == 0 and json.loads(out)["output"] == str(target) and target.read_text().startswith(first)
 
 
 def test_render_bad_format_is_a_usage_error() -> None:
-    code, _, err = run("render", str(EXAMPLES / "ticket-triage.json"), "--format", "svg")
+    code, _, err = run("render", str(FIXTURE_WORKFLOWS / "ticket-triage.json"), "--format", "svg")
     assert code == 2 and "svg" in err
 
 
 def test_convert_between_every_form(tmp_path: Path) -> None:
-    source = EXAMPLES / "ticket-triage.json"
+    source = FIXTURE_WORKFLOWS / "ticket-triage.json"
     original = load(source)
     code, out, _ = run("convert", str(source), str(tmp_path / "t.swf"), "--json")
     info = json.loads(out)
@@ -116,13 +118,15 @@ def test_convert_between_every_form(tmp_path: Path) -> None:
 
 
 def test_diff(tmp_path: Path) -> None:
-    doc = json.loads((EXAMPLES / "ticket-triage.json").read_text())
+    doc = json.loads((FIXTURE_WORKFLOWS / "ticket-triage.json").read_text())
     doc["workflow"]["nodes"][1]["config"]["temperature"] = 0.5
     doc["workflow"]["version"] = "2.2.0"
     (tmp_path / "v2.json").write_text(json.dumps(doc))
-    code, out, _ = run("diff", str(EXAMPLES / "ticket-triage.json"), str(tmp_path / "v2.json"))
+    code, out, _ = run("diff", str(FIXTURE_WORKFLOWS / "ticket-triage.json"), str(tmp_path / "v2.json"))
     assert code == 0 and "~ version: '2.1.0' -> '2.2.0'" in out and "~ node classify: config" in out
-    code, out, _ = run("diff", "--json", str(EXAMPLES / "ticket-triage.json"), str(tmp_path / "v2.json"))
+    code, out, _ = run(
+        "diff", "--json", str(FIXTURE_WORKFLOWS / "ticket-triage.json"), str(tmp_path / "v2.json")
+    )
     assert json.loads(out)["changed_nodes"]["classify"]["config"][1]["temperature"] == 0.5
 
 
@@ -132,13 +136,13 @@ def test_schema() -> None:
 
 
 def test_template_list_show_instantiate(tmp_path: Path) -> None:
-    code, out, _ = run("template", "list", "--path", str(TEMPLATES))
+    code, out, _ = run("template", "list", "--path", str(FIXTURE_TEMPLATES))
     assert code == 0 and "summarize-document  1.1.0" in out
-    code, out, _ = run("template", "list", "--path", str(TEMPLATES), "--search", "rout", "--json")
+    code, out, _ = run("template", "list", "--path", str(FIXTURE_TEMPLATES), "--search", "rout", "--json")
     rows = json.loads(out)
     assert [r["id"] for r in rows] == ["classify-and-route"] and rows[0]["versions"] == ["0.2.0"]
     code, out, _ = run(
-        "template", "show", "summarize-document", "--version", "~1.0", "--path", str(TEMPLATES)
+        "template", "show", "summarize-document", "--version", "~1.0", "--path", str(FIXTURE_TEMPLATES)
     )
     assert (
         code == 0
@@ -151,7 +155,7 @@ def test_template_list_show_instantiate(tmp_path: Path) -> None:
         "instantiate",
         "classify-and-route",
         "--path",
-        str(TEMPLATES),
+        str(FIXTURE_TEMPLATES),
         "-p",
         'labels=["bug", "idea"]',
         "-p",
@@ -177,7 +181,7 @@ def test_template_list_show_instantiate(tmp_path: Path) -> None:
         "instantiate",
         "summarize-document",
         "--path",
-        str(TEMPLATES),
+        str(FIXTURE_TEMPLATES),
         "--params-file",
         str(params),
         "--json",
@@ -189,24 +193,24 @@ def test_template_list_show_instantiate(tmp_path: Path) -> None:
 
 def test_template_errors_are_reported_with_location() -> None:
     code, _, err = run(
-        "template", "instantiate", "classify-and-route", "--path", str(TEMPLATES), "-p", "threshold=7"
+        "template", "instantiate", "classify-and-route", "--path", str(FIXTURE_TEMPLATES), "-p", "threshold=7"
     )
     assert code == 1
     assert "error: invalid parameters for template 'classify-and-route'" in err
     assert "parameter 'threshold': 7 is greater than the maximum of 1.0" in err
     assert "missing required parameter 'labels' (array)" in err
     assert "code: workflow.template.missing_parameter" in err
-    code, out, _ = run("template", "instantiate", "nope", "--path", str(TEMPLATES), "--json")
+    code, out, _ = run("template", "instantiate", "nope", "--path", str(FIXTURE_TEMPLATES), "--json")
     assert code == 1 and json.loads(out)["error"]["code"] == "workflow.template.not_found"
     code, _, err = run(
-        "template", "instantiate", "summarize-document", "--path", str(TEMPLATES), "-p", "novalue"
+        "template", "instantiate", "summarize-document", "--path", str(FIXTURE_TEMPLATES), "-p", "novalue"
     )
     assert code == 1 and "name=value" in err
 
 
 def test_help_texts() -> None:
     code, out, _ = run("--help")
-    assert code == 0 and "symphony workflow validate flow.json" in out
+    assert code == 0 and "symphony workflow validate --strict examples/workflows/" in out
     code, out, _ = run("validate", "--help")
     assert "--node-type NAME" in out and "Exit status 0" in out
 
@@ -240,7 +244,7 @@ def test_console_script_validates_an_example(tmp_path: Path) -> None:
             "validate",
             "--json",
             str(EXAMPLES / "text-report.json"),
-            str(EXAMPLES / "ticket-triage.json"),
+            str(FIXTURE_WORKFLOWS / "ticket-triage.json"),
         ],
         capture_output=True,
         text=True,

@@ -13,17 +13,8 @@ from symphony_workflow import TemplateLibrary, dumps, load, loads, render, to_bi
 
 from .conftest import EXAMPLE_FILES, REPO, TEMPLATES
 
-KNOWN = {
-    "llm.classify",
-    "llm.generate",
-    "tracker.create_issue",
-    "review.queue",
-    "text.normalize",
-    "embed.text",
-    "vector.index",
-    "log.write",
-    "textstats.analyze",
-}
+KNOWN = {"textstats.analyze"}
+"""The node types the repository installs (the textstats example extension)."""
 
 
 def test_there_are_at_least_three_workflows_and_two_templates() -> None:

@@ -209,7 +209,7 @@ def test_corrupted_binary_raises_only_validation_errors(wf: Workflow, data: st.D
 
 def _doc(**changes: Any) -> dict[str, Any]:
     doc = json.loads(
-        (Path(__file__).resolve().parents[3] / "examples/workflows/ticket-triage.json").read_text()
+        (Path(__file__).resolve().parent / "data/workflows/ticket-triage.json").read_text()
     )
     body = doc["workflow"]
     for key, value in changes.items():

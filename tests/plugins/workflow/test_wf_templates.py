@@ -390,7 +390,7 @@ def test_semver_ordering_and_errors() -> None:
 def test_instantiating_with_valid_parameters_gives_a_valid_workflow(
     labels: list[str], route: str, threshold: float, classifier: str
 ) -> None:
-    t = load_template(Path(__file__).resolve().parents[3] / "examples/templates/classify-and-route.json")
+    t = load_template(Path(__file__).resolve().parent / "data/templates/classify-and-route.json")
     before = copy.deepcopy(t.workflow)
     result = t.instantiate(
         {"labels": labels, "route_label": route, "threshold": threshold, "classifier": classifier},

@@ -120,13 +120,14 @@ def workflow() -> None:
     """Validate, render and convert workflows; list and instantiate templates.
 
     A workflow file is JSON (schema version 1.0; `symphony workflow schema` prints the JSON
-    Schema) or the compact binary form written by `convert`. Examples:
+    Schema) or the compact binary form written by `convert`. Examples, from a clone of the
+    repository:
 
     \b
-      symphony workflow validate flow.json
-      symphony workflow render flow.json --format mermaid
-      symphony workflow convert flow.json flow.swf --to binary-zstd
-      symphony workflow template instantiate summarize-document -p title=Report
+      symphony workflow validate --strict examples/workflows/route-by-length.json
+      symphony workflow render examples/workflows/route-by-length.json --format mermaid
+      symphony workflow convert examples/workflows/text-report.json report.swf --to binary
+      symphony workflow template instantiate document-stats --path examples/templates -p title=Report
     """
 
 
@@ -495,6 +496,10 @@ def template_show(template_id: str, version: str | None, paths: tuple[str, ...],
     _run(as_json, go)
 
 
+_MAX_PARAMS_FILE = 8 * 1024 * 1024
+"""Largest ``--params-file`` read, in bytes."""
+
+
 def _parse_param(text: str) -> tuple[str, Any]:
     name, eq, raw = text.partition("=")
     if not eq or not name:
@@ -505,8 +510,14 @@ def _parse_param(text: str) -> tuple[str, Any]:
         )
     try:
         value = json.loads(raw)
-    except (json.JSONDecodeError, RecursionError):
+    except json.JSONDecodeError:
         value = raw
+    except RecursionError:
+        raise ValidationError(
+            f"the value of {name.strip()!r} is nested too deeply",
+            code="workflow.cli.bad_parameter",
+            context={"parameter": name.strip()},
+        ) from None
     return name.strip(), value
 
 
@@ -536,6 +547,13 @@ def _parse_param(text: str) -> tuple[str, Any]:
 @click.option(
     "--output", "-o", type=click.Path(dir_okay=False), help="Write the workflow here (default: stdout)."
 )
+@click.option(
+    "--node-type",
+    "node_types",
+    multiple=True,
+    metavar="NAME",
+    help="Treat NAME as an installed node type (repeatable), as `validate` does.",
+)
 @_path_option
 @_json_option
 def template_instantiate(
@@ -545,6 +563,7 @@ def template_instantiate(
     params_file: str | None,
     sets: tuple[str, ...],
     output: str | None,
+    node_types: tuple[str, ...],
     paths: tuple[str, ...],
     as_json: bool,
 ) -> None:
@@ -553,11 +572,20 @@ def template_instantiate(
     def go() -> None:
         values: dict[str, Any] = {}
         if params_file:
+            from symphony.commons.fs import read_text
+
+            text = read_text(params_file, max_size=_MAX_PARAMS_FILE)
             try:
-                loaded = json.loads(Path(params_file).read_text("utf-8"))
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                loaded = json.loads(text)
+            except json.JSONDecodeError as exc:
                 raise ValidationError(
                     f"{params_file} is not a JSON object: {exc}",
+                    code="workflow.cli.bad_parameter",
+                    context={"file": params_file},
+                ) from None
+            except RecursionError:
+                raise ValidationError(
+                    f"{params_file} is nested too deeply to be parameter values",
                     code="workflow.cli.bad_parameter",
                     context={"file": params_file},
                 ) from None
@@ -570,7 +598,7 @@ def template_instantiate(
             values.update(loaded)
         values.update(_parse_param(p) for p in params)
         overrides = dict(_parse_param(s) for s in sets)
-        service = _service(paths)
+        service = _service(paths, node_types)
         result = service.instantiate(template_id, values, version=version, overrides=overrides)
         text = service.dumps(result.workflow, indent=2)
         if output:

@@ -3,7 +3,7 @@
 Inside a kernel it is registered as the service ``"workflow"``::
 
     wf_service = kernel.service("workflow")
-    workflow = wf_service.load("examples/workflows/summarize.json")
+    workflow = wf_service.load("examples/workflows/text-report.json")
     report = wf_service.validate(workflow)            # node types checked against installed plugins
 
 Standalone (no kernel) it works the same, except that node types cannot be checked against

@@ -20,12 +20,17 @@ declarations that fill them. Template files are JSON::
 its type (a number stays a number, a list stays a list). Inside a longer string,
 ``{{ name }}`` is replaced by the value as text (JSON for non-strings). A filter may follow:
 ``{{ name | upper }}`` (``upper``, ``lower``, ``title``, ``strip``, ``slug``, ``json``, ``str``).
-Text that does not match ``{{ identifier [| filter] }}`` is left alone.
+Text that does not match ``{{ identifier [| filter] }}`` is left alone. In an edge's
+``condition`` a value is never expression source: outside quotes a placeholder becomes one
+literal (string, number, boolean, ``null`` or list; ``json`` adds nothing there), inside a
+quoted string it becomes escaped text, so ``x' or true or 'y`` stays a string. Only an
+``expression`` parameter is inserted as source, parenthesised.
 
 **Parameter types** (:class:`ParamType`): ``string``, ``integer``, ``number``, ``boolean``,
 ``enum`` (``constraints.choices``), ``array`` (``constraints.items``), ``object``,
 ``model_id``, ``port_type``, ``expression``. Constraints: ``min_length``/``max_length`` (strings
-and arrays), ``minimum``/``maximum``, ``pattern``, ``choices``, and ``validator``, the name of a
+and arrays), ``minimum``/``maximum``, ``pattern`` (RE2 syntax, matched in linear time: no
+backreferences or lookaround), ``choices``, and ``validator``, the name of a
 custom check passed to :meth:`Template.instantiate`. Each parameter compiles to a JSON Schema
 (:meth:`Parameter.json_schema`, with its UI hints under ``x-ui``) that checks values and is
 enough to generate a form (:meth:`Template.form_schema`).
@@ -40,6 +45,7 @@ from __future__ import annotations
 import bisect
 import copy
 import enum
+import functools
 import json
 import re
 import uuid
@@ -203,7 +209,7 @@ class Parameter:
         validator = self._validator
         if validator is None:
             schema = self.json_schema()
-            validator = jsonschema.validators.validator_for(schema)(schema)
+            validator = _linear_time_validator(jsonschema.validators.validator_for(schema))(schema)
             object.__setattr__(self, "_validator", validator)
         problem = _json_problem(value)
         if problem is not None:
@@ -234,7 +240,10 @@ class Parameter:
                 raise self._error(message, value)
 
     def _error(self, message: str, value: Any) -> ValidationError:
-        shown = repr(value)
+        try:
+            shown = repr(value)
+        except RecursionError:  # a value nested deeper than the interpreter's stack
+            shown = f"<{type(value).__name__} nested too deeply to show>"
         return ValidationError(
             f"parameter {self.name!r}: {message}",
             code="workflow.template.invalid_parameter",
@@ -458,13 +467,13 @@ class Template:
                     )
                 )
             if c.pattern is not None:
-                try:
-                    re.compile(c.pattern)
-                except re.error as exc:
+                reason = _pattern_problem(c.pattern)
+                if reason is not None:
                     issues.append(
                         Issue(
-                            "workflow.template.invalid",
-                            f"bad pattern: {exc}",
+                            "workflow.template.bad_pattern",
+                            f"parameter {p.name!r}: pattern {c.pattern!r} is not supported: {reason} "
+                            "(patterns use RE2 syntax: no backreferences, no lookaround)",
                             path=f"{path}.constraints.pattern",
                         )
                     )
@@ -592,9 +601,16 @@ class Template:
                     )
         if issues:
             ValidationReport(tuple(issues)).raise_for_errors(what=f"parameters for template {self.id!r}")
-        body = _substitute(self.workflow, resolved)
-        assert isinstance(body, dict)
+        expression_params = frozenset(p.name for p in self.parameters if p.type is ParamType.EXPRESSION)
+        body = _substitute_body(self.workflow, resolved, expression_params)
         for pointer, value in (overrides or {}).items():
+            problem = _json_problem(value)
+            if problem is not None:
+                raise ValidationError(
+                    f"override {pointer!r}: {problem[1]}",
+                    code="workflow.template.bad_override",
+                    context={"pointer": pointer, "template": self.id},
+                )
             _set_pointer(body, pointer, copy.deepcopy(value))
         body["id"] = workflow_id or str(uuid.uuid4())
         body.setdefault("name", self.name)
@@ -684,6 +700,163 @@ def _apply(value: Any, filt: str | None, *, whole: bool) -> Any:
     if filt is None:
         return copy.deepcopy(value) if whole else value
     return _FILTERS[filt](value)
+
+
+def _substitute_body(
+    workflow: Mapping[str, Any], values: Mapping[str, Any], expression_params: frozenset[str]
+) -> dict[str, Any]:
+    """The workflow body with its placeholders filled; in edge conditions values become literals."""
+    body: dict[str, Any] = {}
+    for key, value in workflow.items():
+        if key == "edges" and isinstance(value, list):
+            body[key] = [
+                {
+                    k: _substitute_condition(v, values, expression_params)
+                    if k == "condition" and isinstance(v, str)
+                    else _substitute(v, values)
+                    for k, v in edge.items()
+                }
+                if isinstance(edge, dict)
+                else _substitute(edge, values)
+                for edge in value
+            ]
+        else:
+            body[key] = _substitute(value, values)
+    return body
+
+
+_TOKEN_CHARS = frozenset("_.'\"")
+
+
+def _substitute_condition(text: str, values: Mapping[str, Any], expression_params: frozenset[str]) -> str:
+    """Fill the placeholders of a condition so that no value can change what the condition means.
+
+    Outside a string literal a placeholder becomes one literal of the expression language (a
+    string, number, boolean, ``null`` or list; ``json`` adds nothing there); inside a quoted
+    string it becomes escaped text of that string. Only an ``expression`` parameter is source,
+    and it goes in parenthesised (it was checked to parse on its own).
+    """
+    if "{{" not in text:
+        return text
+    out: list[str] = []
+    quote: str | None = None
+    i, n = 0, len(text)
+    while i < n:
+        m = _PLACEHOLDER.match(text, i) if text.startswith("{{", i) else None
+        if m is not None:
+            name, filt = m.group(1), m.group(2)
+            value = values.get(name)
+            if quote is not None:
+                out.append(_escape_in_string(_text(_apply(value, filt, whole=False)), quote))
+            else:
+                if name in expression_params and filt is None and isinstance(value, str):
+                    literal = f"({value})"
+                else:
+                    literal = _expr_literal(value if filt in (None, "json") else _FILTERS[filt](value), name)
+                before = out[-1][-1:] if out else ""
+                after = text[m.end() : m.end() + 1]
+                if before and (before.isalnum() or before in _TOKEN_CHARS):
+                    literal = " " + literal
+                if after and (after.isalnum() or after in _TOKEN_CHARS):
+                    literal += " "
+                out.append(literal)
+            i = m.end()
+            continue
+        ch = text[i]
+        if quote is None:
+            if ch in "'\"":
+                quote = ch
+        elif ch == "\\":
+            out.append(text[i : i + 2])
+            i += 2
+            continue
+        elif ch == quote:
+            quote = None
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+def _escape_in_string(text: str, quote: str) -> str:
+    return (
+        text.replace("\\", "\\\\")
+        .replace(quote, "\\" + quote)
+        .replace("\n", "\\n")
+        .replace("\r", "\\r")
+        .replace("\t", "\\t")
+    )
+
+
+def _expr_literal(value: Any, name: str) -> str:
+    """``value`` written as a literal of the expression language (negative numbers parenthesised)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        text = json.dumps(value)
+        return f"({text})" if text.startswith("-") else text
+    if isinstance(value, str):
+        return '"' + _escape_in_string(value, '"') + '"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_expr_literal(v, name) for v in value) + "]"
+    raise ValidationError(
+        f"parameter {name!r}: {type(value).__name__} values cannot be written in a condition "
+        "(text, numbers, booleans, null and lists can)",
+        code="workflow.template.not_a_literal",
+        context={"parameter": name},
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _re2(pattern: str) -> Any:
+    """``pattern`` compiled by RE2, whose matching time is linear in the input; ``re2.error`` if unsupported."""
+    import re2
+
+    options = re2.Options()
+    options.log_errors = False
+    return re2.compile(pattern, options)
+
+
+def _pattern_problem(pattern: str) -> str | None:
+    """Why RE2 cannot compile ``pattern``, or ``None`` when it can."""
+    import re2
+
+    try:
+        _re2(pattern)
+    except re2.error as exc:
+        reason = exc.args[0] if exc.args else exc
+        return reason.decode("utf-8", "replace") if isinstance(reason, bytes) else str(reason)
+    except UnicodeError:
+        return "it is not valid Unicode"
+    return None
+
+
+_LINEAR_VALIDATORS: dict[Any, Any] = {}
+
+
+def _linear_time_validator(cls: Any) -> Any:
+    """The jsonschema validator class ``cls`` with ``pattern`` matched by RE2 instead of ``re``.
+
+    Python's ``re`` backtracks: a pattern such as ``^(a+)+$`` takes exponential time on a crafted
+    value. Parameter patterns come from template files, so they are matched in linear time.
+    """
+    extended = _LINEAR_VALIDATORS.get(cls)
+    if extended is None:
+        import jsonschema
+
+        def pattern(validator: Any, patrn: str, instance: Any, schema: Any) -> Iterator[Any]:
+            if not validator.is_type(instance, "string"):
+                return
+            reason = _pattern_problem(patrn)
+            if reason is not None:
+                yield jsonschema.ValidationError(f"pattern {patrn!r} is not supported: {reason}")
+            elif _re2(patrn).search(instance) is None:
+                yield jsonschema.ValidationError(f"{instance!r} does not match {patrn!r}")
+
+        extended = jsonschema.validators.extend(cls, {"pattern": pattern})
+        _LINEAR_VALIDATORS[cls] = extended
+    return extended
 
 
 def _set_pointer(doc: dict[str, Any], pointer: str, value: Any) -> None:
