@@ -73,8 +73,16 @@ class CliState:
 
                 try:
                     records = self.discovered()
-                    # the same claims rules as the kernel: a newcomer cannot take a command
-                    resolve(records, kernel_api=PLUGIN_API_VERSION, reserved_commands=set(BUILTIN_COMMANDS))
+                    # the same claims rules as the kernel: a newcomer cannot take a command,
+                    # and the user's plugins.enabled/disabled decide between claimants
+                    enabled, disabled = self._plugin_choices(records)
+                    resolve(
+                        records,
+                        kernel_api=PLUGIN_API_VERSION,
+                        enabled=enabled,
+                        disabled=disabled,
+                        reserved_commands=set(BUILTIN_COMMANDS),
+                    )
                 except Exception:  # discovery problems are reported by `plugins list`/`doctor`
                     records = []
                 for r in records:
@@ -83,6 +91,22 @@ class CliState:
                             commands.setdefault(c.name, (r.id, c.summary))
             self._plugin_commands = commands
         return self._plugin_commands
+
+    def _plugin_choices(self, records: list[Any]) -> tuple[list[str], list[str]]:
+        """``plugins.enabled`` and ``plugins.disabled``, read tolerantly (empty when broken)."""
+        from symphony.commons.config import load_config
+        from symphony.kernel import Kernel
+
+        config = load_config(
+            schemas={k: v for k, v in Kernel.config_schemas(records).items() if k != "plugins"},
+            env=self.env,
+            user_file=self.config_path,
+            isolate=True,
+        )
+        if config.problem_of("plugins") is not None:
+            return [], []
+        section = config.section("plugins")
+        return list(section.get("enabled", [])), list(section.get("disabled", []))
 
     def load_plugin_command(self, name: str, plugin_id: str) -> click.Command:
         """Activate ``plugin_id`` and return the click command it registered as ``name``."""
