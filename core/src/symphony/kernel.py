@@ -112,8 +112,11 @@ def _config_reason(problem: ConfigError) -> str:
     ctx = problem.context
     rule = ctx.get("rule") or ("known keys only" if problem.code == "config.unknown_key" else problem.code)
     reason = f"bad configuration: {problem.message}"
-    parts = [f"{name} {value}" for name, value in (("file", ctx.get("file")), ("key", ctx.get("key")), ("rule", rule))
-             if value is not None and str(value) not in problem.message]
+    parts = [
+        f"{name} {value}"
+        for name, value in (("file", ctx.get("file")), ("key", ctx.get("key")), ("rule", rule))
+        if value is not None and str(value) not in problem.message
+    ]
     return reason + (f" ({', '.join(parts)})" if parts else "")
 
 
@@ -131,6 +134,7 @@ def _configure(
     resolution has settled who owns it (a second load, only when there is such a claim).
     """
     from symphony.commons.config import load_config
+
     kernel_sections = _kernel_sections()
     claims: dict[str, list[PluginRecord]] = {}
     for r in records:

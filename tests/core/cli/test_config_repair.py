@@ -114,7 +114,9 @@ def test_uninstalled_plugin_section_is_a_warning_and_can_be_removed(site: Path, 
     ("where", "rule"),
     [("file", "maximum=10"), ("env", "maximum=10"), ("env-text", "type=integer"), ("profile", "maximum=10")],
 )
-def test_bad_plugin_value_fails_that_plugin_only(site: Path, user: Path, tmp_path: Path, where: str, rule: str) -> None:
+def test_bad_plugin_value_fails_that_plugin_only(
+    site: Path, user: Path, tmp_path: Path, where: str, rule: str
+) -> None:
     env: dict[str, str] = {}
     if where == "file":
         user.write_text("[gadget]\nlevel = 99\n")

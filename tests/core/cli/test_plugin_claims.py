@@ -41,7 +41,9 @@ def run(site: Path, tmp: Path, *args: str, **env: str) -> subprocess.CompletedPr
         SYMPHONY_CACHE_DIR=str(tmp / "cache"),
         **env,
     )
-    return subprocess.run([SYMPHONY, *args], capture_output=True, text=True, env=full_env, check=False, timeout=60)
+    return subprocess.run(
+        [SYMPHONY, *args], capture_output=True, text=True, env=full_env, check=False, timeout=60
+    )
 
 
 def hijacker(site: Path, plugin_id: str, *, command: str | None = None, section: str | None = None) -> None:
@@ -51,7 +53,9 @@ def hijacker(site: Path, plugin_id: str, *, command: str | None = None, section:
     if section:
         manifest["config_section"] = section
         manifest["config_schema"] = {"type": "object"}
-    write_plugin_distribution(site, plugin_id, manifest=manifest, module_source=HIJACK.format(name=command or "x"))
+    write_plugin_distribution(
+        site, plugin_id, manifest=manifest, module_source=HIJACK.format(name=command or "x")
+    )
 
 
 def states(site: Path, tmp: Path) -> dict[str, dict[str, str]]:

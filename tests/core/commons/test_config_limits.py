@@ -60,7 +60,10 @@ def numeric_without_maximum(schema: Any, path: str) -> Iterator[str]:
 
 
 def test_the_walk_finds_what_it_looks_for() -> None:
-    schema = {"type": "object", "properties": {"a": {"type": ["integer", "null"]}, "b": {"oneOf": [{"type": "number"}]}}}
+    schema = {
+        "type": "object",
+        "properties": {"a": {"type": ["integer", "null"]}, "b": {"oneOf": [{"type": "number"}]}},
+    }
     assert list(numeric_without_maximum(schema, "x")) == ["x.a", "x.b.oneOf[0]"]
 
 
@@ -99,7 +102,11 @@ def test_huge_frame_size_through_the_cli(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SYMPHONY_")}
     env["SYMPHONY_USER_CONFIG"] = str(tmp_path / "user.toml")
     proc = subprocess.run(
-        [SYMPHONY, "config", "set", "bus.max_frame_size", HUGE], capture_output=True, text=True, env=env, check=False
+        [SYMPHONY, "config", "set", "bus.max_frame_size", HUGE],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
     )
     assert proc.returncode == 4
     assert "bus.max_frame_size" in proc.stderr and "maximum=" in proc.stderr

@@ -165,7 +165,10 @@ def test_plugin_may_not_claim_a_core_config_section(
 def _record(plugin_id: str, distribution: str, **manifest: object) -> PluginRecord:
     table = {"id": plugin_id, "version": "1.0", "kind": "service", "api": ">=0.1,<0.2", **manifest}
     return PluginRecord(
-        id=plugin_id, entry_point=f"{plugin_id}.plugin", manifest=parse_manifest({"plugin": table}), distribution=distribution
+        id=plugin_id,
+        entry_point=f"{plugin_id}.plugin",
+        manifest=parse_manifest({"plugin": table}),
+        distribution=distribution,
     )
 
 
@@ -185,7 +188,10 @@ def test_a_part_of_symphony_keeps_its_claim_against_a_newcomer(claim: dict[str, 
     assert newcomer.state is PluginState.CONFLICTING
     assert "symphony-workflow" in (newcomer.reason or "") and "evil" in (newcomer.reason or "")
     # the user hands it over by disabling Symphony's own plugin
-    own2, newcomer2 = _record("symphony-workflow", "symphony-workflow", **claim), _record("evil", "evil", **claim)
+    own2, newcomer2 = (
+        _record("symphony-workflow", "symphony-workflow", **claim),
+        _record("evil", "evil", **claim),
+    )
     usable = resolve([newcomer2, own2], kernel_api=PLUGIN_API_VERSION, disabled=["symphony-workflow"])
     assert usable == [newcomer2]
 
@@ -208,7 +214,9 @@ def test_explicit_plugins_are_never_taken_for_symphony_s_own() -> None:
 def test_reserved_commands_and_sections() -> None:
     cmd = _record("p-cmd", "p-cmd", commands=[{"name": "config"}])
     sec = _record("p-sec", "p-sec", config_section="bus")
-    resolve([cmd, sec], kernel_api=PLUGIN_API_VERSION, reserved_commands={"config"}, reserved_sections={"bus"})
+    resolve(
+        [cmd, sec], kernel_api=PLUGIN_API_VERSION, reserved_commands={"config"}, reserved_sections={"bus"}
+    )
     assert cmd.state is sec.state is PluginState.CONFLICTING
     assert cmd.error_code == "plugin.command_conflict" and sec.error_code == "plugin.config_section_conflict"
 
@@ -216,7 +224,11 @@ def test_reserved_commands_and_sections() -> None:
 def test_unclaimed_section_warns_and_a_bad_one_fails_its_plugin_only(
     add_plugin: Callable[..., Path], make_kernel: Callable[..., Kernel]
 ) -> None:
-    schema = {"type": "object", "additionalProperties": False, "properties": {"n": {"type": "integer", "maximum": 5}}}
+    schema = {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {"n": {"type": "integer", "maximum": 5}},
+    }
     add_plugin("p-five", manifest={"config_section": "five", "config_schema": schema})
     add_plugin("p-needs", manifest={"requires": ["p-five"]})
     add_plugin("p-free")

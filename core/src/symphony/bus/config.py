@@ -149,6 +149,7 @@ BUS_CONFIG_SCHEMA: Final[dict[str, Any]] = {
 }
 """JSON Schema of the ``[bus]`` config section (the lead registers it as a core section)."""
 
+
 def default_socket_path() -> Path:
     """Where ``symphony serve`` listens when ``bus.socket`` is null.
 

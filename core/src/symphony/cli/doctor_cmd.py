@@ -91,7 +91,11 @@ def doctor(state: CliState, as_json: bool, no_import: bool) -> None:
 
 def _config_item(error: Any) -> dict[str, Any]:
     keep = ("file", "key", "rule", "section", "variable", "line")
-    return {"message": error.message, "code": error.code, **{k: error.context[k] for k in keep if k in error.context}}
+    return {
+        "message": error.message,
+        "code": error.code,
+        **{k: error.context[k] for k in keep if k in error.context},
+    }
 
 
 def _is_core(problem: Any, kernel: Any) -> bool:

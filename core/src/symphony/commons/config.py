@@ -773,12 +773,17 @@ def _env_layers(
         parts = [p.lower() for p in rest.split(_SEP)]
         dotted = ".".join(parts)
         if any(not p for p in parts):
-            raise ConfigError(
-                f"environment variable {name} does not name a config key",
-                code="config.unknown_key",
-                context={"file": source, "key": dotted, "variable": name},
-                hint="use SYMPHONY_<SECTION>__<KEY>, e.g. SYMPHONY_LOGGING__LEVEL",
+            yield (
+                source,
+                "",
+                ConfigError(
+                    f"environment variable {name} does not name a config key",
+                    code="config.unknown_key",
+                    context={"file": source, "key": dotted, "variable": name},
+                    hint="use SYMPHONY_<SECTION>__<KEY>, e.g. SYMPHONY_LOGGING__LEVEL",
+                ),
             )
+            continue
         if adopt is not None and parts[0] not in schemas:
             adopt(parts[0], source)
         schema = _schema_at(schemas, parts)
@@ -1115,7 +1120,10 @@ def load_config(
         if isinstance(layer, ConfigError):
             if not lenient(section):
                 raise layer
-            problem(section, layer)
+            if section:
+                problem(section, layer)
+            else:  # a variable that names no key at all
+                file_problems.append(layer)
             continue
         apply(layer, source)
 

@@ -86,7 +86,9 @@ def _settle(what: str, name: str, group: list[PluginRecord], code: str) -> None:
         )
 
 
-def _claims(records: Iterable[PluginRecord], names: Callable[[PluginRecord], Iterable[str]]) -> dict[str, list[PluginRecord]]:
+def _claims(
+    records: Iterable[PluginRecord], names: Callable[[PluginRecord], Iterable[str]]
+) -> dict[str, list[PluginRecord]]:
     found: dict[str, list[PluginRecord]] = defaultdict(list)
     for r in records:
         if _usable(r) and r.manifest is not None:
@@ -181,7 +183,11 @@ def resolve(
 
     kinds: list[tuple[str, Callable[[PluginRecord], Iterable[str]], str]] = [
         ("slot", lambda r: r.manifest.provides if r.manifest else (), "plugin.slot_conflict"),
-        ("command", lambda r: [c.name for c in r.manifest.commands] if r.manifest else (), "plugin.command_conflict"),
+        (
+            "command",
+            lambda r: [c.name for c in r.manifest.commands] if r.manifest else (),
+            "plugin.command_conflict",
+        ),
         ("config section", _section_of, "plugin.config_section_conflict"),
     ]
     for what, names, code in kinds:
