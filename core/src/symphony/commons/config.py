@@ -1170,7 +1170,9 @@ def _unclaimed(section: str, source: str) -> ConfigError:
         f"{source}: configuration section [{section}] belongs to no installed plugin; it is ignored",
         code="config.unclaimed_section",
         context={"file": source, "key": section, "section": section},
-        hint=f"remove it with `symphony config unset {section}` if its plugin is gone for good",
+        hint=f"unset the variable {source[4:]}"
+        if source.startswith("env:")
+        else f"remove it with `symphony config unset {section}` if its plugin is gone for good",
     )
 
 
@@ -1245,10 +1247,11 @@ def _file_problems(plain: Mapping[str, Any], schemas: Mapping[str, Any], source:
         except ConfigError as exc:
             listed = exc.context.get("errors") or [exc.context]
             for item in listed:
+                rule = item.get("rule") or ("unknown-key" if exc.code == "config.unknown_key" else exc.code)
                 found.append(
                     {
-                        "key": str(item["key"]),
-                        "rule": str(item.get("rule", "unknown-key")),
+                        "key": str(item.get("key", section)),
+                        "rule": str(rule),
                         "message": exc.message if item is exc.context else "",
                     }
                 )
