@@ -282,6 +282,9 @@ class Kernel:
             tolerate_config=tolerate_config,
             reserved_commands=reserved_commands,
         )
+        from symphony.commons.log import configure_from_config
+
+        configure_from_config(config, lazy=True)
         if strict is None:
             strict = _env_flag("SYMPHONY_STRICT_PLUGINS") or bool(config.get("kernel.strict_plugins", False))
         kernel = cls(

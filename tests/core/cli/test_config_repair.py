@@ -232,3 +232,12 @@ def test_config_set_negative_number_and_unset_prunes(tmp_path: Path, user: Path)
     assert proc.returncode == 0
     assert tomllib.loads(user.read_text()) == {}
     assert "[signed]" not in user.read_text()
+
+
+def test_the_kernel_s_logging_follows_the_configuration(site: Path, user: Path) -> None:
+    user.write_text("[gadget]\nlevel = 99\n[gone]\nx = 1\n")
+    proc = run(site, user, "plugins", "list", "--json")
+    assert "plugin unavailable" in proc.stderr and "[gone]" in proc.stderr
+    proc = run(site, user, "plugins", "list", "--json", SYMPHONY_LOGGING__LEVEL="error")
+    assert proc.returncode == 3
+    assert "plugin unavailable" not in proc.stderr and "[gone]" not in proc.stderr
