@@ -45,6 +45,15 @@ key (see :func:`parse_env_value`). Variables are applied in name order, so
 ``config.section_conflict``, ``config.bad_schema``. Schema validation reports the first
 problem (sorted by key) and lists every problem in ``context["errors"]`` when there are several.
 
+**Which problems are fatal.** By default every problem raises. ``load_config(isolate=[...])``
+collects the problems of the named sections in :attr:`Config.problems` instead (the kernel
+isolates every plugin section, so a bad value fails only that plugin), and
+``allow_unknown_sections=True`` turns a section no schema declares into a warning in
+:attr:`Config.warnings` (``config.unclaimed_section``). ``isolate=True`` collects everything,
+unreadable files included, for tools that must show a broken configuration. The editors
+(:func:`set_user_value`, :func:`unset_user_value`) never load the layers, so they can repair
+any file that is still TOML.
+
     >>> cfg = load_config(environ={}, user_file="/nonexistent.toml", overrides={"logging.level": "debug"})
     >>> cfg.get("logging.level"), cfg.source_of("logging.level"), cfg.source_of("fs.max_file_size")
     ('debug', 'override', 'default')
