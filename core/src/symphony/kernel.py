@@ -25,13 +25,13 @@ import os
 import threading
 import time
 import traceback
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from symphony._version import PLUGIN_API_VERSION
-from symphony.commons.errors import NotFoundError, PluginError, sole_exception
+from symphony.commons.errors import ConfigError, NotFoundError, PluginError, sole_exception
 from symphony.plugins.discovery import discover
 from symphony.plugins.manifest import Manifest, load_manifest, manifest_path_of
 from symphony.plugins.resolve import dependency_order, resolve
@@ -91,6 +91,102 @@ def _explicit_record(spec: PluginSpec) -> PluginRecord:
     return PluginRecord(id=manifest.id, entry_point=entry, manifest=manifest, origin="explicit", obj=obj)
 
 
+_WARNED: set[str] = set()
+
+
+def _kernel_sections() -> dict[str, Any]:
+    """The config sections the kernel owns: core's and the bus's."""
+    from symphony.bus.config import BUS_CONFIG_SCHEMA
+    from symphony.commons.config import CORE_SCHEMAS
+
+    return {**CORE_SCHEMAS, "bus": BUS_CONFIG_SCHEMA}
+
+
+def _schema_of(record: PluginRecord) -> dict[str, Any]:
+    assert record.manifest is not None
+    return dict(record.manifest.config_schema or {"type": "object"})
+
+
+def _config_reason(problem: ConfigError) -> str:
+    """A plugin's failure reason for a bad value in its section: file, key and rule."""
+    ctx = problem.context
+    rule = ctx.get("rule") or ("known keys only" if problem.code == "config.unknown_key" else problem.code)
+    reason = f"bad configuration: {problem.message}"
+    parts = [
+        f"{name} {value}"
+        for name, value in (("file", ctx.get("file")), ("key", ctx.get("key")), ("rule", rule))
+        if value is not None and str(value) not in problem.message
+    ]
+    return reason + (f" ({', '.join(parts)})" if parts else "")
+
+
+def _configure(
+    records: list[PluginRecord],
+    *,
+    reserved_commands: Collection[str],
+    tolerate_config: bool,
+    **where: Any,
+) -> Config:
+    """Load the configuration and resolve the plugins against it and each other.
+
+    Core and bus sections are strict; each plugin section is isolated, so a bad value there
+    makes only its owner ``misconfigured``. A section several plugins claim is validated once
+    resolution has settled who owns it (a second load, only when there is such a claim).
+    """
+    from symphony.commons.config import load_config
+
+    kernel_sections = _kernel_sections()
+    claims: dict[str, list[PluginRecord]] = {}
+    for r in records:
+        if r.ok and r.manifest is not None and r.manifest.config_section:
+            if r.manifest.config_section not in kernel_sections:
+                claims.setdefault(r.manifest.config_section, []).append(r)
+    contested = {s for s, group in claims.items() if len(group) > 1}
+
+    def load(owned: Mapping[str, Any]) -> Config:
+        config = load_config(
+            schemas={"bus": kernel_sections["bus"], **owned},
+            schemas_checked=True,
+            allow_unknown_sections=True,
+            isolate=True if tolerate_config else set(owned),
+            claimed=set(claims) - set(owned),
+            **where,
+        )
+        for problem in config.problems:
+            section = problem.context.get("section")
+            if section in kernel_sections or section is None:
+                if not tolerate_config:
+                    raise problem
+                if section is not None:
+                    config.reset_section(str(section))
+        return config
+
+    config = load({s: _schema_of(g[0]) for s, g in claims.items() if s not in contested})
+
+    def check(owners: Mapping[str, PluginRecord]) -> dict[str, str]:
+        nonlocal config
+        if contested & set(owners):
+            config = load({s: _schema_of(r) for s, r in owners.items()})
+        found = {}
+        for section in owners:
+            problem = config.problem_of(section)
+            if problem is not None:
+                found[section] = _config_reason(problem)
+        return found
+
+    plugins_cfg = config.section("plugins")
+    resolve(
+        records,
+        kernel_api=PLUGIN_API_VERSION,
+        enabled=plugins_cfg.get("enabled", ()),
+        disabled=plugins_cfg.get("disabled", ()),
+        reserved_commands=reserved_commands,
+        reserved_sections=set(kernel_sections),
+        config_problems=check,
+    )
+    return config
+
+
 class Kernel:
     """A running Symphony kernel. Build one with :meth:`open` (async) or :meth:`create` (sync)."""
 
@@ -112,7 +208,7 @@ class Kernel:
         self.autoload = autoload
         self._records = records
         self._by_id: dict[str, PluginRecord] = {}
-        for r in records:  # the first record wins the id lookup; duplicates stay listed
+        for r in sorted(records, key=lambda r: not r.ok):  # a usable copy wins the id lookup
             self._by_id.setdefault(r.id, r)
         self._slots: dict[str, PluginRecord] = {}
         for r in records:
@@ -146,6 +242,8 @@ class Kernel:
         config_dir: str | os.PathLike[str] | None = None,
         environ: Mapping[str, str] | None = None,
         search_path: Sequence[str] | None = None,
+        reserved_commands: Collection[str] = (),
+        tolerate_config: bool = False,
     ) -> Kernel:
         """Discover, configure and check plugins; activate the ``on-startup`` ones.
 
@@ -154,7 +252,15 @@ class Kernel:
         skips installed plugins; ``plugins`` adds explicit ones. ``strict`` (default:
         ``SYMPHONY_STRICT_PLUGINS`` or ``kernel.strict_plugins``) turns any plugin failure into
         a :class:`PluginError`. ``search_path`` restricts discovery to those directories
-        (default ``sys.path``).
+        (default ``sys.path``). ``reserved_commands`` are command names a host's CLI has built
+        in (a plugin declaring one is ``conflicting``).
+
+        Configuration problems: a bad plugin section makes that plugin ``misconfigured``
+        (reason: file, key, rule) and a section nobody claims is a warning
+        (``kernel.config.warnings``, logged once); a bad core section raises
+        :class:`~symphony.commons.errors.ConfigError` — unless ``tolerate_config``, which
+        collects it in ``kernel.config.problems`` and runs that section on its defaults (for
+        diagnostic tools such as ``symphony doctor``).
         """
         if autoload is None:
             autoload = not _env_flag("SYMPHONY_DISABLE_PLUGIN_AUTOLOAD")
@@ -166,64 +272,50 @@ class Kernel:
             )
         records.extend(_explicit_record(spec) for spec in plugins)
 
-        schemas = cls._plugin_config_schemas(records)
-        from symphony.commons.config import load_config
-
-        config = load_config(
-            schemas=schemas,
+        config = _configure(
+            records,
             env=env,
             config_dir=config_dir,
             user_file=config_path,
             environ=environ,
             overrides=overrides,
-            schemas_checked=True,
+            tolerate_config=tolerate_config,
+            reserved_commands=reserved_commands,
         )
         from symphony.commons.log import configure_from_config
 
         configure_from_config(config, lazy=True)
         if strict is None:
             strict = _env_flag("SYMPHONY_STRICT_PLUGINS") or bool(config.get("kernel.strict_plugins", False))
-        plugins_cfg = config.section("plugins")
-        resolve(
-            records,
-            kernel_api=PLUGIN_API_VERSION,
-            enabled=plugins_cfg.get("enabled", ()),
-            disabled=plugins_cfg.get("disabled", ()),
-        )
         kernel = cls(
             config=config, records=records, strict=strict, index_status=index_status, autoload=autoload
         )
+        kernel._report_config_warnings()
         kernel._report_failures()
         kernel._activate_on_startup()
         return kernel
 
     @staticmethod
-    def _plugin_config_schemas(records: list[PluginRecord]) -> dict[str, Any]:
-        from symphony.bus.config import BUS_CONFIG_SCHEMA
-        from symphony.commons.config import CORE_SCHEMAS
+    def config_schemas(records: Sequence[PluginRecord]) -> dict[str, Any]:
+        """Section -> JSON Schema of every config section the kernel or a plugin claims.
 
-        schemas: dict[str, Any] = {"bus": BUS_CONFIG_SCHEMA}
-        owners: dict[str, str] = {}
-        for r in records:
-            m = r.manifest
-            if not r.ok or m is None or m.config_section is None:
-                continue
-            section = m.config_section
-            if section in CORE_SCHEMAS or (section in schemas and section not in owners):
-                r.fail(
-                    PluginState.CONFLICTING,
-                    f"{r.id} claims the config section [{section}], which belongs to the kernel",
-                    code="plugin.config_section_conflict",
-                )
-            elif section in owners:
-                r.fail(
-                    PluginState.CONFLICTING,
-                    f"config section [{section}] is claimed by both {owners[section]} and {r.id}",
-                    code="plugin.config_section_conflict",
-                )
-            else:
-                owners[section] = r.id
-                schemas[section] = dict(m.config_schema or {"type": "object"})
+        Nothing is imported or changed: a section several plugins claim gets the schema of the
+        one that would keep it (a part of Symphony before a newcomer, see
+        :mod:`symphony.plugins.resolve`). ``symphony config set`` checks values with these.
+        """
+        from symphony.commons.config import CORE_SCHEMAS
+        from symphony.plugins.resolve import is_kernel_distribution
+
+        schemas: dict[str, Any] = dict(_kernel_sections())
+        ranked = sorted(
+            (r for r in records if r.ok and r.manifest is not None and r.manifest.config_section),
+            key=lambda r: not is_kernel_distribution(r),
+        )
+        for r in ranked:
+            assert r.manifest is not None and r.manifest.config_section is not None
+            section = r.manifest.config_section
+            if section not in CORE_SCHEMAS and section not in schemas:
+                schemas[section] = _schema_of(r)
         return schemas
 
     @classmethod
@@ -477,6 +569,13 @@ class Kernel:
             context={"plugin": record.id, "state": state.value},
         )
         raise err from cause
+
+    def _report_config_warnings(self) -> None:
+        for warning in self.config.warnings:
+            text = warning.message
+            if text not in _WARNED:  # once per process, however many kernels are built
+                _WARNED.add(text)
+                self._log().warning("config section ignored", reason=text, hint=warning.hint)
 
     def _report_failures(self) -> None:
         failed = [r for r in self._records if r.state in FAILED_STATES]

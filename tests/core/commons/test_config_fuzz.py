@@ -144,3 +144,47 @@ def test_parse_env_value_fuzz(raw: str, schema: dict[str, Any]) -> None:
         assert isinstance(value, dict)
     elif types == "null":
         assert value is None
+
+
+PLUGIN_SCHEMA = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {"n": {"type": "integer", "minimum": 0, "maximum": 9}},
+}
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    text=st.one_of(st.text(), toml_like()),
+    environ=st.dictionaries(env_names, st.text(max_size=20), max_size=3),
+)
+def test_tolerant_load_never_raises(fuzz_dir: Path, text: str, environ: dict[str, str]) -> None:
+    """``isolate=True`` (config show, doctor) reports whatever is wrong instead of raising."""
+    user = fuzz_dir / "tolerant.toml"
+    user.write_text(text, encoding="utf-8", errors="surrogatepass")
+    config = load_config(
+        environ=environ, user_file=user, config_dir=None, schemas={"plug": PLUGIN_SCHEMA}, isolate=True
+    )
+    for problem in [*config.problems, *config.warnings]:
+        assert isinstance(problem, ConfigError) and problem.code.startswith("config.")
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(section=st.one_of(st.just("plug"), st.from_regex(r"[a-z]{1,6}", fullmatch=True)), value=toml_scalars)
+def test_plugin_section_problems_are_isolated(fuzz_dir: Path, section: str, value: str) -> None:
+    """A plugin section's bad value is collected for that section; core keeps loading."""
+    user = fuzz_dir / "isolated.toml"
+    user.write_text(f"[{section}]\nn = {value}\n", encoding="utf-8", errors="surrogatepass")
+    try:
+        config = load_config(
+            environ={},
+            user_file=user,
+            config_dir=None,
+            schemas={"plug": PLUGIN_SCHEMA},
+            isolate={"plug"},
+            allow_unknown_sections=True,
+        )
+    except ConfigError as exc:  # the file itself is not TOML, or a core section was hit
+        assert exc.code == "config.parse" or section in CORE_SCHEMAS
+        return
+    assert {p.context["section"] for p in config.problems} <= {"plug"}

@@ -6,9 +6,12 @@ from pathlib import Path
 
 import pytest
 
+from symphony._version import PLUGIN_API_VERSION
 from symphony.commons.errors import ConfigError, PluginError
 from symphony.kernel import Kernel
-from symphony.plugins.states import PluginState
+from symphony.plugins.manifest import parse_manifest
+from symphony.plugins.resolve import resolve
+from symphony.plugins.states import PluginRecord, PluginState
 
 
 def test_incompatible_api_is_reported_before_import(
@@ -140,9 +143,14 @@ def test_plugin_config_section_is_validated(
     add_plugin("p-conf", manifest={"config_section": "pconf", "config_schema": schema})
     assert make_kernel().config.section("pconf")["level"] == 3
     assert make_kernel(overrides={"pconf": {"level": 7}}).config.section("pconf")["level"] == 7
-    with pytest.raises(ConfigError) as info:
-        make_kernel(overrides={"pconf": {"level": "high"}})
-    assert "pconf.level" in str(info.value.context.get("key", "")) or "pconf.level" in info.value.message
+    kernel = make_kernel(overrides={"pconf": {"level": "high"}})  # only the plugin fails
+    record = kernel.plugin("p-conf")
+    assert record.state is PluginState.MISCONFIGURED
+    assert record.error_code == "plugin.config_invalid"
+    assert record.reason is not None
+    assert "override" in record.reason and "pconf.level" in record.reason and "type=integer" in record.reason
+    with pytest.raises(ConfigError):  # a core section stays strict
+        make_kernel(overrides={"logging": {"level": "loud"}})
 
 
 def test_plugin_may_not_claim_a_core_config_section(
@@ -152,3 +160,84 @@ def test_plugin_may_not_claim_a_core_config_section(
     record = make_kernel().plugin("p-greedy")
     assert record.state is PluginState.CONFLICTING
     assert record.error_code == "plugin.config_section_conflict"
+
+
+def _record(plugin_id: str, distribution: str, **manifest: object) -> PluginRecord:
+    table = {"id": plugin_id, "version": "1.0", "kind": "service", "api": ">=0.1,<0.2", **manifest}
+    return PluginRecord(
+        id=plugin_id,
+        entry_point=f"{plugin_id}.plugin",
+        manifest=parse_manifest({"plugin": table}),
+        distribution=distribution,
+    )
+
+
+@pytest.mark.parametrize(
+    "claim",
+    [
+        {"provides": ["transport:unix"]},
+        {"commands": [{"name": "workflow"}]},
+        {"config_section": "workflow"},
+    ],
+)
+def test_a_part_of_symphony_keeps_its_claim_against_a_newcomer(claim: dict[str, object]) -> None:
+    own = _record("symphony-workflow", "symphony_workflow", **claim)  # metadata spells it either way
+    newcomer = _record("evil", "evil", **claim)
+    usable = resolve([newcomer, own], kernel_api=PLUGIN_API_VERSION)
+    assert usable == [own] and own.state is PluginState.DISCOVERED
+    assert newcomer.state is PluginState.CONFLICTING
+    assert "symphony-workflow" in (newcomer.reason or "") and "evil" in (newcomer.reason or "")
+    # the user hands it over by disabling Symphony's own plugin
+    own2, newcomer2 = (
+        _record("symphony-workflow", "symphony-workflow", **claim),
+        _record("evil", "evil", **claim),
+    )
+    usable = resolve([newcomer2, own2], kernel_api=PLUGIN_API_VERSION, disabled=["symphony-workflow"])
+    assert usable == [newcomer2]
+
+
+def test_a_duplicate_id_keeps_the_copy_from_symphony() -> None:
+    own = _record("symphony-transport-unix", "symphony-transport-unix")
+    fake = _record("symphony-transport-unix", "fake-unix")
+    resolve([fake, own], kernel_api=PLUGIN_API_VERSION)
+    assert own.state is PluginState.DISCOVERED and fake.state is PluginState.CONFLICTING
+
+
+def test_explicit_plugins_are_never_taken_for_symphony_s_own() -> None:
+    first = _record("a", "symphony-workflow", commands=[{"name": "x"}])
+    first.origin = "explicit"
+    second = _record("b", "b", commands=[{"name": "x"}])
+    resolve([first, second], kernel_api=PLUGIN_API_VERSION)
+    assert first.state is second.state is PluginState.CONFLICTING
+
+
+def test_reserved_commands_and_sections() -> None:
+    cmd = _record("p-cmd", "p-cmd", commands=[{"name": "config"}])
+    sec = _record("p-sec", "p-sec", config_section="bus")
+    resolve(
+        [cmd, sec], kernel_api=PLUGIN_API_VERSION, reserved_commands={"config"}, reserved_sections={"bus"}
+    )
+    assert cmd.state is sec.state is PluginState.CONFLICTING
+    assert cmd.error_code == "plugin.command_conflict" and sec.error_code == "plugin.config_section_conflict"
+
+
+def test_unclaimed_section_warns_and_a_bad_one_fails_its_plugin_only(
+    add_plugin: Callable[..., Path], make_kernel: Callable[..., Kernel]
+) -> None:
+    schema = {
+        "type": "object",
+        "additionalProperties": False,
+        "properties": {"n": {"type": "integer", "maximum": 5}},
+    }
+    add_plugin("p-five", manifest={"config_section": "five", "config_schema": schema})
+    add_plugin("p-needs", manifest={"requires": ["p-five"]})
+    add_plugin("p-free")
+    kernel = make_kernel(overrides={"five": {"n": 6}, "gone": {"x": 1}})
+    assert kernel.plugin("p-five").state is PluginState.MISCONFIGURED
+    assert "maximum=5" in (kernel.plugin("p-five").reason or "")
+    assert kernel.plugin("p-needs").state is PluginState.INCOMPATIBLE  # its requirement failed
+    assert kernel.plugin("p-free").state is PluginState.DISCOVERED
+    assert [w.context["section"] for w in kernel.config.warnings] == ["gone"]
+    kernel = make_kernel(overrides={"five": {"m": 1}})
+    assert kernel.plugin("p-five").state is PluginState.MISCONFIGURED
+    assert "five.m" in (kernel.plugin("p-five").reason or "")

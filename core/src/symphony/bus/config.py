@@ -8,7 +8,7 @@
     heartbeat_timeout = 3.0      # silence after which an endpoint is unhealthy
     default_buffer = 100         # queue size of a subscription that names none
     default_policy = "wait"      # or "drop-oldest"
-    max_frame_size = 16777216    # bytes; larger frames are refused by transports
+    max_frame_size = 16777216    # bytes (1 KiB to 1 GiB); larger frames are refused by transports
     codec = "msgpack"            # codec for socket connections ("json", "msgpack", or a plugin's)
     busy_poll = 0.0001           # seconds a socket reader polls before it parks; 0 = off
     unknown_message_types = "allow"   # or "strict": reject (type, version) nobody registered
@@ -47,24 +47,28 @@ BUS_CONFIG_SCHEMA: Final[dict[str, Any]] = {
         "default_timeout": {
             "type": "number",
             "exclusiveMinimum": 0,
+            "maximum": 86400,
             "default": 5.0,
             "description": "Seconds a request waits for its answer when the caller gives no timeout.",
         },
         "heartbeat_interval": {
             "type": "number",
             "exclusiveMinimum": 0,
+            "maximum": 3600,
             "default": 1.0,
             "description": "Seconds between health checks and endpoint pings.",
         },
         "heartbeat_timeout": {
             "type": "number",
             "exclusiveMinimum": 0,
+            "maximum": 3600,
             "default": 3.0,
             "description": "Seconds without a heartbeat after which an endpoint is unhealthy.",
         },
         "default_buffer": {
             "type": "integer",
             "minimum": 1,
+            "maximum": 1_000_000,
             "default": 100,
             "description": "Queue size of subscriptions that do not choose one.",
         },
@@ -76,6 +80,7 @@ BUS_CONFIG_SCHEMA: Final[dict[str, Any]] = {
         "max_frame_size": {
             "type": "integer",
             "minimum": 1024,
+            "maximum": 1024 * MIB,
             "default": 16 * MIB,
             "description": "Largest frame (bytes) a transport accepts.",
         },
@@ -143,6 +148,7 @@ BUS_CONFIG_SCHEMA: Final[dict[str, Any]] = {
     },
 }
 """JSON Schema of the ``[bus]`` config section (the lead registers it as a core section)."""
+
 
 def default_socket_path() -> Path:
     """Where ``symphony serve`` listens when ``bus.socket`` is null.

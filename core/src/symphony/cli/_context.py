@@ -26,28 +26,63 @@ class CliState:
         self.env: str | None = None
         self.strict: bool | None = None
         self.autoload = True
+        self.help_requested = False
+        """Set when the command line asks for ``--help`` (a plugin command's help then loads
+        even when the configuration is broken)."""
         self._kernel: Kernel | None = None
         self._plugin_commands: dict[str, tuple[str, str]] | None = None
 
-    def kernel(self) -> Kernel:
-        """The kernel for this invocation (built once, synchronously)."""
+    def kernel(self, *, tolerant: bool = False) -> Kernel:
+        """The kernel for this invocation (built once, synchronously).
+
+        ``tolerant`` (diagnostic commands, ``--help``) runs a core section the configuration
+        gets wrong on its defaults, keeping the problem in ``kernel.config.problems``, instead
+        of failing with a configuration error.
+        """
         if self._kernel is None:
+            from symphony.cli._builtin import BUILTIN_COMMANDS
             from symphony.kernel import Kernel
 
             self._kernel = Kernel.create(
-                self.config_path, env=self.env, strict=self.strict, autoload=self.autoload
+                self.config_path,
+                env=self.env,
+                strict=self.strict,
+                autoload=self.autoload,
+                reserved_commands=set(BUILTIN_COMMANDS),
+                tolerate_config=tolerant or self.help_requested,
             )
         return self._kernel
+
+    def discovered(self) -> list[Any]:
+        """The installed plugins' records, from manifests only (no config read, nothing imported)."""
+        if not self.autoload:
+            return []
+        from symphony.plugins.discovery import discover
+
+        records, _ = discover()
+        return list(records)
 
     def plugin_commands(self) -> dict[str, tuple[str, str]]:
         """Command name -> (plugin id, summary), from manifests only (nothing imported)."""
         if self._plugin_commands is None:
             commands: dict[str, tuple[str, str]] = {}
             if self.autoload:
-                try:
-                    from symphony.plugins.discovery import discover
+                from symphony._version import PLUGIN_API_VERSION
+                from symphony.cli._builtin import BUILTIN_COMMANDS
+                from symphony.plugins.resolve import resolve
 
-                    records, _ = discover()
+                try:
+                    records = self.discovered()
+                    # the same claims rules as the kernel: a newcomer cannot take a command,
+                    # and the user's plugins.enabled/disabled decide between claimants
+                    enabled, disabled = self._plugin_choices(records)
+                    resolve(
+                        records,
+                        kernel_api=PLUGIN_API_VERSION,
+                        enabled=enabled,
+                        disabled=disabled,
+                        reserved_commands=set(BUILTIN_COMMANDS),
+                    )
                 except Exception:  # discovery problems are reported by `plugins list`/`doctor`
                     records = []
                 for r in records:
@@ -56,6 +91,22 @@ class CliState:
                             commands.setdefault(c.name, (r.id, c.summary))
             self._plugin_commands = commands
         return self._plugin_commands
+
+    def _plugin_choices(self, records: list[Any]) -> tuple[list[str], list[str]]:
+        """``plugins.enabled`` and ``plugins.disabled``, read tolerantly (empty when broken)."""
+        from symphony.commons.config import load_config
+        from symphony.kernel import Kernel
+
+        config = load_config(
+            schemas={k: v for k, v in Kernel.config_schemas(records).items() if k != "plugins"},
+            env=self.env,
+            user_file=self.config_path,
+            isolate=True,
+        )
+        if config.problem_of("plugins") is not None:
+            return [], []
+        section = config.section("plugins")
+        return list(section.get("enabled", [])), list(section.get("disabled", []))
 
     def load_plugin_command(self, name: str, plugin_id: str) -> click.Command:
         """Activate ``plugin_id`` and return the click command it registered as ``name``."""

@@ -1,12 +1,21 @@
-"""``symphony config``: show, read and edit the layered configuration."""
+"""``symphony config``: show, read and edit the layered configuration.
+
+These commands work whatever the configuration files hold: ``show`` and ``get`` read it
+tolerantly (problems go to stderr), and ``set`` and ``unset`` edit the user file without
+loading the configuration at all, so a broken file can always be repaired with the tool.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import re
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from symphony.cli._context import CliState, console, echo_json
+from symphony.cli._context import CliState, echo_json
+
+if TYPE_CHECKING:
+    from symphony.commons.config import Config
 
 
 @click.group()
@@ -15,7 +24,26 @@ def config() -> None:
 
     Layers, later wins: built-in defaults, packaged profile, <config dir>/default.toml,
     <config dir>/<env>.toml, the user file, SYMPHONY_<SECTION>__<KEY> variables, overrides.
+    A section no installed plugin claims is ignored with a warning; `config unset SECTION`
+    removes it.
     """
+
+
+def _inspect(state: CliState) -> Config:
+    """The configuration as the files and variables give it, problems collected, not raised."""
+    from symphony.commons.config import load_config
+
+    config = load_config(
+        schemas=_schemas(state),
+        env=state.env,
+        user_file=state.config_path,
+        isolate=True,
+    )
+    for problem in config.problems:
+        click.echo(f"error: {problem.message}", err=True)
+    for warning in config.warnings:
+        click.echo(f"warning: {warning.message}", err=True)
+    return config
 
 
 @config.command("show")
@@ -23,24 +51,38 @@ def config() -> None:
 @click.option("--sources", is_flag=True, help="Show which layer set each value.")
 @click.pass_obj
 def show(state: CliState, as_json: bool, sources: bool) -> None:
-    """Print the effective configuration."""
-    cfg = state.kernel().config
+    """Print the effective configuration as TOML (problems are reported on stderr)."""
+    cfg = _inspect(state)
     data = cfg.to_dict()
     if as_json:
-        out: dict[str, Any] = {"env": cfg.env, "files": [str(f) for f in cfg.files], "config": data}
+        out: dict[str, Any] = {
+            "env": cfg.env,
+            "files": [str(f) for f in cfg.files],
+            "config": data,
+            "problems": [_problem(p) for p in cfg.problems],
+            "warnings": [_problem(w) for w in cfg.warnings],
+        }
         if sources:
             out["sources"] = {key: cfg.source_of(key) for key in _leaf_keys(data)}
         echo_json(out)
         return
-    con = console()
-    con.print(
-        f"[bold]env[/bold]: {cfg.env}   [bold]files[/bold]: {', '.join(map(str, cfg.files)) or '(none)'}"
-    )
-    for key in _leaf_keys(data):
-        line = f"{key} = {cfg.get(key)!r}"
-        if sources:
-            line += f"   [dim]# {cfg.source_of(key)}[/dim]"
-        con.print(line, highlight=False)
+    lines = [f"# env: {cfg.env}", f"# files: {', '.join(map(str, cfg.files)) or '(none)'}"]
+    for section, values in data.items():
+        lines.append("")
+        lines.append(f"[{_toml_key(section)}]")
+        table = values if isinstance(values, dict) else {}
+        for key in _leaf_keys(table):
+            value = cfg.get(f"{section}.{key}")
+            dotted = ".".join(_toml_key(part) for part in key.split("."))
+            line = f"# {dotted} is not set" if value is None else f"{dotted} = {toml_value(value)}"
+            if sources:
+                line += f"   # {cfg.source_of(f'{section}.{key}')}"
+            lines.append(line)
+    click.echo("\n".join(lines))
+
+
+def _problem(error: Any) -> dict[str, Any]:
+    return {"message": error.message, "code": error.code, **{k: str(v) for k, v in error.context.items()}}
 
 
 def _leaf_keys(data: dict[str, Any], prefix: str = "") -> list[str]:
@@ -54,6 +96,27 @@ def _leaf_keys(data: dict[str, Any], prefix: str = "") -> list[str]:
     return keys
 
 
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def _toml_key(key: str) -> str:
+    import json
+
+    return key if _BARE_KEY.match(key) else json.dumps(key, ensure_ascii=False)
+
+
+def toml_value(value: Any) -> str:
+    """``value`` written as TOML (inline tables for mappings; ``None`` entries left out)."""
+    if isinstance(value, dict):
+        inner = ", ".join(f"{_toml_key(str(k))} = {toml_value(v)}" for k, v in value.items() if v is not None)
+        return "{ " + inner + " }" if inner else "{}"
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(toml_value(v) for v in value if v is not None) + "]"
+    import tomlkit
+
+    return str(tomlkit.item(value).as_string())
+
+
 @config.command("get")
 @click.argument("key")
 @click.option("--json", "as_json", is_flag=True, help="Print the value as JSON.")
@@ -62,7 +125,7 @@ def get(state: CliState, key: str, as_json: bool) -> None:
     """Print one value by dotted KEY (e.g. logging.level)."""
     from symphony.commons.errors import NotFoundError
 
-    cfg = state.kernel().config
+    cfg = _inspect(state)
     marker = object()
     value = cfg.get(key, marker)
     if value is marker:
@@ -70,68 +133,82 @@ def get(state: CliState, key: str, as_json: bool) -> None:
     if as_json:
         echo_json({"key": key, "value": value, "source": cfg.source_of(key)})
     else:
-        click.echo(value if isinstance(value, str) else repr(value))
+        click.echo(value if isinstance(value, str) else toml_value(value))
 
 
 def _schemas(state: CliState) -> dict[str, Any]:
+    """Every claimed section's schema, from the manifests alone (no config is loaded)."""
+    from symphony.commons.config import CORE_SCHEMAS
     from symphony.kernel import Kernel
 
-    kernel = state.kernel()
-    return Kernel._plugin_config_schemas(list(kernel.plugins))
+    schemas = Kernel.config_schemas(state.discovered())
+    return {k: v for k, v in schemas.items() if k not in CORE_SCHEMAS}
 
 
-@config.command("set")
+@config.command("set", context_settings={"ignore_unknown_options": True})
 @click.argument("key")
 @click.argument("value")
 @click.pass_obj
 def set_value(state: CliState, key: str, value: str) -> None:
     """Set KEY to VALUE in the user config file, keeping its comments.
 
-    VALUE is parsed by the type the schema gives KEY (numbers, true/false, JSON lists).
-    The file is left untouched when the new value is invalid.
+    VALUE is parsed by the type the schema gives KEY (numbers, true/false, JSON lists);
+    negative numbers need no `--`. The file is left untouched when the new value is invalid;
+    problems elsewhere in the file do not block the edit, so this is how it is repaired.
     """
     from symphony.commons.config import set_user_value
 
-    kernel = state.kernel()
     schemas = _schemas(state)
-    parsed = _parse_for_key(key, value, kernel, schemas)
+    parsed = _parse_for_key(key, value, schemas)
     path = set_user_value(key, parsed, user_file=state.config_path, schemas=schemas)
-    click.echo(f"{key} = {parsed!r}  ({path})")
+    click.echo(f"{key} = {_written(path, key)}  ({path})")
+
+
+def _written(path: Any, key: str) -> str:
+    import tomllib
+
+    node: Any = tomllib.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    for part in key.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    return "(removed)" if node is None else toml_value(node)
+
+
+def _parse_for_key(key: str, raw: str, schemas: dict[str, Any]) -> Any:
+    """VALUE read by the schema type at KEY (``null``/``none`` for a nullable key removes it)."""
+    from symphony.commons.config import CORE_SCHEMAS, parse_env_value
+    from symphony.commons.errors import ConfigError
+
+    node: Any = {"type": "object", "properties": {**CORE_SCHEMAS, **schemas}}
+    for part in key.split("."):
+        props = node.get("properties", {}) if isinstance(node, dict) else {}
+        if part not in props:
+            return raw  # set_user_value names the unknown key
+        node = props[part]
+    try:
+        return parse_env_value(raw, node)
+    except ConfigError as exc:
+        expected = exc.context.get("expected")
+        raise ConfigError(
+            f"{key}: {exc.message}",
+            code="config.invalid",
+            context={"key": key, "value": raw, "rule": f"type={expected}"},
+            hint=exc.hint,
+        ) from None
 
 
 @config.command("unset")
 @click.argument("key")
 @click.pass_obj
 def unset_value(state: CliState, key: str) -> None:
-    """Remove KEY from the user config file (the lower layers apply again)."""
+    """Remove KEY (or a whole SECTION) from the user config file; lower layers apply again.
+
+    Works for keys no installed plugin knows, so a section left by an uninstalled plugin is
+    removed with `symphony config unset SECTION`. Tables left empty are removed too.
+    """
     from symphony.commons.config import unset_user_value
 
-    path = unset_user_value(key, user_file=state.config_path, schemas=_schemas(state))
+    path = unset_user_value(key, user_file=state.config_path)
     click.echo(f"unset {key}  ({path})")
-
-
-def _parse_for_key(key: str, raw: str, kernel: Any, schemas: dict[str, Any]) -> Any:
-    from symphony.commons.config import CORE_SCHEMAS, parse_env_value
-
-    schema: Any = {**CORE_SCHEMAS, **schemas}
-    parts = key.split(".")
-    node: Any = {"type": "object", "properties": schema}
-    for part in parts:
-        props = node.get("properties", {}) if isinstance(node, dict) else {}
-        if part not in props:
-            return parse_env_value(raw, {})
-        node = props[part]
-    from symphony.commons.errors import ConfigError
-
-    try:
-        return parse_env_value(raw, node)
-    except ConfigError as exc:
-        raise ConfigError(
-            f"{key}: {exc.message}",
-            code="config.invalid",
-            context={"key": key, "value": raw, "expected": exc.context.get("expected")},
-            hint=exc.hint,
-        ) from None
 
 
 @config.command("path")

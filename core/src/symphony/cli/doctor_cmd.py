@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from symphony.cli._context import EXIT_PLUGIN_FAILURES, CliState, console, echo_json
+from symphony.cli._context import EXIT_CONFIG, EXIT_PLUGIN_FAILURES, CliState, console, echo_json
 
 
 @click.command()
@@ -26,7 +26,7 @@ def doctor(state: CliState, as_json: bool, no_import: bool) -> None:
     from symphony.plugins.discovery import DiscoveryIndex
     from symphony.plugins.states import PluginState
 
-    kernel = state.kernel()
+    kernel = state.kernel(tolerant=True)
     if not no_import:
         for record in kernel.plugins:
             if record.state is PluginState.DISCOVERED:
@@ -44,7 +44,13 @@ def doctor(state: CliState, as_json: bool, no_import: bool) -> None:
         "python": sys.version.split()[0],
         "executable": sys.executable,
         "platform": platform.platform(),
-        "config": {"env": kernel.config.env, "files": [str(f) for f in kernel.config.files]},
+        "config": {
+            "env": kernel.config.env,
+            "files": [str(f) for f in kernel.config.files],
+            # a plugin section's problem is that plugin's failure (below), not listed twice
+            "problems": [_config_item(p) for p in kernel.config.problems if _is_core(p, kernel)],
+            "warnings": [_config_item(w) for w in kernel.config.warnings],
+        },
         "index": {"path": str(index.path), "status": kernel.index_status, "exists": index.path.exists()},
         "plugins": counts,
         "problems": [
@@ -67,9 +73,32 @@ def doctor(state: CliState, as_json: bool, no_import: bool) -> None:
             if counts
             else "  plugins: none"
         )
+        for item in report["config"]["problems"]:
+            con.print("  [red]✗[/red] config: ", end="")
+            con.print(item["message"], markup=False, highlight=False)
+        for item in report["config"]["warnings"]:
+            con.print("  [yellow]![/yellow] config: ", end="")
+            con.print(item["message"], markup=False, highlight=False)
         for p in report["problems"]:
             con.print(f"  [red]✗[/red] {p['plugin']}: {p['state']}: {p['reason']}", highlight=False)
-        if not report["problems"]:
+        if not report["problems"] and not report["config"]["problems"]:
             con.print("  [green]✓[/green] no problems found")
+    if report["config"]["problems"]:
+        raise SystemExit(EXIT_CONFIG)
     if report["problems"]:
         raise SystemExit(EXIT_PLUGIN_FAILURES)
+
+
+def _config_item(error: Any) -> dict[str, Any]:
+    keep = ("file", "key", "rule", "section", "variable", "line")
+    return {
+        "message": error.message,
+        "code": error.code,
+        **{k: error.context[k] for k in keep if k in error.context},
+    }
+
+
+def _is_core(problem: Any, kernel: Any) -> bool:
+    section = problem.context.get("section")
+    owned = {r.manifest.config_section for r in kernel.plugins if r.manifest is not None}
+    return section is None or section not in owned

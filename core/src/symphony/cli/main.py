@@ -32,6 +32,14 @@ class SymphonyGroup(click.Group):
             return {}
         return state.plugin_commands()
 
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        state = ctx.find_object(CliState)
+        if state is not None and any(a in ("--help", "-h") for a in args[1:]):
+            state.help_requested = True  # help must show even when the configuration is broken
+        return super().resolve_command(ctx, args)
+
     def list_commands(self, ctx: click.Context) -> list[str]:
         names = set(BUILTIN_COMMANDS) | set(self.commands)
         names |= set(self._plugin_commands(ctx))

@@ -45,6 +45,15 @@ key (see :func:`parse_env_value`). Variables are applied in name order, so
 ``config.section_conflict``, ``config.bad_schema``. Schema validation reports the first
 problem (sorted by key) and lists every problem in ``context["errors"]`` when there are several.
 
+**Which problems are fatal.** By default every problem raises. ``load_config(isolate=[...])``
+collects the problems of the named sections in :attr:`Config.problems` instead (the kernel
+isolates every plugin section, so a bad value fails only that plugin), and
+``allow_unknown_sections=True`` turns a section no schema declares into a warning in
+:attr:`Config.warnings` (``config.unclaimed_section``). ``isolate=True`` collects everything,
+unreadable files included, for tools that must show a broken configuration. The editors
+(:func:`set_user_value`, :func:`unset_user_value`) never load the layers, so they can repair
+any file that is still TOML.
+
     >>> cfg = load_config(environ={}, user_file="/nonexistent.toml", overrides={"logging.level": "debug"})
     >>> cfg.get("logging.level"), cfg.source_of("logging.level"), cfg.source_of("fs.max_file_size")
     ('debug', 'override', 'default')
@@ -55,9 +64,10 @@ Importing this module is cheap: ``tomllib``, ``jsonschema``, ``tomlkit``, ``catt
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Collection, Iterator, Mapping, MutableMapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
@@ -98,6 +108,7 @@ ENVIRONMENTS: tuple[str, ...] = ("development", "test", "production")
 ENV_PREFIX = "SYMPHONY_"
 _SEP = "__"
 _MiB = 1024 * 1024
+_TiB = 1024 * 1024 * _MiB
 _PROFILE_DIR = Path(__file__).with_name("profiles")
 _SCHEMA_URI = "https://json-schema.org/draft/2020-12/schema"
 _MISSING: Any = object()
@@ -125,6 +136,7 @@ CORE_SCHEMAS: dict[str, dict[str, Any]] = {
             "startup_timeout": {
                 "type": "number",
                 "exclusiveMinimum": 0,
+                "maximum": 86400,
                 "default": 30,
                 "description": "Seconds allowed for all startup hooks.",
             },
@@ -171,8 +183,8 @@ CORE_SCHEMAS: dict[str, dict[str, Any]] = {
             },
             "file": {"type": ["string", "null"], "default": None, "description": "Text log file path."},
             "rotation": {"type": "string", "enum": ["size", "daily", "hourly"], "default": "size"},
-            "max_bytes": {"type": "integer", "minimum": 0, "default": 10 * _MiB},
-            "backup_count": {"type": "integer", "minimum": 0, "default": 5},
+            "max_bytes": {"type": "integer", "minimum": 0, "maximum": _TiB, "default": 10 * _MiB},
+            "backup_count": {"type": "integer", "minimum": 0, "maximum": 10_000, "default": 5},
             "json_file": {
                 "type": ["string", "null"],
                 "default": None,
@@ -186,7 +198,7 @@ CORE_SCHEMAS: dict[str, dict[str, Any]] = {
         "type": "object",
         "additionalProperties": False,
         "properties": {
-            "max_file_size": {"type": "integer", "minimum": 0, "default": 100 * _MiB},
+            "max_file_size": {"type": "integer", "minimum": 0, "maximum": _TiB, "default": 100 * _MiB},
             "atomic_writes": {"type": "boolean", "default": True},
             "temp_dir": {"type": ["string", "null"], "default": None},
         },
@@ -753,8 +765,15 @@ _PARSE_HINTS = {
 
 
 def _env_layers(
-    environ: Mapping[str, str], schemas: Mapping[str, Any]
-) -> Iterator[tuple[str, dict[str, Any]]]:
+    environ: Mapping[str, str],
+    schemas: Mapping[str, Any],
+    adopt: Callable[[str, str], bool] | None = None,
+) -> Iterator[tuple[str, str, dict[str, Any] | ConfigError]]:
+    """(source, section, layer or the error of that variable) per ``SYMPHONY_X__Y`` variable.
+
+    ``adopt(section, source)`` may make room for a section no schema declares (its values
+    stay text); without it such a variable is an error.
+    """
     for name in sorted(k for k in environ if isinstance(k, str) and k.startswith(ENV_PREFIX)):
         rest = name[len(ENV_PREFIX) :]
         if _SEP not in rest:
@@ -763,28 +782,40 @@ def _env_layers(
         parts = [p.lower() for p in rest.split(_SEP)]
         dotted = ".".join(parts)
         if any(not p for p in parts):
-            raise ConfigError(
-                f"environment variable {name} does not name a config key",
-                code="config.unknown_key",
-                context={"file": source, "key": dotted, "variable": name},
-                hint="use SYMPHONY_<SECTION>__<KEY>, e.g. SYMPHONY_LOGGING__LEVEL",
+            yield (
+                source,
+                "",
+                ConfigError(
+                    f"environment variable {name} does not name a config key",
+                    code="config.unknown_key",
+                    context={"file": source, "key": dotted, "variable": name},
+                    hint="use SYMPHONY_<SECTION>__<KEY>, e.g. SYMPHONY_LOGGING__LEVEL",
+                ),
             )
+            continue
+        if adopt is not None and parts[0] not in schemas:
+            adopt(parts[0], source)
         schema = _schema_at(schemas, parts)
         if schema is None:
             err = _unknown_key(source, dotted, _known_near(schemas, parts))
             err.message = f"environment variable {name} names unknown configuration key {dotted!r}"
             err.context["variable"] = name
-            raise err
+            if parts[0] not in schemas:
+                raise err
+            yield source, parts[0], err
+            continue
         raw = environ[name]
         try:
             value = parse_env_value(raw, schema)
         except ConfigError as exc:
             exc.message = f"environment variable {name}: {exc.message}"
             exc.context = {"variable": name, **exc.context, "file": source, "key": dotted}
-            raise
+            exc.context.setdefault("rule", f"type={exc.context.get('expected')}")
+            yield source, parts[0], exc
+            continue
         layer: dict[str, Any] = {}
         _set_path(layer, parts, value)
-        yield source, layer
+        yield source, parts[0], layer
 
 
 def _expand_overrides(overrides: Mapping[str, Any]) -> dict[str, Any]:
@@ -816,7 +847,7 @@ class Config:
     ``data`` is a plain nested dict holding every known section with its defaults filled in.
     """
 
-    __slots__ = ("_files", "_schemas", "_sources", "data", "env")
+    __slots__ = ("_files", "_schemas", "_sources", "data", "env", "problems", "warnings")
 
     def __init__(
         self,
@@ -826,16 +857,38 @@ class Config:
         sources: Mapping[str, str] | None = None,
         files: list[Path] | None = None,
         schemas: Mapping[str, Mapping[str, Any]] | None = None,
+        problems: list[ConfigError] | None = None,
+        warnings: list[ConfigError] | None = None,
     ) -> None:
         self.data = data
         self.env = env
         self._sources = dict(sources or {})
         self._files = list(files or [])
         self._schemas = dict(schemas or CORE_SCHEMAS)
+        self.problems: list[ConfigError] = list(problems or [])
+        """Problems collected instead of raised (see ``isolate`` in :func:`load_config`): one
+        per isolated section at most (``context["section"]``), plus unreadable files."""
+        self.warnings: list[ConfigError] = list(warnings or [])
+        """Sections no schema claims (``config.unclaimed_section``), ignored."""
 
     def __repr__(self) -> str:
         files = [str(f) for f in self._files]
         return f"Config(env={self.env!r}, sections={sorted(self.data)!r}, files={files!r})"
+
+    def problem_of(self, section: str) -> ConfigError | None:
+        """The collected problem of ``section``, or None when it is valid."""
+        for problem in self.problems:
+            if problem.context.get("section") == section:
+                return problem
+        return None
+
+    def reset_section(self, section: str) -> None:
+        """Put ``section`` back to its schema's defaults (a tool running despite a problem)."""
+        schema = self._schemas.get(section, {})
+        value = _defaults_of(schema)
+        self.data[section] = value if isinstance(value, dict) else {}
+        _drop_sources(self._sources, section)
+        self._sources.pop(section, None)
 
     def get(self, dotted_key: str, default: Any = None) -> Any:
         """The value at a dotted key (``"logging.level"``), or ``default`` when absent."""
@@ -956,6 +1009,8 @@ def load_config(
     overrides: Mapping[str, Any] | None = None,
     allow_unknown_sections: bool = False,
     schemas_checked: bool = False,
+    isolate: bool | Collection[str] = (),
+    claimed: Collection[str] = (),
 ) -> Config:
     """Load, merge and validate every configuration layer (see the module docstring).
 
@@ -969,37 +1024,83 @@ def load_config(
         overrides: the last layer, nested (``{"logging": {"level": "debug"}}``) or dotted
             (``{"logging.level": "debug"}``).
         allow_unknown_sections: keep top-level sections no schema declares (unvalidated)
-            instead of raising ``config.unknown_key`` — for tools that must still start when a
-            plugin whose section is configured has been uninstalled. Unknown *keys* inside a
-            known section are always errors.
+            instead of raising ``config.unknown_key``, each listed once in
+            :attr:`Config.warnings` (``config.unclaimed_section``) — so the tool still starts
+            when a plugin whose section is configured has been uninstalled.
         schemas_checked: the caller already checked ``schemas`` (the kernel does, when it
             reads manifests). Sections that only built-in defaults and packaged profiles set
             are then trusted, not revalidated: a plain start never imports jsonschema.
+        isolate: sections whose problems (unknown keys, bad values, unparsable environment
+            variables, an invalid schema) are collected in :attr:`Config.problems` instead of
+            raised — the kernel isolates every plugin section so that a bad value fails only
+            that plugin. ``True`` isolates everything, file errors included, and implies
+            ``allow_unknown_sections``: a layer that cannot be read is skipped and reported;
+            for tools that must show a broken configuration (``config show``, ``doctor``).
+        claimed: sections without a schema here that something claims (no warning for them).
 
     Raises:
         ConfigError: see the module docstring for the codes.
     """
     environ = os.environ if environ is None else environ
+    tolerant = isolate is True
+    allow_unknown = allow_unknown_sections or tolerant
     all_schemas = _combine_schemas(schemas)
+    isolated: set[str] = set() if isinstance(isolate, bool) else {str(s) for s in isolate}
+    claimed_set = {str(s) for s in claimed}
     env_name = _resolve_env(env, environ)
     data: dict[str, Any] = {}
     sources: dict[str, str] = {}
     files: list[Path] = []
+    problems: dict[str, ConfigError] = {}
+    file_problems: list[ConfigError] = []
+    unclaimed: dict[str, str] = {}
+
+    def lenient(section: str) -> bool:
+        return tolerant or section in isolated or section in unclaimed or section in claimed_set
+
+    def problem(section: str, exc: ConfigError) -> None:
+        exc.context.setdefault("section", section)
+        problems.setdefault(section, exc)
+
+    def adopt(section: str, source: str) -> bool:
+        """Make room for a section no schema declares; False when that is an error."""
+        if section in all_schemas:
+            return True
+        if not allow_unknown and section not in claimed_set:
+            return False
+        all_schemas[section] = {}
+        if section not in claimed_set:
+            unclaimed.setdefault(section, source)
+        return True
 
     def apply(layer: Mapping[str, Any], source: str) -> None:
         if not isinstance(layer, Mapping):
             return
-        if allow_unknown_sections:
-            for section in layer:
-                if section not in all_schemas:
-                    all_schemas[str(section)] = {}
-        _check_known(layer, all_schemas, source)
+        for raw_section in layer:
+            section = str(raw_section)
+            if not adopt(section, source):
+                raise _unknown_key(source, section, list(all_schemas))
+            try:
+                _check_known({section: layer[raw_section]}, all_schemas, source)
+            except ConfigError as exc:
+                if not lenient(section):
+                    raise
+                problem(section, exc)
         _merge(data, layer, source, sources)
+
+    def read(path: Path, label: str | None = None) -> dict[str, Any] | None:
+        try:
+            return _read_toml(path, label)
+        except ConfigError as exc:
+            if not tolerant:
+                raise
+            file_problems.append(exc)
+            return None
 
     apply(_defaults(all_schemas), "default")
     for name in ("default", env_name):
         label = f"profile:{name}"
-        doc = _read_toml(_PROFILE_DIR / f"{name}.toml", label)
+        doc = read(_PROFILE_DIR / f"{name}.toml", label)
         if doc:
             apply(doc, label)
 
@@ -1008,7 +1109,7 @@ def load_config(
     if config_dir is not None:
         for name in ("default", env_name):
             path = Path(config_dir) / f"{name}.toml"
-            doc = _read_toml(path)
+            doc = read(path)
             if doc is not None:
                 files.append(path)
                 apply(doc, str(path))
@@ -1019,12 +1120,20 @@ def load_config(
         user_path = user_config_file(environ=environ)
     else:
         user_path = Path(user_file)
-    doc = _read_toml(user_path)
+    doc = read(user_path)
     if doc is not None:
         files.append(user_path)
         apply(doc, str(user_path))
 
-    for source, layer in _env_layers(environ, all_schemas):
+    for source, section, layer in _env_layers(environ, all_schemas, adopt):
+        if isinstance(layer, ConfigError):
+            if not lenient(section):
+                raise layer
+            if section:
+                problem(section, layer)
+            else:  # a variable that names no key at all
+                file_problems.append(layer)
+            continue
         apply(layer, source)
 
     if overrides:
@@ -1039,12 +1148,41 @@ def load_config(
         for key, source in sources.items()
         if source != "default" and not source.startswith("profile:")
     }
-    _validate(
+    to_check = {
+        k: v
+        for k, v in all_schemas.items()
+        if v and k not in problems and (k in touched or (not schemas_checked and k not in CORE_SCHEMAS))
+    }
+    strict = {k: v for k, v in to_check.items() if not lenient(k)}
+    _validate(data, strict, sources)
+    for section, schema in to_check.items():
+        if section in strict:
+            continue
+        try:
+            _validate(data, {section: schema}, sources)
+        except ConfigError as exc:
+            problem(section, exc)
+    warnings = [_unclaimed(section, source) for section, source in sorted(unclaimed.items())]
+    return Config(
         data,
-        {k: v for k, v in all_schemas.items() if v and (k in touched or (not schemas_checked and k not in CORE_SCHEMAS))},
-        sources,
+        env=env_name,
+        sources=sources,
+        files=files,
+        schemas={k: v for k, v in all_schemas.items() if k not in unclaimed and k not in claimed_set},
+        problems=[*file_problems, *(problems[k] for k in sorted(problems))],
+        warnings=warnings,
     )
-    return Config(data, env=env_name, sources=sources, files=files, schemas=all_schemas)
+
+
+def _unclaimed(section: str, source: str) -> ConfigError:
+    return ConfigError(
+        f"{source}: configuration section [{section}] belongs to no installed plugin; it is ignored",
+        code="config.unclaimed_section",
+        context={"file": source, "key": section, "section": section},
+        hint=f"unset the variable {source[4:]}"
+        if source.startswith("env:")
+        else f"remove it with `symphony config unset {section}` if its plugin is gone for good",
+    )
 
 
 # --------------------------------------------------------------------------- user file editing
@@ -1084,6 +1222,69 @@ def _write_user_doc(path: Path, doc: Any) -> None:
     atomic_write(path, tomlkit.dumps(doc))
 
 
+def _real_user_file(user_file: str | os.PathLike[str] | None) -> tuple[Path, Path]:
+    """(the path as given, the file it finally names): edits go to the target of a symlink."""
+    from symphony.commons.fs import user_config_file
+
+    path = Path(user_file) if user_file is not None else user_config_file()
+    return path, Path(os.path.realpath(path))
+
+
+@contextlib.contextmanager
+def _editing(real: Path) -> Iterator[None]:
+    """Serialise edits of the user file (lock beside it) and clear leftovers of killed edits."""
+    from symphony.commons.fs import exclusive_lock, remove_stale_temporaries
+
+    with exclusive_lock(real.with_name(f".{real.name}.lock")):
+        remove_stale_temporaries(real)
+        yield
+
+
+def _file_problems(plain: Mapping[str, Any], schemas: Mapping[str, Any], source: str) -> list[dict[str, str]]:
+    """Every problem of a user file's content, as ``{"key", "rule", "message"}`` (no raise)."""
+    found: list[dict[str, str]] = []
+    for raw_section, value in plain.items():
+        section = str(raw_section)
+        if section not in schemas:
+            found.append({"key": section, "rule": "unknown-section", "message": "unknown section"})
+            continue
+        data: dict[str, Any] = {}
+        _merge(data, _defaults({section: schemas[section]}), "default", {})
+        _merge(data, {section: value}, source, {})
+        try:
+            _validate(data, {section: schemas[section]}, {section: source})
+        except ConfigError as exc:
+            listed = exc.context.get("errors") or [exc.context]
+            for item in listed:
+                rule = item.get("rule") or ("unknown-key" if exc.code == "config.unknown_key" else exc.code)
+                found.append(
+                    {
+                        "key": str(item.get("key", section)),
+                        "rule": str(rule),
+                        "message": exc.message if item is exc.context else "",
+                    }
+                )
+    return found
+
+
+def _refuse_worse(
+    before: list[dict[str, str]], after: list[dict[str, str]], dotted_key: str, source: str
+) -> None:
+    """Refuse an edit that leaves the edited key invalid or adds a problem elsewhere."""
+    old = {(p["key"], p["rule"]) for p in before}
+    under = dotted_key + "."
+    for p in after:
+        if p["key"] == dotted_key or p["key"].startswith(under) or (p["key"], p["rule"]) not in old:
+            if p["rule"] in ("unknown-key", "unknown-section"):
+                raise _unknown_key(source, p["key"], [])
+            message = p["message"] or f"{source}: {p['key']}: breaks rule {p['rule']}"
+            raise ConfigError(
+                message,
+                code="config.invalid",
+                context={"file": source, "key": p["key"], "rule": p["rule"]},
+            )
+
+
 def set_user_value(
     dotted_key: str,
     value: Any,
@@ -1093,21 +1294,25 @@ def set_user_value(
 ) -> Path:
     """Set one key in the user config file, keeping its comments and formatting.
 
-    The file is created if missing. A ``str`` value for a key whose schema does not accept
-    strings is parsed like an environment variable (so ``"42"`` sets an integer, handy for
-    ``symphony config set``). ``None`` removes the key (TOML has no null). The resulting file is
-    validated against the schemas (core plus ``schemas``) before it is written, atomically.
+    The file is created if missing; a symlinked file is edited at its target. A ``str`` value
+    for a key whose schema does not accept strings is parsed like an environment variable (so
+    ``"42"`` sets an integer, handy for ``symphony config set``). ``None`` removes the key
+    (TOML has no null).
+
+    Edits are serialised by a lock file beside the user file (``.<name>.lock``) and the file is
+    re-read under the lock, so concurrent edits of different keys all land. The new value must
+    be valid and the edit may not add a problem, but problems already in the file elsewhere do
+    not block it: that is how a broken file is repaired with the tool. The file is written
+    atomically; temporaries of an edit that was killed are removed by the next one.
 
     Returns:
-        The path of the user file.
+        The path of the user file (as given, even when it is a symlink).
 
     Raises:
         ConfigError: ``config.unknown_key``, ``config.invalid``, ``config.parse`` (the existing
-        file is broken); the file is left byte-identical.
+        file is not TOML); the file is left byte-identical.
     """
-    from symphony.commons.fs import user_config_file
-
-    path = Path(user_file) if user_file is not None else user_config_file()
+    path, real = _real_user_file(user_file)
     source = str(path)
     all_schemas = _combine_schemas(schemas)
     parts = _split_key(dotted_key, source)
@@ -1127,37 +1332,48 @@ def set_user_value(
 
     import tomlkit
 
-    doc = _load_user_doc(path)
-    container: Any = doc
-    for part in parts[:-1]:
-        child = container.get(part)
-        if not isinstance(child, MutableMapping):
-            container[part] = tomlkit.table()
-            child = container[part]
-        container = child
-    last = parts[-1]
-    if value is None:
-        if last in container:
-            del container[last]
-    else:
-        try:
-            container[last] = value
-        except (TypeError, ValueError) as exc:  # tomlkit cannot represent the value
-            raise ConfigError(
-                f"{source}: {dotted_key}: cannot write {_short(value, 80)} to TOML: {exc}",
-                code="config.invalid",
-                context={"file": source, "key": dotted_key, "rule": "toml-representable"},
-            ) from exc
-
-    plain = _plain(doc.unwrap())
-    data: dict[str, Any] = {}
-    sources: dict[str, str] = {}
-    _merge(data, _defaults(all_schemas), "default", sources)
-    _check_known(plain, all_schemas, source)
-    _merge(data, plain, source, sources)
-    _validate(data, all_schemas, sources)
-    _write_user_doc(path, doc)
+    with _editing(real):
+        doc = _load_user_doc(real)
+        before = _file_problems(_plain(doc.unwrap()), all_schemas, source)
+        container: Any = doc
+        for part in parts[:-1]:
+            child = container.get(part)
+            if not isinstance(child, MutableMapping):
+                container[part] = tomlkit.table()
+                child = container[part]
+            container = child
+        last = parts[-1]
+        if value is None:
+            if last in container:
+                del container[last]
+            _prune_empty(doc, parts[:-1])
+        else:
+            try:
+                container[last] = value
+            except (TypeError, ValueError) as exc:  # tomlkit cannot represent the value
+                raise ConfigError(
+                    f"{source}: {dotted_key}: cannot write {_short(value, 80)} to TOML: {exc}",
+                    code="config.invalid",
+                    context={"file": source, "key": dotted_key, "rule": "toml-representable"},
+                ) from exc
+        after = _file_problems(_plain(doc.unwrap()), all_schemas, source)
+        _refuse_worse(before, after, dotted_key, source)
+        _write_user_doc(real, doc)
     return path
+
+
+def _prune_empty(doc: Any, parts: list[str]) -> None:
+    """Remove the tables along ``parts`` that no longer hold any key, deepest first."""
+    for end in range(len(parts), 0, -1):
+        parent: Any = doc
+        for part in parts[: end - 1]:
+            parent = parent.get(part)
+            if not isinstance(parent, MutableMapping):
+                return
+        table = parent.get(parts[end - 1])
+        if not isinstance(table, MutableMapping) or len(table) > 0:
+            return
+        del parent[parts[end - 1]]
 
 
 def unset_user_value(
@@ -1166,31 +1382,33 @@ def unset_user_value(
     user_file: str | os.PathLike[str] | None = None,
     schemas: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Path:
-    """Remove one key from the user config file, keeping comments; a missing key is a no-op.
+    """Remove one key (or a whole table) from the user config file, keeping comments.
 
-    Unknown keys can be removed too (that is how a stale plugin section is cleaned up), so
-    ``schemas`` is accepted only for symmetry with :func:`set_user_value`. The file is
-    rewritten (atomically) only when something was removed.
+    A missing key is a no-op, and tables left empty are removed too. Unknown keys can be
+    removed (that is how a stale plugin section is cleaned up), so ``schemas`` is accepted only
+    for symmetry with :func:`set_user_value`. The edit takes the same lock as
+    :func:`set_user_value`, follows a symlink to its target, and rewrites the file
+    (atomically) only when something was removed.
 
     Raises:
         ConfigError: ``config.parse`` when the existing file is broken, ``config.unknown_key``
         for a malformed key.
     """
-    from symphony.commons.fs import user_config_file
-
     del schemas  # removing a key never needs validation
-    path = Path(user_file) if user_file is not None else user_config_file()
+    path, real = _real_user_file(user_file)
     parts = _split_key(dotted_key, str(path))
-    if not path.exists():
+    if not real.exists():
         return path
-    doc = _load_user_doc(path)
-    container: Any = doc
-    for part in parts[:-1]:
-        container = container.get(part)
-        if not isinstance(container, MutableMapping):
+    with _editing(real):
+        doc = _load_user_doc(real)
+        container: Any = doc
+        for part in parts[:-1]:
+            container = container.get(part)
+            if not isinstance(container, MutableMapping):
+                return path
+        if parts[-1] not in container:
             return path
-    if parts[-1] not in container:
-        return path
-    del container[parts[-1]]
-    _write_user_doc(path, doc)
+        del container[parts[-1]]
+        _prune_empty(doc, parts[:-1])
+        _write_user_doc(real, doc)
     return path

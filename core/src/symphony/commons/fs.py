@@ -16,9 +16,11 @@ the first time a platform directory is asked for.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
-from collections.abc import Mapping
+import sys
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Union
 
@@ -35,10 +37,12 @@ __all__ = [
     "cache_dir",
     "data_dir",
     "ensure_dir",
+    "exclusive_lock",
     "exists",
     "read_bytes",
     "read_text",
     "reject_parent_refs",
+    "remove_stale_temporaries",
     "resolve_within",
     "user_config_file",
 ]
@@ -332,3 +336,71 @@ def user_config_file(*, environ: Mapping[str, str] | None = None) -> Path:
     import platformdirs
 
     return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False)) / "config.toml"
+
+
+# --------------------------------------------------------------------------- locking, leftovers
+
+
+@contextlib.contextmanager
+def exclusive_lock(path: StrPath) -> Iterator[Path]:
+    """Hold an exclusive advisory lock on ``path`` (created if missing, never removed).
+
+    Processes that edit one file take the lock on a lock file beside it, then re-read the file
+    under the lock, so concurrent read-modify-write cycles lose no update. ``fcntl.flock`` on
+    POSIX, ``msvcrt.locking`` on Windows; the lock is released when the block exits or the
+    process dies (a killed editor never leaves it held). Yields the lock file's path.
+    """
+    lock_path = Path(path)
+    ensure_dir(lock_path.parent)
+    try:
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
+    except OSError as exc:
+        raise from_os_error(exc, path=lock_path, action="lock") from exc
+    try:
+        if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
+            import msvcrt
+
+            while True:
+                try:
+                    msvcrt.locking(fd, msvcrt.LK_LOCK, 1)
+                    break
+                except OSError:
+                    continue
+        else:
+            import fcntl
+
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield lock_path
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+
+
+def remove_stale_temporaries(path: StrPath) -> list[Path]:
+    """Remove temporaries :func:`atomic_write` left beside ``path`` when it was killed.
+
+    Call it only while holding the lock that serialises writers of ``path`` (no writer can be
+    mid-write then). Returns the paths removed.
+    """
+    target = Path(path)
+    removed: list[Path] = []
+    prefix = f".{target.name[:200]}."
+    try:
+        entries = list(os.scandir(target.parent))
+    except OSError:
+        return removed
+    for entry in entries:
+        name = entry.name
+        middle = name[len(prefix) : -len(".tmp")]
+        if (
+            name.startswith(prefix)
+            and name.endswith(".tmp")
+            and len(middle) == 12
+            and all(c in "0123456789abcdef" for c in middle)
+            and entry.is_file(follow_symlinks=False)
+        ):
+            try:
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+            except OSError:
+                continue
+    return removed

@@ -28,7 +28,10 @@ class PluginState(enum.StrEnum):
     DISABLED = "disabled"
     """Turned off by configuration (``plugins.disabled`` / ``plugins.enabled``)."""
     CONFLICTING = "conflicting"
-    """Provides a slot another plugin also provides, or shares another plugin's id."""
+    """Claims a slot, command name or config section another plugin (or the kernel) has, or
+    shares another plugin's id."""
+    MISCONFIGURED = "misconfigured"
+    """Its config section holds a bad value; the reason names the file, the key and the rule."""
     IMPORT_FAILED = "import-failed"
     """Importing the plugin's module raised."""
     ACTIVATE_FAILED = "activate-failed"
@@ -44,6 +47,7 @@ FAILED_STATES = frozenset(
         PluginState.INVALID,
         PluginState.INCOMPATIBLE,
         PluginState.CONFLICTING,
+        PluginState.MISCONFIGURED,
         PluginState.IMPORT_FAILED,
         PluginState.ACTIVATE_FAILED,
         PluginState.QUARANTINED,

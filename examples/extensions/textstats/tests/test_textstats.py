@@ -76,11 +76,15 @@ def test_operator_checks_inputs() -> None:
     assert info.value.code == "operator.invalid_input"
 
 
-def test_bad_config_value_names_the_key(symphony_kernel_factory) -> None:
-    from symphony_sdk import ConfigError
+def test_bad_config_value_fails_this_plugin_naming_the_key(symphony_kernel_factory) -> None:
+    from symphony_sdk import PluginError
 
-    with pytest.raises(ConfigError) as info:
-        symphony_kernel_factory(plugins=[PLUGIN], overrides={"textstats": {"top": -1}})
+    kernel = symphony_kernel_factory(plugins=[PLUGIN], overrides={"textstats": {"top": -1}})
+    record = kernel.plugin("symphony-textstats")
+    assert record.state.value == "misconfigured"
+    assert "textstats.top" in record.reason and "minimum=0" in record.reason
+    with pytest.raises(PluginError) as info:
+        kernel.service("text-stats")
     assert "textstats.top" in str(info.value)
 
 
