@@ -1,6 +1,6 @@
 """Workflow validation: every problem collected in one pass, errors and warnings kept apart.
 
-:func:`validate` checks a :class:`~symphony_workflow.model.Workflow`; :func:`check_parts` checks
+:func:`validate` checks a :class:`~symphony_workflow._model.Workflow`; :func:`check_parts` checks
 raw lists of nodes and edges (what a document decodes to, where ids may repeat and edges may
 dangle). Both run in linear time: Kahn's algorithm and iterative searches, no recursion.
 
@@ -44,9 +44,9 @@ import attrs
 
 from symphony.commons.errors import ValidationError
 from symphony.commons.gcpause import without_gc
-from symphony_workflow.errors import CycleError, WorkflowValidationError
-from symphony_workflow.model import BUILTIN_NODE_TYPES, Edge, EdgeKind, Node, NodeKind, Workflow
-from symphony_workflow.types import DEFAULT_TYPES, TypeSystem
+from symphony_workflow._errors import CycleError, WorkflowValidationError
+from symphony_workflow._model import BUILTIN_NODE_TYPES, Edge, EdgeKind, Node, NodeKind, Workflow
+from symphony_workflow._types import DEFAULT_TYPES, TypeSystem
 
 __all__ = [
     "INTEGRITY_CODES",
@@ -629,7 +629,7 @@ def check_parts(
     acyclic = len(order) == len(by_id)
     if not acyclic:
         stuck = {nid for nid, d in remaining.items() if d > 0}
-        for cycle in _find_cycles(stuck, succ):
+        for cycle in find_cycles(stuck, succ):
             errors.append(
                 _err(
                     "workflow.cycle",
@@ -842,7 +842,7 @@ class _Ancestry:
         return test
 
 
-def _find_cycles(stuck: set[str], succ: Mapping[str, list[str]]) -> list[list[str]]:
+def find_cycles(stuck: set[str], succ: Mapping[str, list[str]]) -> list[list[str]]:
     """Closed paths for the cycles among ``stuck`` nodes (iterative three-colour DFS, capped)."""
     colour: dict[str, int] = {}  # 1 = on stack, 2 = done
     cycles: list[list[str]] = []
