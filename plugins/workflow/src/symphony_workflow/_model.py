@@ -18,7 +18,6 @@ not be one of the expression keywords (``and or not in true false null``).
 
 from __future__ import annotations
 
-import enum
 import math
 import re
 import uuid
@@ -31,8 +30,10 @@ from typing import Any
 import attrs
 
 from symphony.commons.errors import NotFoundError, ValidationError
+from symphony_workflow._checks import edge_problems, expression_problems, node_problems
 from symphony_workflow._errors import CycleError
 from symphony_workflow._expr import KEYWORDS, Expression
+from symphony_workflow._kinds import EdgeKind, NodeKind
 from symphony_workflow._types import DEFAULT_TYPES, TypeSystem
 
 __all__ = [
@@ -54,24 +55,6 @@ _SEMVER = re.compile(
     r"(?:\+([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?"
 )
 _TYPE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:/\-]{0,127}")
-
-
-class NodeKind(enum.StrEnum):
-    """What a node is: an AI model, a utility, flow control, or a workflow input or output."""
-
-    INSTRUMENT = "instrument"
-    OPERATOR = "operator"
-    CONTROL = "control"
-    INPUT = "input"
-    OUTPUT = "output"
-
-
-class EdgeKind(enum.StrEnum):
-    """``data``: port to port; ``control``: ordering only; ``conditional``: guarded by an expression."""
-
-    DATA = "data"
-    CONTROL = "control"
-    CONDITIONAL = "conditional"
 
 
 CONTROL_TYPES: frozenset[str] = frozenset({"branch", "merge", "parallel", "join"})
@@ -761,8 +744,6 @@ class Workflow:
             raise ValidationError(
                 f"duplicate node id {node.id!r}", code="workflow.duplicate_node_id", context={"node": node.id}
             )
-        from symphony_workflow._validation import node_problems
-
         problems = node_problems(node, self.types)
         if problems:
             raise problems[0].to_error()
@@ -792,8 +773,6 @@ class Workflow:
         mismatch a type, or a condition would read an output that disappeared.
         """
         old = self.node(node.id)
-        from symphony_workflow._validation import edge_problems, node_problems
-
         problems = node_problems(node, self.types)
         if problems:
             raise problems[0].to_error()
@@ -872,8 +851,6 @@ class Workflow:
             raise ValidationError(
                 f"duplicate edge id {edge.id!r}", code="workflow.duplicate_edge_id", context={"edge": edge.id}
             )
-        from symphony_workflow._validation import edge_problems, expression_problems
-
         problems = edge_problems(edge, self._nodes, self.types, port_sources=self._port_sources)
         if problems:
             raise problems[0].to_error()
