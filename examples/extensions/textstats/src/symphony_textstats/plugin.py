@@ -40,7 +40,9 @@ def symphony_register_node_types(registry: NodeTypeRegistry) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def textstats_command(path: Path, top: int | None, as_json: bool) -> None:
     """Print statistics of the text file PATH."""
-    service: TextStats = current_kernel().service("text-stats")
+    kernel = current_kernel()
+    assert kernel is not None  # current_kernel() raises outside the `symphony` command
+    service: TextStats = kernel.service("text-stats")
     stats = service.analyze_file(path, top=top)
     if as_json:
         click.echo(json.dumps(stats.to_dict(), indent=2))
