@@ -53,7 +53,7 @@ def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
         manifest={
             "provides": ["node-type:demo.declared", "node-type:demo.registered"],
             "activation": "on-startup",
-            "after": ["symphony-workflow"],
+            "requires": ["symphony-workflow"],
         },
         module_source=PROVIDER,
     )
