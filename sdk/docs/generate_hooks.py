@@ -79,7 +79,9 @@ def render() -> str:
         "A plugin implements any of these hooks in the module its `symphony.plugins` entry point names,",
         "marked with `from symphony_sdk import hookimpl`. An implementation may omit arguments it does",
         "not use. An implementation whose name matches no hook fails its plugin with the name in the",
-        "reason (`symphony plugins inspect ID --load` shows it).",
+        "reason (`symphony plugins inspect ID --load` shows it). A hook added by another plugin needs",
+        "that plugin in the manifest's `requires`; if the other plugin is optional, mark the",
+        "implementation `@hookimpl(optionalhook=True)` instead: it is called when that plugin arrives.",
         "",
     ]
     for module_name, owner, when in SOURCES:

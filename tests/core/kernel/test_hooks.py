@@ -169,3 +169,24 @@ def test_kernel_names_only_its_own_registries() -> None:
     with pytest.raises(NotFoundError) as info:
         kernel.registry("node_types")
     assert info.value.code == "kernel.no_registry"
+
+
+OPTIONAL_WIDGET = """
+@hookimpl(optionalhook=True)
+def symphony_register_widgets(registry):
+    registry.append("optional")
+"""
+
+
+def test_an_optional_hook_of_a_later_plugin_is_replayed_when_its_registry_arrives(
+    add_plugin: Callable[..., Path], make_kernel: Callable[..., Kernel]
+) -> None:
+    add_plugin("p-opt", manifest={"provides": ["widget:opt"]}, source=OPTIONAL_WIDGET)
+    add_plugin("p-plain", manifest={"provides": ["widget:plain"]}, source=WIDGETS.format(name="plain"))
+    kernel = make_kernel()
+    kernel.activate("p-opt")  # no hookspec yet: allowed because the implementation is optional
+    with pytest.raises(PluginError):
+        kernel.activate("p-plain")  # not optional and no hookspec: an unknown hook
+    assert "symphony_register_widgets" in (kernel.plugin("p-plain").reason or "")
+    kernel.add_hookspecs(_OwnSpecs)
+    assert kernel.add_registry("widgets", "symphony_register_widgets", list) == ["optional"]
