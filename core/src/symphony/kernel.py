@@ -15,6 +15,12 @@ lifecycle hooks do not run.
 
 Nothing is imported at discovery: plugins are activated when one of their services, slots or
 commands is first asked for, or at start when their manifest says ``activation = "on-startup"``.
+
+The kernel owns two registries, ``services`` and ``commands``. Any other registry is added by
+the code that owns it with :meth:`Kernel.add_registry` (the bus adds its transports, codecs and
+message types; the workflow plugin its node types). A plugin's registration hooks are called
+through pluggy (so ``pm.add_hookcall_monitoring`` and tracing see them), for that plugin only;
+an implementation whose name matches no hookspec fails its plugin with the name in the reason.
 """
 
 from __future__ import annotations
@@ -425,7 +431,7 @@ class Kernel:
             self._failed(record, PluginState.ACTIVATE_FAILED, unknown, code="plugin.unknown_hook")
         try:
             for registry_name, hook_name in list(self._registry_hooks.items()):
-                self._fill(self.registry(registry_name), hook_name, record)
+                self._fill(registry_name, hook_name, record)
             self._call_own("symphony_activate", record, kernel=self)
         except Exception as exc:
             pm.unregister(name=record.id)
@@ -461,10 +467,11 @@ class Kernel:
             "(a hook added by another plugin needs that plugin in the manifest's `requires`)"
         )
 
-    def _fill(self, registry: Any, hook_name: str, record: PluginRecord) -> None:
-        """Call ``record``'s own implementation of ``hook_name`` with ``registry``."""
+    def _fill(self, registry_name: str, hook_name: str, record: PluginRecord) -> None:
+        """Call ``record``'s own implementation of ``hook_name`` with the registry ``registry_name``."""
         if not self._implements(hook_name, record):
             return
+        registry = self.registry(registry_name)
         has_owner = hasattr(registry, "current_plugin")
         previous = getattr(registry, "current_plugin", None)
         if has_owner:
@@ -674,7 +681,7 @@ class Kernel:
             for record in [*self._activation_order, *(r for r in self._records if r.id in registered)]:
                 if record.id in registered:
                     registered.discard(record.id)
-                    self._fill(registry, hook_name, record)
+                    self._fill(name, hook_name, record)
         return registry
 
     def registry(self, name: str) -> Any:
