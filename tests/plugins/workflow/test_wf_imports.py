@@ -80,3 +80,16 @@ def test_no_private_name_is_imported_across_packages() -> None:
                     if a.name.startswith("_") and not a.name.endswith("__")
                 ]
     assert offenders == []
+
+
+def test_importing_the_plugin_module_loads_no_model_code() -> None:
+    """The entry point stays cheap: the front door imports its private modules on first use."""
+    script = (
+        "import sys, symphony_workflow.plugin, symphony_workflow\n"
+        "loaded = sorted(m for m in sys.modules if m.startswith('symphony_workflow._'))\n"
+        "assert loaded == [], loaded\n"
+        "symphony_workflow.validate\n"
+        "assert 'symphony_workflow._validation' in sys.modules\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
