@@ -14,8 +14,7 @@ the real kernel with the ``symphony_kernel`` fixtures of :mod:`symphony_sdk.test
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from symphony._version import PLUGIN_API_VERSION
 from symphony.commons.errors import (
@@ -27,6 +26,7 @@ from symphony.commons.errors import (
     SymphonyError,
     ValidationError,
 )
+from symphony.commons.lazy import lazy_getattr
 from symphony.hookspecs import hookimpl, hookspec
 from symphony.kernel import Kernel
 from symphony.plugins.manifest import Manifest, load_manifest, parse_manifest
@@ -74,10 +74,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'symphony_sdk' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _LAZY)

@@ -25,8 +25,9 @@ are private (``_model``, ``_validation``, ...) and may change.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from symphony.commons.lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from symphony_workflow._builder import WorkflowBuilder
@@ -111,13 +112,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'symphony_workflow' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _LAZY)
 
 
 def __dir__() -> list[str]:
