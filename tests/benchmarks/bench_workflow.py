@@ -28,18 +28,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from _report import emit, log, median, percentile
 
-from symphony_workflow import (
-    SCHEMA_VERSION,
-    Template,
-    TemplateLibrary,
-    dumps,
-    from_binary,
-    from_document,
-    loads,
-    to_binary,
-    to_document,
-    validate,
-)
+from symphony_workflow import Template, TemplateLibrary, dumps, loads, to_binary, validate
+from symphony_workflow._serialization import SCHEMA_VERSION, from_binary, from_document, to_document
 
 NODE_TYPES = {f"ops.kind{i}" for i in range(20)} | {"llm.generate", "llm.classify"}
 

@@ -74,7 +74,7 @@ def test_factory_kernels_do_not_autoload_installed_plugins(symphony_kernel_facto
 
 @pytest.mark.anyio
 async def test_open_test_kernel_runs_lifecycle(symphony_kernel_factory) -> None:
-    async with open_test_kernel(["symphony_textstats.plugin"]) as kernel:
+    async with open_test_kernel(["symphony_workflow.plugin", "symphony_textstats.plugin"]) as kernel:
         assert kernel.running
         assert (await kernel.aservice("text-stats")).analyze_text("a b").words == 2
     assert not kernel.running

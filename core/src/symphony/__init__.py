@@ -11,10 +11,10 @@ stays cheap (the CLI's fast paths never pay for pluggy, jsonschema or structlog 
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from symphony._version import PLUGIN_API_VERSION, __version__
+from symphony.commons.lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from symphony.commons.config import Config, load_config
@@ -75,13 +75,7 @@ _LAZY: dict[str, str] = {
 __all__ = ["PLUGIN_API_VERSION", "__version__", *_LAZY]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'symphony' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _LAZY)
 
 
 def __dir__() -> list[str]:

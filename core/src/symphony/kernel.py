@@ -15,10 +15,17 @@ lifecycle hooks do not run.
 
 Nothing is imported at discovery: plugins are activated when one of their services, slots or
 commands is first asked for, or at start when their manifest says ``activation = "on-startup"``.
+
+The kernel owns two registries, ``services`` and ``commands``. Any other registry is added by
+the code that owns it with :meth:`Kernel.add_registry` (the bus adds its transports, codecs and
+message types; the workflow plugin its node types). A plugin's registration hooks are called
+through pluggy (so ``pm.add_hookcall_monitoring`` and tracing see them), for that plugin only;
+an implementation whose name matches no hookspec fails its plugin with the name in the reason.
 """
 
 from __future__ import annotations
 
+import difflib
 import importlib
 import inspect
 import os
@@ -31,7 +38,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from symphony._version import PLUGIN_API_VERSION
-from symphony.commons.errors import ConfigError, NotFoundError, PluginError, sole_exception
+from symphony.commons.errors import ConfigError, ConflictError, NotFoundError, PluginError, sole_exception
 from symphony.plugins.discovery import discover
 from symphony.plugins.manifest import Manifest, load_manifest, manifest_path_of
 from symphony.plugins.resolve import dependency_order, resolve
@@ -42,17 +49,14 @@ if TYPE_CHECKING:
 
     from symphony.commons.config import Config
 
-__all__ = ["REGISTRIES", "Kernel", "PluginSpec"]
+__all__ = ["Kernel", "PluginSpec"]
 
-REGISTRIES: dict[str, tuple[str, str]] = {
+_OWN_REGISTRIES: dict[str, tuple[str, str]] = {
     "services": ("symphony_register_services", "symphony.services:ServiceRegistry"),
     "commands": ("symphony_register_commands", "symphony.services:CommandRegistry"),
-    "transports": ("symphony_register_transports", "symphony.bus.registries:TransportRegistry"),
-    "codecs": ("symphony_register_codecs", "symphony.bus.registries:CodecRegistry"),
-    "message_types": ("symphony_register_message_types", "symphony.bus.registries:MessageTypeRegistry"),
-    "node_types": ("symphony_register_node_types", "symphony.node_types:NodeTypeRegistry"),
 }
-"""Registry name -> (registration hook, ``module:Class`` of the registry built on first use)."""
+"""The kernel's own registries: name -> (registration hook, ``module:Class`` built on first use).
+Every other registry is added by the subsystem or plugin that owns it (:meth:`Kernel.add_registry`)."""
 
 PluginSpec = str | ModuleType | tuple[Any, Any]
 """An explicitly given plugin: an import path or module whose package ships ``symphony.toml``,
@@ -217,6 +221,7 @@ class Kernel:
                     self._slots[slot] = r
         self._pm: pluggy.PluginManager | None = None
         self._registries: dict[str, Any] = {}
+        self._registry_hooks: dict[str, str] = {name: hook for name, (hook, _) in _OWN_REGISTRIES.items()}
         self._lock = threading.RLock()
         self._activation_order: list[PluginRecord] = []
         self._started: list[PluginRecord] = []
@@ -511,23 +516,15 @@ class Kernel:
                 tb=traceback.format_exc(),
                 cause=exc,
             )
+        unknown = self._unknown_hooks(record)
+        if unknown:
+            pm.unregister(name=record.id)
+            record.timings["activate"] = time.perf_counter() - start
+            self._failed(record, PluginState.ACTIVATE_FAILED, unknown, code="plugin.unknown_hook")
         try:
-            for registry_name, (hook_name, _) in REGISTRIES.items():
-                impls = self._own_impls(hook_name, record)
-                if not impls:
-                    continue
-                registry = self.registry(registry_name)
-                previous = getattr(registry, "current_plugin", None)
-                if hasattr(registry, "current_plugin"):
-                    registry.current_plugin = record.id
-                try:
-                    for impl in impls:
-                        self._call_impl(impl, registry=registry, kernel=self)
-                finally:
-                    if hasattr(registry, "current_plugin"):
-                        registry.current_plugin = previous
-            for impl in self._own_impls("symphony_activate", record):
-                self._call_impl(impl, kernel=self)
+            for registry_name, hook_name in list(self._registry_hooks.items()):
+                self._fill(registry_name, hook_name, record)
+            self._call_own("symphony_activate", record, kernel=self)
         except Exception as exc:
             pm.unregister(name=record.id)
             self._failed(
@@ -541,15 +538,58 @@ class Kernel:
         finally:
             record.timings["activate"] = time.perf_counter() - start
 
-    def _own_impls(self, hook_name: str, record: PluginRecord) -> list[Any]:
+    def _unknown_hooks(self, record: PluginRecord) -> str | None:
+        """Pluggy's ``check_pending`` for one plugin: its implementations that match no hookspec."""
+        callers = self.pm.get_hookcallers(record.obj) or []
+        names = sorted(
+            c.name
+            for c in callers
+            if not c.has_spec()
+            and any(i.plugin_name == record.id and not i.optionalhook for i in c.get_hookimpls())
+        )
+        if not names:
+            return None
+        known = sorted(n for n, c in vars(self.pm.hook).items() if not n.startswith("_") and c.has_spec())
+        described = []
+        for name in names:
+            close = difflib.get_close_matches(name, known, n=1)
+            described.append(f"{name} (did you mean {close[0]}?)" if close else name)
+        return (
+            f"{record.id} implements unknown hook(s) {', '.join(described)}: no hookspec declares them "
+            "(a hook added by another plugin needs that plugin in the manifest's `requires`)"
+        )
+
+    def _fill(self, registry_name: str, hook_name: str, record: PluginRecord) -> None:
+        """Call ``record``'s own implementation of ``hook_name`` with the registry ``registry_name``."""
+        if not self._implements(hook_name, record):
+            return
+        registry = self.registry(registry_name)
+        has_owner = hasattr(registry, "current_plugin")
+        previous = getattr(registry, "current_plugin", None)
+        if has_owner:
+            registry.current_plugin = record.id
+        try:
+            self._call_own(hook_name, record, registry=registry, kernel=self)
+        finally:
+            if has_owner:
+                registry.current_plugin = previous
+
+    def _implements(self, hook_name: str, record: PluginRecord) -> bool:
+        caller = getattr(self.pm.hook, hook_name, None)
+        return caller is not None and any(i.plugin_name == record.id for i in caller.get_hookimpls())
+
+    def _call_own(self, hook_name: str, record: PluginRecord, **kwargs: Any) -> list[Any]:
+        """Call only ``record``'s implementations of ``hook_name``, through pluggy's machinery
+        (so hook-call monitoring and tracing see it); an implementation may omit arguments."""
         caller = getattr(self.pm.hook, hook_name, None)
         if caller is None:
             return []
-        return [impl for impl in caller.get_hookimpls() if impl.plugin_name == record.id]
-
-    @staticmethod
-    def _call_impl(impl: Any, **available: Any) -> Any:
-        return impl.function(*(available[name] for name in impl.argnames))
+        impls = caller.get_hookimpls()
+        others = [i.plugin for i in impls if i.plugin_name != record.id]
+        if len(others) == len(impls):
+            return []
+        result: list[Any] = self.pm.subset_hook_caller(hook_name, others)(**kwargs)
+        return result
 
     def _failed(
         self,
@@ -618,26 +658,25 @@ class Kernel:
         if record in self._started or record.state is not PluginState.ACTIVE:
             return
         self._started.append(record)
-        for impl in self._own_impls("symphony_startup", record):
-            try:
-                result = self._call_impl(impl, kernel=self)
+        try:
+            for result in self._call_own("symphony_startup", record, kernel=self):
                 if inspect.isawaitable(result):
                     await result
-            except Exception as exc:
-                self._started.remove(record)
-                record.fail(
-                    PluginState.ACTIVATE_FAILED,
-                    f"startup of {record.id} raised {type(exc).__name__}: {exc}",
+        except Exception as exc:
+            self._started.remove(record)
+            record.fail(
+                PluginState.ACTIVATE_FAILED,
+                f"startup of {record.id} raised {type(exc).__name__}: {exc}",
+                code="plugin.startup_failed",
+                traceback=traceback.format_exc(),
+            )
+            self._log().warning("plugin startup failed", plugin=record.id, reason=record.reason)
+            if self._policies.get("symphony_startup", "isolate") == "propagate":
+                raise PluginError(
+                    f"plugin {record.id} activate-failed: {record.reason}",
                     code="plugin.startup_failed",
-                    traceback=traceback.format_exc(),
-                )
-                self._log().warning("plugin startup failed", plugin=record.id, reason=record.reason)
-                if self._policies.get("symphony_startup", "isolate") == "propagate":
-                    raise PluginError(
-                        f"plugin {record.id} activate-failed: {record.reason}",
-                        code="plugin.startup_failed",
-                        context={"plugin": record.id},
-                    ) from exc
+                    context={"plugin": record.id},
+                ) from exc
 
     async def aclose(self) -> None:
         """Run every started plugin's shutdown hook in reverse order, then close the bus."""
@@ -648,14 +687,13 @@ class Kernel:
             except Exception as exc:
                 errors.append(exc)
         for record in reversed(self._started):
-            for impl in self._own_impls("symphony_shutdown", record):
-                try:
-                    result = self._call_impl(impl, kernel=self)
+            try:
+                for result in self._call_own("symphony_shutdown", record, kernel=self):
                     if inspect.isawaitable(result):
                         await result
-                except Exception as exc:
-                    self._log().warning("plugin shutdown failed", plugin=record.id, error=repr(exc))
-                    errors.append(exc)
+            except Exception as exc:
+                self._log().warning("plugin shutdown failed", plugin=record.id, error=repr(exc))
+                errors.append(exc)
         self._started.clear()
         self._running = False
         self._task_group = None
@@ -707,21 +745,63 @@ class Kernel:
         """Add hook specifications of a plugin's own (e.g. the workflow's node events)."""
         self.pm.add_hookspecs(module_or_class)
 
+    def add_registry(self, name: str, hook_name: str, factory: Callable[[], Any]) -> Any:
+        """Add the registry ``name``, filled by every plugin implementing ``hook_name``; return it.
+
+        Called by the subsystem or plugin that owns a registry (the bus adds ``transports``,
+        ``codecs`` and ``message_types``; the workflow plugin adds ``node_types`` when it is
+        activated). The hookspec of ``hook_name`` must already be added. Plugins activated
+        before this call get their implementation called now, in activation order; plugins
+        activated later get it called at their activation. Adding the same ``name`` again with
+        the same hook returns the existing registry.
+        """
+        existing = self._registry_hooks.get(name)
+        if existing is not None:
+            if existing != hook_name:
+                raise ConflictError(
+                    f"registry {name!r} is already filled by {existing}, not {hook_name}",
+                    code="kernel.registry_conflict",
+                    context={"registry": name, "hook": hook_name, "existing": existing},
+                )
+            return self.registry(name)
+        caller = getattr(self.pm.hook, hook_name, None)
+        if caller is None or not caller.has_spec():
+            raise NotFoundError(
+                f"no hookspec {hook_name!r} for registry {name!r}",
+                code="kernel.no_hookspec",
+                context={"registry": name, "hook": hook_name},
+                hint="add the hookspec first with kernel.add_hookspecs(...)",
+            )
+        with self._lock:
+            registry = factory()
+            self._registries[name] = registry
+            self._registry_hooks[name] = hook_name
+            registered = {i.plugin_name for i in caller.get_hookimpls()}
+            for record in [*self._activation_order, *(r for r in self._records if r.id in registered)]:
+                if record.id in registered:
+                    registered.discard(record.id)
+                    self._fill(name, hook_name, record)
+        return registry
+
     def registry(self, name: str) -> Any:
-        """The registry object handed to ``symphony_register_<name>`` hooks (built on first use)."""
+        """The registry handed to the hook that fills ``name`` (``"services"``, ``"commands"``,
+        or one a subsystem or plugin added with :meth:`add_registry`)."""
         registry = self._registries.get(name)
         if registry is None:
-            try:
-                _, ref = REGISTRIES[name]
-            except KeyError:
+            if name not in _OWN_REGISTRIES:
                 raise NotFoundError(
                     f"no registry named {name!r}",
                     code="kernel.no_registry",
-                    context={"registry": name, "known": sorted(REGISTRIES)},
-                ) from None
-            registry = _import_object(ref)()
+                    context={"registry": name, "known": self.registry_names()},
+                    hint="a plugin adds its registry when it is activated (kernel.add_registry)",
+                )
+            registry = _import_object(_OWN_REGISTRIES[name][1])()
             self._registries[name] = registry
         return registry
+
+    def registry_names(self) -> list[str]:
+        """The names of every registry known now, sorted."""
+        return sorted(self._registry_hooks)
 
     def service(self, name: str) -> Any:
         """Return the service ``name``, activating the plugin that provides it on first use.

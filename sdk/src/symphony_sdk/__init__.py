@@ -1,6 +1,11 @@
 """The Symphony SDK: everything a plugin author imports.
 
-    from symphony_sdk import hookimpl, Operator
+    from symphony_sdk import Operator, ServiceRegistry, hookimpl
+
+The registry classes (:class:`ServiceRegistry`, :class:`CommandRegistry`,
+:class:`TransportRegistry`, :class:`CodecRegistry`, :class:`MessageTypeRegistry`) are here to
+annotate hook implementations; the hooks are listed in ``sdk/docs/hooks.md``. The workflow
+plugin's ``NodeTypeRegistry`` is exported by ``symphony_workflow``.
 
 Write hook implementations with :data:`hookimpl`, describe the plugin in a ``symphony.toml``
 manifest inside the package, declare the ``symphony.plugins`` entry point, and test it against
@@ -8,6 +13,8 @@ the real kernel with the ``symphony_kernel`` fixtures of :mod:`symphony_sdk.test
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
 
 from symphony._version import PLUGIN_API_VERSION
 from symphony.commons.errors import (
@@ -19,20 +26,33 @@ from symphony.commons.errors import (
     SymphonyError,
     ValidationError,
 )
+from symphony.commons.lazy import lazy_getattr
 from symphony.hookspecs import hookimpl, hookspec
 from symphony.kernel import Kernel
 from symphony.plugins.manifest import Manifest, load_manifest, parse_manifest
 from symphony.plugins.states import PluginRecord, PluginState
+from symphony.services import CommandRegistry, ServiceRegistry
 from symphony_sdk.cli import current_kernel
 from symphony_sdk.manifest import ManifestReport, check_manifest, manifest_path_of
 from symphony_sdk.operator import Operator
 
+if TYPE_CHECKING:
+    from symphony.bus.registries import CodecRegistry, MessageTypeRegistry, TransportRegistry
+
+_LAZY = {
+    name: "symphony.bus.registries" for name in ("CodecRegistry", "MessageTypeRegistry", "TransportRegistry")
+}
+"""Imported on first use, so importing the SDK does not import the bus (and jsonschema)."""
+
 __all__ = [
     "PLUGIN_API_VERSION",
+    "CodecRegistry",
+    "CommandRegistry",
     "ConfigError",
     "Kernel",
     "Manifest",
     "ManifestReport",
+    "MessageTypeRegistry",
     "NotFoundError",
     "Operator",
     "PermissionDeniedError",
@@ -40,7 +60,9 @@ __all__ = [
     "PluginRecord",
     "PluginState",
     "PreValidationError",
+    "ServiceRegistry",
     "SymphonyError",
+    "TransportRegistry",
     "ValidationError",
     "check_manifest",
     "current_kernel",
@@ -50,3 +72,6 @@ __all__ = [
     "manifest_path_of",
     "parse_manifest",
 ]
+
+
+__getattr__ = lazy_getattr(__name__, _LAZY)

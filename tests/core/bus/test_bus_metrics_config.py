@@ -149,7 +149,9 @@ async def test_from_kernel_uses_the_kernel_registries() -> None:
 
     kernel = Kernel.create(autoload=False)
     try:
-        kernel.registry("message_types").add("k.ping", schema={"type": "object"})
+        from symphony.bus.registries import kernel_registry
+
+        kernel_registry(kernel, "message_types").add("k.ping", schema={"type": "object"})
         bus = Bus.from_kernel(kernel)
         assert bus.message_types is kernel.registry("message_types")
         assert bus.codecs is kernel.registry("codecs")

@@ -24,8 +24,10 @@ def plugin_root(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
     monkeypatch.syspath_prepend(str(root))
     before = set(sys.modules)
     yield root
-    for name in set(sys.modules) - before:  # forget the test plugins' modules
-        del sys.modules[name]
+    for name in set(sys.modules) - before:  # forget the test plugins' modules (only those)
+        origin = getattr(sys.modules[name], "__file__", None) or ""
+        if origin.startswith(str(root)):
+            del sys.modules[name]
 
 
 @pytest.fixture

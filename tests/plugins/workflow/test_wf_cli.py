@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from symphony_workflow import from_binary, load, loads
-from symphony_workflow.cli import workflow
+from symphony_workflow import load, loads
+from symphony_workflow._cli import workflow
+from symphony_workflow._serialization import from_binary
 
 from .conftest import EXAMPLES, FIXTURE_TEMPLATES, FIXTURE_WORKFLOWS, REPO
 

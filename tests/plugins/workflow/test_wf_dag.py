@@ -9,20 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 
 from symphony.commons.errors import NotFoundError, ValidationError
-from symphony_workflow import (
-    CycleError,
-    Edge,
-    Node,
-    Workflow,
-    all_paths,
-    ancestors,
-    critical_path,
-    descendants,
-    diff,
-    levels,
-    subgraph,
-    topological_order,
-)
+from symphony_workflow import CycleError, Edge, Node, Workflow, critical_path, diff, levels, topological_order
+from symphony_workflow._dag import all_paths, ancestors, descendants, subgraph
 
 from .workflow_strategies import workflows
 

@@ -12,29 +12,23 @@ import anyio
 import pytest
 
 from symphony.commons.errors import NotFoundError, ValidationError
-from symphony_workflow import (
-    AuditEntry,
-    AuditLog,
-    CallbackSink,
+from symphony_workflow import Execution, ExecutionEvent, Node, Workflow
+from symphony_workflow._audit import AuditEntry, AuditLog, JsonlAuditStorage
+from symphony_workflow._errors import InvalidTransitionError
+from symphony_workflow._events import CallbackSink, EventHub, EventKind
+from symphony_workflow._execution import (
+    NODE_TRANSITIONS,
+    RUN_TRANSITIONS,
     Cancel,
-    EventHub,
-    EventKind,
-    Execution,
-    ExecutionEvent,
-    InvalidTransitionError,
-    JsonlAuditStorage,
-    Node,
     NodeRunState,
     Pause,
     RetryNode,
     RunState,
     SkipNode,
     Start,
-    Workflow,
     command_from_dict,
     command_to_dict,
 )
-from symphony_workflow.execution import NODE_TRANSITIONS, RUN_TRANSITIONS
 
 
 class Clock:

@@ -9,8 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from symphony.commons.errors import ValidationError
-from symphony_workflow import Expression
-from symphony_workflow.expr import MAX_DEPTH, MAX_LENGTH, parse, truthy
+from symphony_workflow._expr import MAX_DEPTH, MAX_LENGTH, Expression, parse, truthy
 
 from .workflow_strategies import json_values
 

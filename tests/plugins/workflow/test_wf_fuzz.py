@@ -10,17 +10,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from symphony.commons.errors import SymphonyError
-from symphony_workflow import (
-    DEFAULT_TYPES,
-    AuditEntry,
-    AuditLog,
-    ExecutionEvent,
-    SemVer,
-    Template,
-    VersionConstraint,
-    command_from_dict,
-    load_template,
-)
+from symphony_workflow import ExecutionEvent, Template
+from symphony_workflow._audit import AuditEntry, AuditLog
+from symphony_workflow._execution import command_from_dict
+from symphony_workflow._templates import load_template
+from symphony_workflow._types import DEFAULT_TYPES
+from symphony_workflow._versioning import SemVer, VersionConstraint
 
 from .workflow_strategies import json_values
 

@@ -13,7 +13,9 @@ import pytest
 from symphony.commons.errors import ValidationError
 from symphony.kernel import Kernel
 from symphony_sdk.testing import write_plugin_distribution
-from symphony_workflow import EventKind, Node, Workflow, WorkflowService, to_document
+from symphony_workflow import Node, Workflow, WorkflowService
+from symphony_workflow._events import EventKind
+from symphony_workflow._serialization import to_document
 
 from .conftest import EXAMPLES
 
@@ -51,7 +53,7 @@ def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
         manifest={
             "provides": ["node-type:demo.declared", "node-type:demo.registered"],
             "activation": "on-startup",
-            "after": ["symphony-workflow"],
+            "requires": ["symphony-workflow"],
         },
         module_source=PROVIDER,
     )

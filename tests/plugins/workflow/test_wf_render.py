@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from symphony.commons.errors import ValidationError
-from symphony_workflow import Node, Workflow, render, render_dot, render_mermaid, render_text
+from symphony_workflow import Node, Workflow, render
+from symphony_workflow._render import render_dot, render_mermaid, render_text
 
 
 def test_text_tree_lists_nodes_in_order_with_edges(triage: Workflow) -> None:

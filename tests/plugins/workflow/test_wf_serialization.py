@@ -20,22 +20,15 @@ from symphony.commons.errors import (
     SymphonyError,
     ValidationError,
 )
-from symphony_workflow import (
+from symphony_workflow import Node, Workflow, WorkflowValidationError, dump, dumps, load, loads, to_binary
+from symphony_workflow._serialization import (
     SCHEMA_VERSION,
     Migration,
     MigrationRegistry,
-    Node,
-    Workflow,
-    WorkflowValidationError,
     detect_format,
-    dump,
-    dumps,
     from_binary,
     from_document,
     json_schema,
-    load,
-    loads,
-    to_binary,
     to_document,
 )
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from symphony_workflow import load_template
+from symphony_workflow._templates import load_template
 
 from .conftest import EXAMPLE_FILES, REPO, TEMPLATES
 from .test_wf_cli import _symphony

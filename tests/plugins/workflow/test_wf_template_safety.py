@@ -20,8 +20,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from symphony.commons.errors import SymphonyError, ValidationError
-from symphony_workflow import Constraints, Parameter, ParamType, Template
-from symphony_workflow.cli import workflow
+from symphony_workflow import Template
+from symphony_workflow._cli import workflow
+from symphony_workflow._templates import Constraints, Parameter, ParamType
 
 from .test_wf_cli import _symphony
 
@@ -153,7 +154,8 @@ def test_a_backtracking_pattern_does_not_hang() -> None:
     script = textwrap.dedent(
         """
         from symphony.commons.errors import ValidationError
-        from symphony_workflow import Constraints, Parameter, ParamType, Template
+        from symphony_workflow import Template
+        from symphony_workflow._templates import Constraints, Parameter, ParamType
         t = Template.from_dict({"schema_version": "1.0", "id": "p", "name": "p", "version": "1.0.0",
             "parameters": [{"name": "code", "type": "string", "constraints": {"pattern": "^(a+)+$"}}],
             "workflow": {"name": "p", "nodes": [{"id": "i", "kind": "input", "type": "input"}], "edges": []}})

@@ -12,18 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from symphony.commons.errors import ConflictError, NotFoundError, ValidationError
-from symphony_workflow import (
-    Parameter,
-    ParamType,
-    SemVer,
-    Template,
-    TemplateLibrary,
-    VersionConstraint,
-    WorkflowValidationError,
-    load_template,
-    validate,
-)
-from symphony_workflow.templates import Constraints
+from symphony_workflow import Template, TemplateLibrary, WorkflowValidationError, validate
+from symphony_workflow._templates import Constraints, Parameter, ParamType, load_template
+from symphony_workflow._versioning import SemVer, VersionConstraint
 
 KNOWN = {"llm.classify", "tracker.create_issue", "review.queue", "llm.generate", "textstats.analyze"}
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from symphony.commons.errors import ValidationError
-from symphony_workflow import DEFAULT_TYPES, TypeSystem
+from symphony_workflow._types import DEFAULT_TYPES, TypeSystem
 
 
 @pytest.mark.parametrize(

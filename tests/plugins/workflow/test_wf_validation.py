@@ -10,19 +10,19 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from symphony.commons.errors import ValidationError
-from symphony.node_types import NodeTypeRegistry
 from symphony_workflow import (
     Edge,
     EdgeKind,
     Node,
+    NodeTypeRegistry,
     Port,
     ValidationOptions,
     Workflow,
     WorkflowValidationError,
-    check_parts,
     validate,
 )
-from symphony_workflow.validation import INTEGRITY_CODES as INTEGRITY
+from symphony_workflow._validation import INTEGRITY_CODES as INTEGRITY
+from symphony_workflow._validation import check_parts
 
 from .workflow_strategies import workflows
 

@@ -11,18 +11,10 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from symphony_workflow import (
-    CONTROL_TYPES,
-    DEFAULT_TYPES,
-    Edge,
-    EdgeKind,
-    Node,
-    NodeKind,
-    Port,
-    Workflow,
-    WorkflowMetadata,
-)
-from symphony_workflow.expr import KEYWORDS
+from symphony_workflow import Edge, EdgeKind, Node, NodeKind, Port, Workflow
+from symphony_workflow._expr import KEYWORDS
+from symphony_workflow._model import CONTROL_TYPES, WorkflowMetadata
+from symphony_workflow._types import DEFAULT_TYPES
 
 INT64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)
 FLOATS = st.floats(allow_nan=False, allow_infinity=False)

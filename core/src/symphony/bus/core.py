@@ -182,12 +182,11 @@ class Bus:
         """
         kernel.activate_providers("codec:")
         kernel.activate_providers("message-type:")
-        codecs = kernel.registry("codecs")
-        message_types = kernel.registry("message_types")
-        try:
-            transports = kernel.registry("transports")
-        except SymphonyError:
-            transports = None
+        from symphony.bus.registries import kernel_registry
+
+        codecs = kernel_registry(kernel, "codecs")
+        message_types = kernel_registry(kernel, "message_types")
+        transports = kernel_registry(kernel, "transports")
         try:
             section = kernel.config.section("bus")
         except (SymphonyError, KeyError):

@@ -8,7 +8,9 @@
   JSON Schema for their payload (``symphony_register_message_types(registry)``:
   ``registry.add("pit.pool.allocate", 1, schema={...}, summary="...")``).
 
-Each is constructible with no arguments; the kernel creates one of each lazily.
+Each is constructible with no arguments. The bus adds them to a kernel (:func:`kernel_registry`,
+through :meth:`symphony.Kernel.add_registry`) the first time a kernel's bus or transport is
+asked for; plugins activated before that get their registration hook called then.
 
 Payload validation
 ------------------
@@ -45,6 +47,7 @@ __all__ = [
     "MessageTypeRegistry",
     "TransportRegistry",
     "UnknownTypePolicy",
+    "kernel_registry",
 ]
 
 UnknownTypePolicy = Literal["allow", "strict"]
@@ -373,3 +376,20 @@ class MessageTypeRegistry:
 
     def __repr__(self) -> str:
         return f"MessageTypeRegistry({len(self)} types, unknown={self._unknown!r})"
+
+
+_BUS_REGISTRIES: Final = (
+    ("codecs", "symphony_register_codecs", CodecRegistry),
+    ("message_types", "symphony_register_message_types", MessageTypeRegistry),
+    ("transports", "symphony_register_transports", TransportRegistry),
+)
+
+
+def kernel_registry(kernel: Any, name: str) -> Any:
+    """The bus registry ``name`` (``codecs``, ``message_types`` or ``transports``) of ``kernel``.
+
+    Adds the three bus registries to the kernel the first time (``kernel.add_registry``).
+    """
+    for registry_name, hook_name, factory in _BUS_REGISTRIES:
+        kernel.add_registry(registry_name, hook_name, factory)
+    return kernel.registry(name)

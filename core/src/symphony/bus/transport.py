@@ -717,7 +717,9 @@ def open_transport(url: str, registry: Any = None, *, kernel: Any = None, autolo
     """
     scheme = scheme_of(url)
     if kernel is not None:
-        registry = kernel.registry("transports")
+        from symphony.bus.registries import kernel_registry
+
+        registry = kernel_registry(kernel, "transports")
         if scheme not in registry and scheme not in _BUILTIN_TRANSPORTS:
             try:
                 kernel.activate_slot(f"transport:{scheme}")

@@ -13,6 +13,7 @@ from symphony_sdk import PermissionDeniedError, PluginState, ValidationError
 from symphony_textstats import TextStats, TextStatsOperator
 
 PLUGIN = "symphony_textstats.plugin"
+PLUGINS = ["symphony_workflow.plugin", PLUGIN]  # it requires the workflow plugin (node types)
 
 
 def test_statistics_of_a_text() -> None:
@@ -30,7 +31,7 @@ def test_empty_text() -> None:
 
 def test_service_is_provided_lazily_and_configured(symphony_kernel_factory) -> None:
     kernel = symphony_kernel_factory(
-        plugins=[PLUGIN], overrides={"textstats": {"top": 1, "words_per_minute": 1}}
+        plugins=PLUGINS, overrides={"textstats": {"top": 1, "words_per_minute": 1}}
     )
     assert kernel.plugin("symphony-textstats").state is PluginState.DISCOVERED
     service = kernel.service("text-stats")
@@ -41,19 +42,20 @@ def test_service_is_provided_lazily_and_configured(symphony_kernel_factory) -> N
 
 
 def test_node_type_is_registered(symphony_kernel_factory) -> None:
-    kernel = symphony_kernel_factory(plugins=[PLUGIN])
+    kernel = symphony_kernel_factory(plugins=PLUGINS)
     assert [r.id for r in kernel.providers("node-type:textstats.")] == ["symphony-textstats"]
     kernel.activate_slot("node-type:textstats.analyze")
-    assert "textstats.analyze" in kernel.registry("node_types")
+    assert kernel.plugin("symphony-workflow").state is PluginState.ACTIVE  # activated first: required
+    assert kernel.registry("node_types").get("textstats.analyze").provider == "symphony-textstats"
 
 
-@pytest.mark.symphony_plugins(PLUGIN)
+@pytest.mark.symphony_plugins(*PLUGINS)
 def test_marker_loads_the_plugin(symphony_kernel) -> None:
     assert symphony_kernel.service("text-stats").analyze_text("x y").words == 2
 
 
 def test_file_size_limit_and_root_confinement(symphony_kernel_factory, tmp_path: Path) -> None:
-    kernel = symphony_kernel_factory(plugins=[PLUGIN], overrides={"textstats": {"max_bytes": 10}})
+    kernel = symphony_kernel_factory(plugins=PLUGINS, overrides={"textstats": {"max_bytes": 10}})
     service = kernel.service("text-stats")
     big = tmp_path / "big.txt"
     big.write_text("word " * 10)
@@ -79,7 +81,7 @@ def test_operator_checks_inputs() -> None:
 def test_bad_config_value_fails_this_plugin_naming_the_key(symphony_kernel_factory) -> None:
     from symphony_sdk import PluginError
 
-    kernel = symphony_kernel_factory(plugins=[PLUGIN], overrides={"textstats": {"top": -1}})
+    kernel = symphony_kernel_factory(plugins=PLUGINS, overrides={"textstats": {"top": -1}})
     record = kernel.plugin("symphony-textstats")
     assert record.state.value == "misconfigured"
     assert "textstats.top" in record.reason and "minimum=0" in record.reason

@@ -16,202 +16,104 @@ templates and execution state.
     assert validate(wf, node_types={"llm.generate"}).valid
 
 The package is also a Symphony plugin: it registers the ``workflow`` service
-(:class:`WorkflowService`) and the ``symphony workflow`` command.
+(:class:`WorkflowService`), the ``symphony workflow`` command, and the ``node_types`` registry
+(:class:`NodeTypeRegistry`) that ``symphony_register_node_types`` hooks fill.
+
+This module is the package's front door: what ``__all__`` lists is its API. The other modules
+are private (``_model``, ``_validation``, ...) and may change.
 """
 
 from __future__ import annotations
 
-from symphony_workflow.audit import AuditEntry, AuditLog, AuditSink, JsonlAuditStorage, MemoryAuditStorage
-from symphony_workflow.builder import WorkflowBuilder
-from symphony_workflow.dag import (
-    CriticalPath,
-    WorkflowDiff,
-    all_paths,
-    ancestors,
-    critical_path,
-    descendants,
-    diff,
-    levels,
-    subgraph,
-    topological_order,
-)
-from symphony_workflow.errors import CycleError, InvalidTransitionError, WorkflowValidationError
-from symphony_workflow.events import (
-    BusEventSink,
-    CallbackSink,
-    EventHub,
-    EventKind,
-    EventSink,
-    ExecutionEvent,
-    HookEventSink,
-    Subscription,
-)
-from symphony_workflow.execution import (
-    NODE_TRANSITIONS,
-    RUN_TRANSITIONS,
-    Cancel,
-    Command,
-    DurationEstimator,
-    Execution,
-    NodeRun,
-    NodeRunState,
-    Pause,
-    Progress,
-    ProvideInput,
-    Resume,
-    RetryNode,
-    RunState,
-    SkipNode,
-    Start,
-    Transition,
-    command_from_dict,
-    command_to_dict,
-)
-from symphony_workflow.expr import Expression
-from symphony_workflow.model import (
-    CONTROL_TYPES,
-    Edge,
-    EdgeKind,
-    Node,
-    NodeKind,
-    Port,
-    Workflow,
-    WorkflowMetadata,
-)
-from symphony_workflow.render import render, render_dot, render_mermaid, render_text
-from symphony_workflow.serialization import (
-    DEFAULT_MIGRATIONS,
-    SCHEMA_VERSION,
-    Migration,
-    MigrationRegistry,
-    detect_format,
-    dump,
-    dumps,
-    from_binary,
-    from_document,
-    json_schema,
-    load,
-    loads,
-    to_binary,
-    to_document,
-)
-from symphony_workflow.service import WorkflowService
-from symphony_workflow.templates import (
-    Constraints,
-    Instantiation,
-    Parameter,
-    ParamType,
-    SearchHit,
-    Template,
-    TemplateLibrary,
-    UIHints,
-    load_template,
-)
-from symphony_workflow.types import DEFAULT_TYPES, TypeSystem
-from symphony_workflow.validation import (
-    INTEGRITY_CODES,
-    Issue,
-    Severity,
-    ValidationOptions,
-    ValidationReport,
-    check_parts,
-    validate,
-)
-from symphony_workflow.versioning import SemVer, VersionConstraint
+from typing import TYPE_CHECKING
+
+from symphony.commons.lazy import lazy_getattr
+
+if TYPE_CHECKING:
+    from symphony_workflow._builder import WorkflowBuilder
+    from symphony_workflow._dag import critical_path, diff, levels, topological_order
+    from symphony_workflow._errors import CycleError, WorkflowValidationError
+    from symphony_workflow._events import ExecutionEvent
+    from symphony_workflow._execution import Execution
+    from symphony_workflow._model import Edge, EdgeKind, Node, NodeKind, Port, Workflow
+    from symphony_workflow._node_types import NodeTypeRegistry, NodeTypeSpec
+    from symphony_workflow._render import render
+    from symphony_workflow._serialization import dump, dumps, load, loads, to_binary
+    from symphony_workflow._service import WorkflowService
+    from symphony_workflow._templates import Template, TemplateLibrary
+    from symphony_workflow._validation import Issue, ValidationOptions, ValidationReport, validate
+
+_LAZY: dict[str, str] = {
+    "CycleError": "symphony_workflow._errors",
+    "Edge": "symphony_workflow._model",
+    "EdgeKind": "symphony_workflow._model",
+    "Execution": "symphony_workflow._execution",
+    "ExecutionEvent": "symphony_workflow._events",
+    "Issue": "symphony_workflow._validation",
+    "Node": "symphony_workflow._model",
+    "NodeKind": "symphony_workflow._model",
+    "NodeTypeRegistry": "symphony_workflow._node_types",
+    "NodeTypeSpec": "symphony_workflow._node_types",
+    "Port": "symphony_workflow._model",
+    "Template": "symphony_workflow._templates",
+    "TemplateLibrary": "symphony_workflow._templates",
+    "ValidationOptions": "symphony_workflow._validation",
+    "ValidationReport": "symphony_workflow._validation",
+    "Workflow": "symphony_workflow._model",
+    "WorkflowBuilder": "symphony_workflow._builder",
+    "WorkflowService": "symphony_workflow._service",
+    "WorkflowValidationError": "symphony_workflow._errors",
+    "critical_path": "symphony_workflow._dag",
+    "diff": "symphony_workflow._dag",
+    "dump": "symphony_workflow._serialization",
+    "dumps": "symphony_workflow._serialization",
+    "levels": "symphony_workflow._dag",
+    "load": "symphony_workflow._serialization",
+    "loads": "symphony_workflow._serialization",
+    "render": "symphony_workflow._render",
+    "to_binary": "symphony_workflow._serialization",
+    "topological_order": "symphony_workflow._dag",
+    "validate": "symphony_workflow._validation",
+}
+"""Name -> private module; imported on first use, so activating the plugin (or a plugin that
+requires it) does not import the whole package."""
 
 __all__ = [
-    "CONTROL_TYPES",
-    "DEFAULT_MIGRATIONS",
-    "DEFAULT_TYPES",
-    "INTEGRITY_CODES",
-    "NODE_TRANSITIONS",
-    "RUN_TRANSITIONS",
-    "SCHEMA_VERSION",
-    "AuditEntry",
-    "AuditLog",
-    "AuditSink",
-    "BusEventSink",
-    "CallbackSink",
-    "Cancel",
-    "Command",
-    "Constraints",
-    "CriticalPath",
     "CycleError",
-    "DurationEstimator",
     "Edge",
     "EdgeKind",
-    "EventHub",
-    "EventKind",
-    "EventSink",
     "Execution",
     "ExecutionEvent",
-    "Expression",
-    "HookEventSink",
-    "Instantiation",
-    "InvalidTransitionError",
     "Issue",
-    "JsonlAuditStorage",
-    "MemoryAuditStorage",
-    "Migration",
-    "MigrationRegistry",
     "Node",
     "NodeKind",
-    "NodeRun",
-    "NodeRunState",
-    "ParamType",
-    "Parameter",
-    "Pause",
+    "NodeTypeRegistry",
+    "NodeTypeSpec",
     "Port",
-    "Progress",
-    "ProvideInput",
-    "Resume",
-    "RetryNode",
-    "RunState",
-    "SearchHit",
-    "SemVer",
-    "Severity",
-    "SkipNode",
-    "Start",
-    "Subscription",
     "Template",
     "TemplateLibrary",
-    "Transition",
-    "TypeSystem",
-    "UIHints",
     "ValidationOptions",
     "ValidationReport",
-    "VersionConstraint",
     "Workflow",
     "WorkflowBuilder",
-    "WorkflowDiff",
-    "WorkflowMetadata",
     "WorkflowService",
     "WorkflowValidationError",
-    "all_paths",
-    "ancestors",
-    "check_parts",
-    "command_from_dict",
-    "command_to_dict",
     "critical_path",
-    "descendants",
-    "detect_format",
     "diff",
     "dump",
     "dumps",
-    "from_binary",
-    "from_document",
-    "json_schema",
     "levels",
     "load",
-    "load_template",
     "loads",
     "render",
-    "render_dot",
-    "render_mermaid",
-    "render_text",
-    "subgraph",
     "to_binary",
-    "to_document",
     "topological_order",
     "validate",
 ]
+
+
+__getattr__ = lazy_getattr(__name__, _LAZY)
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

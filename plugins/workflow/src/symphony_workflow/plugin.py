@@ -2,36 +2,37 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from symphony.hookspecs import hookimpl
+from symphony.kernel import Kernel
+from symphony.services import CommandRegistry, ServiceRegistry
 
 
 @hookimpl
-def symphony_register_services(registry: Any, kernel: Any) -> None:
+def symphony_register_services(registry: ServiceRegistry, kernel: Kernel) -> None:
     """Provide the ``workflow`` service, configured from the ``[workflow]`` section."""
-    from symphony_workflow.service import WorkflowService
+    from symphony_workflow._service import WorkflowService
 
     registry.add("workflow", WorkflowService.from_kernel(kernel))
 
 
 @hookimpl
-def symphony_register_commands(registry: Any) -> None:
+def symphony_register_commands(registry: CommandRegistry) -> None:
     """Add ``symphony workflow ...``."""
-    from symphony_workflow.cli import workflow
+    from symphony_workflow._cli import workflow
 
     registry.add(workflow)
 
 
 @hookimpl
-def symphony_activate(kernel: Any) -> None:
-    """Add the workflow hookspecs (``symphony_handle_workflow_event``, ``symphony_register_workflow_templates``)."""
+def symphony_activate(kernel: Kernel) -> None:
+    """Add the workflow hookspecs and the ``node_types`` registry they fill.
+
+    Plugins that add node types require this plugin, so they are activated after it.
+    """
     from symphony_workflow import hookspecs
+    from symphony_workflow._node_types import NodeTypeRegistry
 
-    hook = kernel.hook
-    if getattr(hook, "symphony_handle_workflow_event", None) is None or not _has_spec(hook.symphony_handle_workflow_event):
+    caller = getattr(kernel.hook, "symphony_register_node_types", None)
+    if caller is None or not caller.has_spec():
         kernel.add_hookspecs(hookspecs)
-
-
-def _has_spec(caller: Any) -> bool:
-    return getattr(caller, "spec", None) is not None
+    kernel.add_registry("node_types", "symphony_register_node_types", NodeTypeRegistry)

@@ -4,22 +4,25 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import click
 
-from symphony_sdk import Kernel, current_kernel, hookimpl
+from symphony_sdk import CommandRegistry, Kernel, ServiceRegistry, current_kernel, hookimpl
 from symphony_textstats.stats import TextStats, TextStatsOperator
+
+if TYPE_CHECKING:
+    from symphony_workflow import NodeTypeRegistry
 
 
 @hookimpl
-def symphony_register_services(registry: Any, kernel: Kernel) -> None:
+def symphony_register_services(registry: ServiceRegistry, kernel: Kernel) -> None:
     """Provide the ``text-stats`` service, configured from the ``[textstats]`` section."""
     registry.add("text-stats", TextStats(**kernel.config.section("textstats")))
 
 
 @hookimpl
-def symphony_register_node_types(registry: Any) -> None:
+def symphony_register_node_types(registry: NodeTypeRegistry) -> None:
     """Provide the ``textstats.analyze`` workflow node type."""
     registry.add(
         "textstats.analyze",
@@ -37,7 +40,9 @@ def symphony_register_node_types(registry: Any) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def textstats_command(path: Path, top: int | None, as_json: bool) -> None:
     """Print statistics of the text file PATH."""
-    service: TextStats = current_kernel().service("text-stats")
+    kernel = current_kernel()
+    assert kernel is not None  # current_kernel() raises outside the `symphony` command
+    service: TextStats = kernel.service("text-stats")
     stats = service.analyze_file(path, top=top)
     if as_json:
         click.echo(json.dumps(stats.to_dict(), indent=2))
@@ -49,6 +54,6 @@ def textstats_command(path: Path, top: int | None, as_json: bool) -> None:
 
 
 @hookimpl
-def symphony_register_commands(registry: Any) -> None:
+def symphony_register_commands(registry: CommandRegistry) -> None:
     """Add the ``symphony textstats`` command."""
     registry.add(textstats_command)

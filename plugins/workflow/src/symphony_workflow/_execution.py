@@ -4,8 +4,8 @@ An :class:`Execution` tracks one run of one workflow. It does not run anything i
 executor (the DAG tracker) reports what happens (``node_started``, ``node_completed``...),
 users and tools send :data:`Command` objects (pause, resume, cancel, retry a node...), and the
 execution checks every change against the state machines below, records it with a timestamp
-and reason, and emits an :class:`~symphony_workflow.events.ExecutionEvent` to its sinks (and
-audit log). An illegal change raises :class:`~symphony_workflow.errors.InvalidTransitionError`
+and reason, and emits an :class:`~symphony_workflow._events.ExecutionEvent` to its sinks (and
+audit log). An illegal change raises :class:`~symphony_workflow._errors.InvalidTransitionError`
 and changes nothing. Transitions are atomic (a lock, no awaits inside), so threads and tasks
 may share an execution.
 
@@ -44,10 +44,10 @@ from typing import Any
 import attrs
 
 from symphony.commons.errors import NotFoundError, ValidationError
-from symphony_workflow.audit import AuditLog, AuditSink
-from symphony_workflow.errors import InvalidTransitionError
-from symphony_workflow.events import LOG_LEVELS, EventKind, EventSink, ExecutionEvent
-from symphony_workflow.model import Workflow, utc_now
+from symphony_workflow._audit import AuditLog, AuditSink
+from symphony_workflow._errors import InvalidTransitionError
+from symphony_workflow._events import LOG_LEVELS, EventKind, EventSink, ExecutionEvent
+from symphony_workflow._model import Workflow, utc_now
 
 __all__ = [
     "NODE_TRANSITIONS",
@@ -254,7 +254,7 @@ class Transition:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form."""
-        from symphony_workflow.serialization import to_jsonable
+        from symphony_workflow._serialization import to_jsonable
 
         return {k: to_jsonable(v) for k, v in attrs.asdict(self).items()}
 
@@ -284,7 +284,7 @@ class NodeRun:
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form."""
-        from symphony_workflow.serialization import to_jsonable
+        from symphony_workflow._serialization import to_jsonable
 
         return {k: to_jsonable(v) for k, v in attrs.asdict(self, recurse=False).items()}
 
@@ -510,7 +510,7 @@ class Execution:
     def snapshot(self) -> dict[str, Any]:
         """The whole state as a JSON-safe dict (for ``--json`` output, the bus, checkpoints)."""
         with self._lock:
-            from symphony_workflow.serialization import to_jsonable
+            from symphony_workflow._serialization import to_jsonable
 
             return {
                 "execution_id": self.id,
@@ -867,8 +867,8 @@ def _log() -> Any:
     try:
         from symphony.commons.log import get_logger
 
-        return get_logger("symphony_workflow.execution")
+        return get_logger("symphony_workflow._execution")
     except ImportError:  # pragma: no cover - commons.log ships with core
         import structlog
 
-        return structlog.get_logger("symphony_workflow.execution")
+        return structlog.get_logger("symphony_workflow._execution")

@@ -8,7 +8,7 @@ edges is O(1). Nodes, ports and edges are immutable (frozen attrs classes); chan
 Every mutation is checked and atomic: :meth:`Workflow.add_edge` refuses a dangling edge, an
 unknown port, a type mismatch, a second source for a single-valued input, a condition that
 does not parse or reads something that is not upstream, and an edge that would close a cycle
-(:class:`~symphony_workflow.errors.CycleError` with the closed path). A refused mutation leaves
+(:class:`~symphony_workflow._errors.CycleError` with the closed path). A refused mutation leaves
 the workflow exactly as it was.
 
 Identifiers (node ids and port names) are ASCII identifiers ``[A-Za-z_][A-Za-z0-9_]*`` of at
@@ -18,7 +18,6 @@ not be one of the expression keywords (``and or not in true false null``).
 
 from __future__ import annotations
 
-import enum
 import math
 import re
 import uuid
@@ -31,9 +30,11 @@ from typing import Any
 import attrs
 
 from symphony.commons.errors import NotFoundError, ValidationError
-from symphony_workflow.errors import CycleError
-from symphony_workflow.expr import KEYWORDS, Expression
-from symphony_workflow.types import DEFAULT_TYPES, TypeSystem
+from symphony_workflow._checks import edge_problems, expression_problems, node_problems
+from symphony_workflow._errors import CycleError
+from symphony_workflow._expr import KEYWORDS, Expression
+from symphony_workflow._kinds import EdgeKind, NodeKind
+from symphony_workflow._types import DEFAULT_TYPES, TypeSystem
 
 __all__ = [
     "BUILTIN_NODE_TYPES",
@@ -54,24 +55,6 @@ _SEMVER = re.compile(
     r"(?:\+([0-9A-Za-z-]+(?:\.[0-9A-Za-z-]+)*))?"
 )
 _TYPE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:/\-]{0,127}")
-
-
-class NodeKind(enum.StrEnum):
-    """What a node is: an AI model, a utility, flow control, or a workflow input or output."""
-
-    INSTRUMENT = "instrument"
-    OPERATOR = "operator"
-    CONTROL = "control"
-    INPUT = "input"
-    OUTPUT = "output"
-
-
-class EdgeKind(enum.StrEnum):
-    """``data``: port to port; ``control``: ordering only; ``conditional``: guarded by an expression."""
-
-    DATA = "data"
-    CONTROL = "control"
-    CONDITIONAL = "conditional"
 
 
 CONTROL_TYPES: frozenset[str] = frozenset({"branch", "merge", "parallel", "join"})
@@ -152,7 +135,7 @@ def _dict(instance: Any, attribute: Any, value: Any) -> None:
 class Port:
     """A typed input or output of a node.
 
-    ``type`` is a port type expression (see :mod:`symphony_workflow.types`). An input that is
+    ``type`` is a port type expression (see :mod:`symphony_workflow._types`). An input that is
     ``required`` must be fed by an edge; an optional one may carry a ``default``. ``multiple``
     lets an input accept several incoming edges (a join collects them, a merge takes the first).
     """
@@ -254,7 +237,7 @@ class Node:
     a node type registered by a plugin (``llm.generate``, ``text.split``); for control nodes one
     of ``branch``, ``merge``, ``parallel``, ``join``; ``input`` / ``output`` for workflow inputs
     and outputs. ``config`` and ``metadata`` are JSON objects; a numeric ``metadata["cost"]`` is
-    the node's cost estimate for :func:`~symphony_workflow.dag.critical_path`.
+    the node's cost estimate for :func:`~symphony_workflow._dag.critical_path`.
     """
 
     id: str = attrs.field(validator=_node_id)
@@ -420,7 +403,7 @@ class Edge:
     must be compatible) and may name a ``transform`` the executor applies on the way.
     ``control`` edges only order: the target starts after the source finished; ``priority``
     orders siblings. ``conditional`` edges order too, and the target runs only if ``condition``
-    (see :mod:`symphony_workflow.expr`) is true over the upstream outputs; they may also carry
+    (see :mod:`symphony_workflow._expr`) is true over the upstream outputs; they may also carry
     data between two ports. ``id`` defaults to :func:`auto_edge_id`.
     """
 
@@ -761,8 +744,6 @@ class Workflow:
             raise ValidationError(
                 f"duplicate node id {node.id!r}", code="workflow.duplicate_node_id", context={"node": node.id}
             )
-        from symphony_workflow.validation import node_problems
-
         problems = node_problems(node, self.types)
         if problems:
             raise problems[0].to_error()
@@ -792,8 +773,6 @@ class Workflow:
         mismatch a type, or a condition would read an output that disappeared.
         """
         old = self.node(node.id)
-        from symphony_workflow.validation import edge_problems, node_problems
-
         problems = node_problems(node, self.types)
         if problems:
             raise problems[0].to_error()
@@ -872,8 +851,6 @@ class Workflow:
             raise ValidationError(
                 f"duplicate edge id {edge.id!r}", code="workflow.duplicate_edge_id", context={"edge": edge.id}
             )
-        from symphony_workflow.validation import edge_problems, expression_problems
-
         problems = edge_problems(edge, self._nodes, self.types, port_sources=self._port_sources)
         if problems:
             raise problems[0].to_error()

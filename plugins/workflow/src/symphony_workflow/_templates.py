@@ -36,7 +36,7 @@ custom check passed to :meth:`Template.instantiate`. Each parameter compiles to 
 enough to generate a form (:meth:`Template.form_schema`).
 
 **Library.** :class:`TemplateLibrary` keeps several versions per template id, resolves version
-constraints (:mod:`symphony_workflow.versioning`) and answers ranked text searches over names,
+constraints (:mod:`symphony_workflow._versioning`) and answers ranked text searches over names,
 tags and descriptions from an in-memory inverted index.
 """
 
@@ -57,13 +57,13 @@ import attrs
 import cattrs
 
 from symphony.commons.errors import ConflictError, NotFoundError, ValidationError
-from symphony_workflow.errors import WorkflowValidationError
-from symphony_workflow.expr import Expression
-from symphony_workflow.model import Workflow, is_semver
-from symphony_workflow.serialization import SCHEMA_VERSION, _json_problem, from_document
-from symphony_workflow.types import DEFAULT_TYPES, TypeSystem
-from symphony_workflow.validation import Issue, NodeTypeLookup, ValidationReport, validate
-from symphony_workflow.versioning import SemVer, VersionConstraint
+from symphony_workflow._errors import WorkflowValidationError
+from symphony_workflow._expr import Expression
+from symphony_workflow._model import Workflow, is_semver
+from symphony_workflow._serialization import SCHEMA_VERSION, from_document, json_problem
+from symphony_workflow._types import DEFAULT_TYPES, TypeSystem
+from symphony_workflow._validation import Issue, NodeTypeLookup, ValidationReport, validate
+from symphony_workflow._versioning import SemVer, VersionConstraint
 
 __all__ = [
     "Constraints",
@@ -211,7 +211,7 @@ class Parameter:
             schema = self.json_schema()
             validator = _linear_time_validator(jsonschema.validators.validator_for(schema))(schema)
             object.__setattr__(self, "_validator", validator)
-        problem = _json_problem(value)
+        problem = json_problem(value)
         if problem is not None:
             raise self._error(f"value is not JSON: {problem[1]}", value)
         errors = sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path))
@@ -488,7 +488,7 @@ class Template:
         if not isinstance(self.workflow, dict):
             issues.append(Issue("workflow.template.invalid", "workflow must be an object", path="$.workflow"))
             return issues
-        problem = _json_problem(self.workflow)
+        problem = json_problem(self.workflow)
         if problem is not None:
             issues.append(Issue("workflow.template.invalid", problem[1], path="$.workflow" + problem[0]))
             return issues
@@ -550,7 +550,7 @@ class Template:
         ``overrides`` maps JSON Pointers into the workflow body (``/nodes/0/config/temperature``)
         to values set after substitution. Every parameter problem is reported together;
         nothing is changed on failure (the template is immutable). With ``check`` the result
-        must pass :func:`~symphony_workflow.validation.validate`.
+        must pass :func:`~symphony_workflow._validation.validate`.
         """
         given = dict(values or {})
         issues: list[Issue] = []
@@ -604,7 +604,7 @@ class Template:
         expression_params = frozenset(p.name for p in self.parameters if p.type is ParamType.EXPRESSION)
         body = _substitute_body(self.workflow, resolved, expression_params)
         for pointer, value in (overrides or {}).items():
-            problem = _json_problem(value)
+            problem = json_problem(value)
             if problem is not None:
                 raise ValidationError(
                     f"override {pointer!r}: {problem[1]}",

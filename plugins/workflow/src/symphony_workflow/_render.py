@@ -12,8 +12,8 @@ import json
 from collections.abc import Callable
 
 from symphony.commons.errors import ValidationError
-from symphony_workflow.dag import topological_order
-from symphony_workflow.model import Edge, EdgeKind, Node, NodeKind, Port, Workflow
+from symphony_workflow._dag import topological_order
+from symphony_workflow._model import Edge, EdgeKind, Node, NodeKind, Port, Workflow
 
 __all__ = ["FORMATS", "render", "render_dot", "render_mermaid", "render_text"]
 

@@ -1,11 +1,16 @@
 """The registry of workflow node types that plugins can execute.
 
-The kernel creates one :class:`NodeTypeRegistry` (lazily, with no arguments) and hands it to
-every plugin's ``symphony_register_node_types(registry)`` hook when that plugin is activated.
-A plugin adds the instruments and operators it can run::
+The workflow plugin adds one :class:`NodeTypeRegistry` to the kernel when it is activated
+(``kernel.add_registry("node_types", "symphony_register_node_types", NodeTypeRegistry)``); the
+kernel hands it to every plugin's ``symphony_register_node_types(registry)`` hook. A plugin
+(which lists ``symphony-workflow`` in its manifest's ``requires``) adds the instruments and
+operators it can run::
+
+    from symphony_sdk import hookimpl
+    from symphony_workflow import NodeTypeRegistry
 
     @hookimpl
-    def symphony_register_node_types(registry):
+    def symphony_register_node_types(registry: NodeTypeRegistry) -> None
         registry.add(
             "text.split",
             kind="operator",
@@ -28,19 +33,15 @@ import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from types import MappingProxyType
-from typing import Literal
 
 import attrs
 
 from symphony.commons.errors import ConflictError, NotFoundError, ValidationError
+from symphony_workflow._model import NodeKind
 
-__all__ = ["NODE_KINDS", "NodeKindName", "NodeTypeRegistry", "NodeTypeSpec"]
+__all__ = ["NodeTypeRegistry", "NodeTypeSpec"]
 
-NodeKindName = Literal["instrument", "operator", "control", "input", "output"]
-"""The kinds of workflow node a type can be."""
-
-NODE_KINDS: tuple[str, ...] = ("instrument", "operator", "control", "input", "output")
-"""Every valid value of ``kind``."""
+_KINDS = frozenset(k.value for k in NodeKind)
 
 _TYPE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:/\-]{0,127}$")
 _PORT_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
@@ -93,7 +94,7 @@ class NodeTypeRegistry:
         self,
         type_name: str,
         *,
-        kind: NodeKindName | str,
+        kind: NodeKind | str,
         inputs: Mapping[str, str] | None = None,
         outputs: Mapping[str, str] | None = None,
         summary: str = "",
@@ -111,11 +112,11 @@ class NodeTypeRegistry:
                 context={"type": repr(type_name)},
                 hint="use letters, digits and . _ : / - (at most 128 characters), e.g. 'text.split'",
             )
-        if kind not in NODE_KINDS:
+        if kind not in _KINDS:
             raise ValidationError(
                 f"invalid kind {kind!r} for node type {type_name!r}",
                 code="node_types.invalid_kind",
-                context={"type": type_name, "kind": repr(kind), "allowed": list(NODE_KINDS)},
+                context={"type": type_name, "kind": repr(kind), "allowed": [k.value for k in NodeKind]},
             )
         ports_in = self._check_ports(type_name, "inputs", inputs)
         ports_out = self._check_ports(type_name, "outputs", outputs)
@@ -136,7 +137,7 @@ class NodeTypeRegistry:
                 hint="uninstall or disable one of the two plugins",
             )
         spec = NodeTypeSpec(
-            name=type_name, kind=kind, inputs=ports_in, outputs=ports_out, summary=summary, provider=who
+            name=type_name, kind=str(kind), inputs=ports_in, outputs=ports_out, summary=summary, provider=who
         )
         self._types[type_name] = spec
         return spec

@@ -18,15 +18,15 @@ from pathlib import Path
 from typing import IO, Any
 
 from symphony.commons.errors import SymphonyError
-from symphony_workflow.audit import AuditLog, JsonlAuditStorage
-from symphony_workflow.events import BusEventSink, EventHub, EventSink, HookEventSink
-from symphony_workflow.execution import DurationEstimator, Execution
-from symphony_workflow.model import Workflow
-from symphony_workflow.render import render
-from symphony_workflow.serialization import DEFAULT_MAX_NODES, dumps, load, loads, to_binary
-from symphony_workflow.templates import Instantiation, Template, TemplateLibrary
-from symphony_workflow.types import DEFAULT_TYPES, TypeSystem
-from symphony_workflow.validation import NodeTypeLookup, ValidationOptions, ValidationReport, validate
+from symphony_workflow._audit import AuditLog, JsonlAuditStorage
+from symphony_workflow._events import BusEventSink, EventHub, EventSink, HookEventSink
+from symphony_workflow._execution import DurationEstimator, Execution
+from symphony_workflow._model import Workflow
+from symphony_workflow._render import render
+from symphony_workflow._serialization import DEFAULT_MAX_NODES, dumps, load, loads, to_binary
+from symphony_workflow._templates import Instantiation, Template, TemplateLibrary
+from symphony_workflow._types import DEFAULT_TYPES, TypeSystem
+from symphony_workflow._validation import NodeTypeLookup, ValidationOptions, ValidationReport, validate
 
 __all__ = ["TEMPLATE_PATH_ENV", "WorkflowService"]
 
@@ -96,7 +96,8 @@ class WorkflowService:
                 for slot in getattr(manifest, "provides", ()) or ():
                     if slot.startswith("node-type:"):
                         names.add(slot[len("node-type:") :])
-            names.update(self.kernel.registry("node_types").names())
+            if "node_types" in self.kernel.registry_names():
+                names.update(self.kernel.registry("node_types").names())
         except SymphonyError:
             return None
         return names

@@ -17,8 +17,8 @@ from typing import Any
 import attrs
 
 from symphony.commons.errors import NotFoundError, ValidationError
-from symphony_workflow.errors import CycleError
-from symphony_workflow.model import Edge, Node, Workflow
+from symphony_workflow._errors import CycleError
+from symphony_workflow._model import Edge, Node, Workflow
 
 __all__ = [
     "CriticalPath",
@@ -75,10 +75,10 @@ def topological_order(wf: Workflow) -> list[str]:
             if indeg[t] == 0:
                 heapq.heappush(ready, pos[t])
     if len(order) != len(ids):
-        from symphony_workflow.validation import _find_cycles
+        from symphony_workflow._validation import find_cycles
 
         stuck = {nid for nid, d in indeg.items() if d > 0}
-        cycle = _find_cycles(stuck, succ)[0]
+        cycle = find_cycles(stuck, succ)[0]
         raise CycleError(f"workflow has a cycle: {' -> '.join(cycle)}", path=cycle)
     wf._cache["topo"] = tuple(order)
     return order
@@ -280,7 +280,7 @@ class WorkflowDiff:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict."""
-        from symphony_workflow.serialization import to_jsonable
+        from symphony_workflow._serialization import to_jsonable
 
         def pairs(m: Mapping[str, tuple[Any, Any]]) -> dict[str, Any]:
             return {k: [to_jsonable(v[0]), to_jsonable(v[1])] for k, v in m.items()}

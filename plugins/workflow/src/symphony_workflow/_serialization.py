@@ -16,7 +16,7 @@ with the magic ``SYWF`` and a format byte; ``compress="zstd"`` wraps it in a zst
 structure with a fast hand-written checker that mirrors the JSON Schema (``strict=True`` also
 runs ``jsonschema``), migrates older schema versions, then checks graph integrity (dangling
 edges, unknown ports, type mismatches, cycles, bad conditions). Every problem found is
-reported at once in a :class:`~symphony_workflow.errors.WorkflowValidationError` whose context
+reported at once in a :class:`~symphony_workflow._errors.WorkflowValidationError` whose context
 names the JSON path (``$.workflow.nodes[3].kind``), node, edge or expression column. Loading
 never changes its input, and a document either loads completely or not at all.
 
@@ -42,10 +42,11 @@ import attrs
 import msgpack
 
 from symphony.commons.errors import FilesystemError, SerializationError, SymphonyError, ValidationError
+from symphony.commons.fs import atomic_write
 from symphony.commons.gcpause import without_gc
-from symphony_workflow.errors import WorkflowValidationError
-from symphony_workflow.expr import KEYWORDS
-from symphony_workflow.model import (
+from symphony_workflow._errors import WorkflowValidationError
+from symphony_workflow._expr import KEYWORDS
+from symphony_workflow._model import (
     Edge,
     EdgeKind,
     Node,
@@ -57,8 +58,8 @@ from symphony_workflow.model import (
     is_semver,
     is_type_name,
 )
-from symphony_workflow.types import DEFAULT_TYPES, TypeSystem
-from symphony_workflow.validation import INTEGRITY_CODES, Issue, Severity, check_parts
+from symphony_workflow._types import DEFAULT_TYPES, TypeSystem
+from symphony_workflow._validation import INTEGRITY_CODES, Issue, Severity, check_parts
 
 __all__ = [
     "BINARY_MAGIC",
@@ -237,15 +238,9 @@ def dump(wf: Workflow, target: str | Path | IO[str], *, indent: int | None = 2) 
     """Write ``wf`` as JSON to a path (atomically) or an open text file."""
     text = dumps(wf, indent=indent)
     if isinstance(target, str | Path):
-        _atomic_write(Path(target), text.encode())
+        atomic_write(Path(target), text.encode())
     else:
         target.write(text)
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    from symphony.commons.fs import atomic_write
-
-    atomic_write(path, data)
 
 
 def to_jsonable(value: Any) -> Any:
@@ -795,7 +790,7 @@ class _Checker:
         self.json_value(v, f"{path}.{key}")
 
     def json_value(self, value: Any, path: str) -> None:
-        problem = _json_problem(value)
+        problem = json_problem(value)
         if problem is not None:
             sub, reason = problem
             self.fail(path + sub, reason)
@@ -868,7 +863,7 @@ def _jtype(v: Any) -> str:
     return type(v).__name__
 
 
-def _json_problem(value: Any) -> tuple[str, str] | None:
+def json_problem(value: Any) -> tuple[str, str] | None:
     """``(sub-path, reason)`` of the first non-JSON part of ``value`` (iterative, depth-capped)."""
     stack: list[tuple[Any, str, int]] = [(value, "", 0)]
     while stack:
@@ -962,7 +957,7 @@ def _port_ok(p: Any) -> bool:
     if type(p.get("required", True)) is not bool or type(p.get("multiple", False)) is not bool:
         return False
     default = p.get("default")
-    return default is None or _json_problem(default) is None
+    return default is None or json_problem(default) is None
 
 
 def _check_ports(ports: Any, path: str, chk: _Checker) -> None:
@@ -1019,7 +1014,7 @@ def _check_node(node: Any, path: str, chk: _Checker) -> None:
             not isinstance(pos, list)
             or len(pos) != 2
             or not all(isinstance(c, int | float) and not isinstance(c, bool) for c in pos)
-            or _json_problem(pos) is not None
+            or json_problem(pos) is not None
         ):
             chk.fail(f"{path}.position", "position must be [x, y] with two finite numbers")
 
@@ -1089,7 +1084,7 @@ def _raise(issues: list[Issue], what: str) -> None:
 
 
 def _fail(issues: list[Issue], what: str) -> NoReturn:
-    from symphony_workflow.validation import ValidationReport
+    from symphony_workflow._validation import ValidationReport
 
     ValidationReport(tuple(issues)).raise_for_errors(what=what)
     raise AssertionError("unreachable")  # pragma: no cover

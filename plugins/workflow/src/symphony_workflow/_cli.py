@@ -16,12 +16,13 @@ from typing import Any, NoReturn, TypeVar
 import click
 
 from symphony.commons.errors import SymphonyError, ValidationError
-from symphony_workflow.dag import critical_path, diff, levels
-from symphony_workflow.model import NodeKind, Workflow
-from symphony_workflow.render import FORMATS
-from symphony_workflow.serialization import detect_format, json_schema
-from symphony_workflow.service import WorkflowService
-from symphony_workflow.validation import Issue, ValidationOptions
+from symphony.commons.fs import atomic_write
+from symphony_workflow._dag import critical_path, diff, levels
+from symphony_workflow._model import NodeKind, Workflow
+from symphony_workflow._render import FORMATS
+from symphony_workflow._serialization import detect_format, json_schema
+from symphony_workflow._service import WorkflowService
+from symphony_workflow._validation import Issue, ValidationOptions
 
 __all__ = ["workflow"]
 
@@ -341,9 +342,7 @@ def convert_cmd(source: str, target: str, fmt: str | None, as_json: bool) -> Non
             data = service.to_binary(wf)
         else:
             data = service.to_binary(wf, compress="zstd")
-        from symphony_workflow.serialization import _atomic_write
-
-        _atomic_write(Path(target), data)
+        atomic_write(Path(target), data)
         in_size = Path(source).stat().st_size
         info: dict[str, Any] = {
             "source": source,
@@ -602,9 +601,7 @@ def template_instantiate(
         result = service.instantiate(template_id, values, version=version, overrides=overrides)
         text = service.dumps(result.workflow, indent=2)
         if output:
-            from symphony_workflow.serialization import _atomic_write
-
-            _atomic_write(Path(output), (text + "\n").encode())
+            atomic_write(Path(output), (text + "\n").encode())
         if as_json:
             click.echo(
                 json.dumps(

@@ -25,7 +25,7 @@ import anyio
 import attrs
 
 from symphony.commons.errors import ValidationError
-from symphony_workflow.events import ExecutionEvent
+from symphony_workflow._events import ExecutionEvent
 
 __all__ = ["AuditEntry", "AuditLog", "AuditSink", "AuditStorage", "JsonlAuditStorage", "MemoryAuditStorage"]
 
@@ -360,6 +360,6 @@ class AuditSink:
 
 
 def _jsonable(value: Any) -> Any:
-    from symphony_workflow.serialization import to_jsonable
+    from symphony_workflow._serialization import to_jsonable
 
     return to_jsonable(value)

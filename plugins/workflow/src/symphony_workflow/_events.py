@@ -1,6 +1,6 @@
 """Execution events and where they go.
 
-An :class:`~symphony_workflow.execution.Execution` emits :class:`ExecutionEvent` objects to
+An :class:`~symphony_workflow._execution.Execution` emits :class:`ExecutionEvent` objects to
 *sinks* (anything with ``emit(event)``):
 
 - :class:`EventHub`: in-process fan-out to any number of async subscribers, each with its own
@@ -86,7 +86,7 @@ class ExecutionEvent:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe dict."""
-        from symphony_workflow.serialization import to_jsonable
+        from symphony_workflow._serialization import to_jsonable
 
         return {
             "kind": self.kind.value,

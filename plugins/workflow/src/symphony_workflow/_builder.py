@@ -26,9 +26,9 @@ from typing import Any
 import attrs
 
 from symphony.commons.errors import ValidationError
-from symphony_workflow.model import Edge, EdgeKind, Node, Port, Workflow, WorkflowMetadata
-from symphony_workflow.types import DEFAULT_TYPES, TypeSystem
-from symphony_workflow.validation import NodeTypeLookup, ValidationOptions, validate
+from symphony_workflow._model import Edge, EdgeKind, Node, Port, Workflow, WorkflowMetadata
+from symphony_workflow._types import DEFAULT_TYPES, TypeSystem
+from symphony_workflow._validation import NodeTypeLookup, ValidationOptions, validate
 
 __all__ = ["WorkflowBuilder"]
 

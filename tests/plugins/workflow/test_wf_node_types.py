@@ -1,11 +1,11 @@
-"""``symphony.node_types.NodeTypeRegistry``: what ``symphony_register_node_types`` hooks fill."""
+"""``symphony_workflow.NodeTypeRegistry``: what ``symphony_register_node_types`` hooks fill."""
 
 from __future__ import annotations
 
 import pytest
 
 from symphony.commons.errors import ConflictError, NotFoundError, ValidationError
-from symphony.node_types import NODE_KINDS, NodeTypeRegistry
+from symphony_workflow import NodeKind, NodeTypeRegistry
 
 
 def test_add_get_names_contains() -> None:
@@ -68,4 +68,5 @@ def test_get_unknown_and_kinds() -> None:
     with pytest.raises(NotFoundError) as info:
         NodeTypeRegistry().get("ghost")
     assert info.value.context["type"] == "ghost"
-    assert NODE_KINDS == ("instrument", "operator", "control", "input", "output")
+    spec = NodeTypeRegistry().add("op.enum", kind=NodeKind.OPERATOR)
+    assert spec.kind == "operator" and type(spec.kind) is str
