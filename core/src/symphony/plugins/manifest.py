@@ -28,7 +28,7 @@ from typing import Any
 
 import attrs
 
-from symphony.commons.errors import NotFoundError, PluginError
+from symphony.commons.errors import NotFoundError, PluginError, SymphonyError
 
 __all__ = [
     "KINDS",
@@ -319,15 +319,23 @@ def load_manifest(path: str | Path) -> Manifest:
     Raises :class:`NotFoundError` if the file is missing and :class:`PluginError`
     (``plugin.bad_manifest``) if it is not valid TOML or breaks the schema.
     """
+    from symphony.commons.fs import read_bytes
+
     path = Path(path)
     try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
+        raw = read_bytes(path)  # a regular file of at most fs.DEFAULT_MAX_FILE_SIZE bytes
+    except NotFoundError:
         raise NotFoundError(
             f"no plugin manifest at {path}",
             code="plugin.manifest_missing",
             context={"file": str(path)},
             hint=f"ship {MANIFEST_FILENAME} inside the plugin's import package",
+        ) from None
+    except SymphonyError as exc:
+        raise PluginError(
+            f"invalid plugin manifest {path}: {exc.message}",
+            code="plugin.bad_manifest",
+            context={"file": str(path), "rule": exc.code or "readable"},
         ) from None
     try:
         data = tomllib.loads(raw.decode("utf-8"))
