@@ -61,7 +61,9 @@ def _leaf_keys(data: dict[str, Any], prefix: str = "") -> list[str]:
 def get(state: CliState, key: str, as_json: bool) -> None:
     """Print one value by dotted KEY (e.g. logging.level)."""
     from symphony.commons.errors import NotFoundError
+    from symphony.commons.validation import CONFIG_KEY, validate
 
+    validate(key, CONFIG_KEY, field="key")
     cfg = state.kernel().config
     marker = object()
     value = cfg.get(key, marker)
@@ -91,7 +93,9 @@ def set_value(state: CliState, key: str, value: str) -> None:
     The file is left untouched when the new value is invalid.
     """
     from symphony.commons.config import set_user_value
+    from symphony.commons.validation import CONFIG_KEY, validate
 
+    validate(key, CONFIG_KEY, field="key")
     kernel = state.kernel()
     schemas = _schemas(state)
     parsed = _parse_for_key(key, value, kernel, schemas)
@@ -105,7 +109,9 @@ def set_value(state: CliState, key: str, value: str) -> None:
 def unset_value(state: CliState, key: str) -> None:
     """Remove KEY from the user config file (the lower layers apply again)."""
     from symphony.commons.config import unset_user_value
+    from symphony.commons.validation import CONFIG_KEY, validate
 
+    validate(key, CONFIG_KEY, field="key")
     path = unset_user_value(key, user_file=state.config_path, schemas=_schemas(state))
     click.echo(f"unset {key}  ({path})")
 

@@ -89,7 +89,9 @@ def list_plugins(state: CliState, as_json: bool, load: bool) -> None:
 def inspect_plugin(state: CliState, plugin_id: str, as_json: bool, load: bool) -> None:
     """Show everything known about one plugin: manifest, state, reason, traceback, timings."""
     from symphony.commons.errors import PluginError
+    from symphony.commons.validation import PLUGIN_ID, validate
 
+    validate(plugin_id, PLUGIN_ID, field="plugin_id")
     kernel = state.kernel()
     record = kernel.plugin(plugin_id)
     if load:

@@ -32,6 +32,12 @@ if TYPE_CHECKING:
     import re
 
 __all__ = [
+    "CONFIG_KEY",
+    "MESSAGE_TYPE",
+    "PLUGIN_ID",
+    "PLUGIN_ID_REGEX",
+    "TEMPLATE_ID",
+    "WORKFLOW_NAME",
     "Rule",
     "all_of",
     "any_of",
@@ -437,3 +443,25 @@ def validate(value: T, *rules: Rule, field: str = "value") -> T:
     for rule in rules:
         rule.check(value, field)
     return value
+
+
+# --------------------------------------------------------------------------- outside input
+
+PLUGIN_ID_REGEX = r"[a-z0-9][a-z0-9._-]*"
+"""The shape of a plugin id (the distribution name), shared with the manifest's JSON Schema."""
+
+PLUGIN_ID: Rule = all_of(of_type(str), length(1, 128), pattern(PLUGIN_ID_REGEX))
+"""A plugin id given from outside (``symphony plugins inspect ID``, manifests' ``requires``)."""
+
+MESSAGE_TYPE: Rule = all_of(of_type(str), length(1, 255), pattern(r"[A-Za-z0-9_\-]+(?:\.[A-Za-z0-9_\-]+)*"))
+"""A bus message type: dot-separated ``[A-Za-z0-9_-]+`` segments, at most 255 characters."""
+
+CONFIG_KEY: Rule = all_of(of_type(str), length(1, 256), pattern(r"[^.\s]+(?:\.[^.\s]+)*"))
+"""A dotted config key from the command line (``symphony config get|set|unset KEY``)."""
+
+TEMPLATE_ID: Rule = all_of(of_type(str), length(1, 128), pattern(r"[a-z0-9][a-z0-9._-]*"))
+"""A workflow template id (``symphony workflow template show|instantiate ID`` and template files)."""
+
+WORKFLOW_NAME: Rule = all_of(of_type(str), max_length(1024))
+"""A workflow's human-readable name: free text (shown escaped), at most 1024 characters."""
+

@@ -29,6 +29,7 @@ from typing import Any
 import attrs
 
 from symphony.commons.errors import NotFoundError, PluginError, SymphonyError
+from symphony.commons.validation import PLUGIN_ID_REGEX
 
 __all__ = [
     "KINDS",
@@ -60,7 +61,7 @@ KINDS = (
 )
 """The plugin kinds the kernel knows."""
 
-_ID = r"^[a-z0-9][a-z0-9._-]*$"
+_ID = f"^{PLUGIN_ID_REGEX}$"
 _SLOT = r"^[a-z][a-z0-9-]*:[A-Za-z0-9_.*/+-][A-Za-z0-9_.*/+:-]*$"
 
 MANIFEST_SCHEMA: dict[str, Any] = {
@@ -76,7 +77,7 @@ MANIFEST_SCHEMA: dict[str, Any] = {
             "additionalProperties": False,
             "required": ["id", "version", "kind", "api"],
             "properties": {
-                "id": {"type": "string", "pattern": _ID, "description": "The distribution name."},
+                "id": {"type": "string", "pattern": _ID, "maxLength": 128, "description": "The distribution name."},
                 "version": {"type": "string", "minLength": 1},
                 "kind": {"enum": list(KINDS)},
                 "api": {

@@ -31,6 +31,7 @@ from typing import Any
 import attrs
 
 from symphony.commons.errors import NotFoundError, ValidationError
+from symphony.commons.validation import WORKFLOW_NAME, validate
 from symphony_workflow.errors import CycleError
 from symphony_workflow.expr import KEYWORDS, Expression
 from symphony_workflow.types import DEFAULT_TYPES, TypeSystem
@@ -595,6 +596,7 @@ class Workflow:
             raise ValidationError(
                 "workflow name must be a string", code="workflow.invalid_field", context={"field": "name"}
             )
+        validate(name, WORKFLOW_NAME, field="name")
         if not isinstance(description, str):
             raise ValidationError(
                 "workflow description must be a string",

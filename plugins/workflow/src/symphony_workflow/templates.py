@@ -51,6 +51,7 @@ import attrs
 import cattrs
 
 from symphony.commons.errors import ConflictError, NotFoundError, ValidationError
+from symphony.commons.validation import TEMPLATE_ID
 from symphony_workflow.errors import WorkflowValidationError
 from symphony_workflow.expr import Expression
 from symphony_workflow.model import Workflow, is_semver
@@ -75,7 +76,6 @@ TEMPLATE_SCHEMA_VERSION = "1.0"
 """The template file format version this package reads and writes."""
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\|\s*([A-Za-z_]+)\s*)?\}\}")
-_TEMPLATE_ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,127}")
 _MODEL_ID = r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,255}$"
 _PARAM_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 
@@ -412,7 +412,9 @@ class Template:
 
     def _semantic_issues(self) -> list[Issue]:
         issues: list[Issue] = []
-        if not _TEMPLATE_ID.fullmatch(self.id):
+        try:
+            TEMPLATE_ID.check(self.id, "id")
+        except ValidationError:
             issues.append(Issue("workflow.template.invalid", f"invalid template id {self.id!r}", path="$.id"))
         if not is_semver(self.version):
             issues.append(
@@ -867,6 +869,7 @@ class TemplateLibrary:
 
     def get(self, template_id: str, constraint: str | None = None) -> Template:
         """The highest version of ``template_id`` allowed by ``constraint`` (default: latest release)."""
+        TEMPLATE_ID.check(template_id, "template_id")
         versions = self._versions(template_id)
         c = VersionConstraint.parse(constraint)
         best = c.best(list(versions))
