@@ -539,10 +539,12 @@ class Kernel:
                     )
             except Exception as exc:
                 self._started.remove(record)
-                timed_out = isinstance(exc, OperationTimeoutError) and exc.code == "plugin.startup_timeout"
+                reason = f"startup of {record.id} raised {type(exc).__name__}: {exc}"
+                if isinstance(exc, OperationTimeoutError) and exc.code == "plugin.startup_timeout":
+                    reason = exc.message
                 record.fail(
                     PluginState.ACTIVATE_FAILED,
-                    exc.message if timed_out else f"startup of {record.id} raised {type(exc).__name__}: {exc}",
+                    reason,
                     code="plugin.startup_failed",
                     traceback=traceback.format_exc(),
                 )

@@ -23,7 +23,9 @@ pytestmark = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs a
 
 def run(args: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     full_env = {**os.environ, "COLUMNS": "200", **env}
-    return subprocess.run([SYMPHONY, *args], capture_output=True, text=True, env=full_env, timeout=60, check=False)
+    return subprocess.run(
+        [SYMPHONY, *args], capture_output=True, text=True, env=full_env, timeout=60, check=False
+    )
 
 
 def _no_crash(proc: subprocess.CompletedProcess[str]) -> str:

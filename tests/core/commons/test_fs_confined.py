@@ -35,7 +35,13 @@ def _tree(base: Path) -> tuple[Path, Path]:
     outside.mkdir(exist_ok=True)
     (root / "a" / "f").write_bytes(b"inside")
     (outside / "f").write_bytes(SECRET)
-    for name, target in (("in", "a"), ("out", str(outside)), ("rel_out", "../outside"), ("loop1", "loop2"), ("loop2", "loop1")):
+    for name, target in (
+        ("in", "a"),
+        ("out", str(outside)),
+        ("rel_out", "../outside"),
+        ("loop1", "loop2"),
+        ("loop2", "loop1"),
+    ):
         if not (root / name).is_symlink():
             (root / name).symlink_to(target)
     return root, outside

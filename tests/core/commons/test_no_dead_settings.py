@@ -16,7 +16,7 @@ PROFILES = REPO / "core" / "src" / "symphony" / "commons" / "profiles"
 
 def _leaf_keys(schema: Mapping[str, Any], prefix: str) -> Iterator[str]:
     props = schema.get("properties")
-    if not isinstance(props, Mapping) or "default" in schema and prefix.count(".") > 0:
+    if not isinstance(props, Mapping) or ("default" in schema and prefix.count(".") > 0):
         yield prefix
         return
     for key, sub in props.items():

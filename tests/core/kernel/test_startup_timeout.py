@@ -32,7 +32,9 @@ async def test_a_hanging_startup_is_isolated_and_named(
 ) -> None:
     add_plugin("p-slow", manifest={"activation": "on-startup"}, source=HANGING_STARTUP)
     add_plugin("p-quick", manifest={"activation": "on-startup"}, source=QUICK_STARTUP)
-    async with Kernel.open(search_path=[str(plugin_root)], overrides={"kernel.startup_timeout": 0.05}) as kernel:
+    async with Kernel.open(
+        search_path=[str(plugin_root)], overrides={"kernel.startup_timeout": 0.05}
+    ) as kernel:
         record = kernel.plugin("p-slow")
         assert record.state is PluginState.ACTIVATE_FAILED
         assert record.reason == "startup of p-slow did not finish within kernel.startup_timeout = 0.05 s"

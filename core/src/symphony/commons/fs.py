@@ -207,7 +207,9 @@ def _walk(
                     except FileExistsError:
                         pass
                     except OSError as err:
-                        raise from_os_error(err, path=os.path.join(here, name), action="create directory") from err
+                        raise from_os_error(
+                            err, path=os.path.join(here, name), action="create directory"
+                        ) from err
                     pending.insert(0, name)  # open it on the next turn (it may be a link by then)
                     continue
                 except OSError as exc:
@@ -252,7 +254,11 @@ def _relative_to_root(absolute: str, root_given: str, root_real: str) -> str | N
         if normal == base:
             return "."
         if normal.startswith(base.rstrip("/") + "/"):
-            return absolute[len(base.rstrip("/")) + 1 :] if absolute.startswith(base) else normal[len(base) + 1 :]
+            return (
+                absolute[len(base.rstrip("/")) + 1 :]
+                if absolute.startswith(base)
+                else normal[len(base) + 1 :]
+            )
     return None
 
 
@@ -264,13 +270,20 @@ def _readlink(dir_fd: int, name: str, here: str, original: OSError | None) -> st
         raise from_os_error(cause, path=os.path.join(here, name), action="open") from cause
 
 
+def _is_link(dir_fd: int, name: str) -> bool:
+    try:
+        return stat.S_ISLNK(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode)
+    except FileNotFoundError:
+        return False
+
+
 def _lstat_final(dir_fd: int, name: str) -> os.stat_result | None:
     """lstat of ``name``, :data:`_LINK` for a symlink, None when missing."""
     try:
         st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
     except FileNotFoundError:
         return None
-    return _LINK if stat.S_ISLNK(st.st_mode) else st  # type: ignore[no-any-return]
+    return _LINK if stat.S_ISLNK(st.st_mode) else st
 
 
 def resolve_within(root: StrPath, path: StrPath) -> Path:
@@ -329,7 +342,7 @@ def makedirs_within(root: StrPath, path: StrPath, mode: int = 0o777) -> Path:
         try:
             return os.open(name, _DIR_FLAGS | _NOFOLLOW, dir_fd=dir_fd)
         except NotADirectoryError:
-            if _lstat_final(dir_fd, name) is _LINK:
+            if _is_link(dir_fd, name):
                 return _LINK  # type: ignore[no-any-return]
             raise FileExistsError(errno.EEXIST, "exists and is not a directory", name) from None
 
@@ -347,7 +360,7 @@ def stat_within(root: StrPath, path: StrPath) -> os.stat_result:
 
     def final(dir_fd: int, name: str) -> os.stat_result:
         st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-        return _LINK if stat.S_ISLNK(st.st_mode) else st  # type: ignore[no-any-return]
+        return _LINK if stat.S_ISLNK(st.st_mode) else st
 
     result, _ = _walk(root, path, final)
     return result
@@ -399,7 +412,7 @@ def _parent_within(
     """An fd of the directory holding ``path``'s last component, and that component's name."""
 
     def final(dir_fd: int, name: str) -> tuple[int, str]:
-        if follow_last and name != "." and _lstat_final(dir_fd, name) is _LINK:
+        if follow_last and name != "." and _is_link(dir_fd, name):
             return _LINK  # type: ignore[no-any-return]
         return os.dup(dir_fd), name
 
