@@ -34,10 +34,12 @@ upper-case in the environment and lower-case in the config. Variables starting w
 ``SYMPHONY_`` and containing no ``__`` are reserved (``SYMPHONY_ENV``, ``SYMPHONY_CONFIG_DIR``,
 ``SYMPHONY_STRICT_PLUGINS``...) and ignored here. Values are parsed by the schema type at that
 key (see :func:`parse_env_value`). Variables are applied in name order, so
-``SYMPHONY_KERNEL__HOOK_POLICY__X`` refines a whole-table ``SYMPHONY_KERNEL__HOOK_POLICY``.
+``SYMPHONY_KERNEL__HOOK_POLICY__SYMPHONY_STARTUP`` refines a whole-table
+``SYMPHONY_KERNEL__HOOK_POLICY``.
 
 **Errors** are :class:`~symphony.commons.errors.ConfigError` with these codes:
-``config.parse`` (TOML syntax; context ``file``, ``line``, ``column``), ``config.unreadable``,
+``config.parse`` (TOML syntax; context ``file``, ``line``, ``column``), ``config.unreadable``
+(not a regular file, or over ``fs.max_file_size`` as set by the layers below it),
 ``config.unknown_key`` (context ``file``, ``key``; unknown sections too),
 ``config.invalid`` (context ``file`` = the layer that set the bad value, ``key`` dotted,
 ``rule`` such as ``"type=integer"`` or ``"enum=['debug', 'info', 'warning', 'error']"``),
