@@ -1,17 +1,30 @@
-"""Safe filesystem helpers: confined paths, size limits, atomic writes, platform directories.
+"""Safe filesystem helpers: race-free root confinement, bounded reads, atomic writes, platform dirs.
 
 Every failure is a :class:`~symphony.commons.errors.SymphonyError`: OS errors are converted
 with :func:`~symphony.commons.errors.from_os_error` (the path is kept in ``context``), bad
-paths raise :class:`~symphony.commons.errors.ValidationError` or
-:class:`~symphony.commons.errors.PermissionDeniedError`.
+paths (bytes, NUL, anything but ``str`` / ``os.PathLike[str]``) raise
+:class:`~symphony.commons.errors.ValidationError` (``fs.bad_path``), escapes
+:class:`~symphony.commons.errors.PermissionDeniedError` (``fs.outside_root``).
+
+**Confinement.** Everything that keeps paths inside a root (the artifact store, operators'
+file access, the sandbox's granted roots) goes through this module: :func:`open_within`,
+:func:`makedirs_within`, :func:`stat_within`, :func:`list_within`, :func:`remove_within`,
+and the ``root=`` argument of :func:`read_bytes`, :func:`read_text`, :func:`atomic_write` and
+:func:`exists`. They resolve the path one component at a time from a directory descriptor
+(``openat`` with ``O_NOFOLLOW``, ``readlinkat``) and act relative to the directory they
+resolved, so the check and the use are one operation and a symlink swapped in meanwhile
+cannot lead outside. POSIX only (``dir_fd`` support).
+
+**Reading** takes regular files only (a FIFO, socket, device or directory is refused without
+blocking) and at most :data:`DEFAULT_MAX_FILE_SIZE` bytes unless told otherwise.
 
     >>> from symphony.commons.fs import atomic_write, read_text
-    >>> path = atomic_write(tmp / "notes" / "a.txt", "hello")   # doctest: +SKIP
-    >>> read_text(path, max_size=1024)                           # doctest: +SKIP
+    >>> path = atomic_write("notes/a.txt", "hello", root=tmp)   # doctest: +SKIP
+    >>> read_text("notes/a.txt", root=tmp, max_size=1024)       # doctest: +SKIP
     'hello'
 
-The module imports only ``os`` and ``pathlib`` at import time; ``platformdirs`` is imported
-the first time a platform directory is asked for.
+The module imports only standard-library modules at import time; ``platformdirs`` is
+imported the first time a platform directory is asked for.
 """
 
 from __future__ import annotations
@@ -445,7 +458,7 @@ _KINDS = (
 
 def _read_fd(fd: int, shown: object, max_size: int | None) -> bytes:
     """Read a whole regular file from ``fd`` (closed here), refusing anything else."""
-    with open(fd, "rb", closefd=True) as fh:
+    try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
             kind = next((name for test, name in _KINDS if test(st.st_mode)), "not a regular file")
@@ -455,6 +468,10 @@ def _read_fd(fd: int, shown: object, max_size: int | None) -> bytes:
                 context={"path": str(shown), "kind": kind},
                 hint="point the setting at a regular file",
             )
+    except BaseException:
+        os.close(fd)
+        raise
+    with open(fd, "rb", closefd=True) as fh:
         if max_size is None:
             return fh.read()
         if st.st_size > max_size:
