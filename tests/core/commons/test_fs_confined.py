@@ -207,6 +207,16 @@ def test_fuzz_resolve_and_read_stay_inside(fuzz_tree: tuple[Path, Path], path: A
         pass
     else:
         assert data != SECRET
+    probes = (
+        lambda: fs.stat_within(root, path),
+        lambda: fs.list_within(root, path),
+        lambda: fs.exists(path, root=root),
+    )
+    for probe in probes:
+        try:
+            probe()
+        except SymphonyError:
+            pass
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

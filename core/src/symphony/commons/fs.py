@@ -665,8 +665,8 @@ def atomic_write(
     """
     payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
     if root is not None:
+        target = resolve_within(root, path)  # for messages and the result; the walk below acts
         dir_fd, name = _parent_within(root, path, create_dirs=True)
-        target = Path(resolve_within(root, path)) if name != "." else Path(_path_text(root))
     else:
         target = Path(_path_text(path))
         ensure_dir(target.parent)
