@@ -16,6 +16,7 @@ from typing import Any, NoReturn, TypeVar
 import click
 
 from symphony.commons.errors import SymphonyError, ValidationError
+from symphony.commons.fs import read_bytes
 from symphony_workflow.dag import critical_path, diff, levels
 from symphony_workflow.model import NodeKind, Workflow
 from symphony_workflow.render import FORMATS
@@ -554,7 +555,7 @@ def template_instantiate(
         values: dict[str, Any] = {}
         if params_file:
             try:
-                loaded = json.loads(Path(params_file).read_text("utf-8"))
+                loaded = json.loads(read_bytes(params_file))
             except (json.JSONDecodeError, UnicodeDecodeError) as exc:
                 raise ValidationError(
                     f"{params_file} is not a JSON object: {exc}",

@@ -727,13 +727,12 @@ def _set_pointer(doc: dict[str, Any], pointer: str, value: Any) -> None:
 
 def load_template(path: str | Path) -> Template:
     """Read and check a template JSON file; errors name the file and the JSON path."""
-    p = Path(path)
-    try:
-        text = p.read_text("utf-8")
-    except OSError as exc:
-        from symphony.commons.errors import from_os_error
+    from symphony.commons.fs import read_bytes
 
-        raise from_os_error(exc, path=p, action="read") from exc
+    p = Path(path)
+    raw = read_bytes(p)  # a regular file within the default size limit
+    try:
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ValidationError(
             f"template {p} is not UTF-8",
