@@ -18,7 +18,6 @@ from symphony.commons.lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from symphony.commons.config import Config, load_config
-    from symphony.commons.debug import duck
     from symphony.commons.errors import (
         ConfigError,
         ConflictError,
@@ -51,7 +50,6 @@ _LAZY: dict[str, str] = {
     "load_config": "symphony.commons.config",
     "configure_logging": "symphony.commons.log",
     "get_logger": "symphony.commons.log",
-    "duck": "symphony.commons.debug",
     **{
         name: "symphony.commons.errors"
         for name in (

@@ -56,7 +56,6 @@ hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 """Marker for hook implementations in a plugin module."""
 
 FAILURE_POLICY: dict[str, str] = {
-    "symphony_activate": "propagate",
     "symphony_startup": "isolate",
     "symphony_shutdown": "isolate",
 }
@@ -65,6 +64,10 @@ FAILURE_POLICY: dict[str, str] = {
 ``propagate``: the error leaves :meth:`Kernel.open` (or the activating call). ``isolate``: the
 failing plugin moves to ``activate-failed`` (startup) or is logged (shutdown) and every other
 plugin carries on. ``SYMPHONY_STRICT_PLUGINS=1`` turns every ``isolate`` into ``propagate``.
+A startup hook that does not finish within ``kernel.startup_timeout`` seconds fails the same
+way (``plugin.startup_timeout``). :func:`symphony_activate` has no policy: a failure always
+reaches the activating call, and plugins activated at kernel creation are isolated unless
+strict.
 """
 
 

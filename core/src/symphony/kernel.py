@@ -38,7 +38,14 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from symphony._version import PLUGIN_API_VERSION
-from symphony.commons.errors import ConfigError, ConflictError, NotFoundError, PluginError, sole_exception
+from symphony.commons.errors import (
+    ConfigError,
+    ConflictError,
+    NotFoundError,
+    OperationTimeoutError,
+    PluginError,
+    sole_exception,
+)
 from symphony.plugins.discovery import discover
 from symphony.plugins.manifest import Manifest, load_manifest, manifest_path_of
 from symphony.plugins.resolve import dependency_order, resolve
@@ -290,6 +297,9 @@ class Kernel:
         from symphony.commons.log import configure_from_config
 
         configure_from_config(config, lazy=True)
+        from symphony.commons.debug import configure_duck_from_config
+
+        configure_duck_from_config(config)
         if strict is None:
             strict = _env_flag("SYMPHONY_STRICT_PLUGINS") or bool(config.get("kernel.strict_plugins", False))
         kernel = cls(
@@ -658,15 +668,28 @@ class Kernel:
         if record in self._started or record.state is not PluginState.ACTIVE:
             return
         self._started.append(record)
+        import anyio
+
+        timeout = float(self.config.get("kernel.startup_timeout", 30))
         try:
-            for result in self._call_own("symphony_startup", record, kernel=self):
-                if inspect.isawaitable(result):
-                    await result
+            with anyio.move_on_after(timeout) as scope:
+                for result in self._call_own("symphony_startup", record, kernel=self):
+                    if inspect.isawaitable(result):
+                        await result
+            if scope.cancelled_caught:
+                raise OperationTimeoutError(
+                    f"startup of {record.id} did not finish within kernel.startup_timeout = {timeout:g} s",
+                    code="plugin.startup_timeout",
+                    context={"plugin": record.id, "timeout": timeout},
+                )
         except Exception as exc:
             self._started.remove(record)
+            reason = f"startup of {record.id} raised {type(exc).__name__}: {exc}"
+            if isinstance(exc, OperationTimeoutError) and exc.code == "plugin.startup_timeout":
+                reason = exc.message
             record.fail(
                 PluginState.ACTIVATE_FAILED,
-                f"startup of {record.id} raised {type(exc).__name__}: {exc}",
+                reason,
                 code="plugin.startup_failed",
                 traceback=traceback.format_exc(),
             )

@@ -75,9 +75,9 @@ def test_defaults_fill_every_core_section(home: Path) -> None:
         "backup_count": 5,
         "json_file": None,
     }
-    assert config.section("fs") == {"max_file_size": 100 * MiB, "atomic_writes": True, "temp_dir": None}
+    assert config.section("fs") == {"max_file_size": 100 * MiB}
     assert config.section("kernel") == {"strict_plugins": False, "hook_policy": {}, "startup_timeout": 30}
-    assert config.section("plugins") == {"disabled": [], "enabled": [], "index": True}
+    assert config.section("plugins") == {"disabled": [], "enabled": []}
     assert config.source_of("logging.level") == "default"
     assert config.files == []
 
@@ -186,10 +186,10 @@ def test_config_dir_from_environ_and_missing_files_skipped(home: Path) -> None:
 
 
 def test_user_file_from_environ(home: Path) -> None:
-    user = write(home / "u" / "mine.toml", "[plugins]\nindex = false\n")
+    user = write(home / "u" / "mine.toml", "[plugins]\ndisabled = ['x']\n")
     config = load_config(environ={"SYMPHONY_USER_CONFIG": str(user)})
-    assert config.get("plugins.index") is False
-    assert config.source_of("plugins.index") == str(user)
+    assert config.get("plugins.disabled") == ["x"]
+    assert config.source_of("plugins.disabled") == str(user)
 
 
 def test_tables_merge_deeply_arrays_replace(home: Path) -> None:
@@ -212,11 +212,11 @@ def test_tables_merge_deeply_arrays_replace(home: Path) -> None:
 
 
 def test_overrides_nested_and_dotted(home: Path) -> None:
-    config = load(home, overrides={"logging": {"level": "error", "console": False}, "fs.temp_dir": "/tmp/x"})
+    config = load(home, overrides={"logging": {"level": "error", "console": False}, "logging.file": "/tmp/x"})
     assert config.get("logging.level") == "error"
     assert config.get("logging.console") is False
-    assert config.get("fs.temp_dir") == "/tmp/x"
-    assert config.source_of("fs.temp_dir") == "override"
+    assert config.get("logging.file") == "/tmp/x"
+    assert config.source_of("logging.file") == "override"
     assert config.source_of("logging.console") == "override"
 
 
@@ -262,11 +262,11 @@ def test_env_vars_nested_and_typed(home: Path) -> None:
 
 def test_specific_env_var_refines_whole_table_var(home: Path) -> None:
     environ = {
-        "SYMPHONY_KERNEL__HOOK_POLICY": '{"a": "isolate", "b": "isolate"}',
-        "SYMPHONY_KERNEL__HOOK_POLICY__B": "propagate",
+        "SYMPHONY_KERNEL__HOOK_POLICY": '{"symphony_startup": "isolate", "symphony_shutdown": "isolate"}',
+        "SYMPHONY_KERNEL__HOOK_POLICY__SYMPHONY_SHUTDOWN": "propagate",
     }
     config = load(home, environ=environ)
-    assert config.get("kernel.hook_policy") == {"a": "isolate", "b": "propagate"}
+    assert config.get("kernel.hook_policy") == {"symphony_startup": "isolate", "symphony_shutdown": "propagate"}
 
 
 def test_env_var_unknown_section_and_key(home: Path) -> None:
@@ -634,7 +634,7 @@ def test_set_user_value_keeps_comments(home: Path) -> None:
     assert set_user_value("logging.level", "debug", user_file=user) == user
     text = user.read_text()
     assert text == COMMENTED.replace('level = "warning"', 'level = "debug"')
-    set_user_value("fs.atomic_writes", False, user_file=user)
+    set_user_value("kernel.strict_plugins", True, user_file=user)
     set_user_value("kernel.startup_timeout", "12.5", user_file=user)  # strings parsed by schema type
     set_user_value("kernel.hook_policy.symphony_startup", "isolate", user_file=user)
     text = user.read_text()
@@ -642,10 +642,10 @@ def test_set_user_value_keeps_comments(home: Path) -> None:
         assert fragment in text
     config = load(home)
     assert config.get("logging.level") == "debug"
-    assert config.get("fs.atomic_writes") is False
+    assert config.get("kernel.strict_plugins") is True
     assert config.get("kernel.startup_timeout") == 12.5
     assert config.get("kernel.hook_policy") == {"symphony_startup": "isolate"}
-    assert config.source_of("fs.atomic_writes") == str(user)
+    assert config.source_of("kernel.strict_plugins") == str(user)
 
 
 def test_set_user_value_creates_missing_file(home: Path) -> None:
@@ -705,9 +705,9 @@ def test_set_user_value_plugin_section(home: Path) -> None:
 
 
 def test_set_none_removes_and_unset_user_value(home: Path) -> None:
-    user = write(home / "user.toml", COMMENTED + 'temp_dir = "x"\n')
-    set_user_value("fs.temp_dir", None, user_file=user)
-    assert "temp_dir" not in user.read_text()
+    user = write(home / "user.toml", COMMENTED)
+    set_user_value("fs.max_file_size", None, user_file=user)
+    assert "max_file_size" not in user.read_text()
     assert unset_user_value("logging.level", user_file=user) == user
     text = user.read_text()
     assert "level" not in text

@@ -63,7 +63,7 @@ def test_set_through_a_symlink_updates_the_target(tmp_path: Path) -> None:
 KILLED = """
 import os, sys, time
 from symphony.commons.config import set_user_value
-os.replace = lambda *args: time.sleep(600)   # stall between writing the temporary and renaming it
+os.replace = lambda *args, **kwargs: time.sleep(600)   # stall between writing the temporary and renaming it
 set_user_value("logging.level", "error", user_file=sys.argv[1])
 """
 

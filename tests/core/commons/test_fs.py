@@ -228,7 +228,7 @@ def test_atomic_write_failure_keeps_old_file_and_removes_temp(
     target = tmp_path / "state.json"
     target.write_text("old contents")
 
-    def broken_replace(src: object, dst: object) -> None:
+    def broken_replace(src: object, dst: object, **kwargs: object) -> None:
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(os, "replace", broken_replace)
@@ -247,7 +247,7 @@ def test_atomic_write_failure_during_write_removes_temp(
     target = tmp_path / "x.bin"
     target.write_bytes(b"keep")
 
-    def broken_fsync(fd: int) -> None:
+    def broken_fsync(fd: int, *args: object) -> None:
         raise OSError(5, "Input/output error")
 
     monkeypatch.setattr(os, "fsync", broken_fsync)
@@ -263,7 +263,7 @@ def test_atomic_write_keyboard_interrupt_removes_temp(
 ) -> None:
     target = tmp_path / "y.txt"
 
-    def interrupted(src: object, dst: object) -> None:
+    def interrupted(src: object, dst: object, **kwargs: object) -> None:
         raise KeyboardInterrupt
 
     monkeypatch.setattr(os, "replace", interrupted)

@@ -36,3 +36,15 @@ def test_the_check_can_fail(tmp_path: Path) -> None:
     planted.write_text("from symphony.commons.debug import duck\n\n\ndef f(x):\n    return duck(x)\n")
     (fake_repo / "core" / "src").mkdir(parents=True)
     assert find_duck_calls(shipped_source_dirs(fake_repo)) == [(planted, 5)]
+
+
+def test_duck_is_not_a_top_level_export() -> None:
+    import symphony
+    import symphony.commons
+    from symphony.commons import debug
+
+    assert "duck" not in symphony.__all__
+    assert not hasattr(symphony, "duck")
+    assert "duck" not in symphony.commons.__all__
+    assert not hasattr(symphony.commons, "duck")
+    assert callable(debug.duck)

@@ -62,14 +62,20 @@ from __future__ import annotations
 import itertools
 import math
 import os
-import re
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 import attrs
 
-from symphony.commons.errors import SerializationError, SymphonyError, ValidationError, error_from_wire
+from symphony.commons.errors import (
+    PreValidationError,
+    SerializationError,
+    SymphonyError,
+    ValidationError,
+    error_from_wire,
+)
+from symphony.commons.validation import MESSAGE_TYPE
 
 __all__ = [
     "ERROR",
@@ -105,7 +111,6 @@ MAX_TYPE_LENGTH: Final = 255
 MAX_PAYLOAD_DEPTH: Final = 200
 """Deepest accepted payload nesting (lists/dicts) on the wire."""
 
-_TYPE_RE: Final = re.compile(r"[A-Za-z0-9_\-]+(?:\.[A-Za-z0-9_\-]+)*")
 _VALID_TYPES: set[str] = set()  # cache of already checked types (bounded, see is_valid_type)
 _VALID_TYPES_MAX: Final = 8192
 _time = time.time
@@ -157,8 +162,9 @@ def is_valid_type(value: object) -> bool:
         return False
     if value in _VALID_TYPES:
         return True
-    assert isinstance(value, str)
-    if len(value) > MAX_TYPE_LENGTH or _TYPE_RE.fullmatch(value) is None:
+    try:
+        MESSAGE_TYPE.check(value, "type")
+    except PreValidationError:
         return False
     if len(_VALID_TYPES) < _VALID_TYPES_MAX:
         _VALID_TYPES.add(value)

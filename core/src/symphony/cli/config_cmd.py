@@ -124,7 +124,9 @@ def toml_value(value: Any) -> str:
 def get(state: CliState, key: str, as_json: bool) -> None:
     """Print one value by dotted KEY (e.g. logging.level)."""
     from symphony.commons.errors import NotFoundError
+    from symphony.commons.validation import CONFIG_KEY, validate
 
+    validate(key, CONFIG_KEY, field="key")
     cfg = _inspect(state)
     marker = object()
     value = cfg.get(key, marker)
@@ -157,7 +159,9 @@ def set_value(state: CliState, key: str, value: str) -> None:
     problems elsewhere in the file do not block the edit, so this is how it is repaired.
     """
     from symphony.commons.config import set_user_value
+    from symphony.commons.validation import CONFIG_KEY, validate
 
+    validate(key, CONFIG_KEY, field="key")
     schemas = _schemas(state)
     parsed = _parse_for_key(key, value, schemas)
     path = set_user_value(key, parsed, user_file=state.config_path, schemas=schemas)
@@ -206,7 +210,9 @@ def unset_value(state: CliState, key: str) -> None:
     removed with `symphony config unset SECTION`. Tables left empty are removed too.
     """
     from symphony.commons.config import unset_user_value
+    from symphony.commons.validation import CONFIG_KEY, validate
 
+    validate(key, CONFIG_KEY, field="key")
     path = unset_user_value(key, user_file=state.config_path)
     click.echo(f"unset {key}  ({path})")
 

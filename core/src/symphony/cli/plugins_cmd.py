@@ -89,7 +89,9 @@ def list_plugins(state: CliState, as_json: bool, load: bool) -> None:
 def inspect_plugin(state: CliState, plugin_id: str, as_json: bool, load: bool) -> None:
     """Show everything known about one plugin: manifest, state, reason, traceback, timings."""
     from symphony.commons.errors import PluginError
+    from symphony.commons.validation import PLUGIN_ID, validate
 
+    validate(plugin_id, PLUGIN_ID, field="plugin_id")
     kernel = state.kernel()
     record = kernel.plugin(plugin_id)
     if load:
@@ -123,6 +125,7 @@ def _validate_path(path: Path) -> dict[str, Any]:
     """Validate a manifest file or a plugin project folder; return a report."""
     from symphony._version import PLUGIN_API_VERSION
     from symphony.commons.errors import SymphonyError
+    from symphony.commons.fs import read_text
     from symphony.plugins.manifest import MANIFEST_FILENAME, api_compatible, load_manifest
 
     report: dict[str, Any] = {"path": str(path), "ok": False, "errors": [], "warnings": []}
@@ -155,8 +158,8 @@ def _validate_path(path: Path) -> dict[str, Any]:
         )
     if pyproject is not None and pyproject.is_file():
         try:
-            project = tomllib.loads(pyproject.read_text("utf-8")).get("project", {})
-        except tomllib.TOMLDecodeError as exc:
+            project = tomllib.loads(read_text(pyproject)).get("project", {})
+        except (tomllib.TOMLDecodeError, SymphonyError) as exc:
             report["errors"].append({"code": "plugin.bad_pyproject", "message": f"{pyproject}: {exc}"})
             project = {}
         eps = project.get("entry-points", {}).get("symphony.plugins", {})

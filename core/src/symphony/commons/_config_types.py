@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import attrs
 
+from symphony.commons.fs import DEFAULT_MAX_FILE_SIZE
+
 __all__ = ["CORE_TYPES", "DebugConfig", "FsConfig", "KernelConfig", "LoggingConfig", "PluginsConfig"]
 
 _MiB = 1024 * 1024
@@ -29,7 +31,6 @@ class PluginsConfig:
 
     disabled: list[str] = attrs.field(factory=list)
     enabled: list[str] = attrs.field(factory=list)
-    index: bool = True
 
 
 @attrs.frozen
@@ -50,9 +51,7 @@ class LoggingConfig:
 class FsConfig:
     """The ``[fs]`` section."""
 
-    max_file_size: int = 100 * _MiB
-    atomic_writes: bool = True
-    temp_dir: str | None = None
+    max_file_size: int = DEFAULT_MAX_FILE_SIZE
 
 
 @attrs.frozen
@@ -60,7 +59,6 @@ class DebugConfig:
     """The ``[debug]`` section."""
 
     duck_debugging: bool = False
-    performance_logging: bool = False
 
 
 CORE_TYPES: dict[str, type] = {

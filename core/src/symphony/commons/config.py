@@ -34,10 +34,12 @@ upper-case in the environment and lower-case in the config. Variables starting w
 ``SYMPHONY_`` and containing no ``__`` are reserved (``SYMPHONY_ENV``, ``SYMPHONY_CONFIG_DIR``,
 ``SYMPHONY_STRICT_PLUGINS``...) and ignored here. Values are parsed by the schema type at that
 key (see :func:`parse_env_value`). Variables are applied in name order, so
-``SYMPHONY_KERNEL__HOOK_POLICY__X`` refines a whole-table ``SYMPHONY_KERNEL__HOOK_POLICY``.
+``SYMPHONY_KERNEL__HOOK_POLICY__SYMPHONY_STARTUP`` refines a whole-table
+``SYMPHONY_KERNEL__HOOK_POLICY``.
 
 **Errors** are :class:`~symphony.commons.errors.ConfigError` with these codes:
-``config.parse`` (TOML syntax; context ``file``, ``line``, ``column``), ``config.unreadable``,
+``config.parse`` (TOML syntax; context ``file``, ``line``, ``column``), ``config.unreadable``
+(not a regular file, or over ``fs.max_file_size`` as set by the layers below it),
 ``config.unknown_key`` (context ``file``, ``key``; unknown sections too),
 ``config.invalid`` (context ``file`` = the layer that set the bad value, ``key`` dotted,
 ``rule`` such as ``"type=integer"`` or ``"enum=['debug', 'info', 'warning', 'error']"``),
@@ -71,7 +73,8 @@ from collections.abc import Callable, Collection, Iterator, Mapping, MutableMapp
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
-from symphony.commons.errors import ConfigError, NotFoundError
+from symphony.commons.errors import ConfigError, NotFoundError, SymphonyError
+from symphony.commons.fs import DEFAULT_MAX_FILE_SIZE
 
 if TYPE_CHECKING:
     from symphony.commons._config_types import (
@@ -129,16 +132,20 @@ CORE_SCHEMAS: dict[str, dict[str, Any]] = {
             },
             "hook_policy": {
                 "type": "object",
-                "additionalProperties": {"type": "string", "enum": ["propagate", "isolate"]},
+                "properties": {
+                    hook: {"type": "string", "enum": ["propagate", "isolate"]}
+                    for hook in ("symphony_startup", "symphony_shutdown")
+                },
+                "additionalProperties": False,
                 "default": {},
-                "description": "Failure policy per hook name: propagate the error or isolate-and-log it.",
+                "description": "Failure policy of the lifecycle hooks: propagate the error or isolate-and-log it.",
             },
             "startup_timeout": {
                 "type": "number",
                 "exclusiveMinimum": 0,
                 "maximum": 86400,
                 "default": 30,
-                "description": "Seconds allowed for all startup hooks.",
+                "description": "Seconds allowed for each plugin's startup hook to finish.",
             },
         },
     },
@@ -159,11 +166,6 @@ CORE_SCHEMAS: dict[str, dict[str, Any]] = {
                 "items": {"type": "string"},
                 "default": [],
                 "description": "Plugin ids allowed to activate; empty means all.",
-            },
-            "index": {
-                "type": "boolean",
-                "default": True,
-                "description": "Use the on-disk discovery index.",
             },
         },
     },
@@ -198,9 +200,13 @@ CORE_SCHEMAS: dict[str, dict[str, Any]] = {
         "type": "object",
         "additionalProperties": False,
         "properties": {
-            "max_file_size": {"type": "integer", "minimum": 0, "maximum": _TiB, "default": 100 * _MiB},
-            "atomic_writes": {"type": "boolean", "default": True},
-            "temp_dir": {"type": ["string", "null"], "default": None},
+            "max_file_size": {
+                "type": "integer",
+                "minimum": 0,
+                "maximum": _TiB,
+                "default": DEFAULT_MAX_FILE_SIZE,
+                "description": "Largest config file read, in bytes (after the layers below it).",
+            },
         },
     },
     "debug": {
@@ -210,7 +216,6 @@ CORE_SCHEMAS: dict[str, dict[str, Any]] = {
         "additionalProperties": False,
         "properties": {
             "duck_debugging": {"type": "boolean", "default": False},
-            "performance_logging": {"type": "boolean", "default": False},
         },
     },
 }
@@ -552,20 +557,33 @@ def validate_section(
 # --------------------------------------------------------------------------- parsing
 
 
-def _read_toml(path: Path, source: str | None = None) -> dict[str, Any] | None:
-    """Parse a TOML file; None when it does not exist."""
-    label = source or str(path)
+def _read_file(path: Path, max_size: int) -> bytes | None:
+    """A config file's bytes (a regular file within ``max_size``); None when it does not exist."""
+    from symphony.commons.fs import read_bytes
+
     try:
-        raw = path.read_bytes()
-    except (FileNotFoundError, NotADirectoryError):
-        return None
-    except OSError as exc:
+        return read_bytes(path, max_size=max_size)
+    except SymphonyError as exc:
+        if isinstance(exc, NotFoundError) or isinstance(exc.__cause__, NotADirectoryError):
+            return None
         raise ConfigError(
-            f"cannot read config file {path}: {exc.strerror or exc}",
+            f"cannot read config file {path}: {exc.message}",
             code="config.unreadable",
-            context={"file": str(path)},
+            context={"file": str(path), "reason": exc.code},
+            hint=exc.hint or "point the setting at a regular TOML file",
         ) from exc
-    return _parse_toml_bytes(raw, label)
+
+
+def _file_limit(data: Mapping[str, Any]) -> int:
+    """``fs.max_file_size`` as set by the layers merged so far (it bounds the next file read)."""
+    limit = data.get("fs", {}).get("max_file_size", DEFAULT_MAX_FILE_SIZE)
+    return limit if isinstance(limit, int) and not isinstance(limit, bool) and limit >= 0 else DEFAULT_MAX_FILE_SIZE
+
+
+def _read_toml(path: Path, source: str | None = None, max_size: int = DEFAULT_MAX_FILE_SIZE) -> dict[str, Any] | None:
+    """Parse a TOML file; None when it does not exist."""
+    raw = _read_file(path, max_size)
+    return None if raw is None else _parse_toml_bytes(raw, source or str(path))
 
 
 def _parse_toml_bytes(raw: bytes, label: str) -> dict[str, Any]:
@@ -1090,7 +1108,7 @@ def load_config(
 
     def read(path: Path, label: str | None = None) -> dict[str, Any] | None:
         try:
-            return _read_toml(path, label)
+            return _read_toml(path, label, max_size=_file_limit(data))
         except ConfigError as exc:
             if not tolerant:
                 raise
@@ -1197,16 +1215,9 @@ def _load_user_doc(path: Path) -> Any:
     import tomlkit
     from tomlkit.exceptions import ParseError
 
-    try:
-        raw = path.read_bytes()
-    except (FileNotFoundError, NotADirectoryError):
+    raw = _read_file(path, DEFAULT_MAX_FILE_SIZE)
+    if raw is None:
         return tomlkit.document()
-    except OSError as exc:
-        raise ConfigError(
-            f"cannot read config file {path}: {exc.strerror or exc}",
-            code="config.unreadable",
-            context={"file": str(path)},
-        ) from exc
     _parse_toml_bytes(raw, str(path))  # precise error for invalid files, same as load_config
     try:
         return tomlkit.parse(raw.decode("utf-8"))
@@ -1233,10 +1244,10 @@ def _real_user_file(user_file: str | os.PathLike[str] | None) -> tuple[Path, Pat
 @contextlib.contextmanager
 def _editing(real: Path) -> Iterator[None]:
     """Serialise edits of the user file (lock beside it) and clear leftovers of killed edits."""
-    from symphony.commons.fs import exclusive_lock, remove_stale_temporaries
+    from symphony.commons.fs import exclusive_lock, remove_temporaries
 
     with exclusive_lock(real.with_name(f".{real.name}.lock")):
-        remove_stale_temporaries(real)
+        remove_temporaries(real.parent, name=real.name)
         yield
 
 

@@ -9,7 +9,7 @@
 when enabled, and costs one flag test when not. Enabling, from weakest to strongest:
 
 - ``configure_duck_from_config(config)`` follows ``debug.duck_debugging`` (on in the
-  ``development`` profile, off in ``test`` and ``production``);
+  ``development`` profile, off in ``test`` and ``production``); ``Kernel.create`` calls it;
 - the environment variable ``SYMPHONY_DUCK`` (``1/true/yes/on`` or ``0/false/no/off``), read
   at import and by :func:`enable_duck` ``(None)``, wins over the config;
 - :func:`enable_duck` ``(True/False)`` wins over both.

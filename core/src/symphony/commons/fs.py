@@ -1,17 +1,30 @@
-"""Safe filesystem helpers: confined paths, size limits, atomic writes, platform directories.
+"""Safe filesystem helpers: race-free root confinement, bounded reads, atomic writes, platform dirs.
 
 Every failure is a :class:`~symphony.commons.errors.SymphonyError`: OS errors are converted
 with :func:`~symphony.commons.errors.from_os_error` (the path is kept in ``context``), bad
-paths raise :class:`~symphony.commons.errors.ValidationError` or
-:class:`~symphony.commons.errors.PermissionDeniedError`.
+paths (bytes, NUL, anything but ``str`` / ``os.PathLike[str]``) raise
+:class:`~symphony.commons.errors.ValidationError` (``fs.bad_path``), escapes
+:class:`~symphony.commons.errors.PermissionDeniedError` (``fs.outside_root``).
+
+**Confinement.** Everything that keeps paths inside a root (the artifact store, operators'
+file access, the sandbox's granted roots) goes through this module: :func:`open_within`,
+:func:`makedirs_within`, :func:`stat_within`, :func:`list_within`, :func:`remove_within`,
+and the ``root=`` argument of :func:`read_bytes`, :func:`read_text`, :func:`atomic_write` and
+:func:`exists`. They resolve the path one component at a time from a directory descriptor
+(``openat`` with ``O_NOFOLLOW``, ``readlinkat``) and act relative to the directory they
+resolved, so the check and the use are one operation and a symlink swapped in meanwhile
+cannot lead outside. POSIX only (``dir_fd`` support).
+
+**Reading** takes regular files only (a FIFO, socket, device or directory is refused without
+blocking) and at most :data:`DEFAULT_MAX_FILE_SIZE` bytes unless told otherwise.
 
     >>> from symphony.commons.fs import atomic_write, read_text
-    >>> path = atomic_write(tmp / "notes" / "a.txt", "hello")   # doctest: +SKIP
-    >>> read_text(path, max_size=1024)                           # doctest: +SKIP
+    >>> path = atomic_write("notes/a.txt", "hello", root=tmp)   # doctest: +SKIP
+    >>> read_text("notes/a.txt", root=tmp, max_size=1024)       # doctest: +SKIP
     'hello'
 
-The module imports only ``os`` and ``pathlib`` at import time; ``platformdirs`` is imported
-the first time a platform directory is asked for.
+The module imports only standard-library modules at import time; ``platformdirs`` is
+imported the first time a platform directory is asked for.
 """
 
 from __future__ import annotations
@@ -19,12 +32,15 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import stat
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Union
+from typing import Any, TypeVar, Union
 
 from symphony.commons.errors import (
+    FilesystemError,
+    NotFoundError,
     PermissionDeniedError,
     SerializationError,
     ValidationError,
@@ -33,17 +49,23 @@ from symphony.commons.errors import (
 
 __all__ = [
     "APP_NAME",
+    "DEFAULT_MAX_FILE_SIZE",
     "atomic_write",
     "cache_dir",
     "data_dir",
     "ensure_dir",
     "exclusive_lock",
     "exists",
+    "list_within",
+    "makedirs_within",
+    "open_within",
     "read_bytes",
     "read_text",
     "reject_parent_refs",
-    "remove_stale_temporaries",
+    "remove_temporaries",
+    "remove_within",
     "resolve_within",
+    "stat_within",
     "user_config_file",
 ]
 
@@ -56,15 +78,45 @@ StrPath = Union[str, "os.PathLike[str]"]
 # --------------------------------------------------------------------------- path checks
 
 
+def _path_text(path: object, field: str = "path") -> str:
+    """``path`` as text; anything but ``str`` / ``os.PathLike[str]`` is a ValidationError."""
+    try:
+        text = os.fspath(path)  # type: ignore[call-overload]
+    except TypeError:
+        text = None
+    if not isinstance(text, str):
+        raise ValidationError(
+            f"{field} must be a str or os.PathLike[str], not {type(path).__name__}",
+            code="fs.bad_path",
+            context={"field": field, "value": repr(path)[:200]},
+        )
+    if "\x00" in text:
+        raise ValidationError(
+            f"{field} contains a NUL character: {text[:200]!r}",
+            code="fs.bad_path",
+            context={"field": field, "value": text[:200]},
+        )
+    try:
+        os.fsencode(text)
+    except UnicodeEncodeError as exc:
+        raise ValidationError(
+            f"{field} cannot be encoded for the filesystem: {text[:200]!r}",
+            code="fs.bad_path",
+            context={"field": field, "value": text[:200]},
+        ) from exc
+    return text
+
+
 def reject_parent_refs(path: StrPath) -> Path:
     """Return ``path`` as a :class:`~pathlib.Path`, refusing any ``..`` component.
 
     Both ``/`` and ``\\`` count as separators, so ``a\\..\\b`` is refused on every platform.
 
     Raises:
-        ValidationError: ``code="fs.parent_ref"``, ``context={"field": "path", "value": ...}``.
+        ValidationError: ``code="fs.parent_ref"``, ``context={"field": "path", "value": ...}``;
+        ``fs.bad_path`` for a value that is not a text path.
     """
-    text = os.fspath(path)
+    text = _path_text(path)
     if ".." in text.replace("\\", "/").split("/"):
         raise ValidationError(
             f"path must not contain '..': {text}",
@@ -75,43 +127,316 @@ def reject_parent_refs(path: StrPath) -> Path:
     return Path(text)
 
 
+def _outside(path: str, root: str) -> PermissionDeniedError:
+    return PermissionDeniedError(
+        f"path {path} resolves outside the allowed root {root}",
+        code="fs.outside_root",
+        context={"path": path, "root": root},
+    )
+
+
+_LINK: Any = object()  # returned by a final-step callback: the last component is a symlink
+_MAX_LINKS = 40
+_DIR_FLAGS = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0)
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_R = TypeVar("_R")
+
+
+def _open_root(root: StrPath) -> tuple[int, str]:
+    text = _path_text(root, "root")
+    try:
+        fd = os.open(text, _DIR_FLAGS)
+    except OSError as exc:
+        raise from_os_error(exc, path=text, action="open root") from exc
+    return fd, os.path.realpath(text)
+
+
+def _walk(
+    root: StrPath,
+    path: StrPath,
+    final: Callable[[int, str], _R],
+    *,
+    create_dirs: bool = False,
+    dir_mode: int = 0o777,
+    missing_ok: bool = False,
+) -> tuple[_R, str]:
+    """Resolve ``path`` beneath ``root`` one component at a time, holding a directory fd.
+
+    Every directory is opened relative to its parent's fd with ``O_NOFOLLOW``; a symbolic
+    link is read (``readlinkat``) and its target resolved by the same rules, so no step ever
+    lets the kernel follow a link on its own: what is checked is what is used. ``..`` goes back
+    to the directory actually opened before, never above ``root``. ``final(dir_fd, name)``
+    acts on the last component (``"."`` when ``path`` names a directory already open); it
+    returns :data:`_LINK` or raises ELOOP when that component is a link to follow. Returns
+    ``(final's result, the resolved path as text)``. With ``missing_ok`` a missing directory
+    ends the walk lexically and ``final`` is not called (the result is None).
+    """
+    text = _path_text(path)
+    root_fd, root_real = _open_root(root)
+    stack: list[tuple[int, str]] = [(root_fd, root_real)]
+    if os.path.isabs(text):
+        rel = _relative_to_root(text, os.fspath(root), root_real)
+        if rel is None:
+            _close_all(stack)
+            raise _outside(os.path.normpath(text), root_real)
+        text = rel
+    pending = _split(text)
+    links = 0
+    try:
+        while True:
+            while pending and pending[0] in ("", "."):
+                pending.pop(0)
+            if pending and pending[0] == "..":
+                pending.pop(0)
+                if len(stack) == 1:
+                    raise _outside(os.path.normpath(os.path.join(root_real, "..", *pending)), root_real)
+                os.close(stack.pop()[0])
+                continue
+            fd, here = stack[-1]
+            name = pending.pop(0) if pending else "."
+            is_last = not [p for p in pending if p not in ("", ".")]
+            target: str | None = None
+            if is_last:
+                try:
+                    result = final(fd, name)
+                except OSError as exc:
+                    if exc.errno not in (errno.ELOOP, errno.ENOTDIR) or name == ".":
+                        raise from_os_error(exc, path=os.path.join(here, name), action="open") from exc
+                    target = _readlink(fd, name, here, exc)
+                else:
+                    if result is not _LINK:
+                        return result, os.path.normpath(os.path.join(here, name))
+                    target = _readlink(fd, name, here, None)
+            else:
+                try:
+                    child = os.open(name, _DIR_FLAGS | _NOFOLLOW, dir_fd=fd)
+                except FileNotFoundError as exc:
+                    if missing_ok:
+                        rest = os.path.normpath(os.path.join(name, *pending))
+                        if rest == ".." or rest.startswith("../"):
+                            raise _outside(os.path.normpath(os.path.join(here, rest)), root_real) from None
+                        return None, os.path.join(here, rest)  # type: ignore[return-value]
+                    if not create_dirs:
+                        raise from_os_error(exc, path=os.path.join(here, name), action="open") from exc
+                    try:
+                        os.mkdir(name, dir_mode, dir_fd=fd)
+                    except FileExistsError:
+                        pass
+                    except OSError as err:
+                        raise from_os_error(
+                            err, path=os.path.join(here, name), action="create directory"
+                        ) from err
+                    pending.insert(0, name)  # open it on the next turn (it may be a link by then)
+                    continue
+                except OSError as exc:
+                    if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
+                        raise from_os_error(exc, path=os.path.join(here, name), action="open") from exc
+                    target = _readlink(fd, name, here, exc)
+                else:
+                    stack.append((child, os.path.join(here, name)))
+                    continue
+            links += 1
+            if links > _MAX_LINKS:
+                raise FilesystemError(
+                    f"too many symbolic links resolving {os.fspath(path)} within {root_real}",
+                    code="fs.link_loop",
+                    context={"path": os.fspath(path), "root": root_real},
+                )
+            if os.path.isabs(target):
+                rel = _relative_to_root(target, os.fspath(root), root_real)
+                if rel is None:
+                    raise _outside(os.path.realpath(target), root_real)
+                while len(stack) > 1:
+                    os.close(stack.pop()[0])
+                target = rel
+            pending = _split(target) + pending
+    finally:
+        _close_all(stack)
+
+
+def _split(text: str) -> list[str]:
+    return [p for p in text.replace(os.sep, "/").split("/") if p not in ("", ".")]
+
+
+def _close_all(stack: list[tuple[int, str]]) -> None:
+    while stack:
+        os.close(stack.pop()[0])
+
+
+def _relative_to_root(absolute: str, root_given: str, root_real: str) -> str | None:
+    """``absolute`` relative to the root (as given or resolved), lexically; None if outside."""
+    for base in (root_real, os.path.normpath(os.path.abspath(root_given))):
+        normal = os.path.normpath(absolute)
+        if normal == base:
+            return "."
+        if normal.startswith(base.rstrip("/") + "/"):
+            return (
+                absolute[len(base.rstrip("/")) + 1 :]
+                if absolute.startswith(base)
+                else normal[len(base) + 1 :]
+            )
+    return None
+
+
+def _readlink(dir_fd: int, name: str, here: str, original: OSError | None) -> str:
+    try:
+        return os.readlink(name, dir_fd=dir_fd)
+    except OSError as exc:  # not a link after all: the original error stands
+        cause = original or exc
+        raise from_os_error(cause, path=os.path.join(here, name), action="open") from cause
+
+
+def _is_link(dir_fd: int, name: str) -> bool:
+    try:
+        return stat.S_ISLNK(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode)
+    except FileNotFoundError:
+        return False
+
+
+def _lstat_final(dir_fd: int, name: str) -> os.stat_result | None:
+    """lstat of ``name``, :data:`_LINK` for a symlink, None when missing."""
+    try:
+        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+    return _LINK if stat.S_ISLNK(st.st_mode) else st
+
+
 def resolve_within(root: StrPath, path: StrPath) -> Path:
     """Resolve ``path`` (symlinks included) and require the result to lie inside ``root``.
 
-    A relative ``path`` is taken relative to ``root``. ``root`` itself is resolved too, so a
-    root reached through a symlink works. The path need not exist.
+    A relative ``path`` is taken relative to ``root``; ``root`` itself may be reached through a
+    symlink. The path need not exist. Symlinks inside the root are followed only while they
+    stay inside it. This is a *check*: to act on the path use the ``*_within`` helpers (or the
+    ``root=`` argument of :func:`read_bytes` / :func:`atomic_write`), which resolve and act in
+    one race-free walk.
 
     Raises:
-        PermissionDeniedError: ``code="fs.outside_root"`` with ``context={"path", "root"}``.
+        PermissionDeniedError: ``code="fs.outside_root"`` with ``context={"path", "root"}``;
+        ValidationError: ``fs.bad_path`` for a value that is not a text path (bytes included);
+        FilesystemError: ``fs.link_loop``; other OS errors converted.
     """
+    _, resolved = _walk(root, path, _lstat_final, missing_ok=True)
+    return Path(resolved)
+
+
+# --------------------------------------------------------------------------- confined access
+
+
+def open_within(root: StrPath, path: StrPath, flags: int = os.O_RDONLY, mode: int = 0o666) -> int:
+    """Open ``path`` beneath ``root`` without ever following a link out of it; return the fd.
+
+    ``flags`` are :func:`os.open` flags (``O_CLOEXEC`` is added); missing directories are not
+    created (see :func:`makedirs_within`). Wrap the fd with :func:`os.fdopen`.
+
+    Raises:
+        PermissionDeniedError: ``fs.outside_root``; ValidationError: ``fs.bad_path``;
+        OS errors converted with :func:`~symphony.commons.errors.from_os_error`.
+    """
+
+    def final(dir_fd: int, name: str) -> int:
+        return os.open(name, flags | _NOFOLLOW | getattr(os, "O_CLOEXEC", 0), mode, dir_fd=dir_fd)
+
+    fd, _ = _walk(root, path, final)
+    return fd
+
+
+def makedirs_within(root: StrPath, path: StrPath, mode: int = 0o777) -> Path:
+    """Create the directory ``path`` beneath ``root`` and its missing parents; return its path.
+
+    Raises:
+        PermissionDeniedError: ``fs.outside_root``; ConflictError: ``io.exists`` when a
+        component is not a directory; other OS errors converted.
+    """
+
+    def final(dir_fd: int, name: str) -> int:
+        if name != ".":
+            try:
+                os.mkdir(name, mode, dir_fd=dir_fd)
+            except FileExistsError:
+                pass
+        try:
+            return os.open(name, _DIR_FLAGS | _NOFOLLOW, dir_fd=dir_fd)
+        except NotADirectoryError:
+            if _is_link(dir_fd, name):
+                return _LINK  # type: ignore[no-any-return]
+            raise FileExistsError(errno.EEXIST, "exists and is not a directory", name) from None
+
+    fd, resolved = _walk(root, path, final, create_dirs=True, dir_mode=mode)
+    os.close(fd)
+    return Path(resolved)
+
+
+def stat_within(root: StrPath, path: StrPath) -> os.stat_result:
+    """``os.stat`` of ``path`` beneath ``root`` (links inside the root followed, as by every helper).
+
+    Raises:
+        NotFoundError: ``io.not_found``; PermissionDeniedError: ``fs.outside_root``.
+    """
+
+    def final(dir_fd: int, name: str) -> os.stat_result:
+        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        return _LINK if stat.S_ISLNK(st.st_mode) else st
+
+    result, _ = _walk(root, path, final)
+    return result
+
+
+def list_within(root: StrPath, path: StrPath = ".") -> list[str]:
+    """The sorted entry names of the directory ``path`` beneath ``root``.
+
+    Raises:
+        PermissionDeniedError: ``fs.outside_root``; OS errors converted (``io.not_found``...).
+    """
+    fd = open_within(root, path, _DIR_FLAGS)
     try:
-        root_resolved = Path(root).resolve()
-        candidate = Path(path)
-        if not candidate.is_absolute():
-            candidate = root_resolved / candidate
-        resolved = candidate.resolve()
-    except OSError as exc:  # e.g. a symlink loop
-        raise from_os_error(exc, path=path, action="resolve") from exc
-    except (RuntimeError, ValueError) as exc:  # symlink loop on older Pythons, NUL byte
-        raise ValidationError(
-            f"cannot resolve path {os.fspath(path)!r}: {exc}",
-            code="fs.bad_path",
-            context={"field": "path", "value": os.fspath(path)},
-        ) from exc
-    if resolved != root_resolved and not resolved.is_relative_to(root_resolved):
-        raise PermissionDeniedError(
-            f"path {os.fspath(path)} resolves outside the allowed root {root_resolved}",
-            code="fs.outside_root",
-            context={"path": str(resolved), "root": str(root_resolved)},
-        )
-    return resolved
+        return sorted(os.listdir(fd))
+    except OSError as exc:
+        raise from_os_error(exc, path=path, action="list") from exc
+    finally:
+        os.close(fd)
 
 
-def _target(path: StrPath, root: StrPath | None) -> Path:
-    return resolve_within(root, path) if root is not None else Path(path)
+def remove_within(root: StrPath, path: StrPath) -> None:
+    """Remove the file, link or empty directory ``path`` beneath ``root`` (a link itself, never its target).
+
+    Raises:
+        PermissionDeniedError: ``fs.outside_root`` (the root itself cannot be removed either);
+        NotFoundError: ``io.not_found``; other OS errors converted.
+    """
+    parent, name = _parent_within(root, path, create_dirs=False, follow_last=False)
+    try:
+        if name == ".":
+            raise _outside(str(path), str(root))
+        try:
+            os.unlink(name, dir_fd=parent)
+        except IsADirectoryError:
+            os.rmdir(name, dir_fd=parent)
+        except PermissionError:
+            if not stat.S_ISDIR(os.stat(name, dir_fd=parent, follow_symlinks=False).st_mode):
+                raise
+            os.rmdir(name, dir_fd=parent)
+    except OSError as exc:
+        raise from_os_error(exc, path=path, action="remove") from exc
+    finally:
+        os.close(parent)
 
 
-def _too_large(path: Path, size: int, max_size: int) -> ValidationError:
+def _parent_within(
+    root: StrPath, path: StrPath, *, create_dirs: bool, follow_last: bool = True
+) -> tuple[int, str]:
+    """An fd of the directory holding ``path``'s last component, and that component's name."""
+
+    def final(dir_fd: int, name: str) -> tuple[int, str]:
+        if follow_last and name != "." and _is_link(dir_fd, name):
+            return _LINK  # type: ignore[no-any-return]
+        return os.dup(dir_fd), name
+
+    result, _ = _walk(root, path, final, create_dirs=create_dirs)
+    return result
+
+
+def _too_large(path: object, size: int, max_size: int) -> ValidationError:
     return ValidationError(
         f"{path} is {size} bytes, over the limit of {max_size} bytes",
         code="fs.too_large",
@@ -122,35 +447,82 @@ def _too_large(path: Path, size: int, max_size: int) -> ValidationError:
 
 # --------------------------------------------------------------------------- reading
 
+DEFAULT_MAX_FILE_SIZE = 100 * 1024 * 1024
+"""The default read limit (100 MiB), also the default of the ``fs.max_file_size`` setting."""
 
-def read_bytes(path: StrPath, *, root: StrPath | None = None, max_size: int | None = None) -> bytes:
-    """Read a whole file, optionally confined to ``root`` and limited to ``max_size`` bytes.
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
 
-    The limit is enforced on the bytes actually read too, so a file that grows while being read
-    (or a device reporting size 0) cannot get past it.
+
+def _read_fd(fd: int, shown: object, max_size: int | None) -> bytes:
+    """Read a whole regular file from ``fd`` (closed here), refusing anything else."""
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            kind = next((name for test, name in _KINDS if test(st.st_mode)), "not a regular file")
+            raise FilesystemError(
+                f"{shown} is {kind}, not a regular file: refusing to read it",
+                code="fs.not_regular",
+                context={"path": str(shown), "kind": kind},
+                hint="point the setting at a regular file",
+            )
+    except BaseException:
+        os.close(fd)
+        raise
+    with open(fd, "rb", closefd=True) as fh:
+        if max_size is None:
+            return fh.read()
+        if st.st_size > max_size:
+            raise _too_large(shown, st.st_size, max_size)
+        data = fh.read(max_size + 1)
+        if len(data) > max_size:
+            raise _too_large(shown, len(data), max_size)
+        return data
+
+
+def read_bytes(
+    path: StrPath, *, root: StrPath | None = None, max_size: int | None = DEFAULT_MAX_FILE_SIZE
+) -> bytes:
+    """Read a whole regular file, optionally confined to ``root``, at most ``max_size`` bytes.
+
+    Only regular files are read: the file is opened non-blocking and checked with ``fstat``,
+    so a FIFO, socket, device (``/dev/zero``) or directory is refused at once, never read or
+    waited on. The limit (default :data:`DEFAULT_MAX_FILE_SIZE`; ``None`` for none) is enforced
+    on the bytes actually read too, so a file growing while being read cannot get past it.
+    With ``root`` the path is opened by :func:`open_within` (no link followed out of it).
 
     Raises:
-        ValidationError: ``fs.too_large``; PermissionDeniedError: ``fs.outside_root``;
-        NotFoundError / PermissionDeniedError / FilesystemError converted from the OS error.
+        ValidationError: ``fs.too_large``, ``fs.bad_path``; FilesystemError: ``fs.not_regular``;
+        PermissionDeniedError: ``fs.outside_root``; NotFoundError / PermissionDeniedError /
+        FilesystemError converted from the OS error.
     """
-    target = _target(path, root)
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    if root is not None:
+        fd = open_within(root, path, flags)
+        shown: object = path
+    else:
+        shown = _path_text(path)
+        try:
+            fd = os.open(shown, flags)
+        except OSError as exc:
+            raise from_os_error(exc, path=shown, action="read") from exc
     try:
-        with open(target, "rb") as fh:
-            if max_size is None:
-                return fh.read()
-            size = os.fstat(fh.fileno()).st_size
-            if size > max_size:
-                raise _too_large(target, size, max_size)
-            data = fh.read(max_size + 1)
-            if len(data) > max_size:
-                raise _too_large(target, len(data), max_size)
-            return data
+        return _read_fd(fd, shown, max_size)
     except OSError as exc:
-        raise from_os_error(exc, path=target, action="read") from exc
+        raise from_os_error(exc, path=shown, action="read") from exc
 
 
 def read_text(
-    path: StrPath, *, root: StrPath | None = None, max_size: int | None = None, encoding: str = "utf-8"
+    path: StrPath,
+    *,
+    root: StrPath | None = None,
+    max_size: int | None = DEFAULT_MAX_FILE_SIZE,
+    encoding: str = "utf-8",
 ) -> str:
     """Read a whole text file (see :func:`read_bytes`) and decode it.
 
@@ -177,8 +549,14 @@ def read_text(
 
 
 def exists(path: StrPath, *, root: StrPath | None = None) -> bool:
-    """True if ``path`` exists (after confinement to ``root`` when given)."""
-    return _target(path, root).exists()
+    """True if ``path`` exists (resolved beneath ``root`` when given)."""
+    if root is None:
+        return Path(_path_text(path)).exists()
+    try:
+        stat_within(root, path)
+    except NotFoundError:
+        return False
+    return True
 
 
 # --------------------------------------------------------------------------- writing
@@ -188,13 +566,13 @@ def ensure_dir(path: StrPath, mode: int | None = None) -> Path:
     """Create ``path`` and its parents if missing; return it as a :class:`~pathlib.Path`.
 
     ``mode`` (subject to the umask) applies to the directories created; an existing directory
-    is left as it is.
+    is left as it is. Within a root, use :func:`makedirs_within`.
 
     Raises:
         ConflictError: ``io.exists`` when ``path`` exists and is not a directory; other OS
         errors converted with :func:`~symphony.commons.errors.from_os_error`.
     """
-    target = Path(path)
+    target = Path(_path_text(path))
     try:
         os.makedirs(target, mode=0o777 if mode is None else mode, exist_ok=True)
     except OSError as exc:
@@ -202,30 +580,62 @@ def ensure_dir(path: StrPath, mode: int | None = None) -> Path:
     return target
 
 
-def _fsync_dir(directory: Path) -> None:
-    if os.name != "posix":
-        return
-    fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        os.fsync(fd)
-    except OSError as exc:
-        # Some filesystems cannot fsync a directory; the rename itself already happened.
-        if exc.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF):
-            raise
-    finally:
-        os.close(fd)
+_TEMP_SUFFIX = ".tmp"
 
 
-def _create_temp(directory: Path, name: str) -> tuple[int, Path]:
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
-    for _ in range(100):
-        temp = directory / f".{name[:200]}.{os.urandom(6).hex()}.tmp"
+def _temp_name(name: str) -> str:
+    return f".{name[:200]}.{os.urandom(6).hex()}{_TEMP_SUFFIX}"
+
+
+def _is_temp_of(entry: str, name: str | None) -> bool:
+    if not (entry.startswith(".") and entry.endswith(_TEMP_SUFFIX)):
+        return False
+    stem = entry[1 : -len(_TEMP_SUFFIX)]
+    base, _, token = stem.rpartition(".")
+    if len(token) != 12 or any(c not in "0123456789abcdef" for c in token):
+        return False
+    return name is None or base == name[:200]
+
+
+def _write_in_dir(dir_fd: int, name: str, payload: bytes, mode: int | None, fsync: bool) -> None:
+    """Write ``payload`` to a temporary in ``dir_fd``, rename it over ``name``; never leave it."""
+    if mode is None:
         try:
-            # 0o666 honours the umask, like a plain open() would.
-            return os.open(temp, flags, 0o666), temp
+            mode = os.stat(name, dir_fd=dir_fd).st_mode & 0o7777
+        except OSError:
+            mode = None
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(100):
+        temp = _temp_name(name)
+        try:
+            fd = os.open(temp, flags, 0o666, dir_fd=dir_fd)  # 0o666 honours the umask
+            break
         except FileExistsError:
             continue
-    raise FileExistsError(errno.EEXIST, "could not create a unique temporary file", str(directory))
+    else:
+        raise FileExistsError(errno.EEXIST, "could not create a unique temporary file", name)
+    try:
+        with open(fd, "wb", closefd=True) as fh:
+            fh.write(payload)
+            fh.flush()
+            if mode is not None:
+                os.fchmod(fh.fileno(), mode)
+            if fsync:
+                os.fsync(fh.fileno())
+        os.replace(temp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+    except BaseException:
+        try:
+            os.unlink(temp, dir_fd=dir_fd)
+        except OSError:
+            pass
+        raise
+    if fsync:
+        try:
+            os.fsync(dir_fd)
+        except OSError as exc:
+            # Some filesystems cannot fsync a directory; the rename itself already happened.
+            if exc.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF):
+                raise
 
 
 def atomic_write(
@@ -239,56 +649,87 @@ def atomic_write(
 ) -> Path:
     """Replace ``path`` with ``data`` atomically; return the path written.
 
-    Parent directories are created; the data goes to a uniquely named temporary file in the
-    same directory, which is flushed and fsynced, then renamed over ``path`` with
-    :func:`os.replace`, and the directory is fsynced. On any failure the temporary file is
-    removed and an existing ``path`` is left untouched. ``str`` data is encoded as UTF-8.
+    Parent directories are created; the data goes to a uniquely named temporary file
+    (``.<name>.<12 hex>.tmp``) in the same directory, which is flushed and fsynced, then renamed
+    over ``path`` and the directory is fsynced. Every step works on an fd of that directory, so
+    a link swapped in meanwhile cannot redirect it; with ``root`` the directory is reached by
+    the race-free walk of :func:`open_within`. On any failure (interrupts included) the
+    temporary file is removed and an existing ``path`` is left untouched; the temporaries of a
+    killed process are removed by :func:`remove_temporaries`. ``str`` data is encoded as UTF-8.
 
     ``mode`` sets the permissions of the result; by default an existing file keeps its mode
     and a new one gets ``0o666`` minus the umask. ``fsync=False`` skips both fsyncs (for
     caches that may be lost on power failure).
 
     Raises:
-        ValidationError: ``fs.too_large`` when ``len(data) > max_size``;
+        ValidationError: ``fs.too_large`` when ``len(data) > max_size``, ``fs.bad_path``;
         PermissionDeniedError: ``fs.outside_root``; OS errors converted with
         :func:`~symphony.commons.errors.from_os_error` (``action="write"``).
     """
-    target = _target(path, root)
     payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
-    if max_size is not None and len(payload) > max_size:
-        raise _too_large(target, len(payload), max_size)
-    directory = target.parent
-    ensure_dir(directory)
-    if mode is None:
+    if root is not None:
+        target = resolve_within(root, path)  # for messages and the result; the walk below acts
+        dir_fd, name = _parent_within(root, path, create_dirs=True)
+    else:
+        target = Path(_path_text(path))
+        ensure_dir(target.parent)
+        name = target.name
         try:
-            mode = os.stat(target).st_mode & 0o7777
-        except OSError:
-            mode = None
-    temp: Path | None = None
+            dir_fd = os.open(target.parent, _DIR_FLAGS)
+        except OSError as exc:
+            raise from_os_error(exc, path=target, action="write") from exc
     try:
-        fd, temp = _create_temp(directory, target.name)
-        with open(fd, "wb", closefd=True) as fh:
-            fh.write(payload)
-            fh.flush()
-            if mode is not None and hasattr(os, "fchmod"):
-                os.fchmod(fh.fileno(), mode)
-            if fsync:
-                os.fsync(fh.fileno())
-        if mode is not None and not hasattr(os, "fchmod"):
-            os.chmod(temp, mode)
-        os.replace(temp, target)
-        temp = None
-        if fsync:
-            _fsync_dir(directory)
+        if max_size is not None and len(payload) > max_size:
+            raise _too_large(target, len(payload), max_size)
+        if name in (".", ""):
+            raise IsADirectoryError(errno.EISDIR, "is a directory", str(target))
+        _write_in_dir(dir_fd, name, payload, mode, fsync)
     except OSError as exc:
         raise from_os_error(exc, path=target, action="write") from exc
     finally:
-        if temp is not None:
-            try:
-                os.unlink(temp)
-            except OSError:
-                pass
+        os.close(dir_fd)
     return target
+
+
+def remove_temporaries(
+    directory: StrPath, *, name: str | None = None, root: StrPath | None = None, older_than: float = 0.0
+) -> int:
+    """Remove the temporaries :func:`atomic_write` left in ``directory`` (a killed process's).
+
+    Only names of the form ``.<name>.<12 hex>.tmp`` are touched, and only those of ``name``
+    when given, last modified at least ``older_than`` seconds ago (a writer running at the same
+    time may own a fresh one: pass a margin, or call this under the lock that orders the
+    writers). With ``root``, ``directory`` is resolved beneath it. Returns how many were removed.
+    """
+    import time
+
+    if root is not None:
+        fd = open_within(root, directory, _DIR_FLAGS)
+    else:
+        try:
+            fd = os.open(_path_text(directory, "directory"), _DIR_FLAGS)
+        except FileNotFoundError:
+            return 0
+        except OSError as exc:
+            raise from_os_error(exc, path=directory, action="list") from exc
+    removed = 0
+    try:
+        now = time.time()
+        for entry in os.listdir(fd):
+            if not _is_temp_of(entry, name):
+                continue
+            try:
+                st = os.stat(entry, dir_fd=fd, follow_symlinks=False)
+                if stat.S_ISREG(st.st_mode) and now - st.st_mtime >= older_than:
+                    os.unlink(entry, dir_fd=fd)
+                    removed += 1
+            except FileNotFoundError:
+                continue
+    except OSError as exc:
+        raise from_os_error(exc, path=directory, action="clean") from exc
+    finally:
+        os.close(fd)
+    return removed
 
 
 # --------------------------------------------------------------------------- platform dirs
@@ -373,34 +814,3 @@ def exclusive_lock(path: StrPath) -> Iterator[Path]:
         yield lock_path
     finally:
         os.close(fd)  # closing the descriptor releases the lock
-
-
-def remove_stale_temporaries(path: StrPath) -> list[Path]:
-    """Remove temporaries :func:`atomic_write` left beside ``path`` when it was killed.
-
-    Call it only while holding the lock that serialises writers of ``path`` (no writer can be
-    mid-write then). Returns the paths removed.
-    """
-    target = Path(path)
-    removed: list[Path] = []
-    prefix = f".{target.name[:200]}."
-    try:
-        entries = list(os.scandir(target.parent))
-    except OSError:
-        return removed
-    for entry in entries:
-        name = entry.name
-        middle = name[len(prefix) : -len(".tmp")]
-        if (
-            name.startswith(prefix)
-            and name.endswith(".tmp")
-            and len(middle) == 12
-            and all(c in "0123456789abcdef" for c in middle)
-            and entry.is_file(follow_symlinks=False)
-        ):
-            try:
-                os.unlink(entry.path)
-                removed.append(Path(entry.path))
-            except OSError:
-                continue
-    return removed

@@ -1,4 +1,6 @@
-"""Pre-validation: small composable rules for cheap technical checks (well under 1 ms).
+"""Pre-validation: small composable rules for cheap technical checks (well under 1 ms), and the
+named rules that guard Symphony's outside input (:data:`PLUGIN_ID`, :data:`MESSAGE_TYPE`,
+:data:`CONFIG_KEY`, :data:`TEMPLATE_ID`, :data:`WORKFLOW_NAME`).
 
 Pre-validation rejects obviously bad input (empty, too long, out of range, wrong shape) before
 any real work starts. It never holds business logic or access control: the component owning
@@ -22,30 +24,27 @@ with that shape (see :class:`Rule`) composes with the combinators.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
-from symphony.commons.errors import PreValidationError, SymphonyError, ValidationError
+from symphony.commons.errors import PreValidationError, ValidationError
 
 if TYPE_CHECKING:
     import re
 
 __all__ = [
+    "CONFIG_KEY",
+    "MESSAGE_TYPE",
+    "PLUGIN_ID",
+    "PLUGIN_ID_REGEX",
+    "TEMPLATE_ID",
+    "WORKFLOW_NAME",
     "Rule",
     "all_of",
-    "any_of",
-    "in_range",
     "length",
     "max_length",
-    "min_length",
     "non_empty",
     "of_type",
-    "one_of",
-    "optional",
     "pattern",
-    "predicate",
-    "timed",
     "validate",
 ]
 
@@ -157,46 +156,6 @@ class _Length(_Rule):
             raise self.fail(value, field, f"length {size}", length=size)
 
 
-class _InRange(_Rule):
-    __slots__ = ("high", "inclusive", "low")
-    name = "in_range"
-
-    def __init__(self, low: Any, high: Any, inclusive: bool) -> None:
-        less = "<=" if inclusive else "<"
-        greater = ">=" if inclusive else ">"
-        if low is not None and high is not None:
-            try:
-                if low > high:
-                    raise _bad_rule(
-                        f"range minimum {low!r} is above maximum {high!r}", min=repr(low), max=repr(high)
-                    )
-            except TypeError:
-                raise _bad_rule(f"range bounds {low!r} and {high!r} are not comparable") from None
-            description = f"{low!r} {less} value {less} {high!r}"
-        elif low is not None:
-            description = f"value {greater} {low!r}"
-        elif high is not None:
-            description = f"value {less} {high!r}"
-        else:
-            description = "any value"
-        super().__init__(description)
-        self.low = low
-        self.high = high
-        self.inclusive = inclusive
-
-    def check(self, value: Any, field: str = "value") -> None:
-        low, high = self.low, self.high
-        try:
-            if self.inclusive:
-                ok = (low is None or value >= low) and (high is None or value <= high)
-            else:
-                ok = (low is None or value > low) and (high is None or value < high)
-        except TypeError:
-            raise self.fail(value, field, "not comparable") from None
-        if not ok:
-            raise self.fail(value, field)
-
-
 class _Pattern(_Rule):
     __slots__ = ("regex",)
     name = "pattern"
@@ -218,33 +177,6 @@ class _Pattern(_Rule):
             raise self.fail(value, field)
 
 
-class _OneOf(_Rule):
-    __slots__ = ("choices", "hashed")
-    name = "one_of"
-
-    def __init__(self, choices: tuple[Any, ...]) -> None:
-        if not choices:
-            raise _bad_rule("one_of() needs at least one choice")
-        shown = ", ".join(repr(c) for c in choices)
-        super().__init__(f"one of [{shown if len(shown) <= 200 else shown[:197] + '...'}]")
-        self.choices = choices
-        try:
-            self.hashed: frozenset[Any] | None = frozenset(choices)
-        except TypeError:
-            self.hashed = None
-
-    def check(self, value: Any, field: str = "value") -> None:
-        if self.hashed is not None:
-            try:
-                if value in self.hashed:
-                    return
-            except TypeError:  # unhashable value: fall back to equality
-                pass
-        if value in self.choices:
-            return
-        raise self.fail(value, field)
-
-
 class _OfType(_Rule):
     __slots__ = ("types",)
     name = "of_type"
@@ -260,27 +192,6 @@ class _OfType(_Rule):
             raise self.fail(value, field, f"got {type(value).__qualname__}")
 
 
-class _Predicate(_Rule):
-    __slots__ = ("fn",)
-    name = "predicate"
-
-    def __init__(self, fn: Callable[[Any], object], description: str) -> None:
-        if not callable(fn):
-            raise _bad_rule(f"predicate() needs a callable, got {fn!r}")
-        super().__init__(description)
-        self.fn = fn
-
-    def check(self, value: Any, field: str = "value") -> None:
-        try:
-            ok = self.fn(value)
-        except SymphonyError:
-            raise
-        except Exception as exc:
-            raise self.fail(value, field, f"check raised {type(exc).__name__}: {exc}") from exc
-        if not ok:
-            raise self.fail(value, field)
-
-
 class _AllOf(_Rule):
     __slots__ = ("rules",)
     name = "all_of"
@@ -294,87 +205,12 @@ class _AllOf(_Rule):
             rule.check(value, field)
 
 
-class _AnyOf(_Rule):
-    __slots__ = ("rules",)
-    name = "any_of"
-
-    def __init__(self, rules: tuple[Rule, ...]) -> None:
-        if not rules:
-            raise _bad_rule("any_of() needs at least one rule")
-        super().__init__(" or ".join(f"({r.description})" for r in rules))
-        self.rules = rules
-
-    def check(self, value: Any, field: str = "value") -> None:
-        reasons: list[str] = []
-        for rule in self.rules:
-            try:
-                rule.check(value, field)
-            except PreValidationError as exc:
-                reasons.append(exc.message)
-            else:
-                return
-        raise self.fail(value, field, "; ".join(reasons), reasons=reasons)
-
-
-class _Optional(_Rule):
-    __slots__ = ("rule",)
-    name = "optional"
-
-    def __init__(self, rule: Rule) -> None:
-        super().__init__(f"None or {rule.description}")
-        self.rule = rule
-
-    def check(self, value: Any, field: str = "value") -> None:
-        if value is not None:
-            self.rule.check(value, field)
-
-
-class _Timed(_Rule):
-    __slots__ = ("budget", "budget_ms", "rule")
-    name = "timed"
-
-    def __init__(self, rule: Rule, budget_ms: float) -> None:
-        super().__init__(rule.description)
-        self.rule = rule
-        self.budget_ms = float(budget_ms)
-        self.budget = self.budget_ms / 1000.0
-
-    def check(self, value: Any, field: str = "value") -> None:
-        start = time.perf_counter()
-        try:
-            self.rule.check(value, field)
-        finally:
-            elapsed = time.perf_counter() - start
-            if elapsed > self.budget:
-                _log.warning(
-                    "pre-validation over budget",
-                    rule=self.description,
-                    field=field,
-                    elapsed_ms=round(elapsed * 1000.0, 3),
-                    budget_ms=self.budget_ms,
-                )
-
-
-def _get_log() -> Any:
-    from symphony.commons.log import get_logger
-
-    return get_logger("symphony.validation")
-
-
-_log = _get_log()
-
-
 # --------------------------------------------------------------------------- public factories
 
 
 def non_empty(*, strip: bool = False) -> Rule:
     """Fails for None and for anything with a length of 0; ``strip=True`` also fails blank strings."""
     return _NonEmpty(strip)
-
-
-def min_length(n: int) -> Rule:
-    """``len(value) >= n``; values without a length fail."""
-    return _Length("min_length", n, None)
 
 
 def max_length(n: int) -> Rule:
@@ -387,19 +223,9 @@ def length(min: int | None = None, max: int | None = None) -> Rule:
     return _Length("length", min, max)
 
 
-def in_range(min: Any = None, max: Any = None, *, inclusive: bool = True) -> Rule:
-    """``min <= value <= max`` (strict with ``inclusive=False``); NaN and incomparable values fail."""
-    return _InRange(min, max, inclusive)
-
-
 def pattern(regex: str | re.Pattern[str]) -> Rule:
     """The whole string matches ``regex`` (compiled once, :meth:`re.Pattern.fullmatch`)."""
     return _Pattern(regex)
-
-
-def one_of(*choices: Any) -> Rule:
-    """``value`` equals one of ``choices`` (set lookup when they are hashable)."""
-    return _OneOf(choices)
 
 
 def of_type(*types: type) -> Rule:
@@ -407,29 +233,9 @@ def of_type(*types: type) -> Rule:
     return _OfType(types)
 
 
-def predicate(fn: Callable[[Any], object], description: str) -> Rule:
-    """``fn(value)`` is truthy; an exception from ``fn`` (other than a SymphonyError) fails the check."""
-    return _Predicate(fn, description)
-
-
 def all_of(*rules: Rule) -> Rule:
     """Every rule passes; stops at the first failure and raises its error."""
     return _AllOf(rules)
-
-
-def any_of(*rules: Rule) -> Rule:
-    """At least one rule passes; otherwise fails with every reason (``context["reasons"]``)."""
-    return _AnyOf(rules)
-
-
-def optional(rule: Rule) -> Rule:
-    """None passes; anything else must pass ``rule``."""
-    return _Optional(rule)
-
-
-def timed(rule: Rule, budget_ms: float = 1.0) -> Rule:
-    """Wrap ``rule``: a check taking longer than ``budget_ms`` logs a warning (and still counts)."""
-    return _Timed(rule, budget_ms)
 
 
 def validate(value: T, *rules: Rule, field: str = "value") -> T:
@@ -437,3 +243,24 @@ def validate(value: T, *rules: Rule, field: str = "value") -> T:
     for rule in rules:
         rule.check(value, field)
     return value
+
+
+# --------------------------------------------------------------------------- outside input
+
+PLUGIN_ID_REGEX = r"[a-z0-9][a-z0-9._-]*"
+"""The shape of a plugin id (the distribution name), shared with the manifest's JSON Schema."""
+
+PLUGIN_ID: Rule = all_of(of_type(str), non_empty(), max_length(128), pattern(PLUGIN_ID_REGEX))
+"""A plugin id given from outside (``symphony plugins inspect ID``, manifests' ``requires``)."""
+
+MESSAGE_TYPE: Rule = all_of(of_type(str), length(1, 255), pattern(r"[A-Za-z0-9_\-]+(?:\.[A-Za-z0-9_\-]+)*"))
+"""A bus message type: dot-separated ``[A-Za-z0-9_-]+`` segments, at most 255 characters."""
+
+CONFIG_KEY: Rule = all_of(of_type(str), length(1, 256), pattern(r"[^.\s]+(?:\.[^.\s]+)*"))
+"""A dotted config key from the command line (``symphony config get|set|unset KEY``)."""
+
+TEMPLATE_ID: Rule = all_of(of_type(str), non_empty(), max_length(128), pattern(r"[a-z0-9][a-z0-9._-]*"))
+"""A workflow template id (``symphony workflow template show|instantiate ID`` and template files)."""
+
+WORKFLOW_NAME: Rule = all_of(of_type(str), max_length(1024))
+"""A workflow's human-readable name: free text (shown escaped), at most 1024 characters."""

@@ -139,9 +139,11 @@ class DiscoveryIndex:
 
     def load(self) -> list[dict[str, Any]] | None:
         """Return the cached entries if still valid, else None."""
+        from symphony.commons.fs import read_bytes
+
         try:
-            data = json.loads(self.path.read_bytes())
-        except (OSError, ValueError):
+            data = json.loads(read_bytes(self.path))
+        except (SymphonyError, ValueError, RecursionError):
             return None
         if not isinstance(data, dict) or data.get("key") != self._key():
             return None

@@ -28,7 +28,8 @@ from typing import Any
 
 import attrs
 
-from symphony.commons.errors import NotFoundError, PluginError
+from symphony.commons.errors import NotFoundError, PluginError, SymphonyError
+from symphony.commons.validation import PLUGIN_ID_REGEX
 
 __all__ = [
     "KINDS",
@@ -60,7 +61,7 @@ KINDS = (
 )
 """The plugin kinds the kernel knows."""
 
-_ID = r"^[a-z0-9][a-z0-9._-]*$"
+_ID = f"^{PLUGIN_ID_REGEX}$"
 _SLOT = r"^[a-z][a-z0-9-]*:[A-Za-z0-9_.*/+-][A-Za-z0-9_.*/+:-]*$"
 
 MANIFEST_SCHEMA: dict[str, Any] = {
@@ -76,7 +77,7 @@ MANIFEST_SCHEMA: dict[str, Any] = {
             "additionalProperties": False,
             "required": ["id", "version", "kind", "api"],
             "properties": {
-                "id": {"type": "string", "pattern": _ID, "description": "The distribution name."},
+                "id": {"type": "string", "pattern": _ID, "maxLength": 128, "description": "The distribution name."},
                 "version": {"type": "string", "minLength": 1},
                 "kind": {"enum": list(KINDS)},
                 "api": {
@@ -319,15 +320,23 @@ def load_manifest(path: str | Path) -> Manifest:
     Raises :class:`NotFoundError` if the file is missing and :class:`PluginError`
     (``plugin.bad_manifest``) if it is not valid TOML or breaks the schema.
     """
+    from symphony.commons.fs import read_bytes
+
     path = Path(path)
     try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
+        raw = read_bytes(path)  # a regular file of at most fs.DEFAULT_MAX_FILE_SIZE bytes
+    except NotFoundError:
         raise NotFoundError(
             f"no plugin manifest at {path}",
             code="plugin.manifest_missing",
             context={"file": str(path)},
             hint=f"ship {MANIFEST_FILENAME} inside the plugin's import package",
+        ) from None
+    except SymphonyError as exc:
+        raise PluginError(
+            f"invalid plugin manifest {path}: {exc.message}",
+            code="plugin.bad_manifest",
+            context={"file": str(path), "rule": exc.code or "readable"},
         ) from None
     try:
         data = tomllib.loads(raw.decode("utf-8"))

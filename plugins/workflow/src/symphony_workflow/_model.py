@@ -30,6 +30,7 @@ from typing import Any
 import attrs
 
 from symphony.commons.errors import NotFoundError, ValidationError
+from symphony.commons.validation import WORKFLOW_NAME, validate
 from symphony_workflow._checks import edge_problems, expression_problems, node_problems
 from symphony_workflow._errors import CycleError
 from symphony_workflow._expr import KEYWORDS, Expression
@@ -578,6 +579,7 @@ class Workflow:
             raise ValidationError(
                 "workflow name must be a string", code="workflow.invalid_field", context={"field": "name"}
             )
+        validate(name, WORKFLOW_NAME, field="name")
         if not isinstance(description, str):
             raise ValidationError(
                 "workflow description must be a string",

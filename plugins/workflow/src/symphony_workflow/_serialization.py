@@ -1321,12 +1321,9 @@ def load(
     name: str | None = None
     if isinstance(source, str | Path):
         name = str(source)
-        try:
-            data: str | bytes = Path(source).read_bytes()
-        except OSError as exc:
-            from symphony.commons.errors import from_os_error
+        from symphony.commons.fs import read_bytes
 
-            raise from_os_error(exc, path=source, action="read") from exc
+        data: str | bytes = read_bytes(source)  # a regular file within the default size limit
     else:
         data = source.read()
         name = getattr(source, "name", None)

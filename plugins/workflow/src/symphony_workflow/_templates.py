@@ -57,6 +57,7 @@ import attrs
 import cattrs
 
 from symphony.commons.errors import ConflictError, NotFoundError, ValidationError
+from symphony.commons.validation import TEMPLATE_ID
 from symphony_workflow._errors import WorkflowValidationError
 from symphony_workflow._expr import Expression
 from symphony_workflow._model import Workflow, is_semver
@@ -81,7 +82,6 @@ TEMPLATE_SCHEMA_VERSION = "1.0"
 """The template file format version this package reads and writes."""
 
 _PLACEHOLDER = re.compile(r"\{\{\s*([A-Za-z_][A-Za-z0-9_]*)\s*(?:\|\s*([A-Za-z_]+)\s*)?\}\}")
-_TEMPLATE_ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,127}")
 _MODEL_ID = r"^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,255}$"
 _PARAM_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}")
 
@@ -421,7 +421,9 @@ class Template:
 
     def _semantic_issues(self) -> list[Issue]:
         issues: list[Issue] = []
-        if not _TEMPLATE_ID.fullmatch(self.id):
+        try:
+            TEMPLATE_ID.check(self.id, "id")
+        except ValidationError:
             issues.append(Issue("workflow.template.invalid", f"invalid template id {self.id!r}", path="$.id"))
         if not is_semver(self.version):
             issues.append(
@@ -898,13 +900,12 @@ def _set_pointer(doc: dict[str, Any], pointer: str, value: Any) -> None:
 
 def load_template(path: str | Path) -> Template:
     """Read and check a template JSON file; errors name the file and the JSON path."""
-    p = Path(path)
-    try:
-        text = p.read_text("utf-8")
-    except OSError as exc:
-        from symphony.commons.errors import from_os_error
+    from symphony.commons.fs import read_bytes
 
-        raise from_os_error(exc, path=p, action="read") from exc
+    p = Path(path)
+    raw = read_bytes(p)  # a regular file within the default size limit
+    try:
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise ValidationError(
             f"template {p} is not UTF-8",
@@ -1040,6 +1041,7 @@ class TemplateLibrary:
 
     def get(self, template_id: str, constraint: str | None = None) -> Template:
         """The highest version of ``template_id`` allowed by ``constraint`` (default: latest release)."""
+        TEMPLATE_ID.check(template_id, "template_id")
         versions = self._versions(template_id)
         c = VersionConstraint.parse(constraint)
         best = c.best(list(versions))
