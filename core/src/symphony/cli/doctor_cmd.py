@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from symphony.cli._context import EXIT_PLUGIN_FAILURES, CliState, console, echo_json
+from symphony.cli._context import EXIT_PLUGIN_FAILURES, CliState, echo_json, say
 
 
 @click.command()
@@ -55,21 +55,19 @@ def doctor(state: CliState, as_json: bool, no_import: bool) -> None:
     if as_json:
         echo_json(report)
     else:
-        con = console()
-        con.print(
-            f"symphony {report['symphony']} (plugin API {report['plugin_api']}), Python {report['python']}"
-        )
-        con.print(f"  interpreter: {report['executable']}")
-        con.print(f"  config: env={report['config']['env']} files={report['config']['files'] or '(none)'}")
-        con.print(f"  discovery index: {report['index']['path']} ({report['index']['status']})")
-        con.print(
+        say(f"symphony {report['symphony']} (plugin API {report['plugin_api']}), Python {report['python']}")
+        say(f"  interpreter: {report['executable']}")
+        files = ", ".join(report["config"]["files"]) or "(none)"
+        say(f"  config: env={report['config']['env']} files={files}")
+        say(f"  discovery index: {report['index']['path']} ({report['index']['status']})")
+        say(
             "  plugins: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
             if counts
             else "  plugins: none"
         )
         for p in report["problems"]:
-            con.print(f"  [red]✗[/red] {p['plugin']}: {p['state']}: {p['reason']}", highlight=False)
+            say("  ", ("✗", "red"), f" {p['plugin']}: {p['state']}: {p['reason']}")
         if not report["problems"]:
-            con.print("  [green]✓[/green] no problems found")
+            say("  ", ("✓", "green"), " no problems found")
     if report["problems"]:
         raise SystemExit(EXIT_PLUGIN_FAILURES)
