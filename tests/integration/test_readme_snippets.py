@@ -275,3 +275,11 @@ def test_readme_links_point_to_files_that_exist(readme: Path) -> None:
         if not path.exists():
             missing.append(target)
     assert not missing, f"{readme.relative_to(ROOT)} links to missing files: {missing}"
+
+
+def test_the_repository_has_the_license_its_distributions_declare() -> None:
+    text = (ROOT / "LICENSE").read_text("utf-8")
+    assert text.startswith("MIT License") and "Symphony developers" in text
+    for pyproject in [ROOT / "core", ROOT / "sdk", *ROOT.glob("plugins/*"), *ROOT.glob("examples/extensions/*")]:
+        if (pyproject / "pyproject.toml").is_file():
+            assert tomllib.loads((pyproject / "pyproject.toml").read_text())["project"]["license"] == "MIT"
