@@ -145,3 +145,12 @@ def test_invoke_command_runs_a_plugin_command_against_a_test_kernel(
     assert '"plugins"' in result.output and kernel.plugin("symphony-textstats").state.value == "active"
     # a command the kernel's plugins do not provide is a usage error, not a crash
     assert invoke_command(kernel, ["hello"]).exit_code == 2
+
+
+def test_check_manifest_reports_every_problem(tmp_path: Path) -> None:
+    path = tmp_path / "symphony.toml"
+    path.write_text('[plugin]\nid = "Bad Id"\nversion = ""\nkind = "gizmo"\napi = "nope"\n')
+    report = check_manifest(path)
+    assert not report.ok and report.manifest is None
+    keys = {e.context.get("key") for e in report.errors}
+    assert {"plugin.id", "plugin.version", "plugin.kind", "plugin.api"} <= keys

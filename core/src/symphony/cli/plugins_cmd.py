@@ -156,16 +156,10 @@ def _problem(code: str, message: str) -> dict[str, Any]:
 def _manifest_report(manifest_path: Path, report: dict[str, Any]) -> Any:
     """Load the manifest, adding every problem it has to ``report``; the Manifest or None."""
     from symphony._version import PLUGIN_API_VERSION
-    from symphony.commons.errors import SymphonyError
-    from symphony.plugins.manifest import api_compatible, load_manifest, manifest_problems
+    from symphony.plugins.manifest import api_compatible, check_manifest_file
 
-    try:
-        manifest = load_manifest(manifest_path)
-    except SymphonyError as exc:
-        problems = [exc]
-        if exc.code == "plugin.bad_manifest" and exc.context.get("rule") != "toml-syntax":
-            data = tomllib.loads(manifest_path.read_text("utf-8"))  # load_manifest just parsed it
-            problems = list(manifest_problems(data, source=str(manifest_path))) or problems
+    manifest, problems = check_manifest_file(manifest_path)
+    if manifest is None:
         report["errors"].extend(
             {k: v for k, v in p.to_wire().items() if k in ("code", "message", "context")} for p in problems
         )

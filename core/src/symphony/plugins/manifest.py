@@ -28,7 +28,7 @@ from typing import Any
 
 import attrs
 
-from symphony.commons.errors import NotFoundError, PluginError
+from symphony.commons.errors import NotFoundError, PluginError, SymphonyError
 
 __all__ = [
     "KINDS",
@@ -37,6 +37,7 @@ __all__ = [
     "CommandInfo",
     "Manifest",
     "api_compatible",
+    "check_manifest_file",
     "load_manifest",
     "manifest_path_of",
     "manifest_problems",
@@ -358,6 +359,24 @@ def load_manifest(path: str | Path) -> Manifest:
             context={"file": str(path), "rule": "toml-syntax"},
         ) from None
     return parse_manifest(data, source=str(path))
+
+
+def check_manifest_file(path: str | Path) -> tuple[Manifest | None, list[SymphonyError]]:
+    """Load ``path`` like :func:`load_manifest`, but report every problem instead of the first.
+
+    Returns the manifest (None when it is not valid) and the problems (empty when it is).
+    Never raises for a bad file.
+    """
+    try:
+        return load_manifest(path), []
+    except SymphonyError as exc:
+        if exc.code != "plugin.bad_manifest" or exc.context.get("rule") == "toml-syntax":
+            return None, [exc]
+        try:
+            data = tomllib.loads(Path(path).read_text("utf-8"))  # load_manifest has just parsed it
+        except (OSError, ValueError):
+            return None, [exc]
+        return None, [*manifest_problems(data, source=str(path))] or [exc]
 
 
 def manifest_path_of(module_name: str) -> Path:
