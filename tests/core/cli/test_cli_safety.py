@@ -134,6 +134,7 @@ def hostile(tmp_path: Path) -> Path:
             "version": f"1.0{ESC}[2J{ESC}]0;pwned\x07",
             "summary": f"[bold]loud[/bold] {ESC}[31mred",
             "provides": ["service:escape"],
+            "commands": [{"name": "esc", "summary": f"{ESC}[31mred [bold]x[/bold]"}],
         },
     )
     write_plugin_distribution(
@@ -163,6 +164,8 @@ def test_hostile_manifests_are_printed_as_text(hostile: Path, terminal: str) -> 
         assert f"{ESC}[2J" not in out and f"{ESC}]0;" not in out and "\x07" not in out, (args, out)
         if terminal == "0":
             assert ESC not in out, (args, out)
+    helped = run(hostile, "--help", env=env).stdout
+    assert "esc" in helped and ESC not in helped and "[bold]x[/bold]" in helped
     listed = run(hostile, "plugins", "list", env=env).stdout
     assert "fake-n[/x]" in listed
     assert "\\x1b[2J" in listed  # escaped, visible

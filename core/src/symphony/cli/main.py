@@ -93,7 +93,7 @@ class SymphonyGroup(click.Group):
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, summary) for name, (_, summary) in sorted(BUILTIN_COMMANDS.items())]
         plugin_rows = [
-            (name, f"{summary} [{plugin_id}]".strip())
+            (plain(name), plain(f"{summary} [{plugin_id}]".strip()))
             for name, (plugin_id, summary) in sorted(self._plugin_commands(ctx).items())
             if name not in BUILTIN_COMMANDS
         ]
