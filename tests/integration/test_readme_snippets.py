@@ -159,9 +159,13 @@ def _install(project: Path, site: Path) -> list[str]:
     )
     assert checked.returncode == 0, f"the README's plugin project does not validate:\n{checked.stdout}{checked.stderr}"
     wheels = project.parent / f"{project.name}-wheels"
-    built = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(wheels), str(project)],
-        capture_output=True, text=True, check=False, timeout=300,
+    wheels.mkdir()
+    backend = tomllib.loads(pyproject.read_text()).get("build-system", {}).get("build-backend", "")
+    assert backend, "the README's pyproject.toml needs a [build-system]"
+    module, _, attr = backend.partition(":")
+    build = f"import {module} as b; b = getattr(b, {attr!r}) if {attr!r} else b; b.build_wheel({str(wheels)!r})"
+    built = subprocess.run(  # the PEP 517 hook pip calls, without pip's start-up
+        [sys.executable, "-c", build], cwd=project, capture_output=True, text=True, check=False, timeout=300
     )
     assert built.returncode == 0, built.stdout + built.stderr
     (wheel,) = wheels.glob("*.whl")
