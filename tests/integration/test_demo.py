@@ -28,3 +28,7 @@ def test_demo_runs_end_to_end() -> None:
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert "symphony-textstats" in proc.stdout
     assert "README.md:" in proc.stdout
+    (words,) = [line for line in proc.stdout.splitlines() if "most common words" in line]
+    top = [w.split(" (")[0] for w in words.split(": ", 1)[1].split(", ")]
+    assert "symphony" in top and "plugin" in top
+    assert all(w.isalpha() for w in top), top  # words that say what the tool is for, not 0, 1, ms

@@ -130,3 +130,29 @@ async def test_connect_test_client_serves_a_bare_bus_on_a_unix_socket(tmp_path: 
         async with connect_test_client(bus, f"unix://{tmp_path / 'bus.sock'}") as client:
             assert (await client.request("demo.echo", [1, 2], timeout=5)).payload == [1, 2]
             assert (tmp_path / "bus.sock").exists()
+
+
+def test_invoke_command_runs_a_plugin_command_against_a_test_kernel(
+    symphony_kernel_factory: Any, tmp_path: Path
+) -> None:
+    from symphony_sdk.testing import invoke_command
+
+    text = tmp_path / "t.txt"
+    text.write_text("plugins extend the kernel; plugins are small\n")
+    kernel = symphony_kernel_factory(
+        plugins=["symphony_workflow.plugin", "symphony_textstats.plugin"], overrides={"textstats.top": 1}
+    )
+    result = invoke_command(kernel, ["textstats", str(text), "--json"])
+    assert result.exit_code == 0, result.output
+    assert '"plugins"' in result.output and kernel.plugin("symphony-textstats").state.value == "active"
+    # a command the kernel's plugins do not provide is a usage error, not a crash
+    assert invoke_command(kernel, ["hello"]).exit_code == 2
+
+
+def test_check_manifest_reports_every_problem(tmp_path: Path) -> None:
+    path = tmp_path / "symphony.toml"
+    path.write_text('[plugin]\nid = "Bad Id"\nversion = ""\nkind = "gizmo"\napi = "nope"\n')
+    report = check_manifest(path)
+    assert not report.ok and report.manifest is None
+    keys = {e.context.get("key") for e in report.errors}
+    assert {"plugin.id", "plugin.version", "plugin.kind", "plugin.api"} <= keys

@@ -8,7 +8,7 @@ import attrs
 
 from symphony._version import PLUGIN_API_VERSION
 from symphony.commons.errors import PluginError, SymphonyError
-from symphony.plugins.manifest import Manifest, api_compatible, load_manifest, manifest_path_of
+from symphony.plugins.manifest import Manifest, api_compatible, check_manifest_file, manifest_path_of
 
 __all__ = ["ManifestReport", "check_manifest", "manifest_path_of"]
 
@@ -28,12 +28,14 @@ class ManifestReport:
 
 
 def check_manifest(path: str | Path) -> ManifestReport:
-    """Validate a manifest and its ``api`` range against this kernel; never raises for bad input."""
+    """Validate a manifest and its ``api`` range against this kernel; never raises for bad input.
+
+    The report holds every problem of the manifest at once, not only the first.
+    """
     path = Path(path)
-    try:
-        manifest = load_manifest(path)
-    except SymphonyError as exc:
-        return ManifestReport(path, None, (exc,))
+    manifest, problems = check_manifest_file(path)
+    if manifest is None:
+        return ManifestReport(path, None, tuple(problems))
     errors: list[SymphonyError] = []
     if not api_compatible(manifest.api, PLUGIN_API_VERSION):
         errors.append(

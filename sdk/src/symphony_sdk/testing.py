@@ -22,9 +22,17 @@ import pytest
 from symphony.kernel import Kernel, PluginSpec
 
 if TYPE_CHECKING:
+    from click.testing import Result
+
     from symphony.bus import Bus, BusClient
 
-__all__ = ["KernelFactory", "connect_test_client", "open_test_kernel", "write_plugin_distribution"]
+__all__ = [
+    "KernelFactory",
+    "connect_test_client",
+    "invoke_command",
+    "open_test_kernel",
+    "write_plugin_distribution",
+]
 
 KernelFactory = Callable[..., Kernel]
 
@@ -106,6 +114,42 @@ async def connect_test_client(
         assert server.url is not None  # set once it serves
         async with BusClient.connect(server.url, **client_options) as client:
             yield client
+
+
+def invoke_command(
+    kernel: Kernel,
+    args: Sequence[str],
+    *,
+    input: str | None = None,
+    env: Mapping[str, str] | None = None,
+    catch_exceptions: bool = False,
+) -> Result:
+    """Run ``symphony <args>`` in-process against ``kernel``; return click's ``Result``.
+
+    The command line sees ``kernel``: a plugin's command (``current_kernel()`` inside it) gets
+    this kernel, and plugin commands come from its plugins (activated on use), so a plugin given
+    to ``symphony_kernel_factory(plugins=[...])`` is testable without installing it::
+
+        result = invoke_command(kernel, ["hello", "ada"])
+        assert result.exit_code == 0 and result.output == "hello ada\n"
+
+    Exceptions a command raises propagate to the test unless ``catch_exceptions=True``
+    (``result.exception`` then holds them); ``SystemExit`` becomes ``result.exit_code``.
+    """
+    from click.testing import CliRunner
+
+    from symphony.cli import CliState
+    from symphony.cli.main import cli
+
+    runner = CliRunner()
+    return runner.invoke(
+        cli,
+        list(args),
+        obj=CliState(kernel=kernel),
+        input=input,
+        env=dict(env) if env is not None else None,
+        catch_exceptions=catch_exceptions,
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -93,5 +93,5 @@ def test_user_config_over_the_size_limit(tmp_path: Path, env: dict[str, str]) ->
     env.update({"SYMPHONY_USER_CONFIG": str(big), "SYMPHONY_CONFIG_DIR": str(tmp_path / "conf")})
     (tmp_path / "conf").mkdir()
     (tmp_path / "conf" / "default.toml").write_text("[fs]\nmax_file_size = 1000\n")
-    text = _no_crash(proc := run(["config", "show"], env))
+    text = _no_crash(run(["config", "show"], env))
     assert f"{big} is 2000 bytes, over the limit of 1000 bytes" in text, text

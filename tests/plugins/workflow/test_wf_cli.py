@@ -76,7 +76,7 @@ def test_validate_reports_cycles_and_missing_files(tmp_path: Path) -> None:
 
 def test_show(triage_path: Path = FIXTURE_WORKFLOWS / "parallel-embed.json") -> None:
     code, out, _ = run("show", str(triage_path))
-    assert code == 0 and "critical path (12): passages -> clean -> fan_out -> embed_large" in out
+    assert code == 0 and "critical path (7 nodes, estimated cost 12): passages -> clean -> fan_out -> embed_large" in out
     code, out, _ = run("show", "--json", str(triage_path))
     info = json.loads(out)
     assert info["levels"][3] == ["embed_small", "embed_large"] and info["format"] == "json"
@@ -288,3 +288,23 @@ def test_console_script_reports_bad_input_with_location(tmp_path: Path) -> None:
         check=False,
     )
     assert ok.returncode == 0 and ok.stdout.startswith("flowchart TD")
+
+
+def test_convert_refuses_an_unknown_extension(tmp_path: Path) -> None:
+    code, _, err = run("convert", str(EXAMPLES / "text-report.json"), str(tmp_path / "out.xyz"))
+    assert code == 2 and "unknown extension '.xyz'" in err
+    assert not (tmp_path / "out.xyz").exists()
+
+
+def test_counts_are_singular_for_one(tmp_path: Path) -> None:
+    doc = json.loads((EXAMPLES / "text-report.json").read_text())
+    wf = doc["workflow"]
+    wf["nodes"] = [n for n in wf["nodes"] if n["id"] != "report"]
+    wf["edges"] = wf["edges"][:1]
+    small = tmp_path / "small.json"
+    small.write_text(json.dumps(doc))
+    code, out, err = run("validate", "--allow-orphans", str(small))
+    assert code == 0, out + err
+    assert "(2 nodes, 1 edge)" in out
+    code, out, _ = run("render", str(small))
+    assert "(2 nodes, 1 edge)" in out

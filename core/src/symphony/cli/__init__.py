@@ -1,8 +1,10 @@
 """The ``symphony`` command line (click). Plugins add commands through a hook.
 
-:func:`current_kernel` gives a plugin's command the kernel of the running ``symphony``.
+:func:`current_kernel` gives a plugin's command the kernel of the running ``symphony``;
+``CliState(kernel=...)`` as the click ``obj`` of :data:`symphony.cli.main.cli` runs the command
+line against an existing kernel (what ``symphony_sdk.testing.invoke_command`` does).
 """
 
-from symphony.cli._context import current_kernel
+from symphony.cli._context import CliState, current_kernel, plain
 
-__all__ = ["current_kernel"]
+__all__ = ["CliState", "current_kernel", "plain"]

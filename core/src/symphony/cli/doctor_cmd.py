@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from symphony.cli._context import EXIT_CONFIG, EXIT_PLUGIN_FAILURES, CliState, console, echo_json
+from symphony.cli._context import EXIT_CONFIG, EXIT_PLUGIN_FAILURES, CliState, echo_json, say
 
 
 @click.command()
@@ -61,28 +61,24 @@ def doctor(state: CliState, as_json: bool, no_import: bool) -> None:
     if as_json:
         echo_json(report)
     else:
-        con = console()
-        con.print(
-            f"symphony {report['symphony']} (plugin API {report['plugin_api']}), Python {report['python']}"
-        )
-        con.print(f"  interpreter: {report['executable']}")
-        con.print(f"  config: env={report['config']['env']} files={report['config']['files'] or '(none)'}")
-        con.print(f"  discovery index: {report['index']['path']} ({report['index']['status']})")
-        con.print(
+        say(f"symphony {report['symphony']} (plugin API {report['plugin_api']}), Python {report['python']}")
+        say(f"  interpreter: {report['executable']}")
+        files = ", ".join(report["config"]["files"]) or "(none)"
+        say(f"  config: env={report['config']['env']} files={files}")
+        say(f"  discovery index: {report['index']['path']} ({report['index']['status']})")
+        say(
             "  plugins: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
             if counts
             else "  plugins: none"
         )
         for item in report["config"]["problems"]:
-            con.print("  [red]✗[/red] config: ", end="")
-            con.print(item["message"], markup=False, highlight=False)
+            say("  ", ("✗", "red"), f" config: {item['message']}")
         for item in report["config"]["warnings"]:
-            con.print("  [yellow]![/yellow] config: ", end="")
-            con.print(item["message"], markup=False, highlight=False)
+            say("  ", ("!", "yellow"), f" config: {item['message']}")
         for p in report["problems"]:
-            con.print(f"  [red]✗[/red] {p['plugin']}: {p['state']}: {p['reason']}", highlight=False)
+            say("  ", ("✗", "red"), f" {p['plugin']}: {p['state']}: {p['reason']}")
         if not report["problems"] and not report["config"]["problems"]:
-            con.print("  [green]✓[/green] no problems found")
+            say("  ", ("✓", "green"), " no problems found")
     if report["config"]["problems"]:
         raise SystemExit(EXIT_CONFIG)
     if report["problems"]:

@@ -18,7 +18,7 @@ import click
 
 from symphony._version import PLUGIN_API_VERSION, __version__
 from symphony.cli._builtin import BUILTIN_COMMANDS
-from symphony.cli._context import EXIT_CONFIG, EXIT_ERROR, CliState, fail
+from symphony.cli._context import EXIT_CONFIG, EXIT_ERROR, CliState, fail, plain
 
 __all__ = ["cli", "main"]
 
@@ -32,12 +32,40 @@ class SymphonyGroup(click.Group):
             return {}
         return state.plugin_commands()
 
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        """Read the options that decide which plugins exist before ``--help`` or a command is resolved.
+
+        click resolves the subcommand (and answers ``--help``) before the group's callback runs,
+        so ``--no-plugins``, ``--config`` and ``--env`` are taken from the arguments here.
+        """
+        _prescan(ctx.ensure_object(CliState), args)
+        return super().parse_args(ctx, args)
+
     def resolve_command(
         self, ctx: click.Context, args: list[str]
     ) -> tuple[str | None, click.Command | None, list[str]]:
+        """Resolve a command; an unknown one gets a suggestion, a plugin's unusable one its reason."""
         state = ctx.find_object(CliState)
         if state is not None and any(a in ("--help", "-h") for a in args[1:]):
             state.help_requested = True  # help must show even when the configuration is broken
+        name = args[0]
+        command = self.get_command(ctx, name)
+        if command is None and not ctx.resilient_parsing and not name.startswith("-"):
+            state = ctx.ensure_object(CliState)
+            if not state.autoload:
+                raise click.UsageError(
+                    f"No such command {plain(name)!r}: --no-plugins (safe mode) loads no plugin, "
+                    "so plugin commands are not available.",
+                    ctx,
+                )
+            unavailable = state.unavailable_command(name)
+            if unavailable is not None:
+                plugin_id, why = unavailable
+                raise click.UsageError(
+                    f"The command {plain(name)!r} belongs to plugin {plain(plugin_id)}, which is {plain(why)}",
+                    ctx,
+                )
+            raise click.exceptions.NoSuchCommand(plain(name), possibilities=self.list_commands(ctx), ctx=ctx)
         return super().resolve_command(ctx, args)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -68,7 +96,7 @@ class SymphonyGroup(click.Group):
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, summary) for name, (_, summary) in sorted(BUILTIN_COMMANDS.items())]
         plugin_rows = [
-            (name, f"{summary} [{plugin_id}]".strip())
+            (plain(name), plain(f"{summary} [{plugin_id}]".strip()))
             for name, (plugin_id, summary) in sorted(self._plugin_commands(ctx).items())
             if name not in BUILTIN_COMMANDS
         ]
@@ -114,21 +142,67 @@ def cli(ctx: click.Context, config_path: str | None, env: str | None, strict: bo
     state.autoload = not no_plugins
 
 
+_VALUE_OPTIONS = ("--config", "--env")
+
+
+def _prescan(state: CliState, args: list[str]) -> None:
+    """Set ``state`` from the top-level options in ``args`` (up to the command name)."""
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg == "--" or not arg.startswith("-"):
+            return
+        if arg == "--no-plugins":
+            state.autoload = False
+        elif arg in _VALUE_OPTIONS and i + 1 < len(args):
+            i += 1
+            setattr(state, "config_path" if arg == "--config" else "env", args[i])
+        elif arg.startswith(tuple(f"{o}=" for o in _VALUE_OPTIONS)):
+            option, _, value = arg.partition("=")
+            setattr(state, "config_path" if option == "--config" else "env", value)
+        i += 1
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point of the ``symphony`` console script."""
     from symphony.commons.errors import ConfigError, SymphonyError, sole_exception
 
+    state = CliState()
     try:
-        cli.main(args=argv, prog_name="symphony", standalone_mode=True, obj=CliState())
+        cli.main(args=argv, prog_name="symphony", standalone_mode=True, obj=state)
     except BaseException as raised:
         exc = sole_exception(raised)
         if isinstance(exc, ConfigError):
-            fail(exc, EXIT_CONFIG)
+            fail(exc, EXIT_CONFIG, state=state)
         if isinstance(exc, SymphonyError):
-            fail(exc, EXIT_ERROR)
+            fail(exc, EXIT_ERROR, state=state)
         if isinstance(exc, KeyboardInterrupt):
             sys.exit(130)
+        if isinstance(exc, Exception) and state.running_plugin is not None:
+            _plugin_crashed(state.running_plugin, exc)
         raise
+
+
+def _plugin_crashed(plugin_id: str, exc: Exception) -> None:
+    """Report an exception a plugin's command let escape: one line, the traceback in a file."""
+    import time
+    import traceback
+
+    from symphony.commons.errors import SymphonyError
+    from symphony.commons.fs import atomic_write, cache_dir
+
+    text = "".join(traceback.format_exception(exc))
+    where = cache_dir() / "crash-reports" / f"{plugin_id}-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.txt"
+    try:
+        atomic_write(where, f"plugin: {plugin_id}\nargv: {sys.argv!r}\n\n{text}")
+        logged = f"full traceback in {where}"
+    except (SymphonyError, OSError) as write_error:
+        logged = f"the traceback could not be written to {where}: {write_error}"
+    click.echo(
+        f"error: plugin {plain(plugin_id)} failed: {plain(type(exc).__name__)}: {plain(exc)} ({plain(logged)})",
+        err=True,
+    )
+    sys.exit(EXIT_ERROR)
 
 
 if __name__ == "__main__":  # pragma: no cover

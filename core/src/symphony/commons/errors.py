@@ -230,10 +230,14 @@ def error_from_wire(wire: Mapping[str, Any]) -> SymphonyError:
     context = wire.get("context")
     hint = wire.get("hint")
     code = wire.get("code")
+    if not isinstance(message, str):
+        message = repr(message)
+    if not message.strip():
+        message = f"{code if isinstance(code, str) and code else 'error'} (the sender gave no message)"
     err = cls.__new__(cls)
     SymphonyError.__init__(
         err,
-        message if isinstance(message, str) else repr(message),
+        message,
         code=code if isinstance(code, str) else None,
         context=context if isinstance(context, Mapping) else None,
         hint=hint if isinstance(hint, str) else None,

@@ -38,8 +38,10 @@ __all__ = [
     "CommandInfo",
     "Manifest",
     "api_compatible",
+    "check_manifest_file",
     "load_manifest",
     "manifest_path_of",
+    "manifest_problems",
     "parse_manifest",
 ]
 
@@ -223,50 +225,11 @@ def parse_manifest(data: Mapping[str, Any], *, source: str | None = None, truste
     and the rule that failed.
     """
     if not trusted:
-        validator = _schema_validator()
-        errors = sorted(validator.iter_errors(data), key=lambda e: list(e.absolute_path))
-        if errors:
-            first = errors[0]
-            key = _json_path(first.absolute_path)
-            plugin_id = None
-            plugin_table = data.get("plugin") if isinstance(data, Mapping) else None
-            if isinstance(plugin_table, Mapping) and isinstance(plugin_table.get("id"), str):
-                plugin_id = plugin_table["id"]
-            message = f"invalid plugin manifest {source or ''}: {key}: {first.message}".replace("  ", " ")
-            if first.validator == "enum" and list(first.absolute_path)[-1:] == ["kind"]:
-                message = f"invalid plugin manifest {source or ''}: unknown kind {first.instance!r}".replace(
-                    "  ", " "
-                )
-            raise PluginError(
-                message,
-                code="plugin.bad_manifest",
-                context={
-                    "file": source,
-                    "plugin": plugin_id,
-                    "key": key,
-                    "rule": first.validator,
-                    "errors": len(errors),
-                },
-                hint="see `symphony plugins schema` for the manifest format",
-            )
-        if isinstance(data.get("config_schema"), Mapping):
-            import jsonschema
-
-            try:
-                jsonschema.validators.validator_for(data["config_schema"]).check_schema(data["config_schema"])
-            except jsonschema.SchemaError as exc:
-                raise PluginError(
-                    f"invalid plugin manifest {source}: config_schema is not a valid JSON Schema: {exc.message}",
-                    code="plugin.bad_manifest",
-                    context={"file": source, "plugin": data["plugin"]["id"], "key": "config_schema"},
-                ) from None
-        _check_api_range(data["plugin"]["api"], source=source, plugin_id=data["plugin"]["id"])
-        if data.get("config_schema") is not None and "config_section" not in data["plugin"]:
-            raise PluginError(
-                f"invalid plugin manifest {source}: config_schema given without plugin.config_section",
-                code="plugin.bad_manifest",
-                context={"file": source, "plugin": data["plugin"]["id"], "key": "plugin.config_section"},
-            )
+        problems = manifest_problems(data, source=source)
+        if problems:
+            first = problems[0]
+            first.context["errors"] = len(problems)
+            raise first
     plugin = data["plugin"]
     activation = plugin.get("activation", "on-demand")
     if isinstance(activation, list):
@@ -293,7 +256,65 @@ def parse_manifest(data: Mapping[str, Any], *, source: str | None = None, truste
     )
 
 
-def _check_api_range(api: str, *, source: str | None, plugin_id: str) -> None:
+def manifest_problems(data: Any, *, source: str | None = None) -> list[PluginError]:
+    """Every problem of a manifest mapping at once (empty when it is valid).
+
+    Each is a :class:`PluginError` (code ``plugin.bad_manifest``) naming the file, the key
+    path and the rule; :func:`parse_manifest` raises the first of them.
+    """
+    validator = _schema_validator()
+    errors = sorted(validator.iter_errors(data), key=lambda e: [str(p) for p in e.absolute_path])
+    plugin_table = data.get("plugin") if isinstance(data, Mapping) else None
+    plugin_id = None
+    if isinstance(plugin_table, Mapping) and isinstance(plugin_table.get("id"), str):
+        plugin_id = plugin_table["id"]
+    where = f"invalid plugin manifest {source or ''}".rstrip()
+    problems: list[PluginError] = []
+    for error in errors:
+        key = _json_path(error.absolute_path)
+        message = f"{where}: {key}: {error.message}"
+        if error.validator == "enum" and list(error.absolute_path)[-1:] == ["kind"]:
+            message = f"{where}: unknown kind {error.instance!r}"
+        problems.append(
+            PluginError(
+                message,
+                code="plugin.bad_manifest",
+                context={"file": source, "plugin": plugin_id, "key": key, "rule": error.validator},
+                hint="see `symphony plugins schema` for the manifest format",
+            )
+        )
+    if not isinstance(data, Mapping) or not isinstance(plugin_table, Mapping):
+        return problems
+    if isinstance(data.get("config_schema"), Mapping):
+        import jsonschema
+
+        try:
+            jsonschema.validators.validator_for(data["config_schema"]).check_schema(data["config_schema"])
+        except jsonschema.SchemaError as exc:
+            problems.append(
+                PluginError(
+                    f"{where}: config_schema is not a valid JSON Schema: {exc.message}",
+                    code="plugin.bad_manifest",
+                    context={"file": source, "plugin": plugin_id, "key": "config_schema"},
+                )
+            )
+    if isinstance(plugin_table.get("api"), str):
+        try:
+            _check_api_range(plugin_table["api"], source=source, plugin_id=plugin_id)
+        except PluginError as exc:
+            problems.append(exc)
+    if data.get("config_schema") is not None and "config_section" not in plugin_table:
+        problems.append(
+            PluginError(
+                f"{where}: config_schema given without plugin.config_section",
+                code="plugin.bad_manifest",
+                context={"file": source, "plugin": plugin_id, "key": "plugin.config_section"},
+            )
+        )
+    return problems
+
+
+def _check_api_range(api: str, *, source: str | None, plugin_id: str | None) -> None:
     from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
     try:
@@ -347,6 +368,26 @@ def load_manifest(path: str | Path) -> Manifest:
             context={"file": str(path), "rule": "toml-syntax"},
         ) from None
     return parse_manifest(data, source=str(path))
+
+
+def check_manifest_file(path: str | Path) -> tuple[Manifest | None, list[SymphonyError]]:
+    """Load ``path`` like :func:`load_manifest`, but report every problem instead of the first.
+
+    Returns the manifest (None when it is not valid) and the problems (empty when it is).
+    Never raises for a bad file.
+    """
+    try:
+        return load_manifest(path), []
+    except SymphonyError as exc:
+        if exc.code != "plugin.bad_manifest" or exc.context.get("rule") in ("toml-syntax", "readable"):
+            return None, [exc]
+        from symphony.commons.fs import read_text
+
+        try:
+            data = tomllib.loads(read_text(path))  # load_manifest has just parsed it
+        except (SymphonyError, ValueError):
+            return None, [exc]
+        return None, [*manifest_problems(data, source=str(path))] or [exc]
 
 
 def manifest_path_of(module_name: str) -> Path:

@@ -191,7 +191,7 @@ def validate_cmd(
         for entry in results:
             status = "valid" if entry["valid"] else "INVALID"
             summary = entry.get("workflow")
-            size = f" ({summary['nodes']} nodes, {summary['edges']} edges)" if summary else ""
+            size = f" ({_count(summary['nodes'], 'node')}, {_count(summary['edges'], 'edge')})" if summary else ""
             click.echo(f"{entry['file']}: {status}{size}", err=not entry["valid"])
             for issue in entry["errors"]:
                 where = _where(issue)
@@ -269,7 +269,9 @@ def show_cmd(file: str, as_json: bool) -> None:
         click.echo(f"  levels: {len(lv)}")
         for i, level in enumerate(lv):
             click.echo(f"    {i}: {', '.join(level)}")
-        click.echo(f"  critical path ({cp.cost:g}): {' -> '.join(cp.nodes)}")
+        click.echo(
+            f"  critical path ({_count(len(cp.nodes), 'node')}, estimated cost {cp.cost:g}): {' -> '.join(cp.nodes)}"
+        )
 
     _run(as_json, go)
 
@@ -330,10 +332,11 @@ def render_cmd(file: str, fmt: str, output: str | None, color: bool | None, as_j
 def convert_cmd(source: str, target: str, fmt: str | None, as_json: bool) -> None:
     """Convert SOURCE (any form, detected) to TARGET: compact or pretty JSON, binary, zstd binary."""
 
+    chosen = fmt or _format_for(target)
+
     def go() -> None:
         service = _service()
         wf = _load(service, source)
-        chosen = fmt or _format_for(target)
         if chosen == "json":
             data = service.dumps(wf).encode()
         elif chosen == "json-pretty":
@@ -359,13 +362,22 @@ def convert_cmd(source: str, target: str, fmt: str | None, as_json: bool) -> Non
     _run(as_json, go)
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
 def _format_for(target: str) -> str:
     suffix = Path(target).suffix.lower()
     if suffix in (".zst", ".zstd"):
         return "binary-zstd"
     if suffix in (".swf", ".bin", ".msgpack"):
         return "binary"
-    return "json-pretty"
+    if suffix == ".json":
+        return "json-pretty"
+    raise click.BadParameter(
+        f"unknown extension {suffix or '(none)'!r}: use .json, .swf, .bin, .msgpack, .zst or pass --to",
+        param_hint="TARGET",
+    )
 
 
 @workflow.command("diff")

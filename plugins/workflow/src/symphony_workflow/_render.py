@@ -61,7 +61,8 @@ def render_text(wf: Workflow, *, color: bool = False, metadata: bool = False) ->
     def paint(text: str, code: str) -> str:
         return f"{code}{text}{_RESET}" if color else text
 
-    header = f"{wf.name}  v{wf.version}  ({len(wf.nodes)} nodes, {len(wf.edges)} edges)"
+    n, e = len(wf.nodes), len(wf.edges)
+    header = f"{wf.name}  v{wf.version}  ({n} node{'s' * (n != 1)}, {e} edge{'s' * (e != 1)})"
     lines = [paint(header, _BOLD)]
     if wf.description:
         lines.append(wf.description)
