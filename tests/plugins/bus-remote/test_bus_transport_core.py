@@ -11,23 +11,18 @@ import anyio
 import anyio.abc
 import pytest
 
-from symphony.bus.backoff import Backoff, Reconnector, retry
 from symphony.bus.codecs import get_codec
-from symphony.bus.framing import ConnectionClosed, encode_frame
 from symphony.bus.message import Message
 from symphony.bus.registries import TransportRegistry
 from symphony.bus.transport import (
     Connection,
+    ConnectionClosed,
     MemoryTransport,
     PeerInfo,
-    SocketByteStream,
-    StreamConnection,
     Transport,
-    common_options,
     open_transport,
     register_builtin_transports,
     scheme_of,
-    serve_sockets,
 )
 from symphony.commons.errors import (
     ConfigError,
@@ -36,6 +31,16 @@ from symphony.commons.errors import (
     PermissionDeniedError,
     SerializationError,
     TransportError,
+)
+from symphony_bus_remote import (
+    Backoff,
+    Reconnector,
+    SocketByteStream,
+    StreamConnection,
+    common_options,
+    encode_frame,
+    retry,
+    serve_sockets,
 )
 
 

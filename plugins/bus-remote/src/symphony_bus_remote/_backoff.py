@@ -34,7 +34,7 @@ __all__ = ["Backoff", "Reconnector", "retry"]
 
 T = TypeVar("T")
 
-_log_name = "symphony.bus.backoff"
+_log_name = "symphony_bus_remote._backoff"
 
 
 def _positive(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:
@@ -168,7 +168,8 @@ class Reconnector:
         registry: Any = None,
         kernel: Any = None,
     ) -> None:
-        from symphony.bus.transport import get_logger, open_transport
+        from symphony.bus.transport import open_transport
+        from symphony.commons.log import get_logger
 
         self.url = url
         self.policy = policy or Backoff()

@@ -14,11 +14,11 @@ from anyio.abc import SocketAttribute
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from symphony.bus._asyncio_stream import READ_HIGH_WATER, AsyncioSocketStream, running_asyncio_loop
-from symphony.bus.busypoll import DEFAULT_BUSY_POLL, BusyPoll
 from symphony.bus.config import BusConfig
-from symphony.bus.transport import SocketByteStream, common_options, open_socket_stream, peer_credentials
 from symphony.commons.errors import ConfigError
+from symphony_bus_remote import SocketByteStream, common_options, open_socket_stream, peer_credentials
+from symphony_bus_remote._asyncio_stream import READ_HIGH_WATER, AsyncioSocketStream, running_asyncio_loop
+from symphony_bus_remote._busypoll import DEFAULT_BUSY_POLL, BusyPoll
 
 pytestmark = pytest.mark.anyio
 

@@ -31,7 +31,7 @@ import anyio.abc
 import anyio.lowlevel
 from anyio.abc import SocketAttribute
 
-from symphony.bus.busypoll import DEFAULT_BUSY_POLL, BusyPoll
+from symphony_bus_remote._busypoll import DEFAULT_BUSY_POLL, BusyPoll
 
 __all__ = ["READ_HIGH_WATER", "WRITE_HIGH_WATER", "AsyncioSocketStream", "running_asyncio_loop"]
 
@@ -133,7 +133,7 @@ class AsyncioSocketStream(anyio.abc.ByteStream):
     @classmethod
     async def wrap(cls, sock: socket.socket, *, busy_poll: float = DEFAULT_BUSY_POLL) -> AsyncioSocketStream:
         """Hand the connected socket ``sock`` to the running asyncio loop and return the stream
-        (``busy_poll``: see :mod:`symphony.bus.busypoll`; 0 = off). Raises
+        (``busy_poll``: see :mod:`symphony_bus_remote._busypoll`; 0 = off). Raises
         ``NotImplementedError`` on a loop that cannot adopt sockets."""
         sock.setblocking(False)
         protocol = _Protocol()
