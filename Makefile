@@ -32,7 +32,7 @@ test: $(STAMP)  ## run the whole suite (every async test on asyncio and trio)
 bench: $(STAMP)  ## run the benchmarks; prints one JSON object per line
 	$(BIN)/python tests/benchmarks/run.py
 
-lint: $(STAMP)  ## ruff (lint) and mypy --strict (core, sdk)
+lint: $(STAMP)  ## ruff (lint) and mypy --strict (core, sdk, bus-remote, transports)
 	$(BIN)/ruff check core sdk plugins examples tests
 	$(BIN)/python -m mypy
 
