@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 import anyio
@@ -32,11 +34,24 @@ def anyio_backend(request: pytest.FixtureRequest) -> Any:
     return request.param
 
 
+_PATH = {"name": "fast"}
+
+
+@pytest.fixture(autouse=True, params=["fast", "plain"])
+def stream_path(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Every stream test runs on both paths: the backend's fast path (the loop adopts the socket
+    on asyncio; trio has none, so it is the plain one there too) and the plain anyio path
+    (``SocketByteStream``) that is its fallback."""
+    _PATH["name"] = str(request.param)
+    yield _PATH["name"]
+    _PATH["name"] = "fast"
+
+
 async def _pair(busy_poll: float = DEFAULT_BUSY_POLL) -> tuple[anyio.abc.ByteStream, anyio.abc.ByteStream]:
-    """Two connected streams of this backend's kind, polling as asked. (Built directly:
-    ``open_socket_stream`` turns polling off between two ends of one process.)"""
+    """Two connected streams of this backend's kind on the path under test, polling as asked.
+    (Built directly: ``open_socket_stream`` turns polling off between two ends of one process.)"""
     a, b = socket.socketpair()
-    if running_asyncio_loop() is not None:
+    if _PATH["name"] == "fast" and running_asyncio_loop() is not None:
         return (
             await AsyncioSocketStream.wrap(a, busy_poll=busy_poll),
             await AsyncioSocketStream.wrap(b, busy_poll=busy_poll),
@@ -53,6 +68,26 @@ async def _read_exactly(stream: anyio.abc.ByteStream, size: int, max_bytes: int 
         parts.append(chunk)
         got += len(chunk)
     return b"".join(parts)
+
+
+class _LoopThatCannotAdopt(asyncio.SelectorEventLoop):
+    """An asyncio loop without ``connect_accepted_socket`` (as some third-party loops are)."""
+
+    async def connect_accepted_socket(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError
+
+
+def test_a_loop_that_cannot_adopt_sockets_falls_back_to_the_plain_stream() -> None:
+    async def main() -> None:
+        left, right = socket.socketpair()
+        a, b = await open_socket_stream(left), await open_socket_stream(right)
+        assert isinstance(a, SocketByteStream) and isinstance(b, SocketByteStream)
+        await a.send(b"ping")
+        assert await b.receive() == b"ping"
+        await a.aclose()
+        await b.aclose()
+
+    anyio.run(main, backend="asyncio", backend_options={"loop_factory": _LoopThatCannotAdopt})
 
 
 async def test_the_backend_picks_its_stream(anyio_backend_name: str) -> None:
