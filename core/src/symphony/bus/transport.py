@@ -63,7 +63,9 @@ __all__ = [
     "MemoryTransport",
     "PeerInfo",
     "Transport",
+    "decode_in_order",
     "message_too_large",
+    "number_option",
     "open_transport",
     "register_builtin_transports",
     "resolve_codec",
@@ -88,6 +90,21 @@ class ConnectionClosed(TransportError):
     """The connection was closed (cleanly by the peer, or already by this side)."""
 
     default_code = "transport.closed"
+
+
+def decode_in_order(codec: Codec, frames: list[bytes]) -> tuple[list[Message], list[bytes]]:
+    """Decode ``frames`` in order up to the first that fails: ``(messages, that frame and the
+    rest)``. When the very first one fails, its ``SerializationError`` is raised instead."""
+    decode = codec.decode
+    out: list[Message] = []
+    for index, frame in enumerate(frames):
+        try:
+            out.append(decode(frame))
+        except SerializationError:
+            if not out:
+                raise
+            return out, frames[index:]
+    return out, []
 
 
 def message_too_large(size: int, limit: int) -> SerializationError:
@@ -245,15 +262,21 @@ def resolve_codec(value: Any, registry: Any = None) -> Codec:
     )
 
 
-def _positive(options: Mapping[str, Any], key: str, default: int) -> int:
+def number_option(
+    options: Mapping[str, Any], key: str, default: float, *, integer: bool = False, zero: bool = False
+) -> Any:
+    """``options[key]`` (or ``default``) checked to be a positive number (``integer``: an int;
+    ``zero``: 0 allowed); anything else raises ``ConfigError`` (code ``transport.bad_option``)."""
     value = options.get(key, default)
-    if value.__class__ is not int or value <= 0:
+    ok = isinstance(value, int) if integer else isinstance(value, (int, float))
+    if not ok or isinstance(value, bool) or value < 0 or (value == 0 and not zero) or value != value:
+        kind = "integer" if integer else "number"
         raise ConfigError(
-            f"transport option {key!r} must be a positive integer",
+            f"transport option {key!r} must be a {'non-negative' if zero else 'positive'} {kind}",
             code="transport.bad_option",
             context={"option": key, "value": repr(value)},
         )
-    return int(value)
+    return value
 
 
 async def run_handler(conn: Connection, handler: ConnectionHandler, name: str) -> None:
@@ -350,24 +373,17 @@ class _MemoryConnection(Connection):
         """
         items = [await self._next()]
         items.extend(self._backlog)
-        self._backlog = []
         receive_nowait = self._receive.receive_nowait
         while True:
             try:
                 items.append(receive_nowait())
             except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
                 break
-        decode = self._codec.decode
-        out: list[Message] = []
-        for index, item in enumerate(items):
-            try:
-                out.append(decode(item))
-            except SerializationError:
-                if out:
-                    self._backlog = items[index:]
-                    return out
-                self._backlog = items[index + 1 :]
-                raise
+        try:
+            out, self._backlog = decode_in_order(self._codec, items)
+        except SerializationError:
+            self._backlog = items[1:]
+            raise
         return out
 
     async def aclose(self) -> None:
@@ -421,8 +437,8 @@ class MemoryTransport:
         name = _memory_name(url)
         options = options or {}
         codec = resolve_codec(options.get("codec"), options.get("codec_registry"))
-        limit = _positive(options, "max_frame_size", DEFAULT_MAX_FRAME_SIZE)
-        buffer = _positive(options, "buffer", 256)
+        limit = number_option(options, "max_frame_size", DEFAULT_MAX_FRAME_SIZE, integer=True)
+        buffer = number_option(options, "buffer", 256, integer=True)
         listener = _MEMORY_LISTENERS.get(name)
         if listener is None:
             raise TransportError(
@@ -464,7 +480,7 @@ class MemoryTransport:
         name = _memory_name(url)
         options = options or {}
         codec = resolve_codec(options.get("codec"), options.get("codec_registry"))
-        limit = _positive(options, "max_frame_size", DEFAULT_MAX_FRAME_SIZE)
+        limit = number_option(options, "max_frame_size", DEFAULT_MAX_FRAME_SIZE, integer=True)
         if name in _MEMORY_LISTENERS:
             raise ConflictError(
                 f"{url} is already being served",

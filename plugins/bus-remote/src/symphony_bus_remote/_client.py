@@ -66,7 +66,6 @@ _current_time = anyio.current_time
 _time = time.time
 
 
-
 class RemoteSubscription:
     """Events from the server matching ``pattern``: an async iterator and async context manager.
 

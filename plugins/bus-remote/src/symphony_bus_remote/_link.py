@@ -625,4 +625,3 @@ class Link:
                     waiting.fail(
                         request_timeout_error(waiting.type, request_id, timeout, key="peer", who=self.label)
                     )
-

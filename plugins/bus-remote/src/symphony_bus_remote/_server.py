@@ -50,7 +50,6 @@ __all__ = ["BusServer", "ServerPeer"]
 _log = get_logger("symphony_bus_remote")
 
 
-
 class ServerPeer(Link):
     """The server's side of one connected client; also the bus
     :class:`~symphony.bus.endpoints.Endpoint` requests are routed to when the client handles
@@ -393,4 +392,3 @@ class BusServer:
 
     def __repr__(self) -> str:
         return f"<BusServer {self.url or self.requested_url} peers={len(self.peers)}>"
-

@@ -29,10 +29,12 @@ from symphony.bus.transport import (
     Connection,
     ConnectionHandler,
     PeerInfo,
+    decode_in_order,
+    number_option,
     resolve_codec,
     run_handler,
 )
-from symphony.commons.errors import ConfigError, SerializationError, SymphonyError
+from symphony.commons.errors import SerializationError, SymphonyError
 from symphony.commons.log import get_logger
 from symphony_bus_remote._busypoll import DEFAULT_BUSY_POLL
 from symphony_bus_remote._framing import HEADER_SIZE, FramedStream, encode_frame
@@ -153,18 +155,11 @@ class StreamConnection(Connection):
         before it are returned first, and the frames after it stay queued for the next call.
         """
         frames = self._backlog or await self._framed.receive_frames()
-        self._backlog = []
-        decode = self._codec.decode
-        out: list[Message] = []
-        for index, frame in enumerate(frames):
-            try:
-                out.append(decode(frame))
-            except SerializationError:
-                if out:
-                    self._backlog = frames[index:]
-                    return out
-                self._backlog = frames[index + 1 :]
-                raise
+        try:
+            out, self._backlog = decode_in_order(self._codec, frames)
+        except SerializationError:
+            self._backlog = frames[1:]
+            raise
         return out
 
     async def aclose(self) -> None:
@@ -184,30 +179,15 @@ class CommonOptions:
     busy_poll: float = DEFAULT_BUSY_POLL
 
 
-def _number(
-    options: Mapping[str, Any], key: str, default: float, *, integer: bool = False, zero: bool = False
-) -> Any:
-    value = options.get(key, default)
-    ok = isinstance(value, int) if integer else isinstance(value, (int, float))
-    if not ok or isinstance(value, bool) or value < 0 or (value == 0 and not zero) or value != value:
-        kind = "integer" if integer else "number"
-        raise ConfigError(
-            f"transport option {key!r} must be a {'non-negative' if zero else 'positive'} {kind}",
-            code="transport.bad_option",
-            context={"option": key, "value": repr(value)},
-        )
-    return value
-
-
 def common_options(options: Mapping[str, Any] | None) -> CommonOptions:
     """Parse and check the common options (``codec``, ``max_frame_size``, ``connect_timeout``,
     ``busy_poll``)."""
     options = options or {}
     return CommonOptions(
         codec=resolve_codec(options.get("codec"), options.get("codec_registry")),
-        max_frame_size=_number(options, "max_frame_size", DEFAULT_MAX_FRAME_SIZE, integer=True),
-        connect_timeout=float(_number(options, "connect_timeout", DEFAULT_CONNECT_TIMEOUT)),
-        busy_poll=float(_number(options, "busy_poll", DEFAULT_BUSY_POLL, zero=True)),
+        max_frame_size=number_option(options, "max_frame_size", DEFAULT_MAX_FRAME_SIZE, integer=True),
+        connect_timeout=float(number_option(options, "connect_timeout", DEFAULT_CONNECT_TIMEOUT)),
+        busy_poll=float(number_option(options, "busy_poll", DEFAULT_BUSY_POLL, zero=True)),
     )
 
 
