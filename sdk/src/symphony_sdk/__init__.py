@@ -9,7 +9,7 @@ the real kernel with the ``symphony_kernel`` fixtures of :mod:`symphony_sdk.test
 
 from __future__ import annotations
 
-from symphony._version import PLUGIN_API_VERSION
+from symphony import PLUGIN_API_VERSION
 from symphony.commons.errors import (
     ConfigError,
     NotFoundError,

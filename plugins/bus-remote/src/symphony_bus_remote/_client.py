@@ -25,10 +25,10 @@ from symphony.bus.message import (
     REQUEST,
     RESPONSE,
     Message,
-    _trusted,
     is_valid_type,
     message_from_wire,
     new_id,
+    trusted_message,
 )
 from symphony.bus.subscription import receive_next
 from symphony.bus.sync import Signal
@@ -507,7 +507,7 @@ class BusClient:
             timeout = self.default_timeout
         if not headers and version == 1 and version.__class__ is int and is_valid_type(type):
             # The common case, every field known good: skip the constructor's checks.
-            msg = _trusted(type, payload, self._next_id(), REQUEST, 1, _time(), None, None, {})
+            msg = trusted_message(type, payload, self._next_id(), REQUEST, 1, _time(), None, None, {})
         else:
             msg = Message(
                 type,
