@@ -34,7 +34,7 @@ __all__ = ["Backoff", "Reconnector", "retry"]
 
 T = TypeVar("T")
 
-_log_name = "symphony_bus_remote._backoff"
+_log_name = "symphony.bus.backoff"
 
 
 def _positive(_: Any, attribute: attrs.Attribute[Any], value: Any) -> None:

@@ -61,7 +61,7 @@ from symphony_bus_remote._sockets import DEFAULT_CONNECT_TIMEOUT, HANDSHAKE_CODE
 
 __all__ = ["BusClient", "ClientHandler", "RemoteSubscription"]
 
-_log = get_logger("symphony_bus_remote")
+_log = get_logger("symphony.bus.remote")
 _current_time = anyio.current_time
 _time = time.time
 

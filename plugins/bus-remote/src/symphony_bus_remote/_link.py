@@ -68,7 +68,7 @@ UNHANDLE: Final = "_bus.unhandle"
 _TIMER_GRANULARITY: Final = 0.005
 """Request deadlines fire at most this late (seconds)."""
 
-_log = get_logger("symphony_bus_remote")
+_log = get_logger("symphony.bus.remote")
 _current_time = anyio.current_time
 _clock = time.monotonic
 _time = time.time

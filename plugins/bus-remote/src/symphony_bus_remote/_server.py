@@ -47,7 +47,7 @@ if TYPE_CHECKING:
 
 __all__ = ["BusServer", "ServerPeer"]
 
-_log = get_logger("symphony_bus_remote")
+_log = get_logger("symphony.bus.remote")
 
 
 class ServerPeer(Link):

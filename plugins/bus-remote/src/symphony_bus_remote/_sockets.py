@@ -54,7 +54,7 @@ __all__ = [
 DEFAULT_CONNECT_TIMEOUT: Final = 5.0
 """Seconds a ``connect`` may take by default."""
 
-_log = get_logger("symphony_bus_remote.sockets")
+_log = get_logger("symphony.bus.transport")
 
 
 class StreamConnection(Connection):
