@@ -1,4 +1,5 @@
-"""The kernel distribution stands alone: no socket machinery in core, and a working in-process
+"""The kernel distribution stands alone: no socket machinery and no private event-loop calls in
+core, and a working in-process
 bus when ``symphony-bus-remote`` is not installed."""
 
 from __future__ import annotations
@@ -87,3 +88,29 @@ def test_the_in_process_bus_works_without_bus_remote() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["5", "1", "pong"]
+
+
+def _private_event_loop_calls(path: Path) -> list[str]:
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id in {"asyncio", "trio", "lowlevel"}
+            and node.attr.startswith("_")
+            and not node.attr.endswith("__")
+        ):
+            found.append(f"{node.value.id}.{node.attr}")
+    return found
+
+
+def test_no_core_module_calls_private_event_loop_functions(tmp_path: Path) -> None:
+    offenders = {
+        str(path.relative_to(CORE_SRC)): _private_event_loop_calls(path)
+        for path in sorted(CORE_SRC.rglob("*.py"))
+        if _private_event_loop_calls(path)
+    }
+    assert offenders == {}
+    sample = tmp_path / "m.py"
+    sample.write_text("import asyncio\nget = asyncio._get_running_loop\n")
+    assert _private_event_loop_calls(sample) == ["asyncio._get_running_loop"]
