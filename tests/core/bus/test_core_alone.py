@@ -1,6 +1,5 @@
 """The kernel distribution stands alone: no socket machinery and no private event-loop calls in
-core, and a working in-process
-bus when ``symphony-bus-remote`` is not installed."""
+core, and a working in-process bus when ``symphony-bus-remote`` is not installed."""
 
 from __future__ import annotations
 
