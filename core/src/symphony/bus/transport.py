@@ -60,10 +60,10 @@ __all__ = [
     "Connection",
     "ConnectionClosed",
     "ConnectionHandler",
+    "EncodedConnection",
     "MemoryTransport",
     "PeerInfo",
     "Transport",
-    "decode_in_order",
     "message_too_large",
     "number_option",
     "open_transport",
@@ -90,21 +90,6 @@ class ConnectionClosed(TransportError):
     """The connection was closed (cleanly by the peer, or already by this side)."""
 
     default_code = "transport.closed"
-
-
-def decode_in_order(codec: Codec, frames: list[bytes]) -> tuple[list[Message], list[bytes]]:
-    """Decode ``frames`` in order up to the first that fails: ``(messages, that frame and the
-    rest)``. When the very first one fails, its ``SerializationError`` is raised instead."""
-    decode = codec.decode
-    out: list[Message] = []
-    for index, frame in enumerate(frames):
-        try:
-            out.append(decode(frame))
-        except SerializationError:
-            if not out:
-                raise
-            return out, frames[index:]
-    return out, []
 
 
 def message_too_large(size: int, limit: int) -> SerializationError:
@@ -210,6 +195,51 @@ ConnectionHandler = Callable[[Connection], Awaitable[None]]
 """What ``Transport.serve`` calls for each accepted connection."""
 
 
+class EncodedConnection(Connection):
+    """Base of the connections that carry each message as one encoded unit (a socket frame, a
+    memory-stream item): it holds the codec, the closed flag and the units received but not
+    decoded yet. Subclasses move the bytes and decode what they receive with
+    :meth:`decode_batch`."""
+
+    def __init__(self, *, codec: Codec, peer: PeerInfo) -> None:
+        self._codec = codec
+        self.peer = peer
+        self._backlog: list[bytes] = []
+        self._closed = False
+
+    @property
+    def codec(self) -> Codec:
+        """The codec messages are encoded with on this connection."""
+        return self._codec
+
+    def set_codec(self, codec: Codec) -> None:
+        """Switch codec (both ends switch together after a handshake)."""
+        self._codec = codec
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`aclose` was called on this side."""
+        return self._closed
+
+    def decode_batch(self, units: list[bytes]) -> list[Message]:
+        """Decode ``units`` in order. One that fails raises its ``SerializationError`` if it is
+        the first; otherwise the messages before it are returned and it stays queued (with the
+        rest) for the next call, where it raises."""
+        decode = self._codec.decode
+        out: list[Message] = []
+        for index, unit in enumerate(units):
+            try:
+                out.append(decode(unit))
+            except SerializationError:
+                if out:
+                    self._backlog = units[index:]
+                    return out
+                self._backlog = units[index + 1 :]
+                raise
+        self._backlog = []
+        return out
+
+
 @runtime_checkable
 class Transport(Protocol):
     """A way to reach a peer, selected by URL scheme (see the module documentation)."""
@@ -297,10 +327,8 @@ async def run_handler(conn: Connection, handler: ConnectionHandler, name: str) -
 # -- the memory transport -----------------------------------------------------------------------
 
 
-class _MemoryConnection(Connection):
+class _MemoryConnection(EncodedConnection):
     """One end of an in-process connection: encoded messages through two anyio memory streams."""
-
-    __slots__ = ("_backlog", "_closed", "_codec", "_limit", "_receive", "_send", "peer")
 
     def __init__(
         self,
@@ -311,27 +339,10 @@ class _MemoryConnection(Connection):
         peer: PeerInfo,
         max_frame_size: int,
     ) -> None:
+        super().__init__(codec=codec, peer=peer)
         self._send = send
         self._receive = receive
-        self._codec = codec
         self._limit = max_frame_size
-        self._backlog: list[bytes] = []
-        self._closed = False
-        self.peer = peer
-
-    @property
-    def codec(self) -> Codec:
-        """The codec messages are encoded with on this connection."""
-        return self._codec
-
-    def set_codec(self, codec: Codec) -> None:
-        """Switch codec (both ends switch together after a handshake)."""
-        self._codec = codec
-
-    @property
-    def closed(self) -> bool:
-        """Whether :meth:`aclose` was called on this side."""
-        return self._closed
 
     async def send(self, msg: Message) -> None:
         """Encode one message and hand it to the peer (waits while the peer's buffer is full)."""
@@ -379,12 +390,7 @@ class _MemoryConnection(Connection):
                 items.append(receive_nowait())
             except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
                 break
-        try:
-            out, self._backlog = decode_in_order(self._codec, items)
-        except SerializationError:
-            self._backlog = items[1:]
-            raise
-        return out
+        return self.decode_batch(items)
 
     async def aclose(self) -> None:
         """Close the connection (idempotent); the peer sees a clean end of stream."""

@@ -28,13 +28,13 @@ from symphony.bus.transport import (
     DEFAULT_MAX_FRAME_SIZE,
     Connection,
     ConnectionHandler,
+    EncodedConnection,
     PeerInfo,
-    decode_in_order,
     number_option,
     resolve_codec,
     run_handler,
 )
-from symphony.commons.errors import SerializationError, SymphonyError
+from symphony.commons.errors import SymphonyError
 from symphony.commons.log import get_logger
 from symphony_bus_remote._busypoll import DEFAULT_BUSY_POLL
 from symphony_bus_remote._framing import HEADER_SIZE, FramedStream, encode_frame
@@ -57,14 +57,12 @@ DEFAULT_CONNECT_TIMEOUT: Final = 5.0
 _log = get_logger("symphony.bus.transport")
 
 
-class StreamConnection(Connection):
-    """A :class:`Connection` over any :class:`anyio.abc.ByteStream`: length-prefixed frames,
-    each one message encoded by ``codec``.
+class StreamConnection(EncodedConnection):
+    """A :class:`~symphony.bus.transport.Connection` over any :class:`anyio.abc.ByteStream`:
+    length-prefixed frames, each one message encoded by ``codec``.
 
     The socket transports (unix, tcp) return this class.
     """
-
-    __slots__ = ("_backlog", "_closed", "_codec", "_framed", "_send_lock", "peer")
 
     def __init__(
         self,
@@ -74,31 +72,14 @@ class StreamConnection(Connection):
         peer: PeerInfo,
         max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
     ) -> None:
+        super().__init__(codec=codec, peer=peer)
         if isinstance(stream, FramedStream):
             # Adopt a stream already used for a handshake: bytes it buffered stay queued.
             stream.set_max_frame_size(max_frame_size)
             self._framed = stream
         else:
             self._framed = FramedStream(stream, max_frame_size=max_frame_size)
-        self._codec = codec
-        self.peer = peer
         self._send_lock = anyio.Lock(fast_acquire=True)
-        self._backlog: list[bytes] = []
-        self._closed = False
-
-    @property
-    def codec(self) -> Codec:
-        """The codec messages are encoded with on this connection."""
-        return self._codec
-
-    def set_codec(self, codec: Codec) -> None:
-        """Switch codec (both ends switch together after a handshake)."""
-        self._codec = codec
-
-    @property
-    def closed(self) -> bool:
-        """Whether :meth:`aclose` was called on this side."""
-        return self._closed
 
     @property
     def framed(self) -> FramedStream:
@@ -154,13 +135,7 @@ class StreamConnection(Connection):
         A frame that fails to decode raises its ``SerializationError``; the messages decoded
         before it are returned first, and the frames after it stay queued for the next call.
         """
-        frames = self._backlog or await self._framed.receive_frames()
-        try:
-            out, self._backlog = decode_in_order(self._codec, frames)
-        except SerializationError:
-            self._backlog = frames[1:]
-            raise
-        return out
+        return self.decode_batch(self._backlog or await self._framed.receive_frames())
 
     async def aclose(self) -> None:
         """Close the connection (idempotent)."""
