@@ -201,6 +201,8 @@ class EncodedConnection(Connection):
     decoded yet. Subclasses move the bytes and decode what they receive with
     :meth:`decode_batch`."""
 
+    __slots__ = ("_backlog", "_closed", "_codec", "peer")
+
     def __init__(self, *, codec: Codec, peer: PeerInfo) -> None:
         self._codec = codec
         self.peer = peer
@@ -329,6 +331,8 @@ async def run_handler(conn: Connection, handler: ConnectionHandler, name: str) -
 
 class _MemoryConnection(EncodedConnection):
     """One end of an in-process connection: encoded messages through two anyio memory streams."""
+
+    __slots__ = ("_limit", "_receive", "_send")
 
     def __init__(
         self,

@@ -64,6 +64,8 @@ class StreamConnection(EncodedConnection):
     The socket transports (unix, tcp) return this class.
     """
 
+    __slots__ = ("_framed", "_send_lock")
+
     def __init__(
         self,
         stream: anyio.abc.ByteStream | FramedStream,
