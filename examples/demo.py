@@ -85,8 +85,8 @@ async def scenario_bus(kernel: Kernel) -> None:
     console.rule("the bus: a service behind a request handler, reached over a real Unix socket")
     import tempfile
 
-    from symphony.bus.remote import BusClient, BusServer
     from symphony.commons.errors import SymphonyError
+    from symphony_bus_remote import BusClient, BusServer
 
     stats = await kernel.aservice("text-stats")
 

@@ -9,7 +9,7 @@ Each figure is measured beside its anchor in the same run, servers in separate p
   the strictest anchor). Rounds alternate between the two so machine noise hits both alike,
   and each round starts with unrecorded requests so neither side pays for the switch.
   Target (DESIGN.md §6): p50 <= pyzmq p50 and < 0.3 ms. The bus runs with its default
-  adaptive busy polling (:mod:`symphony.bus.busypoll`, 100 µs); the same figure with busy
+  adaptive busy polling (:mod:`symphony_bus_remote._busypoll`, 100 µs); the same figure with busy
   polling off on both ends is printed as ``bus.unix.request_p50.no_busy_poll``, and
   ``bus.unix.request_cpu`` gives the CPU time (client + server process) each costs per request,
   beside pyzmq's; ``bus.unix.request_cpu.sparse`` the same for requests 2 ms apart, where
@@ -83,7 +83,7 @@ def serve_bus(url: str, backend: str, busy_poll: float | None = None) -> None:
 
     from symphony.bus.core import Bus
     from symphony.bus.message import Message
-    from symphony.bus.remote import BusServer
+    from symphony_bus_remote import BusServer
 
     async def main() -> None:
         counted = [0]
@@ -208,7 +208,7 @@ async def _latency(
     then send requests :data:`SPARSE_GAP` apart on each bus link and measure their CPU cost."""
     import anyio
 
-    from symphony.bus.remote import BusClient
+    from symphony_bus_remote import BusClient
 
     pids = pids or {}
     sides = {"bus": _Side(pids.get("bus"))}
@@ -298,8 +298,8 @@ async def _peer_loss(folder: Path, how: str, trials: int) -> list[float]:
     that is waiting for it, over ``trials`` fresh server processes."""
     import anyio
 
-    from symphony.bus.remote import BusClient
     from symphony.commons.errors import TransportError
+    from symphony_bus_remote import BusClient
 
     samples: list[float] = []
     for trial in range(trials):
@@ -334,7 +334,7 @@ async def _peer_loss(folder: Path, how: str, trials: int) -> list[float]:
 
 async def _bus_oneway(url: str) -> float:
     from symphony.bus.message import Message
-    from symphony.bus.remote import BusClient
+    from symphony_bus_remote import BusClient
 
     async with BusClient.connect(url, codec="msgpack", heartbeat_interval=5, heartbeat_timeout=60) as client:
         before = (await client.request("bench.count", timeout=30)).payload
@@ -531,7 +531,7 @@ def main() -> None:
 async def _tcp_same_process(samples: int = 3000) -> float:
     """p50 seconds of a request over TCP loopback to a BusServer in this very process."""
     from symphony.bus import Bus
-    from symphony.bus.remote import BusClient, BusServer
+    from symphony_bus_remote import BusClient, BusServer
 
     token = {"token": "bench-token-of-some-length"}
     async with Bus() as bus, BusServer(bus, "tcp://127.0.0.1:0", options=token) as server:
@@ -552,7 +552,7 @@ def bench_tcp_same_process() -> None:
     """TCP loopback within one process: busy polling off (the peer is recognised) against on."""
     import anyio
 
-    import symphony.bus._socket_stream as socket_stream
+    import symphony_bus_remote._socket_stream as socket_stream
 
     options = _backend_options("asyncio")
     detected = anyio.run(_tcp_same_process, backend_options=options)

@@ -156,3 +156,36 @@ def test_check_manifest_reports_every_problem(tmp_path: Path) -> None:
     assert not report.ok and report.manifest is None
     keys = {e.context.get("key") for e in report.errors}
     assert {"plugin.id", "plugin.version", "plugin.kind", "plugin.api"} <= keys
+
+
+def test_connect_test_client_names_the_missing_distribution() -> None:
+    import subprocess
+    import sys
+
+    probe = """
+import importlib.abc, sys
+
+class Blocker(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] == "symphony_bus_remote":
+            raise ImportError("not installed")
+        return None
+
+sys.meta_path.insert(0, Blocker())
+import anyio
+from symphony.bus import Bus
+from symphony.commons.errors import NotFoundError
+from symphony_sdk.testing import connect_test_client
+
+async def main():
+    try:
+        async with connect_test_client(Bus()):
+            pass
+    except NotFoundError as exc:
+        print(exc.code, exc.hint)
+
+anyio.run(main)
+"""
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("sdk.bus_remote_missing pip install symphony-sdk[remote]")

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from symphony._version import PLUGIN_API_VERSION
+from symphony import PLUGIN_API_VERSION
 from symphony.commons.errors import (
     ConfigError,
     NotFoundError,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import attrs
 
-from symphony._version import PLUGIN_API_VERSION
+from symphony import PLUGIN_API_VERSION
 from symphony.commons.errors import PluginError, SymphonyError
 from symphony.plugins.manifest import Manifest, api_compatible, check_manifest_file, manifest_path_of
 

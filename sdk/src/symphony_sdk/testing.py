@@ -24,7 +24,8 @@ from symphony.kernel import Kernel, PluginSpec
 if TYPE_CHECKING:
     from click.testing import Result
 
-    from symphony.bus import Bus, BusClient
+    from symphony.bus import Bus
+    from symphony_bus_remote import BusClient
 
 __all__ = [
     "KernelFactory",
@@ -95,17 +96,30 @@ async def connect_test_client(
     target: Kernel | Bus, url: str | None = None, **client_options: Any
 ) -> AsyncIterator[BusClient]:
     """``async with connect_test_client(kernel) as client:`` -- serve the kernel's (or a bare
-    bus's) message bus and yield a :class:`~symphony.bus.remote.BusClient` connected to it, to
+    bus's) message bus and yield a ``symphony_bus_remote.BusClient`` connected to it, to
     test a plugin's handlers the way another process reaches them: requests, events,
     subscriptions, and errors crossing with their class, code and context.
 
-    ``url`` defaults to a fresh ``memory://`` name (real framing and codecs, no socket); pass
-    ``unix:///...`` (with ``symphony-transport-unix`` installed) for a real socket.
+    ``url`` defaults to a fresh ``memory://`` name (the link protocol and codecs, no socket);
+    pass ``unix:///...`` (with ``symphony-transport-unix`` installed) for a real socket.
     ``client_options`` go to ``BusClient.connect`` (``codec="json"``, ``name=...``).
+
+    Needs ``symphony-bus-remote`` (``pip install symphony-sdk[remote]``); without it this raises
+    :class:`~symphony.commons.errors.NotFoundError` (code ``sdk.bus_remote_missing``).
     """
     import secrets
 
-    from symphony.bus.remote import BusClient, BusServer
+    try:
+        from symphony_bus_remote import BusClient, BusServer
+    except ImportError as exc:
+        from symphony.commons.errors import NotFoundError
+
+        raise NotFoundError(
+            "connect_test_client needs the symphony-bus-remote distribution, which is not installed",
+            code="sdk.bus_remote_missing",
+            context={"error": repr(exc)},
+            hint="pip install symphony-sdk[remote]  (or symphony-bus-remote)",
+        ) from exc
 
     kernel = target if isinstance(target, Kernel) else None
     bus = target.bus if isinstance(target, Kernel) else target

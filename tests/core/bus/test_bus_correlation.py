@@ -5,7 +5,8 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from symphony.bus import Bus, Correlator, LocalEndpoint, Message
+from symphony.bus import Bus, LocalEndpoint, Message
+from symphony.bus.correlation import Correlator
 from symphony.commons.errors import ConflictError, TransportError
 
 pytestmark = pytest.mark.anyio

@@ -10,9 +10,9 @@ import anyio
 import pytest
 
 import symphony.bus as bus_pkg
-from symphony.bus import BUS_CONFIG_SCHEMA, Bus, BusConfig, LatencyHistogram, Message
+from symphony.bus import BUS_CONFIG_SCHEMA, Bus, BusConfig, Message
 from symphony.bus.config import default_socket_path
-from symphony.bus.metrics import COUNTERS
+from symphony.bus.metrics import COUNTERS, LatencyHistogram
 from symphony.commons.errors import ConfigError
 
 pytestmark = pytest.mark.anyio

@@ -15,7 +15,6 @@ from hypothesis import strategies as st
 
 from symphony.bus.message import Message
 from symphony.bus.registries import TransportRegistry
-from symphony.bus.remote import BusClient
 from symphony.bus.transport import open_transport
 from symphony.commons.errors import (
     ConfigError,
@@ -26,6 +25,7 @@ from symphony.commons.errors import (
     TransportError,
     ValidationError,
 )
+from symphony_bus_remote import BusClient
 from symphony_transport_stdio import (
     INTERNAL_ERROR,
     INVALID_PARAMS,

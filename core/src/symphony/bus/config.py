@@ -96,7 +96,7 @@ BUS_CONFIG_SCHEMA: Final[dict[str, Any]] = {
             "maximum": 0.01,
             "default": 0.0001,
             "description": "Seconds a socket reader keeps the event loop turning for the next "
-            "message before it parks (adaptive busy polling, see symphony.bus.busypoll); 0 = off.",
+            "message before it parks (adaptive busy polling; read by symphony-bus-remote); 0 = off.",
         },
         "unknown_message_types": {
             "enum": ["allow", "strict"],

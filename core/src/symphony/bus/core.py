@@ -81,7 +81,6 @@ import anyio
 import anyio.lowlevel
 from anyio.abc import TaskGroup, TaskStatus
 
-from symphony.bus._taskgroup import start_in_own_task_group
 from symphony.bus.config import BusConfig
 from symphony.bus.correlation import Correlator, PendingRequest, request_timeout_error
 from symphony.bus.endpoints import Endpoint, EndpointRegistry
@@ -91,6 +90,7 @@ from symphony.bus.metrics import BusMetrics
 from symphony.bus.registries import CodecRegistry, MessageTypeRegistry, TransportRegistry
 from symphony.bus.routing import Handler, Route, Router
 from symphony.bus.subscription import DROP_OLDEST, CallbackSubscription, MessageFilter, Policy, Subscription
+from symphony.bus.sync import start_in_own_task_group
 from symphony.bus.topics import TopicTrie, validate_pattern
 from symphony.commons.errors import (
     InternalError,
@@ -620,7 +620,7 @@ class Bus:
                 with anyio.CancelScope(deadline=anyio.current_time() + timeout):
                     reply = await self._answer(msg, route, endpoint, timeout, pending)
             else:
-                # The caller (a link's worker, see symphony.bus.remote) enforces the deadline,
+                # The caller (a link's worker, see symphony_bus_remote) enforces the deadline,
                 # and only once the answer has to wait: most are ready at once, and a cancel
                 # scope per request costs more than the rest of the path.
                 reply = await self._answer(msg, route, endpoint, timeout, pending)
@@ -669,7 +669,7 @@ class Bus:
 
     def timed_out_elsewhere(self, msg: Message, timeout: float, *, target: str) -> Message:
         """:meth:`timeout_reply` for a request whose deadline was enforced outside
-        :meth:`dispatch` (a link's worker, see :mod:`symphony.bus.remote`): also counted in
+        :meth:`dispatch` (a link's worker, see ``symphony_bus_remote``): also counted in
         ``metrics.errors``, as dispatch counts the error answers it gives."""
         self.metrics.errors += 1
         return self.timeout_reply(msg, timeout, target=target)

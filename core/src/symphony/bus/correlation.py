@@ -28,8 +28,8 @@ from typing import Any
 import anyio
 import anyio.lowlevel
 
-from symphony.bus._signal import Signal
 from symphony.bus.message import ERROR, Message
+from symphony.bus.sync import Signal
 from symphony.commons.errors import ConflictError, OperationTimeoutError, SymphonyError
 
 __all__ = ["Correlator", "PendingRequest", "request_timeout_error"]

@@ -91,6 +91,7 @@ __all__ = [
     "message_from_wire",
     "message_to_wire",
     "new_id",
+    "trusted_message",
 ]
 
 EVENT: Final = "event"
@@ -234,7 +235,7 @@ class Message:
         if kw:
             return Message(self.type, payload, kind=RESPONSE, correlation_id=self.id, **kw)
         # Every field comes from this (valid) message or is a constant: no need to re-check.
-        return _trusted(self.type, payload, new_id(), RESPONSE, 1, _time(), self.id, None, {})
+        return trusted_message(self.type, payload, new_id(), RESPONSE, 1, _time(), self.id, None, {})
 
     def fail(self, error: SymphonyError, **kw: Any) -> Message:
         """The ``"error"`` answer to this message, carrying ``error.to_wire()`` as payload."""
@@ -281,7 +282,7 @@ _SLOT_SETTERS: Final = tuple(
 )
 
 
-def _trusted(
+def trusted_message(
     type: str,
     payload: Any,
     id: str,
@@ -292,7 +293,8 @@ def _trusted(
     reply_to: str | None,
     headers: dict[str, str],
 ) -> Message:
-    """A Message from fields that are already known to be valid (skips ``__init__`` checks)."""
+    """A Message from fields that are already known to be valid (skips ``__init__`` checks):
+    for hot paths that built every field themselves, such as a link sending a request."""
     msg = _new_message(Message)
     s_type, s_payload, s_id, s_kind, s_version, s_ts, s_cid, s_rto, s_headers = _SLOT_SETTERS
     s_type(msg, type)
@@ -437,4 +439,4 @@ def message_from_wire(obj: Any, *, check_payload_data: bool = True, allow_bytes:
     if check_payload_data:
         check_payload(payload, allow_bytes=allow_bytes)
     # Every field was checked above: build the message without checking them again.
-    return _trusted(str(msg_type), payload, msg_id, kind, version, ts, cid, rto, headers)
+    return trusted_message(str(msg_type), payload, msg_id, kind, version, ts, cid, rto, headers)

@@ -53,8 +53,8 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 import anyio
 import anyio.lowlevel
 
-from symphony.bus._signal import Signal
 from symphony.bus.message import Message
+from symphony.bus.sync import Signal
 from symphony.commons.errors import OperationTimeoutError, TransportError, ValidationError
 
 if TYPE_CHECKING:

@@ -1,11 +1,10 @@
-"""Transports: how bus messages travel between processes.
+"""Transports: how bus messages travel between processes -- the contract, and ``memory://``.
 
 A *transport* is chosen by the scheme of a URL (``memory://demo``, ``unix:///run/s.sock``,
 ``tcp://127.0.0.1:7400``, ``stdio:?cmd=python&arg=-m&arg=mod``) and gives
 :class:`Connection` objects: a bidirectional, ordered stream of whole
-:class:`~symphony.bus.message.Message` objects. Sockets carry them as length-prefixed frames
-(:mod:`symphony.bus.framing`) encoded by a codec (:mod:`symphony.bus.codecs`); the stdio
-transport carries JSON-RPC 2.0 lines instead.
+:class:`~symphony.bus.message.Message` objects, each encoded by a codec
+(:mod:`symphony.bus.codecs`).
 
 The :class:`Transport` protocol::
 
@@ -18,20 +17,15 @@ connections (``bound_url`` is the real address, e.g. the port chosen for ``tcp:/
 runs ``await handler(connection)`` in its own task for each accepted connection, closing the
 connection when the handler returns. A handler that raises is logged; the server keeps going.
 
-Options common to every transport (a plain mapping; each transport documents its own keys and
-ignores the ones it does not know):
+Options are a plain mapping; each transport documents its own keys and ignores the ones it does
+not know. ``codec`` (a codec name or object, default ``"msgpack"``) and ``max_frame_size``
+(largest encoded message in bytes, default 16 MiB) are common to all.
 
-``codec``           codec name or object for the connection (default ``"msgpack"``)
-``max_frame_size``  largest frame in bytes, both directions (default 16 MiB)
-``connect_timeout`` seconds before ``connect`` gives up (default 5.0)
-``busy_poll``       seconds a socket reader keeps the event loop turning before it parks
-                    (default 100 µs; 0 = off; see :mod:`symphony.bus.busypoll`). Used by the
-                    socket transports (unix, tcp), through :func:`open_socket_stream`
-
-The built-in ``memory://<name>`` transport connects tasks of one event loop through anyio
-memory streams (real framing and encoding, no sockets): useful for tests and for embedding.
-Other schemes come from plugins (``symphony-transport-unix``, ``-tcp``, ``-stdio``) that call
-``registry.add("<scheme>", TransportClass)`` in their ``symphony_register_transports`` hook;
+The built-in ``memory://<name>`` transport connects tasks of one event loop through bounded
+anyio memory streams (real encoding, no sockets): useful for tests and for embedding. Every
+other scheme comes from a plugin (``symphony-transport-unix``, ``-tcp``, ``-stdio``, built on
+``symphony-bus-remote``, which also serves a bus to other processes) that calls
+``registry.add("<scheme>", TransportClass)`` in its ``symphony_register_transports`` hook;
 :func:`open_transport` finds the one for a URL.
 """
 
@@ -39,7 +33,6 @@ from __future__ import annotations
 
 import abc
 import importlib.metadata
-import socket
 import urllib.parse
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, ClassVar, Final, Protocol, runtime_checkable
@@ -50,11 +43,7 @@ import anyio.lowlevel
 import attrs
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from symphony.bus._same_process import note_local_end, peer_credentials
-from symphony.bus._socket_stream import SocketByteStream, open_socket_stream
-from symphony.bus.busypoll import DEFAULT_BUSY_POLL
 from symphony.bus.codecs import Codec, get_codec
-from symphony.bus.framing import DEFAULT_MAX_FRAME_SIZE, HEADER_SIZE, ConnectionClosed, FramedStream
 from symphony.bus.message import Message
 from symphony.commons.errors import (
     ConfigError,
@@ -67,49 +56,50 @@ from symphony.commons.errors import (
 
 __all__ = [
     "DEFAULT_CODEC",
-    "DEFAULT_CONNECT_TIMEOUT",
-    "HANDSHAKE_CODEC",
-    "CommonOptions",
+    "DEFAULT_MAX_FRAME_SIZE",
     "Connection",
+    "ConnectionClosed",
     "ConnectionHandler",
+    "EncodedConnection",
     "MemoryTransport",
     "PeerInfo",
-    "SocketByteStream",
-    "StreamConnection",
     "Transport",
-    "common_options",
-    "get_logger",
-    "note_local_end",
-    "open_socket_stream",
+    "message_too_large",
+    "number_option",
     "open_transport",
-    "peer_credentials",
     "register_builtin_transports",
     "resolve_codec",
     "run_handler",
     "scheme_of",
-    "send_refusal",
-    "serve_sockets",
 ]
 
 DEFAULT_CODEC: Final = "msgpack"
-"""Codec used by socket connections unless the ``codec`` option says otherwise."""
+"""Codec used by connections unless the ``codec`` option says otherwise."""
 
-DEFAULT_CONNECT_TIMEOUT: Final = 5.0
-"""Seconds a ``connect`` may take by default."""
-
-
-def get_logger(name: str) -> Any:
-    """The Symphony logger (``symphony.commons.log``), or plain structlog before it exists."""
-    try:
-        from symphony.commons.log import get_logger as _get
-    except ImportError:
-        import structlog
-
-        return structlog.get_logger(name)
-    return _get(name)
+DEFAULT_MAX_FRAME_SIZE: Final = 16 * 1024 * 1024
+"""Largest encoded message (one frame on a socket) accepted by default (16 MiB)."""
 
 
-_log = get_logger("symphony.bus.transport")
+def _logger() -> Any:
+    from symphony.commons.log import get_logger
+
+    return get_logger("symphony.bus.transport")
+
+
+class ConnectionClosed(TransportError):
+    """The connection was closed (cleanly by the peer, or already by this side)."""
+
+    default_code = "transport.closed"
+
+
+def message_too_large(size: int, limit: int) -> SerializationError:
+    """The error for refusing to send ``size`` encoded bytes over a ``limit`` (nothing is sent)."""
+    return SerializationError(
+        f"frame of {size} bytes exceeds the limit of {limit} bytes",
+        code="framing.frame_too_large",
+        context={"size": size, "max_frame_size": limit},
+        hint="send smaller messages, or raise max_frame_size on both ends",
+    )
 
 
 @attrs.frozen(slots=True)
@@ -149,7 +139,7 @@ class Connection(abc.ABC):
     :class:`~symphony.commons.errors.SerializationError`.
 
     ``native`` tells whether the peer speaks Symphony's own protocol (handshake, heartbeats,
-    subscriptions; see :mod:`symphony.bus.remote`) or is a foreign endpoint such as a JSON-RPC
+    subscriptions; see ``symphony_bus_remote``) or is a foreign endpoint such as a JSON-RPC
     child process, which only exchanges requests, responses and notifications.
     """
 
@@ -201,32 +191,21 @@ class Connection(abc.ABC):
         return f"<{type(self).__name__} {self.peer.describe()} codec={self.codec.name}>"
 
 
-class StreamConnection(Connection):
-    """A :class:`Connection` over any :class:`anyio.abc.ByteStream`: length-prefixed frames,
-    each one message encoded by ``codec``.
+ConnectionHandler = Callable[[Connection], Awaitable[None]]
+"""What ``Transport.serve`` calls for each accepted connection."""
 
-    Socket transports (memory, unix, tcp) all return this class.
-    """
 
-    __slots__ = ("_backlog", "_closed", "_codec", "_framed", "_send_lock", "peer")
+class EncodedConnection(Connection):
+    """Base of the connections that carry each message as one encoded unit (a socket frame, a
+    memory-stream item): it holds the codec, the closed flag and the units received but not
+    decoded yet. Subclasses move the bytes and decode what they receive with
+    :meth:`decode_batch`."""
 
-    def __init__(
-        self,
-        stream: anyio.abc.ByteStream | FramedStream,
-        *,
-        codec: Codec,
-        peer: PeerInfo,
-        max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
-    ) -> None:
-        if isinstance(stream, FramedStream):
-            # Adopt a stream already used for a handshake: bytes it buffered stay queued.
-            stream.set_max_frame_size(max_frame_size)
-            self._framed = stream
-        else:
-            self._framed = FramedStream(stream, max_frame_size=max_frame_size)
+    __slots__ = ("_backlog", "_closed", "_codec", "peer")
+
+    def __init__(self, *, codec: Codec, peer: PeerInfo) -> None:
         self._codec = codec
         self.peer = peer
-        self._send_lock = anyio.Lock(fast_acquire=True)
         self._backlog: list[bytes] = []
         self._closed = False
 
@@ -244,84 +223,23 @@ class StreamConnection(Connection):
         """Whether :meth:`aclose` was called on this side."""
         return self._closed
 
-    @property
-    def framed(self) -> FramedStream:
-        """The framed byte stream underneath (for raw frame access, e.g. a handshake)."""
-        return self._framed
-
-    def extra(self, attribute: Any, default: Any = None) -> Any:
-        """A typed attribute of the underlying byte stream (e.g. the raw socket)."""
-        return self._framed.extra(attribute, default)
-
-    async def send(self, msg: Message) -> None:
-        """Encode and send one message as one frame."""
-        data = self._codec.encode(msg)
-        lock = self._send_lock
-        if not lock.locked():
-            # Nobody is in the middle of a write: try to put the whole frame out right now.
-            rest = self._framed.try_send_frame(data)
-            if rest is None:
-                return
-            async with lock:  # free, so taken without yielding: nobody writes in between
-                await self._framed.finish_frame(rest, started=len(rest) < len(data) + HEADER_SIZE)
-            return
-        async with lock:
-            await self._framed.send_frame(data)
-
-    async def send_many(self, msgs: Iterable[Message]) -> None:
-        """Encode every message, then write all their frames with a single ``send``."""
-        encode = self._codec.encode
-        frames = [encode(m) for m in msgs]
-        async with self._send_lock:
-            await self._framed.send_frames(frames)
-
-    async def send_frame(self, data: bytes) -> None:
-        """Send one already-encoded frame (e.g. a handshake written with another codec)."""
-        async with self._send_lock:
-            await self._framed.send_frame(data)
-
-    async def receive_frame(self) -> bytes:
-        """The next raw frame, not decoded."""
-        if self._backlog:
-            return self._backlog.pop(0)
-        return await self._framed.receive_frame()
-
-    async def receive(self) -> Message:
-        """Receive and decode the next message."""
-        if self._backlog:
-            return self._codec.decode(self._backlog.pop(0))
-        return self._codec.decode(await self._framed.receive_frame())
-
-    async def receive_many(self) -> list[Message]:
-        """Every complete message available after at most one wait (at least one).
-
-        A frame that fails to decode raises its ``SerializationError``; the messages decoded
-        before it are returned first, and the frames after it stay queued for the next call.
-        """
-        frames = self._backlog or await self._framed.receive_frames()
-        self._backlog = []
+    def decode_batch(self, units: list[bytes]) -> list[Message]:
+        """Decode ``units`` in order. One that fails raises its ``SerializationError`` if it is
+        the first; otherwise the messages before it are returned and it stays queued (with the
+        rest) for the next call, where it raises."""
         decode = self._codec.decode
         out: list[Message] = []
-        for index, frame in enumerate(frames):
+        for index, unit in enumerate(units):
             try:
-                out.append(decode(frame))
+                out.append(decode(unit))
             except SerializationError:
                 if out:
-                    self._backlog = frames[index:]
+                    self._backlog = units[index:]
                     return out
-                self._backlog = frames[index + 1 :]
+                self._backlog = units[index + 1 :]
                 raise
+        self._backlog = []
         return out
-
-    async def aclose(self) -> None:
-        """Close the connection (idempotent)."""
-        if not self._closed:
-            self._closed = True
-            await self._framed.aclose()
-
-
-ConnectionHandler = Callable[[Connection], Awaitable[None]]
-"""What ``Transport.serve`` calls for each accepted connection."""
 
 
 @runtime_checkable
@@ -376,19 +294,11 @@ def resolve_codec(value: Any, registry: Any = None) -> Codec:
     )
 
 
-@attrs.frozen(slots=True)
-class CommonOptions:
-    """The options every transport understands (see the module documentation)."""
-
-    codec: Codec
-    max_frame_size: int
-    connect_timeout: float
-    busy_poll: float = DEFAULT_BUSY_POLL
-
-
-def _number(
+def number_option(
     options: Mapping[str, Any], key: str, default: float, *, integer: bool = False, zero: bool = False
 ) -> Any:
+    """``options[key]`` (or ``default``) checked to be a positive number (``integer``: an int;
+    ``zero``: 0 allowed); anything else raises ``ConfigError`` (code ``transport.bad_option``)."""
     value = options.get(key, default)
     ok = isinstance(value, int) if integer else isinstance(value, (int, float))
     if not ok or isinstance(value, bool) or value < 0 or (value == 0 and not zero) or value != value:
@@ -401,81 +311,6 @@ def _number(
     return value
 
 
-def common_options(options: Mapping[str, Any] | None) -> CommonOptions:
-    """Parse and check the common options (``codec``, ``max_frame_size``, ``connect_timeout``,
-    ``busy_poll``)."""
-    options = options or {}
-    return CommonOptions(
-        codec=resolve_codec(options.get("codec"), options.get("codec_registry")),
-        max_frame_size=_number(options, "max_frame_size", DEFAULT_MAX_FRAME_SIZE, integer=True),
-        connect_timeout=float(_number(options, "connect_timeout", DEFAULT_CONNECT_TIMEOUT)),
-        busy_poll=float(_number(options, "busy_poll", DEFAULT_BUSY_POLL, zero=True)),
-    )
-
-
-async def serve_sockets(
-    listeners: Iterable[socket.socket],
-    make_connection: Callable[[anyio.abc.ByteStream], Awaitable[Connection | None]],
-    handler: ConnectionHandler,
-    *,
-    name: str,
-    busy_poll: float = DEFAULT_BUSY_POLL,
-) -> None:
-    """Serve on listening stdlib sockets until cancelled: accept on each, wrap every accepted
-    socket with :func:`open_socket_stream` (the raw socket stays reachable as
-    ``stream.extra(SocketAttribute.raw_socket)``), turn the stream into a connection with
-    ``make_connection`` -- which may refuse the peer by returning ``None`` or raising a
-    SymphonyError (logged; the stream is closed) -- and run ``handler`` on it, each peer in its
-    own task. One failing peer never stops the server; accept errors (EMFILE ...) are logged
-    and accepting goes on. The caller owns (and closes) the listening sockets."""
-
-    async def serve_one(sock: socket.socket) -> None:
-        try:
-            stream = await open_socket_stream(sock, busy_poll=busy_poll)
-        except BaseException:
-            sock.close()
-            raise
-        await _serve_accepted(stream, make_connection, handler, name)
-
-    async def accept_loop(listener: socket.socket, tg: anyio.abc.TaskGroup) -> None:
-        while True:
-            try:
-                sock, _ = listener.accept()
-            except (BlockingIOError, InterruptedError):
-                await anyio.wait_readable(listener)
-                continue
-            except OSError as exc:
-                # EMFILE/ENFILE/ENOBUFS: log, breathe, keep serving the peers we have.
-                _log.error("transport.accept_error", listener=name, error=repr(exc))
-                await anyio.sleep(0.05)
-                continue
-            tg.start_soon(serve_one, sock)
-
-    async with anyio.create_task_group() as tg:
-        for listener in listeners:
-            note_local_end(listener)  # peers that connect from this process: no busy polling
-            tg.start_soon(accept_loop, listener, tg)
-
-
-async def _serve_accepted(
-    accepted: Any, make_connection: Callable[[Any], Awaitable[Connection | None]], handler: ConnectionHandler, name: str
-) -> None:
-    try:
-        conn = await make_connection(accepted)
-    except SymphonyError as exc:
-        _log.warning("transport.connection_refused", listener=name, code=exc.code, error=exc.message)
-        await _close_quietly(accepted)
-        return
-    except Exception as exc:
-        _log.error("transport.accept_failed", listener=name, error=repr(exc))
-        await _close_quietly(accepted)
-        return
-    if conn is None:
-        await _close_quietly(accepted)
-        return
-    await run_handler(conn, handler, name)
-
-
 async def run_handler(conn: Connection, handler: ConnectionHandler, name: str) -> None:
     """Run ``handler(conn)``, log what it raises, and close ``conn`` afterwards."""
     try:
@@ -483,94 +318,98 @@ async def run_handler(conn: Connection, handler: ConnectionHandler, name: str) -
     except ConnectionClosed:
         pass
     except SymphonyError as exc:
-        _log.info("transport.handler_ended", listener=name, peer=conn.peer.describe(), code=exc.code)
+        _logger().info("transport.handler_ended", listener=name, peer=conn.peer.describe(), code=exc.code)
     except Exception as exc:
-        _log.error("transport.handler_failed", listener=name, peer=conn.peer.describe(), error=repr(exc))
+        _logger().error("transport.handler_failed", listener=name, peer=conn.peer.describe(), error=repr(exc))
     finally:
         with anyio.CancelScope(shield=True):
             await conn.aclose()
 
 
-async def _close_quietly(resource: Any) -> None:
-    with anyio.CancelScope(shield=True):
-        try:
-            await resource.aclose()
-        except Exception:
-            pass
-
-
-# -- handshake helpers ---------------------------------------------------------------------------
-
-HANDSHAKE_CODEC: Final = "json"
-"""Codec of the first frames on a socket connection (before any codec was negotiated)."""
-
-
-async def send_refusal(
-    stream: anyio.abc.ByteStream, error: SymphonyError, *, max_frame_size: int = 65536
-) -> None:
-    """Tell a peer why it is refused (one JSON-encoded ``error`` message frame), then close.
-
-    A client reading its first frame turns it back into the same error class and code.
-    """
-    from symphony.bus.framing import encode_frame
-
-    msg = Message("_transport.refused", error.to_wire(), kind="error")
-    data = encode_frame(get_codec(HANDSHAKE_CODEC).encode(msg), max_frame_size=max(max_frame_size, 65536))
-    with anyio.move_on_after(1.0, shield=True):
-        try:
-            await stream.send(data)
-        except Exception:
-            pass
-    await _close_quietly(stream)
-
-
 # -- the memory transport -----------------------------------------------------------------------
 
 
-class _MemoryByteStream(anyio.abc.ByteStream):
-    """One end of an in-process byte pipe made of two anyio memory object streams."""
+class _MemoryConnection(EncodedConnection):
+    """One end of an in-process connection: encoded messages through two anyio memory streams."""
+
+    __slots__ = ("_limit", "_receive", "_send")
 
     def __init__(
-        self, send: MemoryObjectSendStream[bytes], receive: MemoryObjectReceiveStream[bytes]
+        self,
+        send: MemoryObjectSendStream[bytes],
+        receive: MemoryObjectReceiveStream[bytes],
+        *,
+        codec: Codec,
+        peer: PeerInfo,
+        max_frame_size: int,
     ) -> None:
+        super().__init__(codec=codec, peer=peer)
         self._send = send
         self._receive = receive
-        self._leftover = b""
+        self._limit = max_frame_size
 
-    async def receive(self, max_bytes: int = 65536) -> bytes:
-        if self._leftover:
-            chunk = self._leftover
-        else:
-            chunk = await self._receive.receive()
-        if len(chunk) > max_bytes:
-            chunk, self._leftover = chunk[:max_bytes], chunk[max_bytes:]
-        else:
-            self._leftover = b""
-        return chunk
+    async def send(self, msg: Message) -> None:
+        """Encode one message and hand it to the peer (waits while the peer's buffer is full)."""
+        data = self._codec.encode(msg)
+        if len(data) > self._limit:
+            raise message_too_large(len(data), self._limit)
+        try:
+            await self._send.send(data)
+        except anyio.ClosedResourceError:
+            raise ConnectionClosed(
+                "cannot send: the connection is closed", code="transport.closed_locally"
+            ) from None
+        except anyio.BrokenResourceError as exc:
+            raise TransportError(
+                "the connection broke while sending", code="transport.broken", context={"error": repr(exc)}
+            ) from exc
 
-    async def send(self, item: bytes) -> None:
-        if item:
-            await self._send.send(bytes(item))
+    async def _next(self) -> bytes:
+        if self._backlog:
+            return self._backlog.pop(0)
+        try:
+            return await self._receive.receive()
+        except anyio.EndOfStream:
+            raise ConnectionClosed("the peer closed the connection", code="transport.closed") from None
+        except anyio.ClosedResourceError:
+            raise ConnectionClosed(
+                "cannot receive: the connection is closed", code="transport.closed_locally"
+            ) from None
 
-    async def send_eof(self) -> None:
-        await self._send.aclose()
+    async def receive(self) -> Message:
+        """Receive and decode the next message."""
+        return self._codec.decode(await self._next())
+
+    async def receive_many(self) -> list[Message]:
+        """Every message already queued after at most one wait (at least one).
+
+        A message that fails to decode raises its ``SerializationError``; the messages decoded
+        before it are returned first, and the ones after it stay queued for the next call.
+        """
+        items = [await self._next()]
+        items.extend(self._backlog)
+        receive_nowait = self._receive.receive_nowait
+        while True:
+            try:
+                items.append(receive_nowait())
+            except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
+                break
+        return self.decode_batch(items)
 
     async def aclose(self) -> None:
-        await self._send.aclose()
-        await self._receive.aclose()
-
-
-def _memory_pair(buffer: int) -> tuple[_MemoryByteStream, _MemoryByteStream]:
-    a_send, b_receive = anyio.create_memory_object_stream[bytes](buffer)
-    b_send, a_receive = anyio.create_memory_object_stream[bytes](buffer)
-    return _MemoryByteStream(a_send, a_receive), _MemoryByteStream(b_send, b_receive)
+        """Close the connection (idempotent); the peer sees a clean end of stream."""
+        if not self._closed:
+            self._closed = True
+            await self._send.aclose()
+            await self._receive.aclose()
 
 
 @attrs.define
 class _MemoryListener:
     task_group: anyio.abc.TaskGroup
     handler: ConnectionHandler
-    options: CommonOptions
+    codec: Codec
+    max_frame_size: int
     connections: int = 0
 
 
@@ -596,9 +435,9 @@ def _memory_name(url: str) -> str:
 class MemoryTransport:
     """``memory://<name>``: in-process connections between tasks of one event loop.
 
-    Real framing and real encoding over anyio memory streams (bounded, so a slow reader
-    applies backpressure), no sockets. Options: the common ones, plus ``buffer`` (chunks in
-    flight per direction, default 256).
+    Real encoding over anyio memory streams (bounded, so a slow reader applies backpressure),
+    no sockets. Options: ``codec``, ``max_frame_size``, and ``buffer`` (messages in flight per
+    direction, default 256).
     """
 
     scheme: Final = "memory"
@@ -606,7 +445,10 @@ class MemoryTransport:
     async def connect(self, url: str, *, options: Mapping[str, Any] | None = None) -> Connection:
         """Connect to the ``memory://name`` server running in this event loop."""
         name = _memory_name(url)
-        common = common_options(options)
+        options = options or {}
+        codec = resolve_codec(options.get("codec"), options.get("codec_registry"))
+        limit = number_option(options, "max_frame_size", DEFAULT_MAX_FRAME_SIZE, integer=True)
+        buffer = number_option(options, "buffer", 256, integer=True)
         listener = _MEMORY_LISTENERS.get(name)
         if listener is None:
             raise TransportError(
@@ -616,22 +458,24 @@ class MemoryTransport:
                 hint="start a server on this memory:// name first (in the same event loop)",
             )
         await anyio.lowlevel.checkpoint()
-        buffer = int((options or {}).get("buffer", 256))
-        client_stream, server_stream = _memory_pair(buffer)
+        to_server, server_inbox = anyio.create_memory_object_stream[bytes](buffer)
+        to_client, client_inbox = anyio.create_memory_object_stream[bytes](buffer)
         listener.connections += 1
         number = listener.connections
-        server_conn = StreamConnection(
-            server_stream,
-            codec=listener.options.codec,
+        server_conn = _MemoryConnection(
+            to_client,
+            server_inbox,
+            codec=listener.codec,
             peer=PeerInfo("memory", f"{name}#{number}", extra={"side": "client"}),
-            max_frame_size=listener.options.max_frame_size,
+            max_frame_size=listener.max_frame_size,
         )
         listener.task_group.start_soon(run_handler, server_conn, listener.handler, url)
-        return StreamConnection(
-            client_stream,
-            codec=common.codec,
+        return _MemoryConnection(
+            to_server,
+            client_inbox,
+            codec=codec,
             peer=PeerInfo("memory", name, extra={"side": "server"}),
-            max_frame_size=common.max_frame_size,
+            max_frame_size=limit,
         )
 
     async def serve(
@@ -644,7 +488,9 @@ class MemoryTransport:
     ) -> None:
         """Serve ``memory://name`` until cancelled (a name can be served once at a time)."""
         name = _memory_name(url)
-        common = common_options(options)
+        options = options or {}
+        codec = resolve_codec(options.get("codec"), options.get("codec_registry"))
+        limit = number_option(options, "max_frame_size", DEFAULT_MAX_FRAME_SIZE, integer=True)
         if name in _MEMORY_LISTENERS:
             raise ConflictError(
                 f"{url} is already being served",
@@ -652,7 +498,7 @@ class MemoryTransport:
                 context={"url": url},
             )
         async with anyio.create_task_group() as tg:
-            _MEMORY_LISTENERS[name] = _MemoryListener(tg, handler, common)
+            _MEMORY_LISTENERS[name] = _MemoryListener(tg, handler, codec, limit)
             try:
                 task_status.started(f"memory://{name}")
                 await anyio.sleep_forever()

@@ -13,6 +13,4 @@ BUILTIN_COMMANDS: dict[str, tuple[str, str]] = {
         "symphony.cli.doctor_cmd:doctor",
         "Check the environment, the plugins and the discovery index.",
     ),
-    "serve": ("symphony.cli.serve_cmd:serve", "Run a kernel that serves the message bus on a socket."),
-    "bus": ("symphony.cli.bus_cmd:bus", "Send, request and monitor messages on a running bus."),
 }

@@ -27,7 +27,7 @@ from typing import Any
 
 from symphony.bus.core import Bus
 from symphony.bus.message import Message
-from symphony.bus.remote import BusServer
+from symphony_bus_remote import BusServer
 from symphony_transport_stdio.transport import StdioTransport
 
 __all__ = ["serve_stdio"]

@@ -49,10 +49,10 @@ import anyio.abc
 import anyio.lowlevel
 
 from symphony.bus.codecs import Codec
-from symphony.bus.framing import ConnectionClosed
 from symphony.bus.message import Message
-from symphony.bus.transport import Connection, ConnectionHandler, PeerInfo, get_logger, run_handler
+from symphony.bus.transport import Connection, ConnectionClosed, ConnectionHandler, PeerInfo, run_handler
 from symphony.commons.errors import ConfigError, TransportError
+from symphony.commons.log import get_logger
 from symphony_transport_stdio.jsonrpc import JsonRpcCodec, JsonRpcError, LineSplitter, error_response
 
 __all__ = ["FdByteStream", "JsonRpcConnection", "StdioTransport", "parse_stdio_url"]

@@ -48,22 +48,8 @@ from anyio.abc import SocketAttribute
 from anyio.streams.tls import TLSStream
 
 from symphony.bus.codecs import get_codec
-from symphony.bus.framing import FramedStream
 from symphony.bus.message import Message
-from symphony.bus.transport import (
-    HANDSHAKE_CODEC,
-    CommonOptions,
-    Connection,
-    ConnectionHandler,
-    PeerInfo,
-    StreamConnection,
-    common_options,
-    get_logger,
-    note_local_end,
-    open_socket_stream,
-    send_refusal,
-    serve_sockets,
-)
+from symphony.bus.transport import Connection, ConnectionHandler, PeerInfo
 from symphony.commons.errors import (
     ConfigError,
     OperationTimeoutError,
@@ -71,6 +57,18 @@ from symphony.commons.errors import (
     SerializationError,
     SymphonyError,
     TransportError,
+)
+from symphony.commons.log import get_logger
+from symphony_bus_remote import (
+    HANDSHAKE_CODEC,
+    CommonOptions,
+    FramedStream,
+    StreamConnection,
+    common_options,
+    note_local_end,
+    open_socket_stream,
+    send_refusal,
+    serve_sockets,
 )
 
 __all__ = ["TcpTransport", "parse_tcp_url"]

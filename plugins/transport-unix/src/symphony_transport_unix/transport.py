@@ -40,25 +40,23 @@ import anyio
 import anyio.abc
 from anyio.abc import SocketAttribute
 
-from symphony.bus.transport import (
-    CommonOptions,
-    Connection,
-    ConnectionHandler,
-    PeerInfo,
-    StreamConnection,
-    common_options,
-    get_logger,
-    open_socket_stream,
-    peer_credentials,
-    send_refusal,
-    serve_sockets,
-)
+from symphony.bus.transport import Connection, ConnectionHandler, PeerInfo
 from symphony.commons.errors import (
     ConfigError,
     ConflictError,
     OperationTimeoutError,
     PermissionDeniedError,
     TransportError,
+)
+from symphony.commons.log import get_logger
+from symphony_bus_remote import (
+    CommonOptions,
+    StreamConnection,
+    common_options,
+    open_socket_stream,
+    peer_credentials,
+    send_refusal,
+    serve_sockets,
 )
 
 __all__ = ["UnixTransport", "bind_unix_listener", "parse_unix_url", "peer_credentials"]

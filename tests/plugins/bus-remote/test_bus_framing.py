@@ -11,16 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from symphony.bus.framing import (
-    DEFAULT_MAX_FRAME_SIZE,
-    ConnectionClosed,
-    FrameDecoder,
-    FramedStream,
-    encode_frame,
-    encode_frames,
-)
-from symphony.bus.transport import SocketByteStream
+from symphony.bus.transport import DEFAULT_MAX_FRAME_SIZE, ConnectionClosed
 from symphony.commons.errors import SerializationError, SymphonyError, TransportError
+from symphony_bus_remote import FrameDecoder, FramedStream, SocketByteStream, encode_frame, encode_frames
 
 # -- the decoder ---------------------------------------------------------------------------------
 

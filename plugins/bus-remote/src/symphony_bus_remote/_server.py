@@ -1,6 +1,6 @@
 """The serving side of the bus across processes: :class:`BusServer` accepts connections on a
 transport URL and gives each peer a :class:`ServerPeer` (a bus endpoint). See
-:mod:`symphony.bus.remote` for the protocol.
+:mod:`symphony_bus_remote` for the protocol.
 """
 
 from __future__ import annotations
@@ -17,7 +17,18 @@ import anyio.abc
 import anyio.lowlevel
 import attrs
 
-from symphony.bus._link import (
+from symphony.bus.message import ERROR, EVENT, REQUEST, Message, message_to_wire
+from symphony.bus.sync import start_in_own_task_group
+from symphony.bus.topics import validate_pattern
+from symphony.bus.transport import Connection, open_transport
+from symphony.commons.errors import (
+    SerializationError,
+    SymphonyError,
+    TransportError,
+    ValidationError,
+)
+from symphony.commons.log import get_logger
+from symphony_bus_remote._link import (
     HANDLE,
     HELLO,
     PROTOCOL_VERSION,
@@ -29,21 +40,7 @@ from symphony.bus._link import (
     exit_quietly,
     positive_seconds,
 )
-from symphony.bus._taskgroup import start_in_own_task_group
-from symphony.bus.message import ERROR, EVENT, REQUEST, Message, message_to_wire
-from symphony.bus.topics import validate_pattern
-from symphony.bus.transport import (
-    HANDSHAKE_CODEC,
-    Connection,
-    get_logger,
-    open_transport,
-)
-from symphony.commons.errors import (
-    SerializationError,
-    SymphonyError,
-    TransportError,
-    ValidationError,
-)
+from symphony_bus_remote._sockets import HANDSHAKE_CODEC
 
 if TYPE_CHECKING:
     from symphony.bus.core import Bus
@@ -51,7 +48,6 @@ if TYPE_CHECKING:
 __all__ = ["BusServer", "ServerPeer"]
 
 _log = get_logger("symphony.bus.remote")
-
 
 
 class ServerPeer(Link):
@@ -396,4 +392,3 @@ class BusServer:
 
     def __repr__(self) -> str:
         return f"<BusServer {self.url or self.requested_url} peers={len(self.peers)}>"
-

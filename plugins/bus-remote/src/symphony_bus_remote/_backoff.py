@@ -168,7 +168,8 @@ class Reconnector:
         registry: Any = None,
         kernel: Any = None,
     ) -> None:
-        from symphony.bus.transport import get_logger, open_transport
+        from symphony.bus.transport import open_transport
+        from symphony.commons.log import get_logger
 
         self.url = url
         self.policy = policy or Backoff()

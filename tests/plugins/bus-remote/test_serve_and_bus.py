@@ -134,8 +134,8 @@ def test_monitor_lines_link_answers_to_requests_and_escape_markup() -> None:
     from rich.console import Console
 
     from symphony.bus.message import Message
-    from symphony.cli.bus_cmd import _traffic_line
     from symphony.commons.errors import NotFoundError
+    from symphony_bus_remote._bus_cmd import _traffic_line
 
     request = Message.request("users.lookup", {"name": "[bold]ada"})
     lines = [
@@ -154,3 +154,45 @@ def test_monitor_lines_link_answers_to_requests_and_escape_markup() -> None:
     assert "response" in response_line and f"→ #{short}" in response_line and '"ok": true' in response_line
     assert "error" in error_line and f"→ #{short}" in error_line and "users.unknown: no user" in error_line
     assert "event" in event_line and "demo.tick" in event_line and "#" not in event_line
+
+
+def test_help_lists_serve_and_bus_from_the_manifest_without_importing_the_plugin() -> None:
+    probe = (
+        "import sys\n"
+        "from click.testing import CliRunner\n"
+        "from symphony.cli._context import CliState\n"
+        "from symphony.cli.main import cli\n"
+        "result = CliRunner().invoke(cli, ['--help'], obj=CliState(), terminal_width=200)\n"
+        "assert result.exit_code == 0, result.output\n"
+        "print(result.output)\n"
+        "print('imported' if 'symphony_bus_remote' in sys.modules else 'not imported')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=False)
+    assert proc.returncode == 0, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert any(line.split()[:1] == ["serve"] and "serves the message bus" in line for line in lines)
+    assert any(line.split()[:1] == ["bus"] and "monitor messages" in line for line in lines)
+    assert lines[-1] == "not imported"
+
+
+def test_the_wheel_ships_the_manifest_with_both_commands(tmp_path: Path) -> None:
+    import tomllib
+    import zipfile
+
+    dist = Path(__file__).resolve().parents[3] / "plugins" / "bus-remote"
+    proc = subprocess.run(
+        [sys.executable, "-m", "hatchling", "build", "-t", "wheel", "-d", str(tmp_path)],
+        cwd=dist,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (wheel,) = tmp_path.glob("symphony_bus_remote-*.whl")
+    with zipfile.ZipFile(wheel) as zf:
+        names = zf.namelist()
+        manifest = tomllib.loads(zf.read("symphony_bus_remote/symphony.toml").decode())
+    assert "symphony_bus_remote/py.typed" in names
+    assert not any(name.startswith("symphony/") for name in names)  # nothing of core's
+    assert [c["name"] for c in manifest["plugin"]["commands"]] == ["serve", "bus"]

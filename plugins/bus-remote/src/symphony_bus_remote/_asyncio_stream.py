@@ -1,6 +1,6 @@
 """A byte stream over a connected socket driven by an asyncio transport (the asyncio fast path).
 
-:class:`~symphony.bus.transport.SocketByteStream` waits for readability with
+:class:`~symphony_bus_remote.SocketByteStream` waits for readability with
 :func:`anyio.wait_readable`, which on asyncio registers the socket with the event loop before
 every wait and removes it after (two ``epoll_ctl`` system calls), and then reads in Python.
 Here the event loop owns the socket for the whole connection: it reads in its own (C, with
@@ -9,7 +9,7 @@ what is already there, or waits on one future. Writes go straight to the loop's 
 which sends at once when the socket can take it and buffers the rest.
 
 Used only when the running anyio backend is asyncio (see
-:func:`symphony.bus.transport.open_socket_stream`); trio keeps ``SocketByteStream``. It is an
+:func:`symphony_bus_remote.open_socket_stream`); trio keeps ``SocketByteStream``. It is an
 :class:`anyio.abc.ByteStream` like any other: cancellation, ``EndOfStream``,
 ``ClosedResourceError`` and ``BrokenResourceError`` behave as anyio documents them.
 
@@ -31,7 +31,7 @@ import anyio.abc
 import anyio.lowlevel
 from anyio.abc import SocketAttribute
 
-from symphony.bus.busypoll import DEFAULT_BUSY_POLL, BusyPoll
+from symphony_bus_remote._busypoll import DEFAULT_BUSY_POLL, BusyPoll
 
 __all__ = ["READ_HIGH_WATER", "WRITE_HIGH_WATER", "AsyncioSocketStream", "running_asyncio_loop"]
 
@@ -133,7 +133,7 @@ class AsyncioSocketStream(anyio.abc.ByteStream):
     @classmethod
     async def wrap(cls, sock: socket.socket, *, busy_poll: float = DEFAULT_BUSY_POLL) -> AsyncioSocketStream:
         """Hand the connected socket ``sock`` to the running asyncio loop and return the stream
-        (``busy_poll``: see :mod:`symphony.bus.busypoll`; 0 = off). Raises
+        (``busy_poll``: see :mod:`symphony_bus_remote._busypoll`; 0 = off). Raises
         ``NotImplementedError`` on a loop that cannot adopt sockets."""
         sock.setblocking(False)
         protocol = _Protocol()

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from symphony.cli._context import CliState, echo_json
+from symphony.cli import CliState, echo_json
 
 
 def _payload(text: str | None) -> Any:
@@ -78,7 +78,7 @@ def send(ctx: click.Context, type: str, payload: str | None) -> None:
     """Publish one event of TYPE with a JSON PAYLOAD."""
     import anyio
 
-    from symphony.bus.remote import BusClient
+    from symphony_bus_remote import BusClient
 
     kwargs = _kwargs(ctx)
     data = _payload(payload)
@@ -104,7 +104,7 @@ def request(ctx: click.Context, type: str, payload: str | None, timeout: float, 
     import anyio
 
     from symphony.bus.message import message_to_wire
-    from symphony.bus.remote import BusClient
+    from symphony_bus_remote import BusClient
 
     kwargs = _kwargs(ctx)
     data = _payload(payload)
@@ -137,7 +137,7 @@ def monitor(ctx: click.Context, pattern: str, count: int | None, as_json: bool, 
     import anyio
 
     from symphony.bus.message import message_to_wire
-    from symphony.bus.remote import BusClient
+    from symphony_bus_remote import BusClient
 
     kwargs = _kwargs(ctx)
     console = None

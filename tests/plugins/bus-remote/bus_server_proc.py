@@ -19,8 +19,8 @@ import anyio
 
 from symphony.bus.core import Bus
 from symphony.bus.message import Message
-from symphony.bus.remote import BusServer
 from symphony.commons.errors import ValidationError
+from symphony_bus_remote import BusServer
 
 
 async def main(args: argparse.Namespace) -> None:

@@ -15,8 +15,8 @@ from hypothesis import strategies as st
 
 from symphony.bus.core import Bus
 from symphony.bus.message import ERROR, REQUEST, RESPONSE, Message
-from symphony.bus.remote import PROTOCOL_VERSION, BusServer
-from symphony.bus.transport import HANDSHAKE_CODEC, open_transport
+from symphony.bus.transport import open_transport
+from symphony_bus_remote import HANDSHAKE_CODEC, PROTOCOL_VERSION, BusServer
 
 _SCALARS = st.one_of(
     st.none(),
@@ -141,8 +141,8 @@ _ANSWERS = st.tuples(
 
 
 async def _client_session(answer: tuple[str, Any, bool]) -> None:
-    from symphony.bus.remote import BusClient
     from symphony.commons.errors import SymphonyError
+    from symphony_bus_remote import BusClient
 
     kind, payload, correlated = answer
     url = f"memory://fuzz-client-{os.urandom(4).hex()}"

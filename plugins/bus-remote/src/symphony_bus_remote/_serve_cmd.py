@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from symphony.cli._context import CliState
+from symphony.cli import CliState
 
 
 def _builtin_handlers(kernel: Any) -> None:
@@ -94,7 +94,7 @@ def serve(
             context={"tcp": tcp_address},
         )
     try:
-        import uvloop  # noqa: F401  (optional: pip install symphony-core[speed])
+        import uvloop  # noqa: F401  (optional: pip install symphony-bus-remote[speed])
 
         backend_options = {"use_uvloop": True}
     except ImportError:
@@ -126,8 +126,8 @@ async def _serve(
     import anyio
 
     from symphony.bus.config import default_socket_path
-    from symphony.bus.remote import BusServer
     from symphony.kernel import Kernel
+    from symphony_bus_remote import BusServer
 
     async with Kernel.open(
         state.config_path, env=state.env, strict=state.strict, autoload=state.autoload

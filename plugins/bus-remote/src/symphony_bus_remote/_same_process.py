@@ -1,8 +1,8 @@
 """Is the other end of a connected socket this very process?
 
-Busy polling (:mod:`symphony.bus.busypoll`) only pays when the peer runs on another CPU: a
+Busy polling (:mod:`symphony_bus_remote._busypoll`) only pays when the peer runs on another CPU: a
 peer in this process shares the event loop, and polling for its answer only delays the task
-that would write it. :func:`open_socket_stream <symphony.bus.transport.open_socket_stream>`
+that would write it. :func:`~symphony_bus_remote.open_socket_stream`
 asks :func:`peer_is_this_process` before it turns polling on.
 
 - Unix sockets: ``SO_PEERCRED`` gives the peer's pid (Linux).

@@ -1,6 +1,6 @@
 """Byte streams over connected stdlib sockets: :class:`SocketByteStream` (any anyio backend)
 and :func:`open_socket_stream`, which picks the best stream for the running backend (the
-loop-owned :class:`~symphony.bus._asyncio_stream.AsyncioSocketStream` on asyncio) and decides
+loop-owned :class:`~symphony_bus_remote._asyncio_stream.AsyncioSocketStream` on asyncio) and decides
 whether its reader busy-polls. The socket transports (unix, tcp) read every connection through
 it; import both names from :mod:`symphony.bus.transport`.
 """
@@ -17,8 +17,8 @@ import anyio.abc
 import anyio.lowlevel
 from anyio.abc import SocketAttribute
 
-from symphony.bus._same_process import peer_is_this_process
-from symphony.bus.busypoll import DEFAULT_BUSY_POLL, BusyPoll
+from symphony_bus_remote._busypoll import DEFAULT_BUSY_POLL, BusyPoll
+from symphony_bus_remote._same_process import peer_is_this_process
 
 __all__ = ["SocketByteStream", "open_socket_stream"]
 
@@ -190,14 +190,14 @@ class SocketByteStream(anyio.abc.ByteStream):
 async def open_socket_stream(sock: socket.socket, *, busy_poll: float = DEFAULT_BUSY_POLL) -> anyio.abc.ByteStream:
     """The best byte stream for the connected socket ``sock`` under the running backend,
     busy polling for ``busy_poll`` seconds before its reader parks (see
-    :mod:`symphony.bus.busypoll`; 0 = off, and off anyway when the peer is this very process).
+    :mod:`symphony_bus_remote._busypoll`; 0 = off, and off anyway when the peer is this very process).
 
     On asyncio the event loop adopts the socket for the whole connection
-    (:class:`~symphony.bus._asyncio_stream.AsyncioSocketStream`: no per-read registration
+    (:class:`~symphony_bus_remote._asyncio_stream.AsyncioSocketStream`: no per-read registration
     with the loop, reads done by the loop itself); elsewhere (trio), or on a loop that cannot
     adopt sockets, a :class:`SocketByteStream`. Both are plain :class:`anyio.abc.ByteStream` objects.
     """
-    from symphony.bus._asyncio_stream import AsyncioSocketStream, running_asyncio_loop
+    from symphony_bus_remote._asyncio_stream import AsyncioSocketStream, running_asyncio_loop
 
     if busy_poll and peer_is_this_process(sock):
         busy_poll = 0.0  # the peer shares this process (and event loop): polling cannot help

@@ -3,8 +3,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import sys
+import time
+from collections.abc import Iterator
 from typing import Any
 
 import anyio
@@ -14,11 +17,11 @@ from anyio.abc import SocketAttribute
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from symphony.bus._asyncio_stream import READ_HIGH_WATER, AsyncioSocketStream, running_asyncio_loop
-from symphony.bus.busypoll import DEFAULT_BUSY_POLL, BusyPoll
 from symphony.bus.config import BusConfig
-from symphony.bus.transport import SocketByteStream, common_options, open_socket_stream, peer_credentials
 from symphony.commons.errors import ConfigError
+from symphony_bus_remote import SocketByteStream, common_options, open_socket_stream, peer_credentials
+from symphony_bus_remote._asyncio_stream import READ_HIGH_WATER, AsyncioSocketStream, running_asyncio_loop
+from symphony_bus_remote._busypoll import DEFAULT_BUSY_POLL, BusyPoll
 
 pytestmark = pytest.mark.anyio
 
@@ -32,11 +35,24 @@ def anyio_backend(request: pytest.FixtureRequest) -> Any:
     return request.param
 
 
+_PATH = {"name": "fast"}
+
+
+@pytest.fixture(autouse=True, params=["fast", "plain"])
+def stream_path(request: pytest.FixtureRequest) -> Iterator[str]:
+    """Every stream test runs on both paths: the backend's fast path (the loop adopts the socket
+    on asyncio; trio has none, so it is the plain one there too) and the plain anyio path
+    (``SocketByteStream``) that is its fallback."""
+    _PATH["name"] = str(request.param)
+    yield _PATH["name"]
+    _PATH["name"] = "fast"
+
+
 async def _pair(busy_poll: float = DEFAULT_BUSY_POLL) -> tuple[anyio.abc.ByteStream, anyio.abc.ByteStream]:
-    """Two connected streams of this backend's kind, polling as asked. (Built directly:
-    ``open_socket_stream`` turns polling off between two ends of one process.)"""
+    """Two connected streams of this backend's kind on the path under test, polling as asked.
+    (Built directly: ``open_socket_stream`` turns polling off between two ends of one process.)"""
     a, b = socket.socketpair()
-    if running_asyncio_loop() is not None:
+    if _PATH["name"] == "fast" and running_asyncio_loop() is not None:
         return (
             await AsyncioSocketStream.wrap(a, busy_poll=busy_poll),
             await AsyncioSocketStream.wrap(b, busy_poll=busy_poll),
@@ -53,6 +69,26 @@ async def _read_exactly(stream: anyio.abc.ByteStream, size: int, max_bytes: int 
         parts.append(chunk)
         got += len(chunk)
     return b"".join(parts)
+
+
+class _LoopThatCannotAdopt(asyncio.SelectorEventLoop):
+    """An asyncio loop without ``connect_accepted_socket`` (as some third-party loops are)."""
+
+    async def connect_accepted_socket(self, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError
+
+
+def test_a_loop_that_cannot_adopt_sockets_falls_back_to_the_plain_stream() -> None:
+    async def main() -> None:
+        left, right = socket.socketpair()
+        a, b = await open_socket_stream(left), await open_socket_stream(right)
+        assert isinstance(a, SocketByteStream) and isinstance(b, SocketByteStream)
+        await a.send(b"ping")
+        assert await b.receive() == b"ping"
+        await a.aclose()
+        await b.aclose()
+
+    anyio.run(main, backend="asyncio", backend_options={"loop_factory": _LoopThatCannotAdopt})
 
 
 async def test_the_backend_picks_its_stream(anyio_backend_name: str) -> None:
@@ -356,3 +392,35 @@ def test_any_writes_come_out_whole_for_any_read_size(writes: list[bytes], max_by
         result = anyio.run(main, backend=backend)
     assert result == b"".join(writes)
 
+
+
+async def test_an_idle_reader_spins_at_most_one_window_then_parks() -> None:
+    """Busy polling is bounded: after the traffic stops, a waiting reader polls for one window at
+    most and then parks, and once it has seen a long gap it parks at once. Measured in CPU time
+    of this thread, not wall-clock time: with a 50 ms window, 0.4 s of waiting would cost 0.4 s
+    of CPU if the reader kept spinning."""
+    window = 0.05
+    a, b = await _pair(busy_poll=window)
+    for n in range(5):  # quick exchanges: polling pays and stays on
+        await a.send(b"q%d" % n)
+        assert await b.receive() == b"q%d" % n
+        await b.send(b"a%d" % n)
+        assert await a.receive() == b"a%d" % n
+
+    async def late() -> None:
+        await anyio.sleep(0.4)
+        await a.send(b"late")
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(late)
+        started = time.thread_time()
+        assert await b.receive() == b"late"  # the peer went quiet for 0.4 s, then spoke
+        spent = time.thread_time() - started
+    assert spent < 0.25, f"an idle reader used {spent:.3f} s of CPU in 0.4 s"
+    # That wait was long, so the next one parks at once: no window of polling at all.
+    started = time.thread_time()
+    with anyio.move_on_after(0.3):
+        await b.receive()
+    assert time.thread_time() - started < window / 2
+    await a.aclose()
+    await b.aclose()

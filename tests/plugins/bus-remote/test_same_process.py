@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from symphony.bus import _same_process
-from symphony.bus._same_process import note_local_end, peer_is_this_process
+from symphony_bus_remote import _same_process
+from symphony_bus_remote._same_process import note_local_end, peer_is_this_process
 
 
 def _listener(host: str = "127.0.0.1", family: socket.AddressFamily = socket.AF_INET) -> socket.socket:

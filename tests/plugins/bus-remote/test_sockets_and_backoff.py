@@ -1,4 +1,4 @@
-"""The transport layer: the memory transport, StreamConnection, open_transport and backoff."""
+"""Socket connections (StreamConnection, serve_sockets, common options) and reconnect backoff."""
 
 from __future__ import annotations
 
@@ -11,31 +11,29 @@ import anyio
 import anyio.abc
 import pytest
 
-from symphony.bus.backoff import Backoff, Reconnector, retry
 from symphony.bus.codecs import get_codec
-from symphony.bus.framing import ConnectionClosed, encode_frame
 from symphony.bus.message import Message
-from symphony.bus.registries import TransportRegistry
 from symphony.bus.transport import (
     Connection,
     MemoryTransport,
     PeerInfo,
-    SocketByteStream,
-    StreamConnection,
-    Transport,
-    common_options,
-    open_transport,
-    register_builtin_transports,
-    scheme_of,
-    serve_sockets,
 )
 from symphony.commons.errors import (
     ConfigError,
-    ConflictError,
     NotFoundError,
     PermissionDeniedError,
     SerializationError,
     TransportError,
+)
+from symphony_bus_remote import (
+    Backoff,
+    Reconnector,
+    SocketByteStream,
+    StreamConnection,
+    common_options,
+    encode_frame,
+    retry,
+    serve_sockets,
 )
 
 
@@ -43,98 +41,6 @@ async def _echo(conn: Connection) -> None:
     while True:
         msg = await conn.receive()
         await conn.send(msg.reply({"echo": msg.payload, "codec": conn.codec.name}))
-
-
-# -- memory transport ------------------------------------------------------------------------------
-
-
-@pytest.mark.anyio
-@pytest.mark.parametrize("codec", ["json", "msgpack"])
-async def test_memory_request_response_and_one_way(codec: str) -> None:
-    transport = MemoryTransport()
-    received: list[Message] = []
-
-    async def handler(conn: Connection) -> None:
-        while True:
-            msg = await conn.receive()
-            if msg.kind == "request":
-                await conn.send(msg.reply({"echo": msg.payload}))
-            else:
-                received.append(msg)
-
-    async with anyio.create_task_group() as tg:
-        serve = functools.partial(transport.serve, options={"codec": codec})
-        url = await tg.start(serve, "memory://echo-" + codec, handler)
-        conn = await transport.connect(url, options={"codec": codec})
-        assert conn.codec.name == codec
-        await conn.send(Message("demo.note", {"n": 1}))
-        req = Message.request("demo.echo", {"text": "héllo", "items": [1, 2.5, None, True]})
-        await conn.send(req)
-        reply = await conn.receive()
-        assert reply.kind == "response" and reply.correlation_id == req.id
-        assert reply.payload == {"echo": req.payload}
-        assert [m.payload for m in received] == [{"n": 1}]
-        await conn.aclose()
-        assert conn.closed
-        tg.cancel_scope.cancel()
-
-
-@pytest.mark.anyio
-async def test_memory_server_codec_option_is_used() -> None:
-    transport = MemoryTransport()
-    async with anyio.create_task_group() as tg:
-        serve = functools.partial(transport.serve, options={"codec": "json"})
-        url = await tg.start(serve, "memory://json-server", _echo)
-        conn = await transport.connect(url, options={"codec": "json"})
-        await conn.send(Message.request("demo.echo", 1))
-        assert (await conn.receive()).payload == {"echo": 1, "codec": "json"}
-        await conn.aclose()
-        tg.cancel_scope.cancel()
-
-
-@pytest.mark.anyio
-async def test_memory_errors() -> None:
-    transport = MemoryTransport()
-    with pytest.raises(TransportError) as info:
-        await transport.connect("memory://nobody-home")
-    assert info.value.code == "transport.connect_failed"
-    with pytest.raises(ConfigError):
-        await transport.connect("memory://")
-    async with anyio.create_task_group() as tg:
-        await tg.start(transport.serve, "memory://taken", _echo)
-        with pytest.raises(ConflictError) as conflict:
-            await transport.serve("memory://taken", _echo)
-        assert conflict.value.code == "transport.address_in_use"
-        tg.cancel_scope.cancel()
-    # After the server stopped, the name is free and connecting fails cleanly.
-    with pytest.raises(TransportError):
-        await transport.connect("memory://taken")
-
-
-@pytest.mark.anyio
-async def test_closing_one_end_is_seen_by_the_other() -> None:
-    transport = MemoryTransport()
-    ended = anyio.Event()
-    seen: list[str] = []
-
-    async def handler(conn: Connection) -> None:
-        try:
-            await conn.receive()
-        except ConnectionClosed as exc:
-            seen.append(exc.code)
-        ended.set()
-
-    async with anyio.create_task_group() as tg:
-        url = await tg.start(transport.serve, "memory://closing", handler)
-        conn = await transport.connect(url)
-        await conn.aclose()
-        await conn.aclose()  # idempotent
-        with anyio.fail_after(5):
-            await ended.wait()
-        with pytest.raises(ConnectionClosed):
-            await conn.send(Message("demo.late"))
-        tg.cancel_scope.cancel()
-    assert seen == ["transport.closed"]
 
 
 # -- StreamConnection ------------------------------------------------------------------------------
@@ -181,11 +87,6 @@ async def test_receive_raw_frame_then_messages_and_codec_switch() -> None:
     await right.aclose()
 
 
-def test_peer_info_describe() -> None:
-    assert PeerInfo("unix", "/tmp/s.sock", pid=12, uid=1000).describe() == "unix:/tmp/s.sock pid=12 uid=1000"
-    assert PeerInfo("tcp", "127.0.0.1:80").describe() == "tcp:127.0.0.1:80"
-
-
 def test_common_options_are_checked() -> None:
     opts = common_options({"codec": "json", "max_frame_size": 1024, "connect_timeout": 0.5})
     assert (opts.codec.name, opts.max_frame_size, opts.connect_timeout) == ("json", 1024, 0.5)
@@ -194,41 +95,6 @@ def test_common_options_are_checked() -> None:
     for bad in ({"max_frame_size": -1}, {"max_frame_size": 1.5}, {"connect_timeout": 0}, {"codec": 3}):
         with pytest.raises(ConfigError):
             common_options(bad)
-
-
-# -- choosing a transport --------------------------------------------------------------------------
-
-
-def test_open_transport_by_scheme() -> None:
-    assert isinstance(open_transport("memory://x"), MemoryTransport)
-    assert isinstance(open_transport("memory://x"), Transport)
-    registry = TransportRegistry()
-    register_builtin_transports(registry)
-    assert registry.schemes() == ["memory"]
-    # Installed plugin found through its entry point when no kernel is given.
-    unix = open_transport("unix:///tmp/x.sock", TransportRegistry())
-    assert unix.scheme == "unix"
-    assert scheme_of("TCP://h:1") == "tcp"
-    with pytest.raises(ConfigError):
-        scheme_of("no-scheme-here")
-
-
-def test_unknown_scheme_names_known_schemes_and_the_package() -> None:
-    registry = TransportRegistry()
-    registry.add("carrier-pigeon", MemoryTransport)
-    with pytest.raises(NotFoundError) as info:
-        open_transport("quantum://entangled", registry)
-    err = info.value
-    assert err.code == "transport.unknown_scheme"
-    assert "carrier-pigeon" in err.context["known"] and "memory" in err.context["known"]
-    assert err.hint == "pip install symphony-transport-quantum"
-
-
-def test_registry_factories_and_instances_both_work() -> None:
-    registry = TransportRegistry()
-    instance = MemoryTransport()
-    registry.add("memory", instance)
-    assert open_transport("memory://a", registry) is instance
 
 
 # -- backoff -----------------------------------------------------------------------------------------

@@ -13,10 +13,8 @@ from typing import Any
 import anyio
 import pytest
 
-from symphony.bus.backoff import Backoff
 from symphony.bus.core import Bus
 from symphony.bus.message import Message
-from symphony.bus.remote import BusClient, BusServer
 from symphony.bus.transport import open_transport
 from symphony.commons.errors import (
     NotFoundError,
@@ -27,6 +25,7 @@ from symphony.commons.errors import (
     TransportError,
     ValidationError,
 )
+from symphony_bus_remote import Backoff, BusClient, BusServer
 
 TOKEN = "remote-test-token"
 
@@ -522,7 +521,7 @@ async def test_bus_busy_poll_setting_reaches_the_server_streams(
 ) -> None:
     """[bus] busy_poll configures the server's socket readers; a client sets its own. (Both
     ends live in this process here, where polling is switched off: pretend they do not.)"""
-    import symphony.bus._socket_stream as socket_stream
+    import symphony_bus_remote._socket_stream as socket_stream
 
     monkeypatch.setattr(socket_stream, "peer_is_this_process", lambda sock: False)
     url = f"unix://{sock_dir}/bus.sock"
@@ -656,7 +655,7 @@ async def test_a_refused_handshake_is_not_retried(sock_dir: Path) -> None:
     """A server that answers the handshake with a protocol error: retrying cannot help, so the
     client fails at once with that error, after one connection."""
     from symphony.bus.codecs import get_codec
-    from symphony.bus.framing import encode_frame
+    from symphony_bus_remote import encode_frame
 
     path = str(sock_dir / "bus.sock")
     served: list[int] = []

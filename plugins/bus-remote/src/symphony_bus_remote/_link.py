@@ -1,9 +1,9 @@
-"""One live bus connection, the part :class:`~symphony.bus.remote.BusServer` and
-:class:`~symphony.bus.remote.BusClient` share: the protocol's control message types, the
+"""One live bus connection, the part :class:`~symphony_bus_remote.BusServer` and
+:class:`~symphony_bus_remote.BusClient` share: the protocol's control message types, the
 worker pool that reads a connection and answers its peer's requests, and :class:`Link`, which
 runs one connection (heartbeats, request deadlines, failing what waits on a lost peer).
 
-The protocol itself is described in :mod:`symphony.bus.remote`.
+The protocol itself is described in :mod:`symphony_bus_remote`.
 """
 
 from __future__ import annotations
@@ -14,19 +14,16 @@ import time
 import types
 from collections import deque
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
 import anyio
 import anyio.abc
 import anyio.lowlevel
 
-from symphony.bus._signal import Signal
 from symphony.bus.correlation import Correlator, request_timeout_error
 from symphony.bus.message import EVENT, REQUEST, Message
-from symphony.bus.transport import (
-    Connection,
-    get_logger,
-)
+from symphony.bus.sync import Signal
+from symphony.bus.transport import Connection
 from symphony.commons.errors import (
     InternalError,
     NotFoundError,
@@ -35,9 +32,7 @@ from symphony.commons.errors import (
     TransportError,
     ValidationError,
 )
-
-if TYPE_CHECKING:
-    pass
+from symphony.commons.log import get_logger
 
 __all__ = [
     "CONTROL_PREFIX",
@@ -630,4 +625,3 @@ class Link:
                     waiting.fail(
                         request_timeout_error(waiting.type, request_id, timeout, key="peer", who=self.label)
                     )
-

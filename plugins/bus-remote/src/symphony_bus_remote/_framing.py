@@ -26,8 +26,8 @@ code                               meaning
 ``framing.frame_too_large``        (SerializationError) refusing to *send* a frame over the limit
 ``transport.frame_too_large``      (TransportError) the peer announced a frame over the limit
 ``transport.truncated_frame``      (TransportError) the stream ended in the middle of a frame
-``transport.closed``               (:class:`ConnectionClosed`) the peer closed the stream cleanly
-``transport.closed_locally``       (:class:`ConnectionClosed`) this side already closed it
+``transport.closed``               (``symphony.bus.transport.ConnectionClosed``) the peer closed the stream cleanly
+``transport.closed_locally``       (``symphony.bus.transport.ConnectionClosed``) this side already closed it
 ``transport.broken``               (TransportError) the stream broke (reset, broken pipe ...)
 =================================  ===============================================================
 """
@@ -41,6 +41,7 @@ from typing import Any, Final
 import anyio
 import anyio.abc
 
+from symphony.bus.transport import DEFAULT_MAX_FRAME_SIZE, ConnectionClosed, message_too_large
 from symphony.commons.errors import SerializationError, TransportError
 
 __all__ = [
@@ -53,9 +54,6 @@ __all__ = [
     "encode_frames",
 ]
 
-DEFAULT_MAX_FRAME_SIZE: Final = 16 * 1024 * 1024
-"""Largest frame payload accepted by default (16 MiB)."""
-
 HEADER_SIZE: Final = 4
 """Size of the length prefix in bytes."""
 
@@ -63,12 +61,6 @@ _MAX_U32: Final = 0xFFFFFFFF
 _HEADER: Final = struct.Struct(">I")
 _pack_header = _HEADER.pack
 _unpack_header = _HEADER.unpack_from
-
-
-class ConnectionClosed(TransportError):
-    """The connection was closed (cleanly by the peer, or already by this side)."""
-
-    default_code = "transport.closed"
 
 
 def _check_limit(max_frame_size: int) -> int:
@@ -81,15 +73,6 @@ def _check_limit(max_frame_size: int) -> int:
     return max_frame_size
 
 
-def _too_large_to_send(size: int, limit: int) -> SerializationError:
-    return SerializationError(
-        f"frame of {size} bytes exceeds the limit of {limit} bytes",
-        code="framing.frame_too_large",
-        context={"size": size, "max_frame_size": limit},
-        hint="send smaller messages, or raise max_frame_size on both ends",
-    )
-
-
 def encode_frame(payload: bytes, *, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE) -> bytes:
     """One frame: the 4-byte big-endian length of ``payload`` followed by ``payload``.
 
@@ -98,7 +81,7 @@ def encode_frame(payload: bytes, *, max_frame_size: int = DEFAULT_MAX_FRAME_SIZE
     """
     size = len(payload)
     if size > max_frame_size:
-        raise _too_large_to_send(size, max_frame_size)
+        raise message_too_large(size, max_frame_size)
     return _pack_header(size) + payload
 
 
@@ -109,7 +92,7 @@ def encode_frames(payloads: Iterable[bytes], *, max_frame_size: int = DEFAULT_MA
     for payload in payloads:
         size = len(payload)
         if size > max_frame_size:
-            raise _too_large_to_send(size, max_frame_size)
+            raise message_too_large(size, max_frame_size)
         append(_pack_header(size))
         append(payload)
     return b"".join(parts)
@@ -314,7 +297,7 @@ class FramedStream:
         """Write one frame (raises ``framing.frame_too_large`` without writing if oversize)."""
         size = len(payload)
         if size > self._max:
-            raise _too_large_to_send(size, self._max)
+            raise message_too_large(size, self._max)
         await self._write(_pack_header(size) + payload)
 
     def try_send_frame(self, payload: bytes) -> bytes | None:
@@ -323,7 +306,7 @@ class FramedStream:
         finish it with :meth:`finish_frame`. Raises like :meth:`send_frame`."""
         size = len(payload)
         if size > self._max:
-            raise _too_large_to_send(size, self._max)
+            raise message_too_large(size, self._max)
         data = _pack_header(size) + payload
         try_send = self._try_send
         if try_send is None:

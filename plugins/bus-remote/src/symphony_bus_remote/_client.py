@@ -1,7 +1,7 @@
 """The calling side of the bus across processes: :class:`BusClient` connects to a
-:class:`~symphony.bus.remote.BusServer` (reconnecting when it is lost) and offers requests,
+:class:`~symphony_bus_remote.BusServer` (reconnecting when it is lost) and offers requests,
 events, :class:`RemoteSubscription` and handlers (:class:`ClientHandler`) the server routes
-to. See :mod:`symphony.bus.remote` for the protocol.
+to. See :mod:`symphony_bus_remote` for the protocol.
 """
 
 from __future__ import annotations
@@ -13,14 +13,36 @@ from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import anyio
 import anyio.abc
 import anyio.lowlevel
 import attrs
 
-from symphony.bus._link import (
+from symphony.bus.message import (
+    ERROR,
+    REQUEST,
+    RESPONSE,
+    Message,
+    is_valid_type,
+    message_from_wire,
+    new_id,
+    trusted_message,
+)
+from symphony.bus.subscription import receive_next
+from symphony.bus.sync import Signal
+from symphony.bus.topics import TopicTrie, validate_pattern
+from symphony.bus.transport import Connection, resolve_codec
+from symphony.commons.errors import (
+    OperationTimeoutError,
+    SymphonyError,
+    TransportError,
+    ValidationError,
+)
+from symphony.commons.log import get_logger
+from symphony_bus_remote._backoff import Backoff, Reconnector
+from symphony_bus_remote._link import (
     HANDLE,
     HELLO,
     PROTOCOL_VERSION,
@@ -35,43 +57,13 @@ from symphony.bus._link import (
     peer_lost,
     positive_seconds,
 )
-from symphony.bus._signal import Signal
-from symphony.bus.backoff import Backoff, Reconnector
-from symphony.bus.message import (
-    ERROR,
-    REQUEST,
-    RESPONSE,
-    Message,
-    _trusted,
-    is_valid_type,
-    message_from_wire,
-    new_id,
-)
-from symphony.bus.subscription import receive_next
-from symphony.bus.topics import TopicTrie, validate_pattern
-from symphony.bus.transport import (
-    DEFAULT_CONNECT_TIMEOUT,
-    HANDSHAKE_CODEC,
-    Connection,
-    get_logger,
-    resolve_codec,
-)
-from symphony.commons.errors import (
-    OperationTimeoutError,
-    SymphonyError,
-    TransportError,
-    ValidationError,
-)
-
-if TYPE_CHECKING:
-    pass
+from symphony_bus_remote._sockets import DEFAULT_CONNECT_TIMEOUT, HANDSHAKE_CODEC
 
 __all__ = ["BusClient", "ClientHandler", "RemoteSubscription"]
 
 _log = get_logger("symphony.bus.remote")
 _current_time = anyio.current_time
 _time = time.time
-
 
 
 class RemoteSubscription:
@@ -515,7 +507,7 @@ class BusClient:
             timeout = self.default_timeout
         if not headers and version == 1 and version.__class__ is int and is_valid_type(type):
             # The common case, every field known good: skip the constructor's checks.
-            msg = _trusted(type, payload, self._next_id(), REQUEST, 1, _time(), None, None, {})
+            msg = trusted_message(type, payload, self._next_id(), REQUEST, 1, _time(), None, None, {})
         else:
             msg = Message(
                 type,
