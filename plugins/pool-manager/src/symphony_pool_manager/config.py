@@ -1,4 +1,4 @@
-"""The pool's settings: the ``[pool-manager]`` config section, also usable without a kernel."""
+"""The pool's settings: the ``[pool_manager]`` config section, also usable without a kernel."""
 
 from __future__ import annotations
 
@@ -28,7 +28,7 @@ class Recovery(enum.Enum):
 
 @attrs.frozen
 class ModelSettings:
-    """Per-model settings from ``[pool-manager.models.<key>]``."""
+    """Per-model settings from ``[pool_manager.models.<key>]``."""
 
     keep_alive: float | None = None
     priority: int = 0
@@ -38,15 +38,15 @@ def _number(section: Mapping[str, Any], key: str, default: float, low: float, hi
     value = section.get(key, default)
     if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
         raise ValidationError(
-            f"pool-manager.{key} must be a number, got {value!r}",
+            f"pool_manager.{key} must be a number, got {value!r}",
             code="pool.config.invalid",
-            context={"key": f"pool-manager.{key}", "value": repr(value)},
+            context={"key": f"pool_manager.{key}", "value": repr(value)},
         )
     if not low <= value <= high:
         raise ValidationError(
-            f"pool-manager.{key} must be between {low:g} and {high:g}, got {value!r}",
+            f"pool_manager.{key} must be between {low:g} and {high:g}, got {value!r}",
             code="pool.config.invalid",
-            context={"key": f"pool-manager.{key}", "value": value, "minimum": low, "maximum": high},
+            context={"key": f"pool_manager.{key}", "value": value, "minimum": low, "maximum": high},
         )
     return float(value)
 
@@ -112,33 +112,33 @@ class PoolConfig:
         unknown = sorted(set(section) - _KNOWN)
         if unknown:
             raise ValidationError(
-                f"unknown pool-manager setting {unknown[0]!r}",
+                f"unknown pool_manager setting {unknown[0]!r}",
                 code="pool.config.unknown_key",
-                context={"key": f"pool-manager.{unknown[0]}", "known": sorted(_KNOWN)},
+                context={"key": f"pool_manager.{unknown[0]}", "known": sorted(_KNOWN)},
             )
         recovery = section.get("recovery", "reload")
         try:
             recovery_value = Recovery(recovery)
         except ValueError:
             raise ValidationError(
-                f"pool-manager.recovery must be one of reload, cold, manual; got {recovery!r}",
+                f"pool_manager.recovery must be one of reload, cold, manual; got {recovery!r}",
                 code="pool.config.invalid",
-                context={"key": "pool-manager.recovery", "value": repr(recovery)},
+                context={"key": "pool_manager.recovery", "value": repr(recovery)},
             ) from None
         models: dict[str, ModelSettings] = {}
         raw_models = section.get("models", {}) or {}
         if not isinstance(raw_models, Mapping):
             raise ValidationError(
-                "pool-manager.models must be a table of model keys",
+                "pool_manager.models must be a table of model keys",
                 code="pool.config.invalid",
-                context={"key": "pool-manager.models"},
+                context={"key": "pool_manager.models"},
             )
         for key, value in raw_models.items():
             if not isinstance(value, Mapping):
                 raise ValidationError(
-                    f"pool-manager.models.{key} must be a table",
+                    f"pool_manager.models.{key} must be a table",
                     code="pool.config.invalid",
-                    context={"key": f"pool-manager.models.{key}"},
+                    context={"key": f"pool_manager.models.{key}"},
                 )
             keep = value.get("keep_alive")
             models[str(key)] = ModelSettings(
@@ -148,9 +148,9 @@ class PoolConfig:
         predictors = section.get("predictors", ["time-of-day", "workflow"])
         if not isinstance(predictors, list | tuple) or not all(isinstance(p, str) for p in predictors):
             raise ValidationError(
-                "pool-manager.predictors must be a list of predictor names",
+                "pool_manager.predictors must be a list of predictor names",
                 code="pool.config.invalid",
-                context={"key": "pool-manager.predictors"},
+                context={"key": "pool_manager.predictors"},
             )
         return cls(
             memory_budget=int(_number(section, "memory_budget", 0, 0, 2**50)),

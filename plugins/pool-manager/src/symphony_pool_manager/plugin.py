@@ -19,7 +19,7 @@ def symphony_activate(kernel: Any) -> None:
 
 @hookimpl
 def symphony_register_services(registry: Any, kernel: Any) -> None:
-    """Provide the ``pool-manager`` service, configured from the ``[pool-manager]`` section."""
+    """Provide the ``pool-manager`` service, configured from the ``[pool_manager]`` section."""
     from symphony_pool_manager.service import pool_from_kernel
 
     registry.add_factory("pool-manager", lambda: pool_from_kernel(kernel))

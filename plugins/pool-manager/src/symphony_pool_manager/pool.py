@@ -471,7 +471,7 @@ class ModelPool:
                     raise ModelUnavailableError(
                         f"model {entry.key!r} failed and waits for manual recovery",
                         context={"key": entry.key, "error": str(entry.last_error or "")},
-                        hint=f"pool.recover({entry.key!r}) or set pool-manager.recovery",
+                        hint=f"pool.recover({entry.key!r}) or set pool_manager.recovery",
                     )
                 entry.life.move(ModelState.COLD, TransitionReason.ERROR_RECOVERY)
                 continue
@@ -565,7 +565,7 @@ class ModelPool:
                 raise BudgetExceededError(
                     f"model {entry.key!r} needs {need[index]} of the {name} budget, which is {limit} in all",
                     context=self._budget_context(name, need, entry.key),
-                    hint=f"raise pool-manager.{name}_budget or use a smaller model",
+                    hint=f"raise pool_manager.{name}_budget or use a smaller model",
                 )
         while True:
             short = self._shortfall(need)
@@ -641,7 +641,7 @@ class ModelPool:
             failure = LoadTimeoutError(
                 f"loading model {entry.key!r} took longer than {self.config.load_timeout:g} s",
                 context={"key": entry.key, "timeout": self.config.load_timeout},
-                hint="raise pool-manager.load_timeout if the model is just slow",
+                hint="raise pool_manager.load_timeout if the model is just slow",
             )
         except Exception as exc:
             failure = LoadFailedError(

@@ -15,17 +15,17 @@ __all__ = ["BUILTIN_PREDICTORS", "pool_from_kernel"]
 _log = get_logger("symphony.pool")
 
 BUILTIN_PREDICTORS = {"time-of-day": TimeOfDayPredictor, "workflow": WorkflowPredictor}
-"""The predictors ``pool-manager.predictors`` may name."""
+"""The predictors ``pool_manager.predictors`` may name."""
 
 
 def pool_from_kernel(kernel: Any) -> ModelPool:
-    """A pool configured from ``[pool-manager]``, its transitions sent to ``symphony_pool_transition``.
+    """A pool configured from ``[pool_manager]``, its transitions sent to ``symphony_pool_transition``.
 
     Predictors: the built-ins named in ``predictors``, then whatever plugins return from
     ``symphony_pool_predictors``.
     """
     try:
-        section = dict(kernel.config.section("pool-manager"))
+        section = dict(kernel.config.section("pool_manager"))
     except (SymphonyError, KeyError, AttributeError):
         section = {}
     config = PoolConfig.from_mapping(section)
@@ -34,9 +34,9 @@ def pool_from_kernel(kernel: Any) -> ModelPool:
         factory = BUILTIN_PREDICTORS.get(name)
         if factory is None:
             raise ValidationError(
-                f"unknown predictor {name!r} in pool-manager.predictors",
+                f"unknown predictor {name!r} in pool_manager.predictors",
                 code="pool.config.unknown_predictor",
-                context={"key": "pool-manager.predictors", "value": name, "known": sorted(BUILTIN_PREDICTORS)},
+                context={"key": "pool_manager.predictors", "value": name, "known": sorted(BUILTIN_PREDICTORS)},
             )
         pool.add_predictor(factory())
     hook = kernel.hook
