@@ -98,7 +98,8 @@ class ArbitrationConfig:
     @classmethod
     def from_mapping(cls, section: Mapping[str, Any]) -> ArbitrationConfig:
         """From the ``[arbitration]`` config section."""
-        owners = section.get("owners", {}) or {}
+        owners = section.get("owners")
+        owners = {} if owners is None else owners
         if not isinstance(owners, Mapping):
             raise ValidationError(
                 "arbitration.owners must be a table", code="arbitration.config.invalid", context={"key": "arbitration.owners"}
@@ -310,14 +311,17 @@ class ArbitrationEngine:
         if self.audit is not None:
             self.audit.append("release", now, request=request_id, spent=spent)
         state = self._owners[grant.owner]
+        model = grant.request.model
         for i in range(HELD):
             state.held[i] -= grant.demand[i]
-            self._used[i] -= grant.added[i]
-        model = grant.request.model
-        if model is not None and model in self._models:
+            if model is None or i == 2:
+                self._used[i] -= grant.added[i]
+        if model is not None:
             entry = self._models[model]
             entry[0] -= 1
             if entry[0] <= 0:
+                for i, amount in enumerate(entry[1]):
+                    self._used[i] -= amount
                 del self._models[model]
         if spent is not None and spent < grant.demand[_MONEY]:
             refund = grant.demand[_MONEY] - max(0.0, spent)
@@ -566,7 +570,7 @@ class ArbitrationEngine:
         if model is not None:
             entry = self._models.get(model)
             if entry is None:
-                self._models[model] = [1]
+                self._models[model] = [1, (added[0], added[1], 0.0, added[3])]
             else:
                 entry[0] += 1
         if demand[_CALLS] and state.owner.calls_per_minute:
