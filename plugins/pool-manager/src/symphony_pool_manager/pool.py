@@ -88,6 +88,7 @@ class _Entry:
         "prewarmed_by",
         "priority",
         "refs",
+        "reserving",
         "retry_at",
         "settled",
         "waiters",
@@ -102,6 +103,7 @@ class _Entry:
         self.instance: Any = None
         self.refs = 0
         self.waiters = 0
+        self.reserving = False
         self.last_used = 0.0
         self.expires_at = math.inf
         self.estimate = ResourceEstimate()
@@ -475,7 +477,7 @@ class ModelPool:
                     )
                 entry.life.move(ModelState.COLD, TransitionReason.ERROR_RECOVERY)
                 continue
-            if state is ModelState.COLD:
+            if state is ModelState.COLD and not entry.reserving:
                 await self._load(entry, TransitionReason.USER_REQUEST, deadline=deadline, lease=lease)
                 break
             # warming, cooling, or hot but unhealthy: wait for it to settle, then look again
@@ -615,10 +617,18 @@ class ModelPool:
         est = self._estimate(entry)
         need = (est.memory, est.gpu_memory, 1)
         entry.waiters += 1  # our own claim: nobody evicts what we are about to use
+        entry.reserving = True  # and nobody else starts a second load meanwhile
+        if entry.settled is None:
+            entry.settled = anyio.Event()
         try:
             await self._make_room(entry, need, deadline, evict=evict)
+        except BaseException:
+            entry.reserving = False
+            self._settle(entry)  # wake the requests that waited on us: one of them tries again
+            raise
         finally:
             entry.waiters -= 1
+        entry.reserving = False
         if entry.life.state is not ModelState.COLD:  # someone else loaded it while we made room
             for index in range(3):
                 self._used[index] -= need[index]
@@ -627,7 +637,7 @@ class ModelPool:
             return
         entry.estimate = est
         entry.charge_memory, entry.charge_gpu = est.memory, est.gpu_memory
-        entry.settled = anyio.Event()
+        entry.settled = entry.settled or anyio.Event()
         entry.life.move(ModelState.WARMING, reason)
         job = _LoadJob(entry.loader, self.config.measure_memory)
         started = time.perf_counter()
@@ -804,8 +814,8 @@ class ModelPool:
         entry = self._entry(key)
         if entry.life.state is ModelState.FAILED and self.config.recovery is not Recovery.MANUAL:
             entry.life.move(ModelState.COLD, TransitionReason.ERROR_RECOVERY)
-        if entry.life.state is not ModelState.COLD:
-            if entry.life.state is ModelState.WARMING:
+        if entry.life.state is not ModelState.COLD or entry.reserving:
+            if entry.life.state is ModelState.WARMING or entry.reserving:
                 await self._wait_settled(entry, anyio.current_time() + self.config.load_timeout)
             return entry.life.state is _HOT
         await self._load(entry, reason, deadline=anyio.current_time() + timeout, evict=evict)
