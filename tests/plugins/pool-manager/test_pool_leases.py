@@ -427,3 +427,27 @@ async def test_status_reports_time_in_states_and_load_times(vectors_file: Path, 
     assert status["models"][0]["time_in_states"]["hot"] == 7
     assert status["metrics"]["load_seconds"]["count"] == 1
     assert status["budgets"]["memory"] == {"limit": None, "used": 1 * MiB}
+
+
+async def test_single_load_while_an_eviction_is_in_progress(vectors_file: Path, clock: FakeClock) -> None:
+    class SlowUnload(WordVectors):
+        def unload(self, instance: object) -> None:
+            import time
+
+            time.sleep(0.05)
+            super().unload(instance)
+
+    pool = make_pool(clock, count_budget=1)
+    pool.register("old", SlowUnload(vectors_file))
+    new = WordVectors(vectors_file)
+    pool.register("new", new)
+    await pool.prewarm("old")
+
+    async def use() -> None:
+        async with pool.lease("new") as model:
+            assert "cat" in model
+
+    async with anyio.create_task_group() as tg:
+        for _ in range(10):
+            tg.start_soon(use)
+    assert new.loads == 1 and pool.status()["metrics"]["evictions"] == {"memory-pressure": 1}

@@ -774,10 +774,10 @@ class ArbitrationEngine:
         grant = self._grants.get(request_id)
         return grant is not None and grant.preempted
 
-    def running(self) -> list[Finished]:
-        """The grants held now, as records ending now (``outcome`` is ``"running"``)."""
+    def running(self, now: float | None = None) -> list[Finished]:
+        """The grants held now, as records ending at ``now`` (``outcome`` is ``"running"``)."""
         out = []
-        now = self._clock()
+        now = self._clock() if now is None else now
         for g in self._grants.values():
             dominant = max((g.demand[i] / self._cap[i] for i in range(HELD) if self._cap[i]), default=0.0)
             out.append(Finished(g.id, g.owner, g.priority, g.submitted, g.granted, now, dominant, "running"))

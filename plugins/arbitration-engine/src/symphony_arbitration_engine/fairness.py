@@ -107,7 +107,7 @@ def fairness_report(engine: ArbitrationEngine, *, window: float | None = None, n
     waits_by_owner: dict[str, float] = {}
     waits: list[float] = []
     by_class: dict[PriorityClass, list[float]] = {c: [] for c in PriorityClass}
-    for f in [*engine.finished, *engine.running()]:
+    for f in [*engine.finished, *engine.running(at)]:
         if f.ended < start:
             continue
         counts = requests.setdefault(f.owner, [0, 0, 0])
