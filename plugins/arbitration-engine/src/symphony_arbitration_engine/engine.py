@@ -466,27 +466,49 @@ class ArbitrationEngine:
         return min(_MAX_AGED, cls + int((now - p.submitted) // aging))
 
     def _pick(self, now: float) -> _Pending | None:
+        """The next request by (effective class desc, owner's weighted dominant share, arrival).
+
+        One linear scan over the heads of the (owner, class) queues; the hot loop of the
+        engine, so it compares plain floats instead of building keys.
+        """
+        fcfs = self._fcfs
+        aging = 0.0 if fcfs else self.config.aging
+        top = int(_MAX_AGED)
+        owners = self._owners
         best: _Pending | None = None
-        best_key: tuple[int, float, int] | None = None
+        best_eff = -1
+        best_share = 0.0
+        best_seq = 0
         for cls in range(len(PriorityClass) - 1, -1, -1):
-            owners = self._active[cls]
-            if not owners:
+            active = self._active[cls]
+            if not active:
                 continue
-            if best_key is not None and -best_key[0] > max(cls, _MAX_AGED if self.config.aging else cls):
+            reach = cls if (cls >= top or not aging) else top
+            if best is not None and best_eff > reach:
                 break
-            for owner_id in owners:
-                state = self._owners[owner_id]
+            for owner_id in active:
+                state = owners[owner_id]
                 head = state.queues[cls][0]
-                if self._fcfs:
-                    key = (0, 0.0, head.seq)
+                if fcfs:
+                    if best is not None and head.seq >= best_seq:
+                        continue
+                    eff = 0
+                    share = 0.0
                 else:
-                    eff = self._effective(cls, head, now)
-                    key = (-eff, state.dominant, head.seq)
-                if best_key is not None and key >= best_key:
-                    continue
+                    eff = cls
+                    if aging and cls < top:
+                        eff = cls + int((now - head.submitted) // aging)
+                        if eff > top:
+                            eff = top
+                    share = state.dominant
+                    if best is not None and (
+                        eff < best_eff
+                        or (eff == best_eff and (share > best_share or (share == best_share and head.seq >= best_seq)))
+                    ):
+                        continue
                 if self._blocked(state, head, now) is not None:
                     continue
-                best, best_key = head, key
+                best, best_eff, best_share, best_seq = head, eff, share, head.seq
         return best
 
     def _added(self, p: _Pending) -> tuple[float, ...]:
