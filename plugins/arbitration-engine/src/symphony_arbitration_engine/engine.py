@@ -10,8 +10,9 @@ For each request, in order:
    ``preemption`` on, a request of class normal or above that does not fit may take back
    grants of class background (youngest first).
 4. **Weighted DRF** among owners of one class — the owner with the smallest dominant share
-   (largest fraction of any held resource it holds, divided by its weight) goes first; FIFO
-   within an owner.
+   (largest fraction of any held resource it holds, divided by its weight) goes first; when
+   shares tie (with many owners most hold nothing) the owner with the least recent usage
+   (dominant shares granted, decayed with ``usage_half_life``) goes first; FIFO within an owner.
 5. **Token bucket** per caller for ``calls_per_minute``; money is limited per owner per window
    and globally (``cost_limit``).
 
@@ -74,6 +75,8 @@ class ArbitrationConfig:
     above) or ``"fcfs"`` (first come, first served, the baseline). ``aging``: seconds per class
     promotion (0: off). ``max_pending``: queued requests per owner (APF-style bounded queues).
     ``window``: seconds of history for money limits and the fairness report.
+    ``usage_half_life``: owners whose held shares tie (often: most hold nothing) are ordered
+    by their recent usage, decayed with this half-life (0: ties go to the oldest request).
     """
 
     capacity: Resources = attrs.field(factory=Resources)
@@ -85,6 +88,7 @@ class ArbitrationConfig:
     cpu_saturation: float = 0.9
     cost_limit: float = 0.0
     window: float = 3600.0
+    usage_half_life: float = 300.0
     owners: tuple[Owner, ...] = ()
 
     def __attrs_post_init__(self) -> None:
@@ -114,6 +118,7 @@ class ArbitrationConfig:
             cpu_saturation=_number(section, "cpu_saturation", 0.9, 0, 1),
             cost_limit=_number(section, "cost_limit", 0.0, 0, 1e12),
             window=_number(section, "window", 3600.0, 1, 30 * 86400),
+            usage_half_life=_number(section, "usage_half_life", 300.0, 0, 30 * 86400),
             owners=tuple(Owner.from_mapping(str(k), v) for k, v in sorted(owners.items())),
         )
 
@@ -129,6 +134,7 @@ class ArbitrationConfig:
             "cpu_saturation": self.cpu_saturation,
             "cost_limit": self.cost_limit,
             "window": self.window,
+            "usage_half_life": self.usage_half_life,
         }
 
 
@@ -175,13 +181,16 @@ class Finished:
 
 
 class _OwnerState:
-    __slots__ = ("dominant", "held", "last_refill", "limits", "owner", "pending", "queues", "spent", "tokens")
+    __slots__ = (
+        "dominant", "held", "last_refill", "limits", "owner", "pending", "queues", "spent", "tokens", "usage",
+    )
 
     def __init__(self, owner: Owner, now: float) -> None:
         self.owner = owner
         self.limits = owner.limits()
         self.held = [0.0] * HELD
         self.dominant = 0.0
+        self.usage = 0.0
         self.queues: dict[int, deque[_Pending]] = {}
         self.pending = 0
         self.tokens = owner.burst
@@ -219,6 +228,7 @@ class ArbitrationEngine:
         self._seq = 0
         self._decision_seq = 0
         self._mean_hold = 1.0
+        self._decayed_at = self._clock()
         self._listeners: list[Callable[[Decision], None]] = []
         self._watchers: dict[str, Callable[[Decision], None]] = {}
         self.finished: deque[Finished] = deque()
@@ -478,6 +488,7 @@ class ArbitrationEngine:
         best: _Pending | None = None
         best_eff = -1
         best_share = 0.0
+        best_usage = 0.0
         best_seq = 0
         for cls in range(len(PriorityClass) - 1, -1, -1):
             active = self._active[cls]
@@ -493,7 +504,7 @@ class ArbitrationEngine:
                     if best is not None and head.seq >= best_seq:
                         continue
                     eff = 0
-                    share = 0.0
+                    share = usage = 0.0
                 else:
                     eff = cls
                     if aging and cls < top:
@@ -501,14 +512,24 @@ class ArbitrationEngine:
                         if eff > top:
                             eff = top
                     share = state.dominant
+                    usage = state.usage
                     if best is not None and (
                         eff < best_eff
-                        or (eff == best_eff and (share > best_share or (share == best_share and head.seq >= best_seq)))
+                        or (
+                            eff == best_eff
+                            and (
+                                share > best_share
+                                or (
+                                    share == best_share
+                                    and (usage > best_usage or (usage == best_usage and head.seq >= best_seq))
+                                )
+                            )
+                        )
                     ):
                         continue
                 if self._blocked(state, head, now) is not None:
                     continue
-                best, best_eff, best_share, best_seq = head, eff, share, head.seq
+                best, best_eff, best_share, best_usage, best_seq = head, eff, share, usage, head.seq
         return best
 
     def _added(self, p: _Pending) -> tuple[float, ...]:
@@ -526,8 +547,18 @@ class ArbitrationEngine:
                 return False
         return True
 
+    def _decay_usage(self, now: float) -> None:
+        half_life = self.config.usage_half_life
+        if half_life and now > self._decayed_at:
+            factor = 0.5 ** ((now - self._decayed_at) / half_life)
+            for state in self._owners.values():
+                if state.usage:
+                    state.usage *= factor
+        self._decayed_at = max(self._decayed_at, now)
+
     def _schedule(self, now: float) -> list[Decision]:
         decisions: list[Decision] = []
+        self._decay_usage(now)
         while self._deadlines and self._deadlines[0][0] <= now:
             _, _, rid = heapq.heappop(self._deadlines)
             p = self._pending.get(rid)
@@ -601,6 +632,10 @@ class ArbitrationEngine:
             state.spent.append((now, demand[_MONEY]))
             self._spent.append((now, demand[_MONEY]))
         self._refresh_dominant(state)
+        if self.config.usage_half_life:
+            state.usage += max(
+                (demand[i] / self._cap[i] for i in range(HELD) if self._cap[i]), default=0.0
+            ) / state.owner.weight
         self._grants[p.id] = _Grant(p, now, added)
         waited = now - p.submitted
         if self._fcfs:
@@ -874,4 +909,5 @@ def config_from_dict(data: Mapping[str, Any]) -> ArbitrationConfig:
         cpu_saturation=float(data.get("cpu_saturation", 0.9)),
         cost_limit=float(data.get("cost_limit", 0.0)),
         window=float(data.get("window", 3600.0)),
+        usage_half_life=float(data.get("usage_half_life", 300.0)),
     )
