@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 from typing import Any
@@ -125,7 +126,7 @@ def test_audit_file_verifies_and_replays(tmp_path: Path) -> None:
     path, lines = _log(tmp_path)
     records = read_audit(path)
     assert [r["kind"] for r in records[:2]] == ["config", "owner"]
-    assert records[0]["prev"] == "0" * 64 and all(r["prev"] == p["hash"] for p, r in zip(records, records[1:]))
+    assert records[0]["prev"] == "0" * 64 and all(r["prev"] == p["hash"] for p, r in itertools.pairwise(records))
     report = replay(lines)
     assert report.records == len(lines) and report.decisions >= 5
     # reopening appends to the same chain

@@ -94,8 +94,7 @@ def test_quota_defers_until_the_owner_releases() -> None:
 def test_priority_class_goes_first_and_drf_orders_owners_within_a_class() -> None:
     clock = Clock()
     eng = engine(clock, Owner("a"), Owner("b"), Owner("c", weight=3), aging=0)
-    assert eng.submit(req("a", 4, id_hint := "normal")).granted
-    del id_hint
+    assert eng.submit(req("a", 4)).granted
     order = []
     eng.add_listener(lambda d: order.append((d.request, d.owner)) if d.granted else None)
     eng.submit(req("b", 1, "low"))  # r2

@@ -15,8 +15,8 @@ import pytest
 from symphony_arbitration_engine import (
     ArbitrationConfig,
     ArbitrationEngine,
-    DeniedError,
     DenialReason,
+    DeniedError,
     Owner,
     PreemptedError,
     Resources,
@@ -183,7 +183,7 @@ async def test_denied_or_timed_out_requests_never_touch_the_pool(corpus: Path) -
 
 
 async def test_release_owner_reclaims_a_run_that_never_returned(corpus: Path) -> None:
-    engine, pool = setup(corpus, preemption=False)
+    _, pool = setup(corpus, preemption=False)
     lease = await pool.acquire("chat", owner="run-9")  # a node that crashed without exiting
     assert pool.leases_of("run-9") == ["chat"]
     assert await pool.release_owner("run-9") == 1 and pool.refs("chat") == 0 and not lease.active

@@ -7,10 +7,10 @@ from pathlib import Path
 import anyio
 import pytest
 from pool_helpers import (
-    MiB,
     FakeClock,
     GreedyLoader,
     HangingLoader,
+    MiB,
     RaisingLoader,
     WordVectors,
     embed,

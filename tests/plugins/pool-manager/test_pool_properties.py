@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pool_helpers import MiB, FakeClock, WordVectors
+from pool_helpers import FakeClock, MiB, WordVectors
 
 from symphony.commons.errors import SymphonyError
 from symphony_pool_manager import (

@@ -26,9 +26,13 @@ def _engine() -> ArbitrationEngine:
     return ArbitrationEngine()
 
 
+def _amount(value: float) -> str:
+    return f"{value:,.0f}" if value >= 1e6 else f"{value:g}"
+
+
 def render_status(status: dict[str, Any], report: dict[str, Any]) -> str:
     """The human form of the engine's status and fairness report."""
-    cap = ", ".join(f"{k} {v:g}" for k, v in status["capacity"].items() if v) or "unlimited"
+    cap = ", ".join(f"{k} {_amount(v)}" for k, v in status["capacity"].items() if v) or "unlimited"
     lines = [
         f"policy: {status['policy']} (preemption {'on' if status['preemption'] else 'off'})",
         f"capacity: {cap}",

@@ -4,8 +4,11 @@ Over a window of the engine's recent history (finished requests plus grants stil
 
 - an owner's **usage** is the sum over its grants of the dominant share of the demand times
   the time held (resource-seconds, normalised by capacity); its **share** is its usage over
-  everyone's; its **fair share** is its weight over the weights of the owners active in the
-  window; **deviation** is ``|share - fair| / fair``;
+  everyone's;
+- its **fair share** is max-min fair given demand: an owner with nothing waiting at the end
+  of the window got all it asked for, so its fair share is what it got; the owners with work
+  still waiting split the rest in proportion to their weights. **Deviation** is
+  ``|share - fair| / fair``;
 - **Gini of wait** is over the waits of every granted request; **Gini of share** is over the
   owners' shares divided by their weights (0 is perfectly even, 1 is one owner has everything);
 - per class: count and p50 / p99 wait.
@@ -125,12 +128,17 @@ def fairness_report(engine: ArbitrationEngine, *, window: float | None = None, n
         requests.setdefault(owner, [0, 0, 0])[0] += 1
     active = sorted(requests)
     total_usage = sum(usage.values())
-    total_weight = sum(weights.get(o, 1.0) for o in active) or 1.0
+    backlogged = {owner for _, owner, _, _ in engine.waiting()}
+    satisfied_share = sum(usage.get(o, 0.0) for o in active if o not in backlogged) / (total_usage or 1.0)
+    backlog_weight = sum(weights.get(o, 1.0) for o in active if o in backlogged) or 1.0
     owners = []
     for o in active:
         weight = weights.get(o, 1.0)
         share = usage.get(o, 0.0) / total_usage if total_usage else 0.0
-        fair = weight / total_weight
+        if o in backlogged:
+            fair = weight / backlog_weight * (1.0 - satisfied_share)
+        else:
+            fair = share
         count, granted, denied = requests[o]
         owners.append(
             OwnerTotals(
@@ -144,7 +152,7 @@ def fairness_report(engine: ArbitrationEngine, *, window: float | None = None, n
                 usage=usage.get(o, 0.0),
                 share=share,
                 fair_share=fair,
-                deviation=abs(share - fair) / fair if total_usage else 0.0,
+                deviation=abs(share - fair) / fair if total_usage and fair else 0.0,
             )
         )
     return FairnessReport(
