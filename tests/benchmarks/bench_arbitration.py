@@ -31,7 +31,7 @@ from symphony_arbitration_engine import (
     fairness_report,
 )
 
-PHASES = ((300.0, 1.8), (300.0, 0.2))
+PHASES = ((300.0, 1.8), (300.0, 0.1))
 """Offered load over capacity, in phases (seconds, factor): contention, then a lull that drains
 it. The trace ends with a contention phase, where the fairness report is taken."""
 

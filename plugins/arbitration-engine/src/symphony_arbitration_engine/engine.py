@@ -746,7 +746,7 @@ class ArbitrationEngine:
 
     def _usage_text(self) -> str:
         parts = [
-            f"{RESOURCES[i]} {self._used[i]:g}/{self._cap[i]:g}" for i in range(HELD) if self._cap[i]
+            f"{RESOURCES[i]} {_amount(self._used[i])}/{_amount(self._cap[i])}" for i in range(HELD) if self._cap[i]
         ]
         return ", ".join(parts) or "no capacity limits"
 
@@ -870,6 +870,10 @@ class ArbitrationEngine:
                 for oid, s in sorted(self._owners.items())
             },
         }
+
+
+def _amount(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 1e6 else f"{value:g}"
 
 
 def _owner_dict(owner: Owner) -> dict[str, Any]:
