@@ -34,6 +34,7 @@ from typing import Any
 import attrs
 
 from symphony.commons.errors import NotFoundError, ValidationError
+from symphony.commons.validation import in_range, predicate, validate
 from symphony_arbitration_engine.audit import AuditLog
 from symphony_arbitration_engine.model import (
     HELD,
@@ -56,15 +57,12 @@ _MONEY = 5
 _CALLS = 4
 
 
+_NUMBER = predicate(lambda v: isinstance(v, int | float) and not isinstance(v, bool), "a number")
+
+
 def _number(section: Mapping[str, Any], key: str, default: float, low: float, high: float) -> float:
-    value = section.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value) or not low <= value <= high:
-        raise ValidationError(
-            f"arbitration.{key} must be a number from {low:g} to {high:g}, got {value!r}",
-            code="arbitration.config.invalid",
-            context={"key": f"arbitration.{key}", "value": repr(value)},
-        )
-    return float(value)
+    """``section[key]`` (or ``default``) checked to be a number from ``low`` to ``high``."""
+    return float(validate(section.get(key, default), _NUMBER, in_range(low, high), field=f"arbitration.{key}"))
 
 
 @attrs.frozen

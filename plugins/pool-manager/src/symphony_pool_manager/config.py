@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import enum
-import math
 from collections.abc import Mapping
 from typing import Any
 
 import attrs
 
 from symphony.commons.errors import ValidationError
+from symphony.commons.validation import in_range, predicate, validate
 from symphony_pool_manager.keepalive import parse_keep_alive
 
 __all__ = ["ModelSettings", "PoolConfig", "Recovery"]
@@ -34,21 +34,12 @@ class ModelSettings:
     priority: int = 0
 
 
+_NUMBER = predicate(lambda v: isinstance(v, int | float) and not isinstance(v, bool), "a number")
+
+
 def _number(section: Mapping[str, Any], key: str, default: float, low: float, high: float) -> float:
-    value = section.get(key, default)
-    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
-        raise ValidationError(
-            f"pool_manager.{key} must be a number, got {value!r}",
-            code="pool.config.invalid",
-            context={"key": f"pool_manager.{key}", "value": repr(value)},
-        )
-    if not low <= value <= high:
-        raise ValidationError(
-            f"pool_manager.{key} must be between {low:g} and {high:g}, got {value!r}",
-            code="pool.config.invalid",
-            context={"key": f"pool_manager.{key}", "value": value, "minimum": low, "maximum": high},
-        )
-    return float(value)
+    """``section[key]`` (or ``default``) checked to be a number from ``low`` to ``high``."""
+    return float(validate(section.get(key, default), _NUMBER, in_range(low, high), field=f"pool_manager.{key}"))
 
 
 _KNOWN = {
