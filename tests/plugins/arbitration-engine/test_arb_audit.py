@@ -194,3 +194,31 @@ def test_cli_verify(tmp_path: Path) -> None:
     result = CliRunner().invoke(arbitration, ["verify", "--json", str(path)], catch_exceptions=False)
     assert result.exit_code == 1
     assert json.loads(result.stdout)["error"]["code"] == "arbitration.audit.tampered"
+
+
+values = st.one_of(
+    st.none(), st.booleans(), st.integers(-10, 10**20), st.floats(), st.text(max_size=8),
+    st.lists(st.integers(), max_size=3), st.dictionaries(st.text(max_size=6), st.floats(), max_size=3),
+)
+
+
+@given(st.dictionaries(st.sampled_from(["id", "owner", "demand", "priority", "deadline", "model", "x"]), values))
+def test_request_from_dict_raises_only_symphony_errors(data: dict[str, Any]) -> None:
+    try:
+        Request.from_dict(data)
+    except SymphonyError:
+        pass
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(["capacity", "policy", "preemption", "aging", "max_pending", "window", "owners", "cost_limit"]),
+        st.one_of(values, st.dictionaries(st.text(max_size=5), st.dictionaries(
+            st.sampled_from(["kind", "weight", "quota", "calls_per_minute", "burst"]), values), max_size=2)),
+    )
+)
+def test_config_from_mapping_raises_only_symphony_errors(section: dict[str, Any]) -> None:
+    try:
+        ArbitrationConfig.from_mapping(section)
+    except SymphonyError:
+        pass

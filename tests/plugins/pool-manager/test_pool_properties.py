@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 import math
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -122,7 +122,8 @@ def test_pool_operations_keep_the_lifecycle_and_budgets_legal(
             for t in pool.history(k):
                 assert t.target in EDGES[t.source]
 
-    asyncio.run(scenario())
+    for backend in ("asyncio", "trio"):
+        anyio.run(scenario, backend=backend)
 
 
 @given(st.one_of(st.none(), st.booleans(), st.text(max_size=12), st.integers(), st.floats(), st.lists(st.integers())))

@@ -36,6 +36,12 @@ def _bad(message: str, **context: Any) -> ValidationError:
     return ValidationError(message, code="arbitration.request.invalid", context=context)
 
 
+def _plain_number(value: Any, field: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value) or math.isinf(value):
+        raise _bad(f"{field} must be a finite number, got {value!r}", field=field)
+    return float(value)
+
+
 @attrs.frozen
 class Resources:
     """An amount of each resource; 0 means none (or, for a capacity or quota, see its owner)."""
@@ -141,18 +147,21 @@ class Owner:
 
         A quota entry of 0 means *nothing allowed* (it goes to ``zero_quota``).
         """
+        where = f"owners.{owner_id}"
+        if not isinstance(table, Mapping):
+            raise _bad(f"{where} must be a table, got {type(table).__name__}", field=where)
         quota_table = table.get("quota", {}) or {}
-        quota = Resources.of(quota_table, what=f"owners.{owner_id}.quota")
+        quota = Resources.of(quota_table, what=f"{where}.quota")
         zero = frozenset(name for name, value in dict(quota_table).items() if value == 0)
-        rate = table.get("calls_per_minute", 0.0)
+        rate = _plain_number(table.get("calls_per_minute", 0.0), f"{where}.calls_per_minute")
         return cls(
             id=owner_id,
             kind=str(table.get("kind", "user")),
-            weight=float(table.get("weight", 1.0)),
+            weight=_plain_number(table.get("weight", 1.0), f"{where}.weight"),
             quota=quota,
             zero_quota=zero,
-            calls_per_minute=float(rate),
-            burst=float(table.get("burst", rate)),
+            calls_per_minute=rate,
+            burst=_plain_number(table.get("burst", rate), f"{where}.burst"),
         )
 
     def limits(self) -> tuple[float, ...]:
