@@ -163,3 +163,14 @@ def test_cli_through_the_symphony_command(tmp_path: Path) -> None:
     out = subprocess.run([exe, "pool", "status", "--json"], capture_output=True, text=True, env=env, timeout=60)
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout)["budgets"]["count"] == {"limit": None, "used": 0}
+
+
+def test_time_of_day_predictor_forgets_old_habits() -> None:
+    predictor = TimeOfDayPredictor(hour_of=lambda now: 9, min_uses=2, decay=0.5, decay_every=100.0)
+    for _ in range(4):
+        predictor.observe("old", 0.0)
+    assert [p.key for p in predictor.predict(0.0)] == ["old"]
+    for t in (100.0, 200.0):  # two decays: 4 -> 2 -> 1 use, below min_uses
+        predictor.observe("new", t)
+    predictor.observe("new", 200.0)
+    assert [p.key for p in predictor.predict(200.0)] == ["new"]

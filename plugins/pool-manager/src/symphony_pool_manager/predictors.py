@@ -56,8 +56,8 @@ class TimeOfDayPredictor:
     """Per hour of the day, how often each model was leased; predicts the coming hour's models.
 
     ``hour_of(now)`` maps the pool's clock to an hour (0-23); the default reads the wall clock,
-    tests pass their own. Counts decay by ``decay`` each time an hour's statistics are read
-    so the predictor follows drift in habits.
+    tests pass their own. Every ``decay_every`` seconds of the pool's clock all counts are
+    multiplied by ``decay``, so the predictor follows drift in habits.
     """
 
     name = "time-of-day"
@@ -67,15 +67,23 @@ class TimeOfDayPredictor:
         *,
         hour_of: Callable[[float], int] = _local_hour,
         min_uses: int = 2,
-        decay: float = 0.98,
+        decay: float = 0.9,
+        decay_every: float = 86400.0,
     ) -> None:
         self._hour_of = hour_of
         self._min_uses = min_uses
         self._decay = decay
+        self._decay_every = decay_every
+        self._decayed_at: float | None = None
         self._counts: dict[int, Counter[str]] = defaultdict(Counter)
 
     def observe(self, key: str, now: float) -> None:
-        """Count a lease of ``key`` in the hour ``now`` falls in."""
+        """Count a lease of ``key`` in the hour ``now`` falls in (ageing old counts first)."""
+        if self._decayed_at is None:
+            self._decayed_at = now
+        elif now - self._decayed_at >= self._decay_every:
+            self._decayed_at = now
+            self.decay()
         self._counts[self._hour_of(now) % 24][key] += 1
 
     def predict(self, now: float) -> list[Prediction]:
@@ -95,7 +103,7 @@ class TimeOfDayPredictor:
         return sorted(out, key=lambda p: (-p.probability, p.key))
 
     def decay(self) -> None:
-        """Age every count by the decay factor (call once per day or so)."""
+        """Age every count by the decay factor (``observe`` does it every ``decay_every`` seconds)."""
         for counter in self._counts.values():
             for key in list(counter):
                 counter[key] = int(counter[key] * self._decay)
