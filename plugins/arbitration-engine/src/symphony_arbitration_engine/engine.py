@@ -217,7 +217,7 @@ class ArbitrationEngine:
         self._owners: dict[str, _OwnerState] = {}
         self._pending: dict[str, _Pending] = {}
         self._grants: dict[str, _Grant] = {}
-        self._active: dict[int, dict[str, None]] = {int(c): {} for c in PriorityClass}
+        self._active: dict[int, dict[str, _Pending]] = {int(c): {} for c in PriorityClass}  # heads
         self._class_counts = [0] * len(PriorityClass)
         self._deadlines: list[tuple[float, int, str]] = []
         self._used = [0.0] * HELD
@@ -410,9 +410,9 @@ class ArbitrationEngine:
         queue = state.queues.get(cls)
         if queue is None:
             queue = state.queues[cls] = deque()
+            self._active[cls][p.owner] = p
         queue.append(p)
         state.pending += 1
-        self._active[cls][p.owner] = None
         self._class_counts[int(p.request.priority)] += 1
         self._pending[p.id] = p
         if p.request.deadline is not None:
@@ -429,6 +429,8 @@ class ArbitrationEngine:
         if not queue:
             del state.queues[cls]
             del self._active[cls][p.owner]
+        else:
+            self._active[cls][p.owner] = queue[0]
         state.pending -= 1
         self._class_counts[int(p.request.priority)] -= 1
         del self._pending[p.id]
@@ -495,9 +497,7 @@ class ArbitrationEngine:
             reach = cls if (cls >= top or not aging) else top
             if best is not None and best_eff > reach:
                 break
-            for owner_id in active:
-                state = owners[owner_id]
-                head = state.queues[cls][0]
+            for owner_id, head in active.items():
                 if fcfs:
                     if best is not None and head.seq >= best_seq:
                         continue
@@ -509,6 +509,7 @@ class ArbitrationEngine:
                         eff = cls + int((now - head.submitted) // aging)
                         if eff > top:
                             eff = top
+                    state = owners[owner_id]
                     share = state.dominant
                     usage = state.usage
                     if best is not None and (
@@ -525,7 +526,7 @@ class ArbitrationEngine:
                         )
                     ):
                         continue
-                if self._blocked(state, head, now) is not None:
+                if self._blocked(owners[owner_id], head, now) is not None:
                     continue
                 best, best_eff, best_share, best_usage, best_seq = head, eff, share, usage, head.seq
         return best
