@@ -218,6 +218,8 @@ class ArbitrationEngine:
         self._pending: dict[str, _Pending] = {}
         self._grants: dict[str, _Grant] = {}
         self._active: dict[int, dict[str, _Pending]] = {int(c): {} for c in PriorityClass}  # heads
+        # per class, the heads by submission time (stale entries skipped): how far aging can lift a class
+        self._oldest: dict[int, list[tuple[float, int, str]]] = {int(c): [] for c in PriorityClass}
         self._class_counts = [0] * len(PriorityClass)
         self._deadlines: list[tuple[float, int, str]] = []
         self._used = [0.0] * HELD
@@ -411,6 +413,7 @@ class ArbitrationEngine:
         if queue is None:
             queue = state.queues[cls] = deque()
             self._active[cls][p.owner] = p
+            heapq.heappush(self._oldest[cls], (p.submitted, p.seq, p.owner))
         queue.append(p)
         state.pending += 1
         self._class_counts[int(p.request.priority)] += 1
@@ -429,8 +432,9 @@ class ArbitrationEngine:
         if not queue:
             del state.queues[cls]
             del self._active[cls][p.owner]
-        else:
-            self._active[cls][p.owner] = queue[0]
+        elif self._active[cls][p.owner] is not queue[0]:
+            head = self._active[cls][p.owner] = queue[0]
+            heapq.heappush(self._oldest[cls], (head.submitted, head.seq, head.owner))
         state.pending -= 1
         self._class_counts[int(p.request.priority)] -= 1
         del self._pending[p.id]
@@ -494,9 +498,8 @@ class ArbitrationEngine:
             active = self._active[cls]
             if not active:
                 continue
-            reach = cls if (cls >= top or not aging) else top
-            if best is not None and best_eff > reach:
-                break
+            if best is not None and best_eff > self._reach(cls, now, aging, top):
+                continue
             for owner_id, head in active.items():
                 if fcfs:
                     if best is not None and head.seq >= best_seq:
@@ -530,6 +533,20 @@ class ArbitrationEngine:
                     continue
                 best, best_eff, best_share, best_usage, best_seq = head, eff, share, usage, head.seq
         return best
+
+    def _reach(self, cls: int, now: float, aging: float, top: int) -> int:
+        """The highest effective class a waiting request of base class ``cls`` has reached."""
+        if cls >= top or not aging:
+            return cls
+        heap = self._oldest[cls]
+        heads = self._active[cls]
+        while heap:
+            submitted, seq, owner = heap[0]
+            head = heads.get(owner)
+            if head is not None and head.seq == seq:
+                return min(top, cls + int((now - submitted) // aging))
+            heapq.heappop(heap)
+        return cls
 
     def _added(self, p: _Pending) -> tuple[float, ...]:
         demand = p.demand
