@@ -192,3 +192,19 @@ def test_message_type_rule_matches_the_bus() -> None:
             assert not is_valid_type(value)
         else:
             assert is_valid_type(value)
+
+
+def test_in_range_and_number_rules() -> None:
+    from symphony.commons.errors import ValidationError
+    from symphony.commons.validation import in_range, number, validate
+
+    assert validate(5.5, number(), in_range(0, 10)) == 5.5
+    assert validate(0.1, in_range(0, 10, inclusive=False)) == 0.1
+    for bad in (True, "5", None, [1]):
+        with pytest.raises(ValidationError):
+            validate(bad, number())
+    for bad in (-1, 10.01, float("nan"), 0):
+        with pytest.raises(ValidationError):
+            validate(bad, in_range(0, 10, inclusive=bad != 0))
+    with pytest.raises(ValidationError):
+        in_range(3, 1)

@@ -40,9 +40,11 @@ __all__ = [
     "WORKFLOW_NAME",
     "Rule",
     "all_of",
+    "in_range",
     "length",
     "max_length",
     "non_empty",
+    "number",
     "of_type",
     "pattern",
     "validate",
@@ -192,6 +194,58 @@ class _OfType(_Rule):
             raise self.fail(value, field, f"got {type(value).__qualname__}")
 
 
+class _InRange(_Rule):
+    __slots__ = ("high", "inclusive", "low")
+    name = "in_range"
+
+    def __init__(self, low: Any, high: Any, inclusive: bool) -> None:
+        less = "<=" if inclusive else "<"
+        greater = ">=" if inclusive else ">"
+        if low is not None and high is not None:
+            try:
+                if low > high:
+                    raise _bad_rule(
+                        f"range minimum {low!r} is above maximum {high!r}", min=repr(low), max=repr(high)
+                    )
+            except TypeError:
+                raise _bad_rule(f"range bounds {low!r} and {high!r} are not comparable") from None
+            description = f"{low!r} {less} value {less} {high!r}"
+        elif low is not None:
+            description = f"value {greater} {low!r}"
+        elif high is not None:
+            description = f"value {less} {high!r}"
+        else:
+            description = "any value"
+        super().__init__(description)
+        self.low = low
+        self.high = high
+        self.inclusive = inclusive
+
+    def check(self, value: Any, field: str = "value") -> None:
+        low, high = self.low, self.high
+        try:
+            if self.inclusive:
+                ok = (low is None or value >= low) and (high is None or value <= high)
+            else:
+                ok = (low is None or value > low) and (high is None or value < high)
+        except TypeError:
+            raise self.fail(value, field, "not comparable") from None
+        if not ok:
+            raise self.fail(value, field)
+
+
+class _Number(_Rule):
+    __slots__ = ()
+    name = "number"
+
+    def __init__(self) -> None:
+        super().__init__("a number")
+
+    def check(self, value: Any, field: str = "value") -> None:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.fail(value, field)
+
+
 class _AllOf(_Rule):
     __slots__ = ("rules",)
     name = "all_of"
@@ -221,6 +275,16 @@ def max_length(n: int) -> Rule:
 def length(min: int | None = None, max: int | None = None) -> Rule:
     """``min <= len(value) <= max`` (either bound optional)."""
     return _Length("length", min, max)
+
+
+def in_range(min: Any = None, max: Any = None, *, inclusive: bool = True) -> Rule:
+    """``min <= value <= max`` (strict with ``inclusive=False``); NaN and incomparable values fail."""
+    return _InRange(min, max, inclusive)
+
+
+def number() -> Rule:
+    """An ``int`` or a ``float``, never a ``bool`` (plugin settings read from a config section)."""
+    return _Number()
 
 
 def pattern(regex: str | re.Pattern[str]) -> Rule:
