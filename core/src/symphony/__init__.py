@@ -23,6 +23,7 @@ if TYPE_CHECKING:
         ConfigError,
         ConflictError,
         FilesystemError,
+        IntegrityError,
         InternalError,
         NotFoundError,
         OperationTimeoutError,
@@ -67,6 +68,7 @@ _LAZY: dict[str, str] = {
             "SerializationError",
             "PluginError",
             "FilesystemError",
+            "IntegrityError",
             "InternalError",
         )
     },

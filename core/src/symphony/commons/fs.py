@@ -36,6 +36,7 @@ __all__ = [
     "data_dir",
     "ensure_dir",
     "exists",
+    "fsync_dir",
     "read_bytes",
     "read_text",
     "reject_parent_refs",
@@ -210,6 +211,20 @@ def _fsync_dir(directory: Path) -> None:
             raise
     finally:
         os.close(fd)
+
+
+def fsync_dir(directory: StrPath) -> None:
+    """Flush a directory's entries to disk (after a rename, link or unlink in it).
+
+    A no-op off POSIX, and on filesystems that cannot fsync a directory.
+
+    Raises:
+        NotFoundError / PermissionDeniedError / FilesystemError converted from the OS error.
+    """
+    try:
+        _fsync_dir(Path(directory))
+    except OSError as exc:
+        raise from_os_error(exc, path=directory, action="sync directory") from exc
 
 
 def _create_temp(directory: Path, name: str) -> tuple[int, Path]:
