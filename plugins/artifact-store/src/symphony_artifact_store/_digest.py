@@ -140,7 +140,9 @@ class Digest:
         if match is None:
             algorithm = value.split(":", 1)[0]
             if ":" in value and algorithm not in ALGORITHMS:
-                raise _unknown_algorithm(algorithm)
+                err = _unknown_algorithm(algorithm)
+                err.message = f"unknown digest algorithm {algorithm[:50]!r} in digest {value[:200]!r}"
+                raise err.with_context(digest=value[:200])
             raise _malformed(value)
         size = int(match.group(3))
         if size > MAX_SIZE:
