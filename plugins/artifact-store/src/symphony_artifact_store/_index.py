@@ -45,7 +45,7 @@ CREATE TABLE IF NOT EXISTS objects(
     trashed_at REAL,
     put_count INTEGER NOT NULL DEFAULT 1
 );
-CREATE INDEX IF NOT EXISTS objects_k ON objects(k);
+CREATE INDEX IF NOT EXISTS objects_k ON objects(k, state, digest);
 CREATE INDEX IF NOT EXISTS objects_created ON objects(created);
 CREATE INDEX IF NOT EXISTS objects_media_type ON objects(media_type);
 CREATE INDEX IF NOT EXISTS objects_producer ON objects(producer_workflow, producer_run, producer_node);

@@ -606,22 +606,41 @@ class ArtifactStore:
     def find_missing(self, digests: Iterable[Digest | str]) -> builtins.list[Digest | str]:
         """The given digests that are not stored, in the order given (like Bazel's ``FindMissingBlobs``).
 
+        One indexed query per 30,000 digests; a covering index on the hash prefix answers it
+        without touching the table.
+
         Raises:
-            ValidationError: a malformed digest (naming it); nothing is looked up then.
+            ValidationError: a malformed digest, naming it.
         """
-        items = list(digests)
-        texts = [str(d) if isinstance(d, Digest) else Digest.check(d) for d in items]
-        keys = [int(t[(i := t.index(":") + 1) : i + 16], 16) - (1 << 63) for t in texts]
+        items = builtins.list(digests)
+        texts: builtins.list[str] = []
+        keys: builtins.list[int] = []
+        for item in items:
+            text = str(item) if isinstance(item, Digest) else item
+            try:
+                start = text.index(":") + 1
+                keys.append(int(text[start : start + 16], 16) - (1 << 63))
+            except (AttributeError, TypeError, ValueError):
+                Digest.check(text)  # raises the error that names what is wrong
+                raise
+            texts.append(text)
         found: set[str] = set()
         conn = self.index.conn()
         try:
-            for start in range(0, len(keys), _FIND_BATCH):
-                batch = keys[start : start + _FIND_BATCH]
-                sql = f"SELECT digest FROM objects WHERE k IN ({','.join('?' * len(batch))}) AND state = 'present'"
+            for first in range(0, len(keys), _FIND_BATCH):
+                batch = keys[first : first + _FIND_BATCH]
+                sql = (
+                    "SELECT digest FROM objects INDEXED BY objects_k"
+                    f" WHERE k IN ({','.join('?' * len(batch))}) AND state = 'present'"
+                )
                 found.update(r[0] for r in conn.execute(sql, batch))
         except sqlite3.Error as exc:
             raise db_error(exc, self.index.path) from exc
-        return [item for item, text in zip(items, texts, strict=True) if text not in found]
+        missing = [item for item, text in zip(items, texts, strict=True) if text not in found]
+        for item in missing:  # what was found is canonical already; check the rest
+            if not isinstance(item, Digest):
+                Digest.check(item)
+        return missing
 
     def _should_verify(self, verify: bool | None) -> bool:
         if verify is not None:
