@@ -196,7 +196,7 @@ def _show_lines(info: ArtifactInfo, refs: list[str], children: list[Digest]) -> 
         f"storage:     {'inline' if info.inline else info.tier}, {info.encoding}",
         f"state:       {info.state}{' (pinned)' if info.pinned else ''}",
         f"created:     {_when(info.created)}",
-        f"last put:    {_when(info.last_put)} ({info.put_count} puts)",
+        f"last put:    {_when(info.last_put)} ({info.put_count} put{'' if info.put_count == 1 else 's'})",
         f"accessed:    {_when(info.accessed)}",
         f"tags:        {', '.join(info.tags) or '-'}",
     ]
