@@ -29,11 +29,19 @@ from symphony_artifact_store._model import (
     StoreStats,
     VerifyReport,
 )
-from symphony_artifact_store._store import ArtifactReader, ArtifactStore, ArtifactWriter, Source
+from symphony_artifact_store._store import (
+    ArtifactFilters,
+    ArtifactReader,
+    ArtifactStore,
+    ArtifactWriter,
+    PutOptions,
+    Source,
+)
 
 __all__ = [
     "ALGORITHMS",
     "TIERS",
+    "ArtifactFilters",
     "ArtifactInfo",
     "ArtifactReader",
     "ArtifactStore",
@@ -44,6 +52,7 @@ __all__ = [
     "IntegrityError",
     "LineageEdge",
     "Producer",
+    "PutOptions",
     "RefEntry",
     "Source",
     "StoreConfig",

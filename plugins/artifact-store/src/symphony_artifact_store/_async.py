@@ -5,9 +5,9 @@ from __future__ import annotations
 import builtins
 import functools
 import os
-from collections.abc import AsyncIterable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterable, Callable, Iterable
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, Unpack
 
 import anyio
 import anyio.to_thread
@@ -17,12 +17,19 @@ from symphony_artifact_store._digest import Digest
 from symphony_artifact_store._model import (
     ArtifactInfo,
     LineageEdge,
-    Producer,
     RefEntry,
     StoreStats,
     VerifyReport,
 )
-from symphony_artifact_store._store import ArtifactReader, ArtifactStore, ArtifactWriter, LinkMode, Source
+from symphony_artifact_store._store import (
+    ArtifactFilters,
+    ArtifactReader,
+    ArtifactStore,
+    ArtifactWriter,
+    LinkMode,
+    PutOptions,
+    Source,
+)
 
 __all__ = ["AsyncArtifactReader", "AsyncArtifactStore"]
 
@@ -77,25 +84,14 @@ class AsyncArtifactStore:
         self,
         source: Source | AsyncIterable[bytes],
         *,
-        media_type: str | None = None,
-        tags: Iterable[str] = (),
-        parents: Iterable[Digest | str] = (),
-        producer: Producer | Mapping[str, Any] | None = None,
-        meta: Mapping[str, Any] | None = None,
-        compress: bool | None = None,
         link: LinkMode = "auto",
         ref: str | None = None,
+        **options: Unpack[PutOptions],
     ) -> Digest:
         """Store ``source`` (as :meth:`ArtifactStore.put`, plus async iterables of bytes)."""
         if not isinstance(source, AsyncIterable):
-            return await self._run(
-                self.sync.put, source, media_type=media_type, tags=tags, parents=parents, producer=producer,
-                meta=meta, compress=compress, link=link, ref=ref,
-            )  # fmt: skip
-        writer = await self._run(
-            self.sync.writer, media_type=media_type, tags=tags, parents=parents, producer=producer, meta=meta,
-            compress=compress,
-        )  # fmt: skip
+            return await self._run(self.sync.put, source, link=link, ref=ref, **options)
+        writer = await self._run(self.sync.writer, **options)
         digest = await self._feed(writer, source)
         if ref is not None:
             await self._run(self.sync.set_ref, ref, digest)
@@ -158,7 +154,7 @@ class AsyncArtifactStore:
         """Everything the index knows about one artifact."""
         return await self._run(self.sync.info, name)
 
-    async def list(self, **filters: Any) -> builtins.list[ArtifactInfo]:
+    async def list(self, **filters: Unpack[ArtifactFilters]) -> builtins.list[ArtifactInfo]:
         """Artifacts matching the filters of :meth:`ArtifactStore.list`."""
         return await self._run(self.sync.list, **filters)
 

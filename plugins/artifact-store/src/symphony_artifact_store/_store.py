@@ -11,7 +11,7 @@ import sqlite3
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Literal, Union
+from typing import IO, TYPE_CHECKING, Any, Literal, TypedDict, Union, Unpack
 
 import attrs
 
@@ -49,7 +49,7 @@ from symphony_artifact_store._model import (
 if TYPE_CHECKING:
     from symphony_artifact_store._async import AsyncArtifactStore
 
-__all__ = ["ArtifactReader", "ArtifactStore", "ArtifactWriter", "Source"]
+__all__ = ["ArtifactFilters", "ArtifactReader", "ArtifactStore", "ArtifactWriter", "PutOptions", "Source"]
 
 log = get_logger("symphony.artifact_store")
 
@@ -59,6 +59,34 @@ Source = Union[bytes, bytearray, memoryview, str, "os.PathLike[str]", IO[bytes],
 """What :meth:`ArtifactStore.put` accepts: bytes, a path, a binary file object or an iterable of bytes."""
 
 _LINK_MODES = ("auto", "reflink", "hardlink", "copy")
+
+
+class PutOptions(TypedDict, total=False):
+    """Metadata a put may give (every key optional); merged into an existing artifact's."""
+
+    media_type: str | None
+    tags: Iterable[str]
+    parents: Iterable[Digest | str]
+    producer: Producer | Mapping[str, Any] | None
+    meta: Mapping[str, Any] | None
+    compress: bool | None
+
+
+class ArtifactFilters(TypedDict, total=False):
+    """Filters of :meth:`ArtifactStore.list` (every key optional; all given must match)."""
+
+    tags: Iterable[str]
+    media_type: str | None
+    producer: Producer | Mapping[str, Any] | None
+    since: float | None
+    until: float | None
+    tier: str | None
+    state: Literal["present", "trashed", "any"]
+    pinned: bool | None
+    limit: int | None
+    offset: int
+
+
 _FIND_BATCH = 30000
 
 
@@ -218,32 +246,27 @@ class ArtifactStore:
         self,
         source: Source,
         *,
-        media_type: str | None = None,
-        tags: Iterable[str] = (),
-        parents: Iterable[Digest | str] = (),
-        producer: Producer | Mapping[str, Any] | None = None,
-        meta: Mapping[str, Any] | None = None,
-        compress: bool | None = None,
         link: LinkMode = "auto",
         ref: str | None = None,
+        **options: Unpack[PutOptions],
     ) -> Digest:
         """Store ``source`` and return its digest; storing the same content again stores nothing new.
 
         ``source`` is bytes, a path (``str`` or path-like: imported by reflink where the
         filesystem allows, by hard link with ``link="hardlink"``, else copied), a binary file
-        object, or an iterable of byte chunks. ``media_type``, ``tags``, ``parents`` (the
-        digests it was made from), ``producer`` and ``meta`` are merged into the artifact's
-        metadata. ``compress`` forces zstd on or off (default: by media type, from the config).
-        ``ref`` then points that ref at the digest.
+        object, or an iterable of byte chunks. The :class:`PutOptions` (``media_type``, ``tags``,
+        ``parents`` — the digests it was made from —, ``producer``, ``meta``, ``compress``) are
+        merged into the artifact's metadata; ``compress`` forces zstd on or off (default: by
+        media type, from the config). ``ref`` then points that ref at the digest.
 
-        The object is durable (fsynced, renamed into place, directory fsynced) before its index
-        row commits; the row's ``last_put`` is refreshed in the same transaction.
+        The object is durable (fsynced, linked into place, folder fsynced) before its index row
+        commits; the row's ``last_put`` is refreshed in the same transaction.
 
         Raises:
             ValidationError: bad metadata or source; FilesystemError: the disk is full or
             failed (the store is unchanged).
         """
-        info = self._put_meta(media_type, tags, parents, producer, meta, compress)
+        info = self._put_meta(options)
         if link not in _LINK_MODES:
             raise ValidationError(
                 f"link must be one of {', '.join(_LINK_MODES)}",
@@ -270,31 +293,20 @@ class ArtifactStore:
             self.set_ref(ref, digest)
         return digest
 
-    def writer(
-        self,
-        *,
-        media_type: str | None = None,
-        tags: Iterable[str] = (),
-        parents: Iterable[Digest | str] = (),
-        producer: Producer | Mapping[str, Any] | None = None,
-        meta: Mapping[str, Any] | None = None,
-        compress: bool | None = None,
-    ) -> ArtifactWriter:
+    def writer(self, **options: Unpack[PutOptions]) -> ArtifactWriter:
         """A streaming writer: ``write`` chunks, then ``commit`` for the digest (or ``abort``).
 
         Used as a context manager it aborts when the block raises and commits otherwise.
         """
-        return ArtifactWriter(self, self._put_meta(media_type, tags, parents, producer, meta, compress))
+        return ArtifactWriter(self, self._put_meta(options))
 
-    def _put_meta(
-        self,
-        media_type: str | None,
-        tags: Iterable[str],
-        parents: Iterable[Digest | str],
-        producer: Producer | Mapping[str, Any] | None,
-        meta: Mapping[str, Any] | None,
-        compress: bool | None,
-    ) -> _PutMeta:
+    def _put_meta(self, options: PutOptions) -> _PutMeta:
+        _reject_unknown(options, PutOptions, "put option")
+        tags = options.get("tags", ())
+        parents = options.get("parents", ())
+        media_type = options.get("media_type")
+        compress = options.get("compress")
+        meta = options.get("meta")
         if isinstance(tags, str):
             tags = [tags]
         if isinstance(parents, (str, Digest)):
@@ -306,7 +318,7 @@ class ArtifactStore:
             media_type=None if media_type is None else check_media_type(media_type),
             tags=tuple(dict.fromkeys(check_tag(t) for t in tags)),
             parents=tuple(dict.fromkeys(_as_digest_text(p) for p in parents)),
-            producer=_producer(producer),
+            producer=_producer(options.get("producer")),
             meta=None if meta is None else dict(meta),
             compress=compress,
         )
@@ -535,7 +547,7 @@ class ArtifactStore:
             with self.index.write() as txn:
                 if self.index.row(str(digest), txn) is None:
                     self._insert(
-                        txn, digest, self._put_meta(None, (), (), None, None, None), time.time(),
+                        txn, digest, self._put_meta({}), time.time(),
                         stored_size=os.stat(final).st_size, encoding=encoding, inline=False,
                     )  # fmt: skip
                     log.info("artifact_store.adopted", digest=str(digest))
@@ -755,48 +767,26 @@ class ArtifactStore:
         parents = tuple(self.parents(digest))
         return attrs.evolve(rows[0], parents=parents)
 
-    def list(
-        self,
-        *,
-        tags: Iterable[str] = (),
-        media_type: str | None = None,
-        producer: Producer | Mapping[str, Any] | None = None,
-        since: float | None = None,
-        until: float | None = None,
-        tier: str | None = None,
-        state: Literal["present", "trashed", "any"] = "present",
-        pinned: bool | None = None,
-        limit: int | None = None,
-        offset: int = 0,
-    ) -> builtins.list[ArtifactInfo]:
+    def list(self, **filters: Unpack[ArtifactFilters]) -> builtins.list[ArtifactInfo]:
         """Artifacts matching every filter given, oldest first (see :meth:`iter_artifacts`)."""
-        return list(
-            self.iter_artifacts(
-                tags=tags, media_type=media_type, producer=producer, since=since, until=until, tier=tier,
-                state=state, pinned=pinned, limit=limit, offset=offset,
-            )
-        )  # fmt: skip
+        return builtins.list(self.iter_artifacts(**filters))
 
-    def iter_artifacts(
-        self,
-        *,
-        tags: Iterable[str] = (),
-        media_type: str | None = None,
-        producer: Producer | Mapping[str, Any] | None = None,
-        since: float | None = None,
-        until: float | None = None,
-        tier: str | None = None,
-        state: Literal["present", "trashed", "any"] = "present",
-        pinned: bool | None = None,
-        limit: int | None = None,
-        offset: int = 0,
-    ) -> Iterator[ArtifactInfo]:
+    def iter_artifacts(self, **filters: Unpack[ArtifactFilters]) -> Iterator[ArtifactInfo]:
         """Stream artifacts matching every filter, oldest first; one query for the whole listing.
 
-        ``tags``: all of them; ``media_type``: exact, or a ``type/*`` pattern; ``producer``: the
-        fields given; ``since``/``until``: creation time bounds (POSIX seconds, inclusive/exclusive).
-        Parents are not filled in (see :meth:`lineage_edges` for all of them at once).
+        The :class:`ArtifactFilters`: ``tags`` (all of them); ``media_type`` (exact, or a
+        ``type/*`` pattern); ``producer`` (the fields given); ``since``/``until`` (creation time
+        bounds, POSIX seconds, inclusive/exclusive); ``tier``; ``state`` (``present``,
+        ``trashed`` or ``any``); ``pinned``; ``limit`` and ``offset``. Parents are not filled in
+        (:meth:`lineage_edges` gives all of them at once).
         """
+        _reject_unknown(filters, ArtifactFilters, "filter")
+        tags = filters.get("tags", ())
+        media_type = filters.get("media_type")
+        since, until = filters.get("since"), filters.get("until")
+        tier, pinned = filters.get("tier"), filters.get("pinned")
+        state = filters.get("state", "present")
+        limit, offset = filters.get("limit"), filters.get("offset", 0)
         where: list[str] = []
         params: builtins.list[Any] = []
         if isinstance(tags, str):
@@ -811,7 +801,7 @@ class ArtifactStore:
             else:
                 where.append("o.media_type = ?")
                 params.append(check_media_type(media_type))
-        prod = _producer(producer)
+        prod = _producer(filters.get("producer"))
         if prod is not None:
             for column, value in (("workflow", prod.workflow), ("run", prod.run), ("node", prod.node)):
                 if value is not None:
@@ -1362,7 +1352,7 @@ class ArtifactStore:
                     row = self.index.row(str(digest), txn)
                     if row is None:
                         self._insert(
-                            txn, digest, self._put_meta(None, (), (), None, None, None), time.time(),
+                            txn, digest, self._put_meta({}), time.time(),
                             stored_size=os.stat(path).st_size, encoding=encoding, inline=False,
                         )  # fmt: skip
                         txn.execute("UPDATE objects SET tier = ? WHERE digest = ?", (tier, str(digest)))
@@ -1392,6 +1382,16 @@ class ArtifactStore:
             trashed_bytes=trashed[1],
             puts=present[4],
             dedup_saved_bytes=present[5],
+        )
+
+
+def _reject_unknown(given: Mapping[str, Any], allowed: type, what: str) -> None:
+    unknown = sorted(set(given) - set(allowed.__annotations__))
+    if unknown:
+        raise ValidationError(
+            f"unknown {what}: {', '.join(unknown)}",
+            code="artifact.option.invalid",
+            context={"unknown": unknown, "known": sorted(allowed.__annotations__)},
         )
 
 
