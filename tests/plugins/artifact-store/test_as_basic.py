@@ -287,3 +287,39 @@ def test_config_rules() -> None:
     config = StoreConfig.from_mapping({"compression": {"media_types": ["text/*"], "level": 5}, "root": "/x"})
     assert config.compress_by_default("text/plain") and not config.compress_by_default("image/png")
     assert config.root == Path("/x")
+
+
+def test_collector_racing_a_writer_never_loses_a_fresh_put(tmp_path: Path) -> None:
+    """A writer re-putting content while a collector trashes and empties with a grace window."""
+    import threading
+
+    root = tmp_path / "s"
+    data = os.urandom(50_000)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def writer() -> None:
+        with ArtifactStore(root) as mine:
+            while not stop.is_set():
+                try:
+                    assert mine.get(mine.put(data)) == data
+                except BaseException as exc:  # reported below
+                    errors.append(exc)
+                    return
+
+    with ArtifactStore(root) as collector:
+        digest = collector.put(data)
+        thread = threading.Thread(target=writer)
+        thread.start()
+        try:
+            for _ in range(30):
+                assert collector.trash_many([digest], grace=1.0) == []
+                collector.empty_trash()
+                time.sleep(0.01)
+        finally:
+            stop.set()
+            thread.join()
+        assert errors == [] and collector.get(digest) == data
+        assert collector.trash(digest) and collector.empty_trash() == [digest]
+        assert collector.put(data) == digest and collector.get(digest) == data  # written again
+        assert collector.verify().ok
