@@ -140,6 +140,25 @@ class Layout:
             fsync_dir(folder.parent)
         self._made.add(parent)
 
+    def prepare_fanout(self, tier: str, algorithm: str) -> None:
+        """Create the 256 fan-out folders of ``algorithm`` once, so puts never create folders.
+
+        ``ff`` is made last: when it exists, all are there.
+        """
+        folder = self.base(tier) / "objects" / algorithm
+        if (folder / "ff").is_dir():
+            return
+        try:
+            created = not folder.is_dir()
+            os.makedirs(folder, exist_ok=True)
+            for i in range(256):
+                os.makedirs(folder / f"{i:02x}", exist_ok=True)
+        except OSError as exc:
+            raise _os_error(exc, folder, "create directory") from exc
+        fsync_dir(folder)
+        if created:
+            fsync_dir(folder.parent)
+
     def object_files(self, tier_base: Path) -> Iterator[tuple[str, str, str, Path]]:
         """Every file under ``<tier_base>/objects``: ``(algorithm, hex, encoding, path)``.
 

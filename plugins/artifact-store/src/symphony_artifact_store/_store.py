@@ -193,6 +193,7 @@ class ArtifactStore:
         cold = self.config.cold_root
         self.cold_root = _fsio.prepare_root(Path(cold).expanduser().absolute()) if cold is not None else None
         self.layout = _fsio.Layout(self.root, self.cold_root)
+        self.layout.prepare_fanout("hot", self.config.algorithm)
         self.index = Index(self.layout.index_path, busy_timeout=self.config.busy_timeout)
         self._aio: AsyncArtifactStore | None = None
         self.recovered = self.recover()
