@@ -115,7 +115,7 @@ def test_cli_commands(tmp_path: Path) -> None:
     ]
     assert [r["name"] for r in cli_json(tmp_path, "refs")] == ["notes/summary"]
     assert cli_json(tmp_path, "verify") == {
-        "ok": True, "checked": 2, "missing": [], "corrupt": [], "orphaned": [], "leftovers": [], "repaired": [],
+        "ok": True, "checked": 2, "missing": [], "corrupt": [], "orphaned": [], "repaired": [],
     }  # fmt: skip
     assert cli_json(tmp_path, "trash", derived)["trashed"] == [derived]
     assert cli_json(tmp_path, "ls", "--trashed")[0]["digest"] == derived

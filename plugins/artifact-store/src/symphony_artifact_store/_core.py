@@ -517,19 +517,23 @@ class StoreCore:
                 self._relocate_row(txn, row, "hot", temp.encoding, temp.size, inline=False)
                 self._refresh(txn, row, info, now)
 
+    def _hash_file(self, path: Path, encoding: str, algorithm: str) -> Digest:
+        """The digest of a stored file's decoded content (raises OSError, zstd errors)."""
+        with open(path, "rb", buffering=0) as fh:
+            hasher = new_hasher(algorithm)
+            size = 0
+            for chunk in _fsio.decoded_chunks(fh, encoding, self.config.chunk_size):
+                hasher.update(chunk)
+                size += len(chunk)
+        return Digest(algorithm, hasher.hexdigest(), size)
+
     def _adopt_temp(self, path: Path, encoding: str) -> None:
         """A dead writer's temporary file that also has a final name: make sure its row exists."""
         for algorithm in sorted(ALGORITHMS, key=lambda a: a != self.algorithm):
             try:
-                with open(path, "rb", buffering=0) as fh:
-                    hasher = new_hasher(algorithm)
-                    size = 0
-                    for chunk in _fsio.decoded_chunks(fh, encoding, self.config.chunk_size):
-                        hasher.update(chunk)
-                        size += len(chunk)
+                digest = self._hash_file(path, encoding, algorithm)
             except Exception:  # an unreadable leftover is simply removed
                 return
-            digest = Digest(algorithm, hasher.hexdigest(), size)
             final = self.layout.object_path(algorithm, digest.hex, "hot", encoding)
             try:
                 if not os.path.samefile(final, path):

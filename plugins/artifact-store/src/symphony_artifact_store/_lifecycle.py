@@ -11,7 +11,7 @@ from pathlib import Path
 from symphony.commons.errors import ConfigError, ConflictError, IntegrityError, NotFoundError, ValidationError
 from symphony_artifact_store import _fsio
 from symphony_artifact_store._core import StoreCore, log
-from symphony_artifact_store._digest import ALGORITHMS, Digest, new_hasher
+from symphony_artifact_store._digest import ALGORITHMS, Digest
 from symphony_artifact_store._index import ROW_COLUMNS, Row
 from symphony_artifact_store._model import TIERS, ArtifactInfo, StoreStats, VerifyReport
 from symphony_artifact_store._stream import check_bytes, compressor
@@ -286,17 +286,10 @@ class LifecycleMixin(StoreCore):
     def _repair_orphan(self, algorithm: str, hex: str, encoding: str, path: Path, base: Path) -> str:
         if hex and algorithm in ALGORITHMS:
             try:
-                with open(path, "rb", buffering=0) as fh:
-                    hasher = new_hasher(algorithm)
-                    size = 0
-                    for chunk in _fsio.decoded_chunks(fh, encoding, self.config.chunk_size):
-                        hasher.update(chunk)
-                        size += len(chunk)
-                good = hasher.hexdigest() == hex
+                digest: Digest | None = self._hash_file(path, encoding, algorithm)
             except Exception:  # unreadable or undecodable: not an object we can keep
-                good = False
-            if good:
-                digest = Digest(algorithm, hex, size)
+                digest = None
+            if digest is not None and digest.hex == hex:
                 tier = "cold" if base == self.cold_root else ("warm" if encoding == "zstd" else "hot")
                 with self.index.write() as txn:
                     row = self.index.row(str(digest), txn)

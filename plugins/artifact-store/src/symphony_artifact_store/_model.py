@@ -253,21 +253,20 @@ class VerifyReport:
     """Result of :meth:`ArtifactStore.verify`: what was checked and every problem found.
 
     ``missing``: indexed objects whose file is gone; ``corrupt``: bytes that do not hash to
-    their digest; ``orphaned``: object files no index row claims; ``leftovers``: temporary files
-    of writers that died (removed when ``repair`` was asked).
+    their digest; ``orphaned``: object files no index row claims; ``repaired``: what was
+    cleaned up (dead writers' temporary files always, orphans with ``repair``).
     """
 
     checked: int
     missing: tuple[Digest, ...] = ()
     corrupt: tuple[Digest, ...] = ()
     orphaned: tuple[str, ...] = ()
-    leftovers: tuple[str, ...] = ()
     repaired: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
-        """True when nothing is missing, corrupt, orphaned or left over."""
-        return not (self.missing or self.corrupt or self.orphaned or self.leftovers)
+        """True when nothing is missing, corrupt or orphaned."""
+        return not (self.missing or self.corrupt or self.orphaned)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
@@ -277,7 +276,6 @@ class VerifyReport:
             "missing": [str(d) for d in self.missing],
             "corrupt": [str(d) for d in self.corrupt],
             "orphaned": list(self.orphaned),
-            "leftovers": list(self.leftovers),
             "repaired": list(self.repaired),
         }
 

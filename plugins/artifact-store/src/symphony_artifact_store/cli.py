@@ -349,7 +349,6 @@ def verify_cmd(ctx: click.Context, quick: bool, repair: bool, as_json: bool) -> 
                 ("missing", report.missing),
                 ("corrupt", report.corrupt),
                 ("orphaned", report.orphaned),
-                ("leftover", report.leftovers),
             ):
                 for item in items:
                     click.echo(f"  {label}: {item}")
