@@ -323,3 +323,22 @@ def test_collector_racing_a_writer_never_loses_a_fresh_put(tmp_path: Path) -> No
         assert collector.trash(digest) and collector.empty_trash() == [digest]
         assert collector.put(data) == digest and collector.get(digest) == data  # written again
         assert collector.verify().ok
+
+
+def test_connections_of_finished_threads_are_closed(store: ArtifactStore) -> None:
+    import gc
+    import threading
+
+    digest = store.put(b"x")
+
+    def open_index_files() -> int:
+        fds = Path("/proc/self/fd")
+        return sum(1 for fd in fds.iterdir() if os.path.realpath(fd) == str(store.root / "index.sqlite"))
+
+    for _ in range(20):
+        thread = threading.Thread(target=store.get, args=(digest,))
+        thread.start()
+        thread.join()
+    gc.collect()
+    assert open_index_files() == 1  # the main thread's connection only
+    assert store.get(digest) == b"x"

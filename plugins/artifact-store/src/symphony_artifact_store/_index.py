@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 import threading
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -113,6 +114,24 @@ class Txn:
             pass
 
 
+class _Holder:
+    """One thread's connection; closed when the thread's locals go (worker threads come and go)."""
+
+    __slots__ = ("__weakref__", "conn")
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def close(self) -> None:
+        try:
+            self.conn.close()
+        except sqlite3.Error:
+            pass
+
+    def __del__(self) -> None:
+        self.close()
+
+
 class Index:
     """Connections to one index file, one per thread."""
 
@@ -120,7 +139,7 @@ class Index:
         self.path = path
         self.busy_timeout = busy_timeout
         self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
+        self._all: weakref.WeakSet[_Holder] = weakref.WeakSet()
         self._lock = threading.Lock()
         self._closed = False
         conn = self.conn()
@@ -142,10 +161,10 @@ class Index:
             raise _db_error(exc, path) from exc
 
     def conn(self) -> sqlite3.Connection:
-        """This thread's connection (opened on first use)."""
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is not None:
-            return conn
+        """This thread's connection (opened on first use; closed when the thread ends)."""
+        holder: _Holder | None = getattr(self._local, "holder", None)
+        if holder is not None:
+            return holder.conn
         if self._closed:
             raise SymphonyError(
                 "the artifact store is closed", code="artifact.closed", context={"path": str(self.path)}
@@ -159,9 +178,10 @@ class Index:
             conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
         except sqlite3.Error as exc:
             raise _db_error(exc, self.path) from exc
-        self._local.conn = conn
+        holder = _Holder(conn)
+        self._local.holder = holder
         with self._lock:
-            self._all.append(conn)
+            self._all.add(holder)
         return conn
 
     @contextmanager
@@ -208,12 +228,9 @@ class Index:
         """Close every connection this index opened."""
         self._closed = True
         with self._lock:
-            conns, self._all = self._all, []
-        for conn in conns:
-            try:
-                conn.close()
-            except sqlite3.Error:
-                pass
+            holders, self._all = list(self._all), weakref.WeakSet()
+        for holder in holders:
+            holder.close()
         self._local = threading.local()
 
 

@@ -178,7 +178,7 @@ class ArtifactReader(io.RawIOBase):
         self._chunks = chunks
         self._fh = fh
         self._hasher: Hasher | None = new_hasher(digest.algorithm) if verify else None
-        self._pending = b""
+        self._pending = memoryview(b"")
         self._size = 0
         self._eof = False
 
@@ -227,7 +227,7 @@ class ArtifactReader(io.RawIOBase):
         """Fill ``buffer`` with the next bytes; 0 at the end."""
         view = memoryview(buffer).cast("B")
         if not self._pending:
-            self._pending = self._next_chunk()
+            self._pending = memoryview(self._next_chunk())
             if not self._pending:
                 return 0
         n = min(len(view), len(self._pending))
@@ -238,8 +238,8 @@ class ArtifactReader(io.RawIOBase):
     def __iter__(self) -> Iterator[bytes]:
         """Iterate over the content in chunks (of the store's chunk size)."""
         if self._pending:
-            pending, self._pending = self._pending, b""
-            yield pending
+            pending, self._pending = self._pending, memoryview(b"")
+            yield bytes(pending)
         while True:
             chunk = self._next_chunk()
             if not chunk:
