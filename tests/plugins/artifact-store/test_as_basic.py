@@ -340,5 +340,7 @@ def test_connections_of_finished_threads_are_closed(store: ArtifactStore) -> Non
         thread.start()
         thread.join()
     gc.collect()
-    assert open_index_files() == 1  # the main thread's connection only
+    # SQLite keeps a closed connection's descriptor for reuse while another connection of the
+    # process holds the file (closing it would drop that connection's POSIX locks): bounded.
+    assert open_index_files() <= 2
     assert store.get(digest) == b"x"
