@@ -121,6 +121,16 @@ def test_cli_commands(tmp_path: Path) -> None:
     assert cli_json(tmp_path, "ls", "--trashed")[0]["digest"] == derived
     assert cli_json(tmp_path, "restore", derived)["restored"] == [derived]
     assert cli_json(tmp_path, "stats")["objects"] == 2
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(50_000))
+    stored = cli(tmp_path, "put", str(big)).stdout.decode().strip()
+    (obj,) = [p for p in (tmp_path / "store" / "objects").rglob("*") if p.is_file()]
+    obj.chmod(0o644)
+    obj.write_bytes(b"\0" + obj.read_bytes()[1:])
+    corrupt = cli(tmp_path, "get", stored)
+    assert corrupt.returncode == 1 and corrupt.stdout == b"" and stored.encode() in corrupt.stderr
+    verify = cli(tmp_path, "verify", "--json")
+    assert verify.returncode == 1 and json.loads(verify.stdout)["corrupt"] == [stored]
     bad = cli(tmp_path, "get", "blake3:nothex:1")
     assert bad.returncode == 1 and b"malformed digest" in bad.stderr
 
