@@ -284,6 +284,9 @@ def test_config_rules() -> None:
         StoreConfig.from_mapping({"verify_on_read": "sometimes"})
     with pytest.raises(ConfigError):
         StoreConfig.from_mapping({"nope": 1})
+    with pytest.raises(ConfigError):
+        StoreConfig.from_mapping({"durable_index": "yes"})
+    assert not StoreConfig.from_mapping({"durable_index": False}).durable_index
     config = StoreConfig.from_mapping({"compression": {"media_types": ["text/*"], "level": 5}, "root": "/x"})
     assert config.compress_by_default("text/plain") and not config.compress_by_default("image/png")
     assert config.root == Path("/x")
@@ -344,3 +347,43 @@ def test_connections_of_finished_threads_are_closed(store: ArtifactStore) -> Non
     # process holds the file (closing it would drop that connection's POSIX locks): bounded.
     assert open_index_files() <= 2
     assert store.get(digest) == b"x"
+
+
+def test_relaxed_index_durability(tmp_path: Path) -> None:
+    with ArtifactStore(tmp_path / "s", durable_index=False) as store:
+        assert store.index.conn().execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+        digest = store.put(BIG)
+    with ArtifactStore(tmp_path / "s") as store:
+        assert store.index.conn().execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+        assert store.get(digest) == BIG
+
+
+def test_find_missing_follows_other_writers(tmp_path: Path) -> None:
+    """The cached answer stays exact while another store (another connection) puts and deletes."""
+    with ArtifactStore(tmp_path / "s") as mine, ArtifactStore(tmp_path / "s") as other:
+        a = mine.put(b"a" * 5000)
+        b = hash_bytes("blake3", b"b" * 5000)
+        assert mine.find_missing([a, b]) == [b]
+        assert other.put(b"b" * 5000) == b
+        assert mine.find_missing([a, b]) == []
+        other.trash(a)
+        assert mine.find_missing([a, b]) == [a]
+        other.restore(a)
+        assert mine.find_missing([a, b]) == []
+        other.delete(b)
+        assert mine.find_missing([str(a), str(b)]) == [str(b)]
+        other.put(b"b" * 5000)
+        assert mine.find_missing([a, b]) == []
+
+
+def test_find_missing_without_the_cache(store: ArtifactStore) -> None:
+    from symphony_artifact_store._presence import PresenceCache
+
+    digests = [store.put(f"x{i}".encode()) for i in range(5)]
+    store._presence = PresenceCache(store.index, max_entries=3)  # too large to cache: asks the index
+    absent = hash_bytes("blake3", b"absent")
+    assert store.find_missing([*digests, absent]) == [absent]
+    with pytest.raises(ValidationError):
+        store.find_missing([absent, "blake3:xyz:1"])
+    with pytest.raises(ValidationError):
+        store.find_missing([["not", "a", "digest"]])  # type: ignore[list-item]

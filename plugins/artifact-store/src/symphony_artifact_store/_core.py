@@ -40,6 +40,7 @@ from symphony_artifact_store._model import (
     RefEntry,
     StoreConfig,
 )
+from symphony_artifact_store._presence import PresenceCache
 from symphony_artifact_store._stream import (
     ArtifactReader,
     ArtifactWriter,
@@ -195,7 +196,10 @@ class StoreCore:
         self.cold_root = _fsio.prepare_root(Path(cold).expanduser().absolute()) if cold is not None else None
         self.layout = _fsio.Layout(self.root, self.cold_root)
         self.layout.prepare_fanout("hot", self.config.algorithm)
-        self.index = Index(self.layout.index_path, busy_timeout=self.config.busy_timeout)
+        self.index = Index(
+            self.layout.index_path, busy_timeout=self.config.busy_timeout, durable=self.config.durable_index
+        )
+        self._presence = PresenceCache(self.index)
         self.recovered = self.recover()
 
     # -- life cycle -----------------------------------------------------------------------------
@@ -614,24 +618,37 @@ class StoreCore:
     def find_missing(self, digests: Iterable[Digest | str]) -> builtins.list[Digest | str]:
         """The given digests that are not stored, in the order given (like Bazel's ``FindMissingBlobs``).
 
-        One indexed query per 30,000 digests; a covering index on the hash prefix answers it
-        without touching the table.
+        Answered from an in-memory set of the stored digests that is brought up to date from
+        the index on every call (so puts and deletions by other processes count); the first
+        call in a process loads it. Stores too large to cache are asked in one indexed query
+        per 30,000 digests.
 
         Raises:
             ValidationError: a malformed digest, naming it.
         """
         items = builtins.list(digests)
-        texts: builtins.list[str] = []
+        texts = [str(item) if isinstance(item, Digest) else item for item in items]
+        for text in texts:
+            if not isinstance(text, str):
+                Digest.check(text)  # raises, naming the value
+        present = self._presence.current()
+        if present is None:
+            present = self._find_in_index(texts)
+        missing = [item for item, text in zip(items, texts, strict=True) if text not in present]
+        for item in missing:  # what was found is canonical already; check the rest
+            if not isinstance(item, Digest):
+                Digest.check(item)
+        return missing
+
+    def _find_in_index(self, texts: builtins.list[str]) -> set[str]:
         keys: builtins.list[int] = []
-        for item in items:
-            text = str(item) if isinstance(item, Digest) else item
+        for text in texts:
             try:
                 start = text.index(":") + 1
                 keys.append(int(text[start : start + 16], 16) - (1 << 63))
             except (AttributeError, TypeError, ValueError):
                 Digest.check(text)  # raises the error that names what is wrong
                 raise
-            texts.append(text)
         found: set[str] = set()
         conn = self.index.conn()
         try:
@@ -644,11 +661,7 @@ class StoreCore:
                 found.update(r[0] for r in conn.execute(sql, batch))
         except sqlite3.Error as exc:
             raise db_error(exc, self.index.path) from exc
-        missing = [item for item, text in zip(items, texts, strict=True) if text not in found]
-        for item in missing:  # what was found is canonical already; check the rest
-            if not isinstance(item, Digest):
-                Digest.check(item)
-        return missing
+        return found
 
     def _should_verify(self, verify: bool | None) -> bool:
         if verify is not None:

@@ -64,6 +64,13 @@ CREATE TABLE IF NOT EXISTS ref_history(
     PRIMARY KEY(name, version)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS ref_history_by_digest ON ref_history(digest);
+CREATE TABLE IF NOT EXISTS store_meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+INSERT OR IGNORE INTO store_meta(key, value) VALUES ('presence_epoch', 0);
+CREATE TRIGGER IF NOT EXISTS objects_presence_update AFTER UPDATE OF state ON objects
+    WHEN OLD.state != NEW.state
+    BEGIN UPDATE store_meta SET value = value + 1 WHERE key = 'presence_epoch'; END;
+CREATE TRIGGER IF NOT EXISTS objects_presence_delete AFTER DELETE ON objects
+    BEGIN UPDATE store_meta SET value = value + 1 WHERE key = 'presence_epoch'; END;
 """
 
 ROW_COLUMNS = "id, digest, size, stored_size, tier, encoding, inline, state, accessed, last_put, pinned"
@@ -135,9 +142,10 @@ class _Holder:
 class Index:
     """Connections to one index file, one per thread."""
 
-    def __init__(self, path: Path, *, busy_timeout: float) -> None:
+    def __init__(self, path: Path, *, busy_timeout: float, durable: bool = True) -> None:
         self.path = path
         self.busy_timeout = busy_timeout
+        self.synchronous = "FULL" if durable else "NORMAL"
         self._local = threading.local()
         self._all: weakref.WeakSet[_Holder] = weakref.WeakSet()
         self._lock = threading.Lock()
@@ -174,7 +182,7 @@ class Index:
                 self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
             )
             conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
+            conn.execute(f"PRAGMA synchronous={self.synchronous}")
             conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
         except sqlite3.Error as exc:
             raise _db_error(exc, self.path) from exc

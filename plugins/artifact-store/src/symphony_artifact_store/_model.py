@@ -64,7 +64,10 @@ class StoreConfig:
 
     ``root`` None means ``<platform data dir>/artifacts``; ``cold_root`` None means no cold tier.
     ``compress_media_types`` holds glob patterns (``text/*``): artifacts of a matching media type
-    are stored zstd-compressed unless a put says otherwise.
+    are stored zstd-compressed unless a put says otherwise. ``durable_index`` False commits
+    index rows without syncing the WAL (SQLite ``synchronous=NORMAL``): objects stay durable and
+    a process crash loses nothing, but a power loss may lose the newest rows, whose objects
+    ``verify(repair=True)`` adopts back without their metadata.
     """
 
     root: Path | None = None
@@ -78,6 +81,7 @@ class StoreConfig:
     cold_root: Path | None = None
     atime_resolution: float = 3600.0
     busy_timeout: float = 30.0
+    durable_index: bool = True
 
     def __attrs_post_init__(self) -> None:
         if self.algorithm not in ALGORITHMS:
@@ -88,6 +92,8 @@ class StoreConfig:
             _number(key, getattr(self, key), True)
         for key in ("verify_sample_rate", "atime_resolution", "busy_timeout"):
             _number(key, getattr(self, key), False)
+        if not isinstance(self.durable_index, bool):
+            raise _bad("durable_index", self.durable_index, "must be true or false")
         for pattern in self.compress_media_types:
             if not isinstance(pattern, str) or not pattern:
                 raise _bad("compression.media_types", pattern, "must be non-empty strings")
@@ -101,7 +107,7 @@ class StoreConfig:
         """
         known = {
             "root", "algorithm", "inline_max", "verify_on_read", "verify_sample_rate",
-            "chunk_size", "compression", "cold_root", "atime_resolution", "busy_timeout",
+            "chunk_size", "compression", "cold_root", "atime_resolution", "busy_timeout", "durable_index",
         }  # fmt: skip
         for key in section:
             if key not in known:
@@ -129,6 +135,7 @@ class StoreConfig:
             cold_root=Path(cold).expanduser() if cold else None,
             atime_resolution=section.get("atime_resolution", 3600.0),
             busy_timeout=section.get("busy_timeout", 30.0),
+            durable_index=section.get("durable_index", True),
         )
 
     @classmethod
