@@ -148,3 +148,24 @@ def test_wheel_builds_standalone_with_its_manifest(tmp_path: Path) -> None:
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
     assert "symphony-artifact-store = symphony_artifact_store.plugin" in text
+
+
+def test_cli_in_process_with_root(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from symphony_artifact_store.cli import artifacts
+
+    runner = CliRunner()
+    root = str(tmp_path / "explicit")
+    (tmp_path / "a.txt").write_text("alpha")
+    put = runner.invoke(
+        artifacts, ["--root", root, "put", str(tmp_path / "a.txt"), "--json"], catch_exceptions=False
+    )
+    assert put.exit_code == 0
+    digest = json.loads(put.stdout)["digest"]
+    listed = runner.invoke(artifacts, ["--root", root, "ls", "--json"], catch_exceptions=False)
+    assert [i["digest"] for i in json.loads(listed.stdout)] == [digest]
+    missing = runner.invoke(artifacts, ["--root", root, "show", "no-such-ref", "--json"])
+    assert missing.exit_code != 0 and json.loads(missing.stdout)["error"]["code"] == "artifact.ref.not_found"
+    with ArtifactStore(root) as store:
+        assert store.get(digest) == b"alpha"
