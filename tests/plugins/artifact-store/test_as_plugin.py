@@ -169,3 +169,47 @@ def test_cli_in_process_with_root(tmp_path: Path) -> None:
     assert missing.exit_code != 0 and json.loads(missing.stdout)["error"]["code"] == "artifact.ref.not_found"
     with ArtifactStore(root) as store:
         assert store.get(digest) == b"alpha"
+
+
+EXTENSION = """
+import click
+from symphony.hookspecs import hookimpl
+
+@click.command("hello")
+@click.argument("name")
+def hello(name):
+    '''Say hello from another plugin.'''
+    click.echo(f"hello {name}")
+
+@hookimpl
+def symphony_register_commands(registry):
+    registry.add(hello, name="artifacts hello")
+"""
+
+
+def test_another_plugin_adds_an_artifacts_subcommand(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from symphony.cli.main import main
+    from symphony_sdk.testing import write_plugin_distribution
+
+    site = tmp_path / "site"
+    write_plugin_distribution(
+        site,
+        "symphony-artifacts-hello",
+        manifest={"provides": ["artifacts-command:hello"]},
+        module_source=EXTENSION,
+    )
+    monkeypatch.syspath_prepend(str(site))
+
+    def run(*args: str) -> tuple[int, str]:
+        with pytest.raises(SystemExit) as exited:
+            main(list(args))
+        return int(exited.value.code or 0), capsys.readouterr().out
+
+    code, out = run("artifacts", "--help")
+    assert code == 0 and "hello" in out and "[symphony-artifacts-hello]" in out
+    code, out = run("artifacts", "--root", str(tmp_path / "s"), "hello", "pit")
+    assert code == 0 and out == "hello pit\n"
+    code, _ = run("artifacts", "nope")
+    assert code == 2

@@ -22,7 +22,7 @@ from symphony_artifact_store._digest import Digest
 from symphony_artifact_store._model import ArtifactInfo, LineageEdge, StoreConfig
 from symphony_artifact_store._store import ArtifactStore
 
-__all__ = ["artifacts"]
+__all__ = ["COMMAND_SLOT", "ArtifactsGroup", "artifacts"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -86,7 +86,55 @@ def _size(n: int) -> str:
     return f"{n} B"
 
 
-@click.group("artifacts")
+COMMAND_SLOT = "artifacts-command:"
+"""Manifest slot prefix by which another plugin adds ``symphony artifacts <name>``.
+
+The plugin declares ``provides = ["artifacts-command:gc"]`` and, in its
+``symphony_register_commands``, registers the click command as ``registry.add(cmd, name="artifacts gc")``.
+The command is listed from manifests alone and its plugin is activated when it is invoked.
+"""
+
+
+class ArtifactsGroup(click.Group):
+    """The ``artifacts`` group: its own commands plus those other plugins add through manifest slots."""
+
+    def _kernel(self) -> Any:
+        from symphony.cli import current_kernel
+
+        return current_kernel(required=False)
+
+    def _extra(self) -> dict[str, str]:
+        kernel = self._kernel()
+        found: dict[str, str] = {}
+        if kernel is None:
+            return found
+        for record in kernel.providers(COMMAND_SLOT):
+            for slot in record.manifest.provides:
+                if slot.startswith(COMMAND_SLOT):
+                    found.setdefault(slot[len(COMMAND_SLOT) :], record.id)
+        return found
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """List built-in subcommands with their help, others with their plugin (nothing imported)."""
+        super().format_commands(ctx, formatter)
+        own = set(super().list_commands(ctx))
+        extra = {name: plugin for name, plugin in self._extra().items() if name not in own}
+        if extra:
+            with formatter.section("Commands from other plugins"):
+                formatter.write_dl([(name, f"[{plugin}]") for name, plugin in sorted(extra.items())])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        """A built-in subcommand, or another plugin's (activating that plugin)."""
+        command = super().get_command(ctx, cmd_name)
+        if command is not None or cmd_name not in self._extra():
+            return command
+        kernel = self._kernel()
+        kernel.activate_slot(COMMAND_SLOT + cmd_name)
+        found: click.Command = kernel.registry("commands").get(f"artifacts {cmd_name}")
+        return found
+
+
+@click.group("artifacts", cls=ArtifactsGroup)
 @click.option(
     "--root",
     type=click.Path(file_okay=False),
