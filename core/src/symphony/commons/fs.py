@@ -56,6 +56,7 @@ __all__ = [
     "ensure_dir",
     "exclusive_lock",
     "exists",
+    "fsync_dir",
     "list_within",
     "makedirs_within",
     "open_within",
@@ -581,6 +582,29 @@ def ensure_dir(path: StrPath, mode: int | None = None) -> Path:
 
 
 _TEMP_SUFFIX = ".tmp"
+
+
+def fsync_dir(directory: StrPath) -> None:
+    """Flush a directory's entries to disk (after a rename, link or unlink in it).
+
+    A no-op off POSIX, and on filesystems that cannot fsync a directory.
+
+    Raises:
+        NotFoundError / PermissionDeniedError / FilesystemError converted from the OS error.
+    """
+    if os.name != "posix":
+        return
+    try:
+        fd = os.open(_path_text(directory, "directory"), _DIR_FLAGS)
+    except OSError as exc:
+        raise from_os_error(exc, path=directory, action="sync directory") from exc
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        if exc.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF):  # cannot fsync a directory here
+            raise from_os_error(exc, path=directory, action="sync directory") from exc
+    finally:
+        os.close(fd)
 
 
 def _temp_name(name: str) -> str:
