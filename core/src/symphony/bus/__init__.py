@@ -30,8 +30,9 @@ Names are imported lazily, so ``import symphony.bus`` stays cheap until one is u
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from symphony.commons.lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from symphony.bus.batching import Batcher
@@ -122,13 +123,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'symphony.bus' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _LAZY)
 
 
 def __dir__() -> list[str]:

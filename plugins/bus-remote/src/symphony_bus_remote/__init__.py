@@ -66,8 +66,9 @@ Backend fast paths: on asyncio a socket is adopted by the event loop for the who
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from symphony.commons.lazy import lazy_getattr
 
 if TYPE_CHECKING:
     from symphony_bus_remote._backoff import Backoff, Reconnector, retry
@@ -150,13 +151,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'symphony_bus_remote' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_getattr(__name__, _LAZY)
 
 
 def __dir__() -> list[str]:
