@@ -17,6 +17,15 @@ crashes on import cannot take the host down. The format is published as a JSON S
     permissions = []
     commands = [{ name = "unix-check", summary = "..." }]
     config_section = "transport_unix"  # optional; its JSON Schema goes in [config_schema]
+
+    [contributes.node_types."text.split"]   # data for the registry ``node_types`` (see below)
+    kind = "operator"
+    inputs = { text = "text" }
+
+``[contributes.<registry>.<entry>]`` tables carry data for a registry that another plugin owns
+(the workflow plugin reads ``contributes.node_types``). The kernel only checks their shape (a
+table of tables whose values are strings, booleans, lists of strings or tables of strings) and
+keeps them in :attr:`Manifest.contributes`; what they mean is up to the registry's owner.
 """
 
 from __future__ import annotations
@@ -65,6 +74,14 @@ KINDS = (
 
 _ID = f"^{PLUGIN_ID_REGEX}$"
 _SLOT = r"^[a-z][a-z0-9-]*:[A-Za-z0-9_.*/+-][A-Za-z0-9_.*/+:-]*$"
+_REGISTRY = r"^[a-z][a-z0-9_]{0,63}$"
+_ENTRY = r"^[A-Za-z0-9_][A-Za-z0-9_.:/+-]{0,127}$"
+_FIELD = r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$"
+_STRING_MAP = {
+    "type": "object",
+    "propertyNames": {"pattern": _FIELD},
+    "additionalProperties": {"type": "string"},
+}
 
 MANIFEST_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -79,7 +96,12 @@ MANIFEST_SCHEMA: dict[str, Any] = {
             "additionalProperties": False,
             "required": ["id", "version", "kind", "api"],
             "properties": {
-                "id": {"type": "string", "pattern": _ID, "maxLength": 128, "description": "The distribution name."},
+                "id": {
+                    "type": "string",
+                    "pattern": _ID,
+                    "maxLength": 128,
+                    "description": "The distribution name.",
+                },
                 "version": {"type": "string", "minLength": 1},
                 "kind": {"enum": list(KINDS)},
                 "api": {
@@ -136,6 +158,31 @@ MANIFEST_SCHEMA: dict[str, Any] = {
             },
         },
         "config_schema": {"type": "object", "description": "JSON Schema of the plugin's config section."},
+        "contributes": {
+            "type": "object",
+            "description": (
+                "Data for registries other plugins own: [contributes.<registry>.<entry>] tables "
+                "(e.g. contributes.node_types, read by the workflow plugin). The kernel checks "
+                "only this shape; the registry's owner checks the content."
+            ),
+            "propertyNames": {"pattern": _REGISTRY},
+            "additionalProperties": {
+                "type": "object",
+                "propertyNames": {"pattern": _ENTRY},
+                "additionalProperties": {
+                    "type": "object",
+                    "propertyNames": {"pattern": _FIELD},
+                    "additionalProperties": {
+                        "oneOf": [
+                            {"type": "string"},
+                            {"type": "boolean"},
+                            {"type": "array", "items": {"type": "string"}},
+                            _STRING_MAP,
+                        ]
+                    },
+                },
+            },
+        },
     },
 }
 
@@ -165,11 +212,18 @@ class Manifest:
     commands: tuple[CommandInfo, ...] = ()
     config_section: str | None = None
     config_schema: Mapping[str, Any] | None = attrs.field(default=None, eq=False, hash=False)
+    contributes: Mapping[str, Mapping[str, Mapping[str, Any]]] = attrs.field(
+        factory=dict, eq=False, hash=False
+    )
     source: str | None = attrs.field(default=None, eq=False)
 
     def services(self) -> list[str]:
         """Names of the services this plugin provides (its ``service:<name>`` slots)."""
         return [slot.split(":", 1)[1] for slot in self.provides if slot.startswith("service:")]
+
+    def contributions(self, registry: str) -> Mapping[str, Mapping[str, Any]]:
+        """The ``[contributes.<registry>]`` entries (entry name -> its table); empty if none."""
+        return self.contributes.get(registry, {})
 
     def to_dict(self) -> dict[str, Any]:
         """The manifest as the plain mapping the TOML file holds (JSON-safe)."""
@@ -191,6 +245,11 @@ class Manifest:
         data: dict[str, Any] = {"plugin": plugin}
         if self.config_schema is not None:
             data["config_schema"] = dict(self.config_schema)
+        if self.contributes:
+            data["contributes"] = {
+                point: {name: dict(entry) for name, entry in entries.items()}
+                for point, entries in self.contributes.items()
+            }
         return data
 
 
@@ -252,6 +311,7 @@ def parse_manifest(data: Mapping[str, Any], *, source: str | None = None, truste
         commands=commands,
         config_section=plugin.get("config_section"),
         config_schema=data.get("config_schema"),
+        contributes=data.get("contributes") or {},
         source=source,
     )
 
