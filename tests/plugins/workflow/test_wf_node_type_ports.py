@@ -12,8 +12,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from symphony.commons.errors import ConflictError, PluginError
+from symphony.commons.errors import ConflictError, PluginError, SymphonyError
 from symphony.plugins.manifest import parse_manifest
 from symphony_sdk.testing import write_plugin_distribution
 from symphony_workflow import NodeTypeRegistry, NodeTypeSpec, WorkflowBuilder, validate
@@ -329,3 +331,33 @@ def test_textstats_node_type_matches_its_operator() -> None:
     result = op().run({"text": "one two two"})
     assert set(result) == set(spec.outputs)
     assert result["stats"]["words"] == 3
+
+
+_field_values = (
+    st.text(max_size=12)
+    | st.booleans()
+    | st.lists(st.text(max_size=8), max_size=3)
+    | st.dictionaries(
+        st.from_regex(r"[A-Za-z_][A-Za-z0-9_-]{0,6}", fullmatch=True), st.text(max_size=12), max_size=3
+    )
+)
+_fields = st.sampled_from(["kind", "summary", "inputs", "outputs", "extra"]) | st.from_regex(
+    r"[a-z_]{1,6}", fullmatch=True
+)
+
+
+@settings(max_examples=200)
+@given(
+    st.dictionaries(
+        st.from_regex(r"[a-z][a-z0-9_.]{0,10}", fullmatch=True),
+        st.dictionaries(_fields, _field_values, max_size=5),
+        max_size=3,
+    )
+)
+def test_fuzz_manifest_node_types_reports_problems_and_never_raises(entries: dict[str, Any]) -> None:
+    data = {"plugin": dict(MANIFEST["plugin"]), "contributes": {"node_types": entries}}
+    specs, problems = manifest_node_types(parse_manifest(data, source="fuzz.toml"))
+    assert set(specs) | {p.context["type"] for p in problems} == set(entries)
+    assert all(isinstance(p, SymphonyError) and "fuzz.toml" in p.message for p in problems)
+    for spec in specs.values():
+        assert spec.kind in ("instrument", "operator", "control", "input", "output")

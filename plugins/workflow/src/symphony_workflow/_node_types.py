@@ -162,7 +162,7 @@ class NodeTypeRegistry:
                 context={"type": repr(type_name)},
                 hint="use letters, digits and . _ : / - (at most 128 characters), e.g. 'text.split'",
             )
-        if kind not in _KINDS:
+        if not isinstance(kind, str) or kind not in _KINDS:
             raise ValidationError(
                 f"invalid kind {kind!r} for node type {type_name!r}",
                 code="node_types.invalid_kind",
