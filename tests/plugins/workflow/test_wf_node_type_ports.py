@@ -11,6 +11,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -358,6 +359,13 @@ def test_fuzz_manifest_node_types_reports_problems_and_never_raises(entries: dic
     data = {"plugin": dict(MANIFEST["plugin"]), "contributes": {"node_types": entries}}
     specs, problems = manifest_node_types(parse_manifest(data, source="fuzz.toml"))
     assert set(specs) | {p.context["type"] for p in problems} == set(entries)
+    # the published schema (the manifest reference shows it) says what the reader accepts
+    schema = jsonschema.Draft202012Validator(NodeTypeRegistry.manifest_schema())
+    for problem in problems:
+        if problem.code != "node_types.invalid_port_type":
+            assert not schema.is_valid(entries[problem.context["type"]]), problem.message
+    for name in specs:
+        assert schema.is_valid(entries[name]), entries[name]
     assert all(isinstance(p, SymphonyError) and "fuzz.toml" in p.message for p in problems)
     for spec in specs.values():
         assert spec.kind in ("instrument", "operator", "control", "input", "output")

@@ -87,12 +87,14 @@ MANIFEST_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "$id": "https://symphony.dev/schemas/plugin-manifest-0.1.json",
     "title": "Symphony plugin manifest (symphony.toml)",
+    "description": "Shipped inside the plugin's import package; read without importing the plugin.",
     "type": "object",
     "additionalProperties": False,
     "required": ["plugin"],
     "properties": {
         "plugin": {
             "type": "object",
+            "description": "Who the plugin is and what it offers.",
             "additionalProperties": False,
             "required": ["id", "version", "kind", "api"],
             "properties": {
@@ -100,27 +102,51 @@ MANIFEST_SCHEMA: dict[str, Any] = {
                     "type": "string",
                     "pattern": _ID,
                     "maxLength": 128,
-                    "description": "The distribution name.",
+                    "description": "The distribution name (`pip install <id>`); unique among installed plugins.",
                 },
-                "version": {"type": "string", "minLength": 1},
-                "kind": {"enum": list(KINDS)},
+                "version": {
+                    "type": "string",
+                    "minLength": 1,
+                    "description": "The plugin's version, normally the distribution's.",
+                },
+                "kind": {
+                    "enum": list(KINDS),
+                    "description": "What the plugin is; shown by `symphony plugins list`.",
+                },
                 "api": {
                     "type": "string",
                     "minLength": 1,
-                    "description": "Kernel plugin-API range (PEP 440).",
+                    "description": (
+                        "The kernel plugin-API versions it was built for, a PEP 440 range "
+                        "(`>=0.1,<0.2`); checked before import, else the plugin is `incompatible`."
+                    ),
                 },
-                "summary": {"type": "string"},
+                "summary": {"type": "string", "description": "One line for listings and `--help`."},
                 "provides": {
                     "type": "array",
                     "items": {"type": "string", "pattern": _SLOT},
                     "uniqueItems": True,
+                    "description": (
+                        "Named slots `<kind>:<name>` it fills (`service:text-stats`, `transport:unix`, "
+                        "`node-type:text.split`); the kernel activates it on first use of one. Two "
+                        "usable plugins providing one slot are both `conflicting`."
+                    ),
                 },
                 "requires": {
                     "type": "array",
                     "items": {"type": "string", "pattern": _ID},
                     "uniqueItems": True,
+                    "description": (
+                        "Plugin ids that must be usable and are activated first; a missing one makes "
+                        "this plugin `incompatible`."
+                    ),
                 },
-                "after": {"type": "array", "items": {"type": "string", "pattern": _ID}, "uniqueItems": True},
+                "after": {
+                    "type": "array",
+                    "items": {"type": "string", "pattern": _ID},
+                    "uniqueItems": True,
+                    "description": "Plugin ids activated first when present (ordering only, not required).",
+                },
                 "activation": {
                     "oneOf": [
                         {"enum": ["on-demand", "on-startup"]},
@@ -130,12 +156,20 @@ MANIFEST_SCHEMA: dict[str, Any] = {
                             "minItems": 1,
                             "maxItems": 1,
                         },
-                    ]
+                    ],
+                    "description": (
+                        "`on-demand` (default): imported on first use of a slot, service or command; "
+                        "`on-startup`: when the kernel opens. A one-item list is accepted too."
+                    ),
                 },
                 "permissions": {
                     "type": "array",
                     "items": {"type": "string", "minLength": 1},
                     "uniqueItems": True,
+                    "description": (
+                        "What it may do, `<area>[:<detail>]` with area fs, net, process, model, bus, "
+                        "userdata or env (`fs:read`); shown by `symphony plugins inspect`."
+                    ),
                 },
                 "commands": {
                     "type": "array",
@@ -153,11 +187,29 @@ MANIFEST_SCHEMA: dict[str, Any] = {
                             },
                         ]
                     },
+                    "description": (
+                        "Top-level `symphony` commands it adds (a name, or `{ name, summary }`), so "
+                        "`symphony --help` lists them without importing it; the plugin adds them with "
+                        "the `symphony_register_commands` hook."
+                    ),
                 },
-                "config_section": {"type": "string", "pattern": r"^[a-z][a-z0-9_]*$"},
+                "config_section": {
+                    "type": "string",
+                    "pattern": r"^[a-z][a-z0-9_]*$",
+                    "description": (
+                        "The config section it owns (`[<section>]` in the config files, "
+                        "`SYMPHONY_<SECTION>__<KEY>`); checked against [config_schema]."
+                    ),
+                },
             },
         },
-        "config_schema": {"type": "object", "description": "JSON Schema of the plugin's config section."},
+        "config_schema": {
+            "type": "object",
+            "description": (
+                "JSON Schema of the config section (needs plugin.config_section); values are "
+                "checked without importing the plugin, and `default`s fill missing keys."
+            ),
+        },
         "contributes": {
             "type": "object",
             "description": (

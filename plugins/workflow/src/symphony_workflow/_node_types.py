@@ -54,7 +54,7 @@ import attrs
 
 from symphony.commons.errors import ConflictError, NotFoundError, SymphonyError, ValidationError
 from symphony_workflow._kinds import NodeKind
-from symphony_workflow._types import DEFAULT_TYPES, TypeSystem
+from symphony_workflow._types import BUILTIN_TYPES, DEFAULT_TYPES, TypeSystem
 
 if TYPE_CHECKING:
     from symphony.plugins.manifest import Manifest
@@ -155,7 +155,7 @@ class NodeTypeRegistry:
         Raises :class:`ValidationError` for a malformed name, kind or port mapping and
         :class:`ConflictError` (naming both providers) if the name is already registered.
         """
-        if not isinstance(type_name, str) or not _TYPE_NAME.match(type_name):
+        if not isinstance(type_name, str) or not _TYPE_NAME.fullmatch(type_name):
             raise ValidationError(
                 f"invalid node type name {type_name!r}",
                 code="node_types.invalid_name",
@@ -206,7 +206,7 @@ class NodeTypeRegistry:
             )
         out: dict[str, str] = {}
         for name, port_type in ports.items():
-            if not isinstance(name, str) or not _PORT_NAME.match(name):
+            if not isinstance(name, str) or not _PORT_NAME.fullmatch(name):
                 raise ValidationError(
                     f"invalid port name {name!r} in {which} of node type {type_name!r}",
                     code="node_types.invalid_port_name",
@@ -242,6 +242,48 @@ class NodeTypeRegistry:
                 context={"type": repr(name) if not isinstance(name, str) else name},
                 hint="install the plugin that provides it (`symphony plugins list`)",
             ) from None
+
+    @staticmethod
+    def manifest_schema() -> dict[str, Any]:
+        """The JSON Schema of one ``[contributes.node_types."<name>"]`` table of a manifest.
+
+        It states the same rules :meth:`add` applies (kinds, port names); port types are then
+        checked against the workflow type system (``any``, ``text``, ... and ``list[T]``).
+        """
+        ports = {
+            "type": "object",
+            "propertyNames": {"pattern": _PORT_NAME.pattern},
+            "additionalProperties": {
+                "type": "string",
+                "minLength": 1,
+                "description": "A port type: "
+                + ", ".join(f"`{t}`" for t in BUILTIN_TYPES)
+                + ", or `list[T]` of any of them (nesting allowed).",
+            },
+        }
+        return {
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "title": 'A node type declared in a manifest: [contributes.node_types."<name>"]',
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["kind"],
+            "properties": {
+                "kind": {
+                    "enum": [k.value for k in NodeKind],
+                    "description": "What the node type is; workflow nodes of this type must have this kind.",
+                },
+                "summary": {"type": "string", "description": "One line shown by listings and editors."},
+                "inputs": {
+                    **ports,
+                    "description": "Input ports: port name = port type. Nodes may declare a subset.",
+                },
+                "outputs": {
+                    **ports,
+                    "description": "Output ports: port name = port type. Nodes may declare a subset.",
+                },
+            },
+            "description": f"The table's key is the node type's name, matching `{_TYPE_NAME.pattern}`.",
+        }
 
     def find(self, name: str) -> NodeTypeSpec | None:
         """The spec registered as ``name``, or ``None``."""
