@@ -19,6 +19,9 @@ from typing import Any
 from symphony.plugins.manifest import MANIFEST_SCHEMA
 from symphony_workflow import NodeTypeRegistry
 
+sys.path.insert(0, str(Path(__file__).parent))
+from _docgen import write_or_check  # this folder holds the generators' helper
+
 PAGE = Path(__file__).with_name("manifest.md")
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "extensions" / "textstats" / "src" / "symphony_textstats" / "symphony.toml"
@@ -235,14 +238,7 @@ def render() -> str:
 
 def main(argv: list[str]) -> int:
     """Write the page, or with ``--check`` say whether it is up to date."""
-    text = render()
-    if "--check" in argv:
-        if not PAGE.exists() or PAGE.read_text() != text:
-            print(f"{PAGE} is out of date; run `{COMMAND}`", file=sys.stderr)
-            return 1
-        return 0
-    PAGE.write_text(text)
-    return 0
+    return write_or_check(PAGE, render, COMMAND, argv)
 
 
 if __name__ == "__main__":

@@ -3,11 +3,11 @@ it covers every field and the node-type port syntax, and its examples are valid 
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import subprocess
 import sys
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
@@ -20,27 +20,20 @@ GENERATOR = ROOT / "sdk" / "docs" / "generate_manifest.py"
 PAGE = ROOT / "sdk" / "docs" / "manifest.md"
 
 
-def _generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("generate_manifest", GENERATOR)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["generate_manifest"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_the_manifest_reference_is_up_to_date() -> None:
-    assert PAGE.read_text() == _generator().render(), (
+def test_the_manifest_reference_is_up_to_date(docs_generator: Callable[[str], ModuleType]) -> None:
+    assert PAGE.read_text() == docs_generator("generate_manifest").render(), (
         "sdk/docs/manifest.md is out of date: run `python sdk/docs/generate_manifest.py`"
     )
 
 
-def test_the_check_mode_fails_on_a_stale_page(tmp_path: Path) -> None:
+def test_the_check_mode_fails_on_a_stale_page(
+    tmp_path: Path, docs_generator: Callable[[str], ModuleType]
+) -> None:
     ok = subprocess.run(
         [sys.executable, str(GENERATOR), "--check"], capture_output=True, text=True, check=False
     )
     assert ok.returncode == 0, ok.stderr
-    module = _generator()
+    module = docs_generator("generate_manifest")
     module.PAGE = tmp_path / "manifest.md"
     module.PAGE.write_text("# stale\n")
     assert module.main(["--check"]) == 1
