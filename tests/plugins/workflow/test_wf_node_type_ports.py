@@ -356,3 +356,39 @@ def test_fuzz_manifest_node_types_reports_problems_and_never_raises(entries: dic
     assert all(isinstance(p, SymphonyError) and "fuzz.toml" in p.message for p in problems)
     for spec in specs.values():
         assert spec.kind in ("instrument", "operator", "control", "input", "output")
+
+
+def test_a_type_declared_by_name_only_is_checked_against_its_registered_spec_once_active(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from symphony.kernel import Kernel
+
+    site = tmp_path / "site"
+    name_only = _DECLARED.split("[contributes", 1)[0]
+    source = textwrap.dedent(
+        """
+        from symphony.hookspecs import hookimpl
+
+        @hookimpl
+        def symphony_register_node_types(registry):
+            registry.add("probe.count", kind="operator", inputs={"text": "text"}, outputs={"count": "integer"})
+        """
+    )
+    write_plugin_distribution(site, "symphony-probe", manifest=name_only, module_source=source)
+    monkeypatch.syspath_prepend(str(site))
+    bad = _probe_workflow(tmp_path / "bad.json", in_port="banana")
+    try:
+        kernel = Kernel.create(
+            use_index=False,
+            search_path=[str(site)],
+            plugins=["symphony_workflow.plugin"],
+            config_path=tmp_path / "u.toml",
+        )
+        service = kernel.service("workflow")
+        assert service.validate(service.load(bad)).valid  # known by name; ports not known yet
+        kernel.activate_slot("node-type:probe.count")
+        codes = [i.code for i in service.validate(service.load(bad)).errors]
+        assert codes == ["workflow.node_type.unknown_port"]
+    finally:
+        for name in [m for m in sys.modules if m.startswith("symphony_probe")]:
+            del sys.modules[name]

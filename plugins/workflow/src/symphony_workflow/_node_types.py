@@ -1,7 +1,7 @@
 """The registry of workflow node types that plugins can execute.
 
 The workflow plugin adds one :class:`NodeTypeRegistry` to the kernel when it is activated
-(``kernel.add_registry("node_types", "symphony_register_node_types", NodeTypeRegistry)``); the
+(``kernel.add_registry("node_types", "symphony_register_node_types", ...)``); the
 kernel hands it to every plugin's ``symphony_register_node_types(registry)`` hook. A plugin
 (which lists ``symphony-workflow`` in its manifest's ``requires``) adds the instruments and
 operators it can run::
@@ -10,7 +10,7 @@ operators it can run::
     from symphony_workflow import NodeTypeRegistry
 
     @hookimpl
-    def symphony_register_node_types(registry: NodeTypeRegistry) -> None
+    def symphony_register_node_types(registry: NodeTypeRegistry) -> None:
         registry.add(
             "text.split",
             kind="operator",
@@ -65,6 +65,8 @@ __all__ = [
     "DeclaredLookup",
     "NodeTypeRegistry",
     "NodeTypeSpec",
+    "declared_by_plugins",
+    "installed_node_types",
     "manifest_node_types",
 ]
 
@@ -344,7 +346,7 @@ def _check_declared(spec: NodeTypeSpec, declared: NodeTypeSpec | None) -> None:
             "declared": declared.to_dict(),
             "registered": spec.to_dict(),
         },
-        hint=f"make [contributes.node_types.{spec.name!r}] in the manifest and the "
+        hint=f'make [contributes.node_types."{spec.name}"] in the manifest and the '
         "symphony_register_node_types hook say the same",
     )
 
@@ -367,9 +369,9 @@ def manifest_node_types(
         except ValidationError as exc:
             problems.append(
                 ValidationError(
-                    f"{where}: [contributes.node_types.{type_name!r}]: {exc.message}",
+                    f'{where}: [contributes.node_types."{type_name}"]: {exc.message}',
                     code=exc.code,
-                    context={**exc.context, "file": where, "plugin": manifest.id},
+                    context={**exc.context, "type": type_name, "file": where, "plugin": manifest.id},
                     hint=exc.hint,
                 )
             )
