@@ -149,7 +149,7 @@ def workflow() -> None:
     "node_types",
     multiple=True,
     metavar="NAME",
-    help="Treat NAME as an installed node type (repeatable), e.g. when validating in CI.",
+    help="Treat NAME as an installed node type (repeatable; ports unchecked unless a plugin declares it), e.g. in CI.",
 )
 @click.option("--allow-orphans", is_flag=True, help="Do not warn about nodes without edges.")
 @_json_option
@@ -165,7 +165,8 @@ def validate_cmd(
 
     Prints every error and warning with its location. Exit status 0 when all files are
     valid, 1 otherwise (with --strict, warnings count too). Node types are checked against
-    the installed plugins when run inside `symphony`.
+    the installed plugins when run inside `symphony`: each must be provided, and each node's
+    ports must fit its type's (names, directions, types), read from the plugins' manifests.
     """
     results: list[dict[str, Any]] = []
     failed = False
