@@ -392,3 +392,16 @@ def test_a_type_declared_by_name_only_is_checked_against_its_registered_spec_onc
     finally:
         for name in [m for m in sys.modules if m.startswith("symphony_probe")]:
             del sys.modules[name]
+
+
+def test_plugins_inspect_lists_the_declared_node_types(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [_symphony(), "plugins", "inspect", "textstats", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=_env(tmp_path),
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["contributes"] == {"node_types": ["textstats.analyze"]}
