@@ -12,6 +12,9 @@ import re
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).parent))
+from _docgen import write_or_check  # this folder holds the generators' helper
+
 PAGE = Path(__file__).with_name("hooks.md")
 SOURCES = (
     ("symphony.hookspecs", "the kernel (`symphony-core`)", "always available"),
@@ -95,14 +98,7 @@ def render() -> str:
 
 def main(argv: list[str]) -> int:
     """Write the page, or with ``--check`` say whether it is up to date."""
-    text = render()
-    if "--check" in argv:
-        if PAGE.read_text() != text:
-            print(f"{PAGE} is out of date; run `{COMMAND}`", file=sys.stderr)
-            return 1
-        return 0
-    PAGE.write_text(text)
-    return 0
+    return write_or_check(PAGE, render, COMMAND, argv)
 
 
 if __name__ == "__main__":

@@ -3,9 +3,8 @@ the hooks reference page generated from them is up to date."""
 
 from __future__ import annotations
 
-import importlib.util
 import inspect
-import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 
@@ -16,16 +15,6 @@ from symphony import hookspecs as kernel_specs
 from symphony_workflow import hookspecs as workflow_specs
 
 ROOT = Path(__file__).resolve().parents[2]
-GENERATOR = ROOT / "sdk" / "docs" / "generate_hooks.py"
-
-
-def _generator() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("generate_hooks", GENERATOR)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["generate_hooks"] = module
-    spec.loader.exec_module(module)
-    return module
 
 
 HOOKS = [
@@ -36,9 +25,9 @@ HOOKS = [
 ]
 
 
-def test_the_hooks_reference_is_up_to_date() -> None:
+def test_the_hooks_reference_is_up_to_date(docs_generator: Callable[[str], ModuleType]) -> None:
     page = ROOT / "sdk" / "docs" / "hooks.md"
-    expected = _generator().render()
+    expected = docs_generator("generate_hooks").render()
     assert page.read_text() == expected, (
         "sdk/docs/hooks.md is out of date: run `python sdk/docs/generate_hooks.py`"
     )

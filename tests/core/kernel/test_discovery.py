@@ -90,3 +90,20 @@ def test_missing_manifest_is_invalid(add_plugin: Callable[..., Path], plugin_roo
     (record,) = discover(search_path=[str(plugin_root)])[0]
     assert record.state is PluginState.INVALID
     assert record.error_code == "plugin.manifest_missing"
+
+
+def test_contributes_tables_survive_the_warm_index(
+    add_plugin: Callable[..., Path], plugin_root: Path
+) -> None:
+    manifest = (
+        '[plugin]\nid = "p-contrib"\nversion = "0.1.0"\nkind = "operator"\napi = ">=0.1,<0.2"\n\n'
+        '[contributes.node_types."p.run"]\nkind = "operator"\ninputs = { text = "text" }\n'
+    )
+    add_plugin("p-contrib", manifest=manifest)
+    assert discover(search_path=[str(plugin_root)])[1] == "cold"
+    records, status = discover(search_path=[str(plugin_root)])
+    assert status == "warm"
+    assert records[0].manifest is not None
+    assert records[0].manifest.contributions("node_types") == {
+        "p.run": {"kind": "operator", "inputs": {"text": "text"}}
+    }

@@ -136,3 +136,75 @@ def test_fuzz_manifest_mappings_only_raise_plugin_errors(data: dict) -> None:
         parse_manifest(data, source="fuzz")
     except PluginError:
         pass
+
+
+CONTRIBUTES = """
+[plugin]
+id = "symphony-demo"
+version = "1.0.0"
+kind = "operator"
+api = ">=0.1,<0.2"
+
+[contributes.node_types."demo.run"]
+kind = "operator"
+inputs = { text = "text" }
+tags = ["a", "b"]
+pure = true
+
+[contributes.other_point.thing]
+anything = "the kernel does not interpret it"
+"""
+
+
+def test_contributes_tables_are_kept_and_round_trip(tmp_path: Path) -> None:
+    m = load_manifest(write(tmp_path, CONTRIBUTES))
+    assert m.contributions("node_types")["demo.run"]["inputs"] == {"text": "text"}
+    assert m.contributions("other_point") == {"thing": {"anything": "the kernel does not interpret it"}}
+    assert m.contributions("missing") == {}
+    again = parse_manifest(m.to_dict(), trusted=True)
+    assert again.contributes == m.contributes
+    assert "contributes" not in load_manifest(write(tmp_path, GOOD)).to_dict()
+
+
+@pytest.mark.parametrize(
+    ("table", "key"),
+    [
+        ('[contributes]\nnode_types = "flat"', "contributes.node_types"),
+        ('[contributes.node_types]\n"demo.run" = 3', "contributes.node_types.demo.run"),
+        ('[contributes.node_types."demo.run"]\nkind = 3', "contributes.node_types.demo.run.kind"),
+        (
+            '[contributes.node_types."demo.run"]\ninputs = { text = 1 }',
+            "contributes.node_types.demo.run.inputs",
+        ),
+        (
+            '[contributes.node_types."demo.run".inputs.deep]\nx = "text"',
+            "contributes.node_types.demo.run.inputs",
+        ),
+        ('[contributes.Bad-Point.x]\ny = "z"', "contributes"),
+        ('[contributes.node_types."has space"]\ny = "z"', "contributes.node_types"),
+    ],
+)
+def test_contributes_shape_is_checked_by_the_kernel(tmp_path: Path, table: str, key: str) -> None:
+    head = CONTRIBUTES.split("[contributes", 1)[0]
+    with pytest.raises(PluginError) as info:
+        load_manifest(write(tmp_path, head + table + "\n"))
+    assert info.value.code == "plugin.bad_manifest"
+    assert info.value.context["key"] == key, info.value.message
+
+
+@settings(max_examples=200)
+@given(
+    st.dictionaries(
+        st.text(max_size=12), st.dictionaries(st.text(max_size=12), toml_values, max_size=3), max_size=3
+    )
+)
+def test_fuzz_contributes_only_raises_plugin_errors(contributes: dict) -> None:
+    data = {
+        "plugin": {"id": "symphony-x", "version": "1", "kind": "operator", "api": ">=0.1"},
+        "contributes": contributes,
+    }
+    try:
+        m = parse_manifest(data, source="fuzz")
+    except PluginError:
+        return
+    assert m.to_dict().get("contributes", {}) == contributes

@@ -53,6 +53,7 @@ def test_current_plugin_is_the_default_provider() -> None:
         ("", {"kind": "operator"}),
         ("has space", {"kind": "operator"}),
         ("ok", {"kind": "gadget"}),
+        ("ok", {"kind": ["operator"]}),
         ("ok", {"kind": "operator", "inputs": ["text"]}),
         ("ok", {"kind": "operator", "inputs": {"bad-port": "text"}}),
         ("ok", {"kind": "operator", "outputs": {"p": ""}}),

@@ -115,6 +115,8 @@ def inspect_plugin(state: CliState, plugin_id: str, as_json: bool, load: bool) -
         for key in ("provides", "requires", "after", "permissions", "commands"):
             if data.get(key):
                 say(f"  {key}: ", ", ".join(plain(v) for v in data[key]))
+        for point, names in data["contributes"].items():
+            say(f"  contributes {plain(point)}: ", ", ".join(plain(v) for v in names))
         if data["timings"]:
             say("  timings: " + ", ".join(f"{k} {v * 1000:.1f} ms" for k, v in data["timings"].items()))
         if data["reason"]:

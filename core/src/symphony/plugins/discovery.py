@@ -32,7 +32,7 @@ from symphony.plugins.states import PluginRecord, PluginState
 __all__ = ["ENTRY_POINT_GROUP", "INDEX_FORMAT", "DiscoveryIndex", "discover", "scan_installed"]
 
 ENTRY_POINT_GROUP = "symphony.plugins"
-INDEX_FORMAT = 3
+INDEX_FORMAT = 4
 
 
 def _mtime(path: str) -> int:

@@ -17,6 +17,15 @@ crashes on import cannot take the host down. The format is published as a JSON S
     permissions = []
     commands = [{ name = "unix-check", summary = "..." }]
     config_section = "transport_unix"  # optional; its JSON Schema goes in [config_schema]
+
+    [contributes.node_types."text.split"]   # data for the registry ``node_types`` (see below)
+    kind = "operator"
+    inputs = { text = "text" }
+
+``[contributes.<registry>.<entry>]`` tables carry data for a registry that another plugin owns
+(the workflow plugin reads ``contributes.node_types``). The kernel only checks their shape (a
+table of tables whose values are strings, booleans, lists of strings or tables of strings) and
+keeps them in :attr:`Manifest.contributes`; what they mean is up to the registry's owner.
 """
 
 from __future__ import annotations
@@ -65,40 +74,79 @@ KINDS = (
 
 _ID = f"^{PLUGIN_ID_REGEX}$"
 _SLOT = r"^[a-z][a-z0-9-]*:[A-Za-z0-9_.*/+-][A-Za-z0-9_.*/+:-]*$"
+_REGISTRY = r"^[a-z][a-z0-9_]{0,63}$"
+_ENTRY = r"^[A-Za-z0-9_][A-Za-z0-9_.:/+-]{0,127}$"
+_FIELD = r"^[A-Za-z_][A-Za-z0-9_-]{0,63}$"
+_STRING_MAP = {
+    "type": "object",
+    "propertyNames": {"pattern": _FIELD},
+    "additionalProperties": {"type": "string"},
+}
 
 MANIFEST_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "$id": "https://symphony.dev/schemas/plugin-manifest-0.1.json",
     "title": "Symphony plugin manifest (symphony.toml)",
+    "description": "Shipped inside the plugin's import package; read without importing the plugin.",
     "type": "object",
     "additionalProperties": False,
     "required": ["plugin"],
     "properties": {
         "plugin": {
             "type": "object",
+            "description": "Who the plugin is and what it offers.",
             "additionalProperties": False,
             "required": ["id", "version", "kind", "api"],
             "properties": {
-                "id": {"type": "string", "pattern": _ID, "maxLength": 128, "description": "The distribution name."},
-                "version": {"type": "string", "minLength": 1},
-                "kind": {"enum": list(KINDS)},
+                "id": {
+                    "type": "string",
+                    "pattern": _ID,
+                    "maxLength": 128,
+                    "description": "The distribution name (`pip install <id>`); unique among installed plugins.",
+                },
+                "version": {
+                    "type": "string",
+                    "minLength": 1,
+                    "description": "The plugin's version, normally the distribution's.",
+                },
+                "kind": {
+                    "enum": list(KINDS),
+                    "description": "What the plugin is; shown by `symphony plugins list`.",
+                },
                 "api": {
                     "type": "string",
                     "minLength": 1,
-                    "description": "Kernel plugin-API range (PEP 440).",
+                    "description": (
+                        "The kernel plugin-API versions it was built for, a PEP 440 range "
+                        "(`>=0.1,<0.2`); checked before import, else the plugin is `incompatible`."
+                    ),
                 },
-                "summary": {"type": "string"},
+                "summary": {"type": "string", "description": "One line for listings and `--help`."},
                 "provides": {
                     "type": "array",
                     "items": {"type": "string", "pattern": _SLOT},
                     "uniqueItems": True,
+                    "description": (
+                        "Named slots `<kind>:<name>` it fills (`service:text-stats`, `transport:unix`, "
+                        "`node-type:text.split`); the kernel activates it on first use of one. Two "
+                        "usable plugins providing one slot are both `conflicting`."
+                    ),
                 },
                 "requires": {
                     "type": "array",
                     "items": {"type": "string", "pattern": _ID},
                     "uniqueItems": True,
+                    "description": (
+                        "Plugin ids that must be usable and are activated first; a missing one makes "
+                        "this plugin `incompatible`."
+                    ),
                 },
-                "after": {"type": "array", "items": {"type": "string", "pattern": _ID}, "uniqueItems": True},
+                "after": {
+                    "type": "array",
+                    "items": {"type": "string", "pattern": _ID},
+                    "uniqueItems": True,
+                    "description": "Plugin ids activated first when present (ordering only, not required).",
+                },
                 "activation": {
                     "oneOf": [
                         {"enum": ["on-demand", "on-startup"]},
@@ -108,12 +156,20 @@ MANIFEST_SCHEMA: dict[str, Any] = {
                             "minItems": 1,
                             "maxItems": 1,
                         },
-                    ]
+                    ],
+                    "description": (
+                        "`on-demand` (default): imported on first use of a slot, service or command; "
+                        "`on-startup`: when the kernel opens. A one-item list is accepted too."
+                    ),
                 },
                 "permissions": {
                     "type": "array",
                     "items": {"type": "string", "minLength": 1},
                     "uniqueItems": True,
+                    "description": (
+                        "What it may do, `<area>[:<detail>]` with area fs, net, process, model, bus, "
+                        "userdata or env (`fs:read`); shown by `symphony plugins inspect`."
+                    ),
                 },
                 "commands": {
                     "type": "array",
@@ -131,11 +187,54 @@ MANIFEST_SCHEMA: dict[str, Any] = {
                             },
                         ]
                     },
+                    "description": (
+                        "Top-level `symphony` commands it adds (a name, or `{ name, summary }`), so "
+                        "`symphony --help` lists them without importing it; the plugin adds them with "
+                        "the `symphony_register_commands` hook."
+                    ),
                 },
-                "config_section": {"type": "string", "pattern": r"^[a-z][a-z0-9_]*$"},
+                "config_section": {
+                    "type": "string",
+                    "pattern": r"^[a-z][a-z0-9_]*$",
+                    "description": (
+                        "The config section it owns (`[<section>]` in the config files, "
+                        "`SYMPHONY_<SECTION>__<KEY>`); checked against [config_schema]."
+                    ),
+                },
             },
         },
-        "config_schema": {"type": "object", "description": "JSON Schema of the plugin's config section."},
+        "config_schema": {
+            "type": "object",
+            "description": (
+                "JSON Schema of the config section (needs plugin.config_section); values are "
+                "checked without importing the plugin, and `default`s fill missing keys."
+            ),
+        },
+        "contributes": {
+            "type": "object",
+            "description": (
+                "Data for registries other plugins own: [contributes.<registry>.<entry>] tables "
+                "(e.g. contributes.node_types, read by the workflow plugin). The kernel checks "
+                "only this shape; the registry's owner checks the content."
+            ),
+            "propertyNames": {"pattern": _REGISTRY},
+            "additionalProperties": {
+                "type": "object",
+                "propertyNames": {"pattern": _ENTRY},
+                "additionalProperties": {
+                    "type": "object",
+                    "propertyNames": {"pattern": _FIELD},
+                    "additionalProperties": {
+                        "oneOf": [
+                            {"type": "string"},
+                            {"type": "boolean"},
+                            {"type": "array", "items": {"type": "string"}},
+                            _STRING_MAP,
+                        ]
+                    },
+                },
+            },
+        },
     },
 }
 
@@ -165,11 +264,18 @@ class Manifest:
     commands: tuple[CommandInfo, ...] = ()
     config_section: str | None = None
     config_schema: Mapping[str, Any] | None = attrs.field(default=None, eq=False, hash=False)
+    contributes: Mapping[str, Mapping[str, Mapping[str, Any]]] = attrs.field(
+        factory=dict, eq=False, hash=False
+    )
     source: str | None = attrs.field(default=None, eq=False)
 
     def services(self) -> list[str]:
         """Names of the services this plugin provides (its ``service:<name>`` slots)."""
         return [slot.split(":", 1)[1] for slot in self.provides if slot.startswith("service:")]
+
+    def contributions(self, registry: str) -> Mapping[str, Mapping[str, Any]]:
+        """The ``[contributes.<registry>]`` entries (entry name -> its table); empty if none."""
+        return self.contributes.get(registry, {})
 
     def to_dict(self) -> dict[str, Any]:
         """The manifest as the plain mapping the TOML file holds (JSON-safe)."""
@@ -191,6 +297,11 @@ class Manifest:
         data: dict[str, Any] = {"plugin": plugin}
         if self.config_schema is not None:
             data["config_schema"] = dict(self.config_schema)
+        if self.contributes:
+            data["contributes"] = {
+                point: {name: dict(entry) for name, entry in entries.items()}
+                for point, entries in self.contributes.items()
+            }
         return data
 
 
@@ -252,6 +363,7 @@ def parse_manifest(data: Mapping[str, Any], *, source: str | None = None, truste
         commands=commands,
         config_section=plugin.get("config_section"),
         config_schema=data.get("config_schema"),
+        contributes=data.get("contributes") or {},
         source=source,
     )
 

@@ -107,6 +107,7 @@ class PluginRecord:
             "activation": m.activation if m else None,
             "permissions": list(m.permissions) if m else [],
             "commands": [c.name for c in m.commands] if m else [],
+            "contributes": {point: sorted(entries) for point, entries in m.contributes.items()} if m else {},
             "distribution": self.distribution,
             "entry_point": self.entry_point,
             "manifest": m.source if m else None,

@@ -72,7 +72,7 @@ def test_file_size_limit_and_root_confinement(symphony_kernel_factory, tmp_path:
 
 def test_operator_checks_inputs() -> None:
     op = TextStatsOperator()
-    assert op.run({"text": "one two"})["words"] == 2
+    assert op.run({"text": "one two"})["stats"]["words"] == 2
     with pytest.raises(ValidationError) as info:
         op.run({"txt": "typo"})
     assert info.value.code == "operator.invalid_input"

@@ -19,9 +19,17 @@ from symphony_workflow._kinds import EdgeKind, NodeKind
 
 if TYPE_CHECKING:
     from symphony_workflow._model import Edge, Node
+    from symphony_workflow._node_types import NodeTypeSpec
     from symphony_workflow._types import TypeSystem
 
-__all__ = ["Issue", "Severity", "edge_problems", "expression_problems", "node_problems"]
+__all__ = [
+    "Issue",
+    "Severity",
+    "edge_problems",
+    "expression_problems",
+    "node_problems",
+    "node_type_problems",
+]
 
 
 class Severity(enum.StrEnum):
@@ -123,6 +131,80 @@ def node_problems(node: Node, types: TypeSystem, path: str | None = None) -> lis
                 path=path,
             )
         )
+    return issues
+
+
+def node_type_problems(
+    node: Node, spec: NodeTypeSpec, types: TypeSystem, path: str | None = None
+) -> list[Issue]:
+    """Problems of a node against its type's spec: kind, port names, directions and types.
+
+    Each port the node declares must exist on the type on the same side; data flows from the
+    node's input into the type's (the node's type must be assignable to the type's) and from
+    the type's output into the node's (the type's must be assignable to the node's).
+    """
+    issues: list[Issue] = []
+    if node.kind.value != spec.kind:
+        issues.append(
+            _err(
+                "workflow.node_type.kind",
+                f"node {node.id!r} is an {node.kind.value} node, but type {spec.name!r} is an {spec.kind}",
+                node=node.id,
+                path=f"{path}.kind" if path else None,
+                details={"type": spec.name, "expected": spec.kind, "found": node.kind.value},
+            )
+        )
+    sides = (
+        ("inputs", "input", "output", node.inputs, spec.inputs, spec.outputs),
+        ("outputs", "output", "input", node.outputs, spec.outputs, spec.inputs),
+    )
+    for which, side, other_side, ports, own, other in sides:
+        for i, port in enumerate(ports):
+            where = f"{path}.{which}[{i}]" if path else None
+            declared = own.get(port.name)
+            if declared is None:
+                if port.name in other:
+                    issues.append(
+                        _err(
+                            "workflow.node_type.port_direction",
+                            f"node {node.id!r} has {port.name!r} as an {side}, but type {spec.name!r} "
+                            f"has it as an {other_side}",
+                            node=node.id,
+                            port=port.name,
+                            path=where,
+                            details={"type": spec.name, "expected": other_side, "found": side},
+                        )
+                    )
+                else:
+                    issues.append(
+                        _err(
+                            "workflow.node_type.unknown_port",
+                            f"node {node.id!r} has {side} {port.name!r}, which type {spec.name!r} does not "
+                            f"declare (its {which}: {', '.join(own) or 'none'})",
+                            node=node.id,
+                            port=port.name,
+                            path=where,
+                            details={"type": spec.name, "available": list(own)},
+                        )
+                    )
+                continue
+            source, target = (port.type, declared) if which == "inputs" else (declared, port.type)
+            try:
+                compatible = types.is_assignable(source, target)
+            except ValidationError:
+                continue  # a malformed node port type is reported by node_problems
+            if not compatible:
+                issues.append(
+                    _err(
+                        "workflow.node_type.port_type",
+                        f"{side} {node.id}.{port.name} is {port.type!r}, but type {spec.name!r} declares it "
+                        f"as {declared!r}",
+                        node=node.id,
+                        port=port.name,
+                        path=f"{where}.type" if where else None,
+                        details={"type": spec.name, "expected": declared, "found": port.type},
+                    )
+                )
     return issues
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
@@ -19,6 +19,7 @@ from symphony.commons.errors import SymphonyError, ValidationError
 from symphony.commons.fs import atomic_write
 from symphony_workflow._dag import critical_path, diff, levels
 from symphony_workflow._model import NodeKind, Workflow
+from symphony_workflow._node_types import NodeTypeSpec
 from symphony_workflow._render import FORMATS
 from symphony_workflow._serialization import detect_format, json_schema
 from symphony_workflow._service import WorkflowService
@@ -47,8 +48,13 @@ def _service(extra_template_paths: Iterable[str] = (), node_types: Iterable[str]
         service = WorkflowService()
     extra = set(node_types)
     if extra:
+        # --node-type NAME: known by name (ports unchecked) unless an installed plugin declares it
         base = service.node_type_lookup()
-        known = extra | (set(base) if isinstance(base, set | frozenset) else set())
+        known: dict[str, NodeTypeSpec | None] = dict.fromkeys(extra)
+        if isinstance(base, Mapping):
+            known.update(base)
+        elif isinstance(base, set | frozenset):
+            known.update(dict.fromkeys(base))
         service = WorkflowService(
             service.kernel,
             max_nodes=service.max_nodes,
@@ -143,7 +149,7 @@ def workflow() -> None:
     "node_types",
     multiple=True,
     metavar="NAME",
-    help="Treat NAME as an installed node type (repeatable), e.g. when validating in CI.",
+    help="Treat NAME as an installed node type (repeatable; ports unchecked unless a plugin declares it), e.g. in CI.",
 )
 @click.option("--allow-orphans", is_flag=True, help="Do not warn about nodes without edges.")
 @_json_option
@@ -159,7 +165,8 @@ def validate_cmd(
 
     Prints every error and warning with its location. Exit status 0 when all files are
     valid, 1 otherwise (with --strict, warnings count too). Node types are checked against
-    the installed plugins when run inside `symphony`.
+    the installed plugins when run inside `symphony`: each must be provided, and each node's
+    ports must fit its type's (names, directions, types), read from the plugins' manifests.
     """
     results: list[dict[str, Any]] = []
     failed = False
@@ -191,7 +198,11 @@ def validate_cmd(
         for entry in results:
             status = "valid" if entry["valid"] else "INVALID"
             summary = entry.get("workflow")
-            size = f" ({_count(summary['nodes'], 'node')}, {_count(summary['edges'], 'edge')})" if summary else ""
+            size = (
+                f" ({_count(summary['nodes'], 'node')}, {_count(summary['edges'], 'edge')})"
+                if summary
+                else ""
+            )
             click.echo(f"{entry['file']}: {status}{size}", err=not entry["valid"])
             for issue in entry["errors"]:
                 where = _where(issue)

@@ -1,7 +1,7 @@
 """The registry of workflow node types that plugins can execute.
 
 The workflow plugin adds one :class:`NodeTypeRegistry` to the kernel when it is activated
-(``kernel.add_registry("node_types", "symphony_register_node_types", NodeTypeRegistry)``); the
+(``kernel.add_registry("node_types", "symphony_register_node_types", ...)``); the
 kernel hands it to every plugin's ``symphony_register_node_types(registry)`` hook. A plugin
 (which lists ``symphony-workflow`` in its manifest's ``requires``) adds the instruments and
 operators it can run::
@@ -10,7 +10,7 @@ operators it can run::
     from symphony_workflow import NodeTypeRegistry
 
     @hookimpl
-    def symphony_register_node_types(registry: NodeTypeRegistry) -> None
+    def symphony_register_node_types(registry: NodeTypeRegistry) -> None:
         registry.add(
             "text.split",
             kind="operator",
@@ -19,9 +19,24 @@ operators it can run::
             summary="Split text into chunks.",
         )
 
-Each type should also be declared in the plugin's manifest as ``provides = ["node-type:text.split"]``
-so workflows can be checked against installed plugins without importing them. Registering a
-type name twice is a :class:`~symphony.commons.errors.ConflictError` naming both providers.
+Each type should also be declared in the plugin's manifest, its name as a slot and its ports in
+a ``[contributes.node_types."<name>"]`` table, so workflows are checked against installed
+plugins (port names, directions and types) without importing them::
+
+    [plugin]
+    provides = ["node-type:text.split"]
+
+    [contributes.node_types."text.split"]
+    kind = "operator"                       # or "instrument"
+    summary = "Split text into chunks."
+    inputs = { text = "text" }              # port name = port type (symphony_workflow types)
+    outputs = { chunks = "list[text]" }
+
+:func:`manifest_node_types` reads those tables. The kernel checks only their shape; this module
+checks their content. A type registered by a plugin whose manifest declares it differently
+(kind or ports) is a :class:`~symphony.commons.errors.ConflictError` naming the manifest and the
+registering plugin, so the plugin fails its activation. Registering a type name twice is a
+:class:`~symphony.commons.errors.ConflictError` naming both providers.
 
 While a plugin's hook runs, the kernel sets :attr:`NodeTypeRegistry.current_plugin` to that
 plugin's id, which becomes the ``provider`` of what it adds (an explicit ``provider=`` wins).
@@ -30,16 +45,38 @@ plugin's id, which becomes the ``provider`` of what it adds (an explicit ``provi
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from symphony.commons.errors import ConflictError, NotFoundError, ValidationError
-from symphony_workflow._model import NodeKind
+from symphony.commons.errors import ConflictError, NotFoundError, SymphonyError, ValidationError
+from symphony_workflow._kinds import NodeKind
+from symphony_workflow._types import BUILTIN_TYPES, DEFAULT_TYPES, TypeSystem
 
-__all__ = ["NodeTypeRegistry", "NodeTypeSpec"]
+if TYPE_CHECKING:
+    from symphony.plugins.manifest import Manifest
+
+__all__ = [
+    "MANIFEST_POINT",
+    "MANIFEST_SLOT",
+    "DeclaredLookup",
+    "NodeTypeRegistry",
+    "NodeTypeSpec",
+    "declared_by_plugins",
+    "installed_node_types",
+    "manifest_node_types",
+]
+
+MANIFEST_POINT = "node_types"
+"""The manifest's ``[contributes.<point>]`` table this module reads (also the registry's name)."""
+
+MANIFEST_SLOT = "node-type:"
+"""Prefix of the manifest slots naming the node types a plugin provides."""
+
+_ENTRY_FIELDS = frozenset({"kind", "summary", "inputs", "outputs"})
 
 _KINDS = frozenset(k.value for k in NodeKind)
 
@@ -53,7 +90,7 @@ def _frozen_ports(value: Mapping[str, str]) -> Mapping[str, str]:
 
 @attrs.frozen
 class NodeTypeSpec:
-    """One registered node type: its name, kind, typed ports, summary and providing plugin."""
+    """One node type: its name, kind, typed ports, summary and providing plugin."""
 
     name: str
     kind: str
@@ -61,6 +98,20 @@ class NodeTypeSpec:
     outputs: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_ports)
     summary: str = ""
     provider: str | None = None
+    source: str | None = attrs.field(default=None, eq=False)
+    """Where it was declared: the manifest file for a spec read from one, else ``None``."""
+
+    def differences(self, other: NodeTypeSpec, *, types: TypeSystem = DEFAULT_TYPES) -> list[str]:
+        """How ``other`` declares this type differently (kind, port names, port types); empty if
+        they agree. Types are compared in their canonical spelling; summaries are not compared."""
+        found: list[str] = []
+        if self.kind != other.kind:
+            found.append(f"kind {self.kind!r} vs {other.kind!r}")
+        for which in ("inputs", "outputs"):
+            mine, theirs = _canonical(getattr(self, which), types), _canonical(getattr(other, which), types)
+            if mine != theirs:
+                found.append(f"{which} {mine} vs {theirs}")
+        return found
 
     def to_dict(self) -> dict[str, object]:
         """A JSON-safe dict of this spec (for ``--json`` output and the bus)."""
@@ -85,8 +136,9 @@ class NodeTypeRegistry:
     (True, ['text.split'])
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, declared: DeclaredLookup | None = None) -> None:
         self._types: dict[str, NodeTypeSpec] = {}
+        self._declared = declared
         self.current_plugin: str | None = None
         """Set by the kernel while a plugin's registration hook runs; the default ``provider``."""
 
@@ -105,14 +157,14 @@ class NodeTypeRegistry:
         Raises :class:`ValidationError` for a malformed name, kind or port mapping and
         :class:`ConflictError` (naming both providers) if the name is already registered.
         """
-        if not isinstance(type_name, str) or not _TYPE_NAME.match(type_name):
+        if not isinstance(type_name, str) or not _TYPE_NAME.fullmatch(type_name):
             raise ValidationError(
                 f"invalid node type name {type_name!r}",
                 code="node_types.invalid_name",
                 context={"type": repr(type_name)},
                 hint="use letters, digits and . _ : / - (at most 128 characters), e.g. 'text.split'",
             )
-        if kind not in _KINDS:
+        if not isinstance(kind, str) or kind not in _KINDS:
             raise ValidationError(
                 f"invalid kind {kind!r} for node type {type_name!r}",
                 code="node_types.invalid_kind",
@@ -127,6 +179,11 @@ class NodeTypeRegistry:
                 context={"type": type_name},
             )
         who = provider if provider is not None else self.current_plugin
+        spec = NodeTypeSpec(
+            name=type_name, kind=str(kind), inputs=ports_in, outputs=ports_out, summary=summary, provider=who
+        )
+        if self._declared is not None and who is not None:
+            _check_declared(spec, self._declared(type_name, who))
         existing = self._types.get(type_name)
         if existing is not None:
             raise ConflictError(
@@ -136,9 +193,6 @@ class NodeTypeRegistry:
                 context={"type": type_name, "providers": [existing.provider, who]},
                 hint="uninstall or disable one of the two plugins",
             )
-        spec = NodeTypeSpec(
-            name=type_name, kind=str(kind), inputs=ports_in, outputs=ports_out, summary=summary, provider=who
-        )
         self._types[type_name] = spec
         return spec
 
@@ -154,7 +208,7 @@ class NodeTypeRegistry:
             )
         out: dict[str, str] = {}
         for name, port_type in ports.items():
-            if not isinstance(name, str) or not _PORT_NAME.match(name):
+            if not isinstance(name, str) or not _PORT_NAME.fullmatch(name):
                 raise ValidationError(
                     f"invalid port name {name!r} in {which} of node type {type_name!r}",
                     code="node_types.invalid_port_name",
@@ -191,6 +245,52 @@ class NodeTypeRegistry:
                 hint="install the plugin that provides it (`symphony plugins list`)",
             ) from None
 
+    @staticmethod
+    def manifest_schema() -> dict[str, Any]:
+        """The JSON Schema of one ``[contributes.node_types."<name>"]`` table of a manifest.
+
+        It states the same rules :meth:`add` applies (kinds, port names); port types are then
+        checked against the workflow type system (``any``, ``text``, ... and ``list[T]``).
+        """
+        ports = {
+            "type": "object",
+            "propertyNames": {"pattern": _PORT_NAME.pattern},
+            "additionalProperties": {
+                "type": "string",
+                "minLength": 1,
+                "description": "A port type: "
+                + ", ".join(f"`{t}`" for t in BUILTIN_TYPES)
+                + ", or `list[T]` of any of them (nesting allowed).",
+            },
+        }
+        return {
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "title": 'A node type declared in a manifest: [contributes.node_types."<name>"]',
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["kind"],
+            "properties": {
+                "kind": {
+                    "enum": [k.value for k in NodeKind],
+                    "description": "What the node type is; workflow nodes of this type must have this kind.",
+                },
+                "summary": {"type": "string", "description": "One line shown by listings and editors."},
+                "inputs": {
+                    **ports,
+                    "description": "Input ports: port name = port type. Nodes may declare a subset.",
+                },
+                "outputs": {
+                    **ports,
+                    "description": "Output ports: port name = port type. Nodes may declare a subset.",
+                },
+            },
+            "description": f"The table's key is the node type's name, matching `{_TYPE_NAME.pattern}`.",
+        }
+
+    def find(self, name: str) -> NodeTypeSpec | None:
+        """The spec registered as ``name``, or ``None``."""
+        return self._types.get(name) if isinstance(name, str) else None
+
     def names(self) -> list[str]:
         """Every registered type name, sorted."""
         return sorted(self._types)
@@ -210,3 +310,164 @@ class NodeTypeRegistry:
 
     def __repr__(self) -> str:
         return f"NodeTypeRegistry({len(self._types)} types)"
+
+
+DeclaredLookup = Callable[[str, str], "NodeTypeSpec | None"]
+"""``(type name, plugin id) -> the spec that plugin's manifest declares`` (``None``: none declared).
+
+It may raise the :class:`SymphonyError` that makes the declaration unusable."""
+
+
+def _canonical(ports: Mapping[str, str], types: TypeSystem) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for name, port_type in sorted(ports.items()):
+        try:
+            out[name] = types.normalize(port_type)
+        except ValidationError:
+            out[name] = port_type
+    return out
+
+
+def _check_declared(spec: NodeTypeSpec, declared: NodeTypeSpec | None) -> None:
+    if declared is None:
+        return
+    found = declared.differences(spec)
+    if not found:
+        return
+    source = declared.source or f"the manifest of {spec.provider}"
+    raise ConflictError(
+        f"node type {spec.name!r} registered by {spec.provider} does not match its declaration in "
+        f"{source}: {'; '.join(found)} (manifest vs registered)",
+        code="node_types.manifest_mismatch",
+        context={
+            "type": spec.name,
+            "plugin": spec.provider,
+            "file": source,
+            "declared": declared.to_dict(),
+            "registered": spec.to_dict(),
+        },
+        hint=f'make [contributes.node_types."{spec.name}"] in the manifest and the '
+        "symphony_register_node_types hook say the same",
+    )
+
+
+def manifest_node_types(
+    manifest: Manifest, *, types: TypeSystem = DEFAULT_TYPES
+) -> tuple[dict[str, NodeTypeSpec], list[SymphonyError]]:
+    """The node types a manifest declares in ``[contributes.node_types."<name>"]`` tables.
+
+    Returns the specs by name (``provider`` is the manifest's plugin id) and a
+    :class:`ValidationError` for each entry that is not usable (unknown field, bad kind, bad
+    port name, unknown port type) naming the file, the type and the field. Nothing is imported.
+    """
+    specs: dict[str, NodeTypeSpec] = {}
+    problems: list[SymphonyError] = []
+    where = manifest.source or f"the manifest of {manifest.id}"
+    for type_name, entry in manifest.contributions(MANIFEST_POINT).items():
+        try:
+            specs[type_name] = _entry_spec(type_name, entry, manifest.id, where, types)
+        except ValidationError as exc:
+            problems.append(
+                ValidationError(
+                    f'{where}: [contributes.node_types."{type_name}"]: {exc.message}',
+                    code=exc.code,
+                    context={**exc.context, "type": type_name, "file": where, "plugin": manifest.id},
+                    hint=exc.hint,
+                )
+            )
+    return specs, problems
+
+
+def _entry_spec(
+    type_name: str, entry: Mapping[str, Any], plugin: str, where: str, types: TypeSystem
+) -> NodeTypeSpec:
+    unknown = sorted(set(entry) - _ENTRY_FIELDS)
+    if unknown:
+        raise ValidationError(
+            f"unknown field(s) {', '.join(unknown)}",
+            code="node_types.unknown_field",
+            context={"type": type_name, "fields": unknown, "allowed": sorted(_ENTRY_FIELDS)},
+        )
+    if "kind" not in entry:
+        raise ValidationError(
+            "missing field 'kind'",
+            code="node_types.invalid_kind",
+            context={"type": type_name},
+            hint='kind = "operator" or "instrument"',
+        )
+    registry = NodeTypeRegistry()
+    spec = registry.add(
+        type_name,
+        kind=entry["kind"],
+        inputs=entry.get("inputs"),
+        outputs=entry.get("outputs"),
+        summary=entry.get("summary", ""),
+        provider=plugin,
+    )
+    for which, ports in (("inputs", spec.inputs), ("outputs", spec.outputs)):
+        for port, port_type in ports.items():
+            try:
+                types.normalize(port_type)
+            except ValidationError as exc:
+                raise ValidationError(
+                    f"{which}.{port}: {exc.message}",
+                    code="node_types.invalid_port_type",
+                    context={"type": type_name, "field": which, "port": port, "known": types.scalars},
+                    hint=exc.hint,
+                ) from None
+    return attrs.evolve(spec, source=where)
+
+
+def declared_by_plugins(kernel: Any) -> DeclaredLookup:
+    """A :data:`DeclaredLookup` over the manifests of ``kernel``'s plugins (parsed once each).
+
+    An unusable declaration of the looked-up type raises its problem, so the plugin that
+    registers it fails its activation with that reason.
+    """
+    cache: dict[str, tuple[dict[str, NodeTypeSpec], list[SymphonyError]]] = {}
+
+    def lookup(type_name: str, plugin_id: str) -> NodeTypeSpec | None:
+        parsed = cache.get(plugin_id)
+        if parsed is None:
+            try:
+                manifest = kernel.plugin(plugin_id).manifest
+            except SymphonyError:
+                return None
+            if manifest is None:
+                return None
+            parsed = cache[plugin_id] = manifest_node_types(manifest)
+        specs, problems = parsed
+        for problem in problems:
+            if problem.context.get("type") == type_name:
+                raise problem
+        return specs.get(type_name)
+
+    return lookup
+
+
+def installed_node_types(kernel: Any) -> dict[str, NodeTypeSpec | None]:
+    """Node types of ``kernel``'s usable plugins, read from their manifests (nothing imported),
+    then completed from the ``node_types`` registry when the workflow plugin is active.
+
+    Each name maps to its spec, or to ``None`` when only its name is known (a
+    ``node-type:<name>`` slot without a ``[contributes.node_types]`` table): its ports are then
+    not checked. An unusable manifest table counts as name-only and is logged.
+    """
+    from symphony.commons.log import get_logger
+
+    known: dict[str, NodeTypeSpec | None] = {}
+    for record in kernel.providers(MANIFEST_SLOT):
+        manifest = record.manifest
+        specs, problems = manifest_node_types(manifest)
+        for problem in problems:
+            get_logger("symphony_workflow").warning("unusable node type declaration", reason=problem.message)
+        for slot in manifest.provides:
+            if slot.startswith(MANIFEST_SLOT):
+                name = slot[len(MANIFEST_SLOT) :]
+                known[name] = specs.get(name)
+    if MANIFEST_POINT in kernel.registry_names():
+        registry: NodeTypeRegistry = kernel.registry(MANIFEST_POINT)
+        for spec in registry.specs():
+            if known.get(spec.name) is None:
+                known[spec.name] = spec
+    return known

@@ -22,6 +22,7 @@ from symphony_workflow._audit import AuditLog, JsonlAuditStorage
 from symphony_workflow._events import BusEventSink, EventHub, EventSink, HookEventSink
 from symphony_workflow._execution import DurationEstimator, Execution
 from symphony_workflow._model import Workflow
+from symphony_workflow._node_types import installed_node_types
 from symphony_workflow._render import render
 from symphony_workflow._serialization import DEFAULT_MAX_NODES, dumps, load, loads, to_binary
 from symphony_workflow._templates import Instantiation, Template, TemplateLibrary
@@ -81,26 +82,21 @@ class WorkflowService:
     def node_type_lookup(self) -> NodeTypeLookup | None:
         """Which node types are installed: explicit ``node_types``, else the kernel's plugins.
 
-        From a kernel: every ``node-type:<name>`` slot in usable plugins' manifests (nothing
-        imported) plus what active plugins registered with ``symphony_register_node_types``.
-        ``None`` without a kernel (validation then skips that check with a warning).
+        From a kernel: a mapping of type name to :class:`NodeTypeSpec` (``None`` when only the
+        name is known) built from usable plugins' manifests (``node-type:<name>`` slots and
+        ``[contributes.node_types]`` tables; nothing imported), completed by what active plugins
+        registered with ``symphony_register_node_types``. Validation checks each node's ports
+        against its type's spec. ``None`` without a kernel (validation then skips that check
+        with a warning).
         """
         if self._node_types is not None:
             return self._node_types
         if self.kernel is None:
             return None
-        names: set[str] = set()
         try:
-            for record in self.kernel.providers("node-type:"):
-                manifest = getattr(record, "manifest", None)
-                for slot in getattr(manifest, "provides", ()) or ():
-                    if slot.startswith("node-type:"):
-                        names.add(slot[len("node-type:") :])
-            if "node_types" in self.kernel.registry_names():
-                names.update(self.kernel.registry("node_types").names())
+            return installed_node_types(self.kernel)
         except SymphonyError:
             return None
-        return names
 
     # -- documents --------------------------------------------------------------------------------
 

@@ -21,7 +21,18 @@ Errors (``report.errors``):
                                           unknown or not-upstream output
 ``workflow.missing_input``                a required input port of an enabled node has no incoming edge
 ``workflow.unknown_node_type``            no installed plugin provides the node's type
+``workflow.node_type.kind``               the node's kind differs from its type's (operator vs instrument)
+``workflow.node_type.unknown_port``       the node has a port its type does not declare
+``workflow.node_type.port_direction``     the node has as an input what its type has as an output, or
+                                          the reverse
+``workflow.node_type.port_type``          a port's type does not fit its type's: the node's input must be
+                                          assignable to the type's, the type's output to the node's
 ========================================  ==========================================================
+
+The ``node_type.*`` checks run when ``node_types`` knows a type's spec: a
+:class:`~symphony_workflow.NodeTypeRegistry`, or a mapping of name to
+:class:`~symphony_workflow.NodeTypeSpec` (``None`` for a type known by name only), as the
+``workflow`` service builds from installed plugins' manifests.
 
 Warnings (``report.warnings``): ``workflow.orphan_node`` (no edges at all), ``workflow.unreachable``
 (can never run: every path to it starts at a node that cannot run or crosses a disabled node),
@@ -51,9 +62,11 @@ from symphony_workflow._checks import (
     edge_problems,
     expression_problems,
     node_problems,
+    node_type_problems,
 )
 from symphony_workflow._errors import WorkflowValidationError
 from symphony_workflow._model import BUILTIN_NODE_TYPES, Edge, EdgeKind, Node, NodeKind, Workflow
+from symphony_workflow._node_types import NodeTypeRegistry, NodeTypeSpec
 from symphony_workflow._types import DEFAULT_TYPES, TypeSystem
 
 __all__ = [
@@ -68,7 +81,8 @@ __all__ = [
 ]
 
 NodeTypeLookup = Container[str] | Callable[[str], bool]
-"""Which node types are installed: a set-like of type names (a ``NodeTypeRegistry`` works) or a predicate."""
+"""Which node types are installed: a set-like of type names or a predicate; a
+``NodeTypeRegistry`` or a mapping of name to ``NodeTypeSpec | None`` also checks ports."""
 
 INTEGRITY_CODES: frozenset[str] = frozenset(
     {
@@ -163,6 +177,20 @@ def _lookup_fn(node_types: Any) -> Callable[[str], bool] | None:
     if callable(node_types) and not hasattr(node_types, "__contains__"):
         return node_types  # type: ignore[no-any-return]
     return node_types.__contains__  # type: ignore[no-any-return]
+
+
+def _spec_fn(node_types: Any) -> Callable[[str], NodeTypeSpec | None] | None:
+    if isinstance(node_types, NodeTypeRegistry):
+        return node_types.find
+    if isinstance(node_types, Mapping):
+        get = node_types.get
+
+        def spec_of(name: str) -> NodeTypeSpec | None:
+            found = get(name)
+            return found if isinstance(found, NodeTypeSpec) else None
+
+        return spec_of
+    return None
 
 
 def validate(
@@ -351,6 +379,8 @@ def check_parts(
 
     # one pass over the nodes: node types, required inputs, orphans, control shape -----------
     lookup = _lookup_fn(node_types)
+    spec_of = _spec_fn(node_types)
+    plain: dict[str, tuple[str, dict[str, str], dict[str, str]]] = {}
     builtin = BUILTIN_NODE_TYPES
     control_kind = NodeKind.CONTROL
     check_orphans = len(by_id) > 1 and not opts.allow_orphans
@@ -382,6 +412,13 @@ def check_parts(
                             details={"type": node.type, "kind": kind.value},
                         )
                     )
+                elif spec_of is not None:
+                    spec = spec_of(node.type)
+                    if spec is not None:
+                        if not _fits(node, spec, plain, assignable):
+                            errors.extend(
+                                node_type_problems(node, spec, types, f"{prefix}.nodes[{node_pos[nid]}]")
+                            )
         if node.enabled:
             for pname in node.required_inputs:
                 if (nid, pname) not in fed:
@@ -463,6 +500,33 @@ def check_parts(
                     )
                 )
     return ValidationReport(tuple(errors), tuple(warnings))
+
+
+def _fits(
+    node: Node,
+    spec: NodeTypeSpec,
+    plain: dict[str, tuple[str, dict[str, str], dict[str, str]]],
+    assignable: Callable[[str, str], bool],
+) -> bool:
+    """The fast yes of :func:`node_type_problems`: True when the node fits its type's spec."""
+    cached = plain.get(spec.name)
+    if cached is None:
+        cached = plain[spec.name] = (spec.kind, dict(spec.inputs), dict(spec.outputs))
+    kind, ins, outs = cached
+    if node.kind.value != kind:
+        return False
+    try:
+        for port in node.inputs:
+            declared = ins.get(port.name)
+            if declared is None or (declared != port.type and not assignable(port.type, declared)):
+                return False
+        for port in node.outputs:
+            declared = outs.get(port.name)
+            if declared is None or (declared != port.type and not assignable(declared, port.type)):
+                return False
+    except ValidationError:
+        return False  # let node_type_problems sort out what is malformed
+    return True
 
 
 class _Positions:

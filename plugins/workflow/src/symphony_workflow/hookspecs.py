@@ -31,8 +31,11 @@ def symphony_register_node_types(registry: NodeTypeRegistry, kernel: Kernel) -> 
 
     Called once when the plugin is activated (after the workflow plugin, which adds the
     ``node_types`` registry): on first use of one of its services or slots, e.g.
-    ``kernel.activate_slot("node-type:<name>")``. Declare each type in the manifest as
-    ``provides = ["node-type:<name>"]`` so workflows are checked without importing the plugin.
+    ``kernel.activate_slot("node-type:<name>")``. Declare each type in the manifest too, as
+    ``provides = ["node-type:<name>"]`` and a ``[contributes.node_types."<name>"]`` table
+    (``kind``, ``summary``, ``inputs``, ``outputs``), so workflows are checked (port names,
+    directions, types) without importing the plugin. What the hook registers must agree with
+    that table, or the plugin fails its activation with both named.
 
     :param registry: The kernel's ``node_types`` registry (:class:`symphony_workflow.NodeTypeRegistry`):
         ``registry.add(name, kind=..., inputs=..., outputs=..., summary=...)``; a name

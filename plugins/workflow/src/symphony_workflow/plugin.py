@@ -27,12 +27,17 @@ def symphony_register_commands(registry: CommandRegistry) -> None:
 def symphony_activate(kernel: Kernel) -> None:
     """Add the workflow hookspecs and the ``node_types`` registry they fill.
 
-    Plugins that add node types require this plugin, so they are activated after it.
+    Plugins that add node types require this plugin, so they are activated after it. What a
+    plugin registers is checked against what its manifest declares
+    (``[contributes.node_types."<name>"]``): a difference fails that plugin, naming both.
     """
     from symphony_workflow import hookspecs
-    from symphony_workflow._node_types import NodeTypeRegistry
+    from symphony_workflow._node_types import NodeTypeRegistry, declared_by_plugins
 
     caller = getattr(kernel.hook, "symphony_register_node_types", None)
     if caller is None or not caller.has_spec():
         kernel.add_hookspecs(hookspecs)
-    kernel.add_registry("node_types", "symphony_register_node_types", NodeTypeRegistry)
+    declared = declared_by_plugins(kernel)
+    kernel.add_registry(
+        "node_types", "symphony_register_node_types", lambda: NodeTypeRegistry(declared=declared)
+    )

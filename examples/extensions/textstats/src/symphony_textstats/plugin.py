@@ -23,11 +23,11 @@ def symphony_register_services(registry: ServiceRegistry, kernel: Kernel) -> Non
 
 @hookimpl
 def symphony_register_node_types(registry: NodeTypeRegistry) -> None:
-    """Provide the ``textstats.analyze`` workflow node type."""
+    """Provide the ``textstats.analyze`` workflow node type (as its manifest declares it)."""
     registry.add(
         "textstats.analyze",
         kind="operator",
-        inputs={"text": "text"},
+        inputs={"text": "text", "top": "integer"},
         outputs={"stats": "json"},
         summary=TextStatsOperator.summary,
         provider="symphony-textstats",

@@ -67,7 +67,12 @@ class TextStats:
 
 
 class TextStatsOperator(Operator):
-    """Workflow node type ``textstats.analyze``: ``{"text": str}`` -> statistics."""
+    """Workflow node type ``textstats.analyze``: ``{"text": str, "top"?: int}`` -> ``{"stats": {...}}``.
+
+    Its schemas' top-level properties are the node type's ports (declared in the manifest's
+    ``[contributes.node_types."textstats.analyze"]`` and registered by the plugin): inputs
+    ``text`` (text) and ``top`` (integer), output ``stats`` (json: the :class:`Stats` fields).
+    """
 
     name = "textstats.analyze"
     summary = "Statistics of a text"
@@ -79,11 +84,22 @@ class TextStatsOperator(Operator):
     }
     output_schema: ClassVar[Mapping[str, Any]] = {
         "type": "object",
-        "required": ["lines", "words", "characters"],
+        "required": ["stats"],
+        "additionalProperties": False,
         "properties": {
-            "lines": {"type": "integer"},
-            "words": {"type": "integer"},
-            "characters": {"type": "integer"},
+            "stats": {
+                "type": "object",
+                "required": ["lines", "words", "characters"],
+                "properties": {
+                    "lines": {"type": "integer"},
+                    "words": {"type": "integer"},
+                    "characters": {"type": "integer"},
+                    "bytes": {"type": "integer"},
+                    "average_word_length": {"type": "number"},
+                    "reading_minutes": {"type": "number"},
+                    "top_words": {"type": "array", "items": {"type": "array"}},
+                },
+            }
         },
     }
 
@@ -91,5 +107,5 @@ class TextStatsOperator(Operator):
         self.service = service or TextStats()
 
     def process(self, inputs: Mapping[str, Any]) -> Mapping[str, Any]:
-        """Analyse ``inputs["text"]``."""
-        return self.service.analyze_text(inputs["text"], top=inputs.get("top")).to_dict()
+        """Analyse ``inputs["text"]``; the statistics go out through the ``stats`` port."""
+        return {"stats": self.service.analyze_text(inputs["text"], top=inputs.get("top")).to_dict()}
