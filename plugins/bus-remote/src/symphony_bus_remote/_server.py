@@ -37,6 +37,7 @@ from symphony_bus_remote._link import (
     UNHANDLE,
     UNSUBSCRIBE,
     Link,
+    _clock,
     exit_quietly,
     positive_seconds,
 )
@@ -100,7 +101,12 @@ class ServerPeer(Link):
                 bus.metrics.invalid += 1
                 _log.warning("bus.remote.invalid_event", peer=self.name, type=msg.type, code=err.code)
                 return
-        await bus.publish(msg)
+        self.held += 1
+        try:
+            await bus.publish(msg)  # held at most bus.slow_consumer_timeout by a full subscription
+        finally:
+            self.held -= 1
+            self.last_seen = _clock()
 
     async def answer(self, msg: Message) -> Message:
         """Answer the peer's request through the server bus's routing."""
@@ -174,8 +180,18 @@ class ServerPeer(Link):
             policy=policy if policy in ("wait", "drop-oldest") else None,
             name=f"{self.name}:{pattern}",
             traffic=traffic,
+            on_slow=self._slow_consumer,
         )
         return {"ok": True}
+
+    def _slow_consumer(self, sub: Any) -> None:
+        """A subscription of this peer was dropped as a slow consumer: disconnect the peer,
+        telling it why (NATS-style: the fault lands on the consumer that does not read)."""
+        reason = sub.slow_reason or "slow consumer"
+        _log.warning("bus.remote.slow_consumer", peer=self.name, pattern=sub.pattern, reason=reason)
+        tg = self._tg
+        if tg is not None and not self.closed:
+            tg.start_soon(self.drop, "bus.slow_consumer", reason)
 
     def _handle(self, payload: Mapping[str, Any]) -> dict[str, Any]:
         hid, pattern, priority = payload.get("hid"), payload.get("pattern"), payload.get("priority", 0)
