@@ -196,3 +196,77 @@ def test_the_wheel_ships_the_manifest_with_both_commands(tmp_path: Path) -> None
     assert "symphony_bus_remote/py.typed" in names
     assert not any(name.startswith("symphony/") for name in names)  # nothing of core's
     assert [c["name"] for c in manifest["plugin"]["commands"]] == ["serve", "bus"]
+
+
+def _start_serve(sock: Path, *, limit: int | None = None) -> subprocess.Popen[str]:
+    def lower_limit() -> None:
+        import resource
+
+        if limit is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+
+    proc = subprocess.Popen(
+        [SYMPHONY, "serve", "--socket", str(sock)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lower_limit,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    assert line.startswith("listening on unix://"), (line, proc.stderr.read() if proc.poll() is not None else "")
+    return proc
+
+
+def _stop(proc: subprocess.Popen[str]) -> str:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        _, err = proc.communicate(timeout=20)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return err
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="counts descriptors in /proc")
+def test_serve_survives_running_out_of_file_descriptors() -> None:
+    """Issue #10.2: accepting with no descriptor left is logged and serving goes on (nothing on
+    the accept path is imported lazily, which would need a descriptor too)."""
+    import socket as socket_module
+
+    sock = Path("/tmp") / f"sy-fd-{os.getpid()}-{time.monotonic_ns() % 10**8}.sock"
+    probe = _start_serve(sock)
+    try:
+        time.sleep(0.5)
+        in_use = len(os.listdir(f"/proc/{probe.pid}/fd"))
+    finally:
+        _stop(probe)
+    # Room for exactly one accepted connection: the first accept takes the last descriptor.
+    proc = _start_serve(sock, limit=in_use + 1)
+    clients: list[socket_module.socket] = []
+    try:
+        for _ in range(30):
+            client = socket_module.socket(socket_module.AF_UNIX, socket_module.SOCK_STREAM)
+            client.connect(str(sock))
+            clients.append(client)
+        time.sleep(1.0)
+        assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+        for client in clients:
+            client.close()
+        clients.clear()
+        deadline = time.monotonic() + 30
+        while True:  # the backlog drains as descriptors come free
+            answer = bus(f"unix://{sock}", "request", "symphony.ping", "--timeout", "2")
+            if answer.returncode == 0 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert answer.returncode == 0, answer.stderr
+        assert json.loads(answer.stdout)["pong"] is True
+    finally:
+        for client in clients:
+            client.close()
+        err = _stop(proc)
+    assert proc.returncode == 0, err
+    assert "transport.accept_error" in err and "Too many open files" in err  # it did run out
+    assert "Traceback" not in err and "failed" not in err

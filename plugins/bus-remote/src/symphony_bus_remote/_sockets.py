@@ -56,6 +56,10 @@ DEFAULT_CONNECT_TIMEOUT: Final = 5.0
 
 _log = get_logger("symphony.bus.transport")
 
+_ACCEPT_BACKOFF_MIN: Final = 0.01
+_ACCEPT_BACKOFF_MAX: Final = 0.5
+"""Seconds the accept loop pauses after a failed accept (doubling from the minimum)."""
+
 
 class StreamConnection(EncodedConnection):
     """A :class:`~symphony.bus.transport.Connection` over any :class:`anyio.abc.ByteStream`:
@@ -193,6 +197,7 @@ async def serve_sockets(
         await _serve_accepted(stream, make_connection, handler, name)
 
     async def accept_loop(listener: socket.socket, tg: anyio.abc.TaskGroup) -> None:
+        pause = 0.0
         while True:
             try:
                 sock, _ = listener.accept()
@@ -200,10 +205,16 @@ async def serve_sockets(
                 await anyio.wait_readable(listener)
                 continue
             except OSError as exc:
-                # EMFILE/ENFILE/ENOBUFS: log, breathe, keep serving the peers we have.
-                _log.error("transport.accept_error", listener=name, error=repr(exc))
-                await anyio.sleep(0.05)
+                # EMFILE/ENFILE/ENOBUFS: log (once per burst), back off, keep serving the peers
+                # we have; the waiting peers are accepted as descriptors come free.
+                if not pause:
+                    _log.error("transport.accept_error", listener=name, error=repr(exc))
+                pause = min(_ACCEPT_BACKOFF_MAX, pause * 2 or _ACCEPT_BACKOFF_MIN)
+                await anyio.sleep(pause)
                 continue
+            if pause:
+                _log.info("transport.accepting_again", listener=name)
+                pause = 0.0
             tg.start_soon(serve_one, sock)
 
     async with anyio.create_task_group() as tg:
