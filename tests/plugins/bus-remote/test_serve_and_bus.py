@@ -270,3 +270,29 @@ def test_serve_survives_running_out_of_file_descriptors() -> None:
     assert proc.returncode == 0, err
     assert "transport.accept_error" in err and "Too many open files" in err  # it did run out
     assert "Traceback" not in err and "plugin symphony-bus-remote failed" not in err
+
+
+@pytest.mark.parametrize(
+    ("env", "key"),
+    [
+        ({"SYMPHONY_BUS__MAX_FRAME_SIZE": "99999999999999999999"}, "bus.max_frame_size"),
+        ({"SYMPHONY_BUS__HEARTBEAT_INTERVAL": "10"}, "bus.heartbeat_interval"),
+        ({"SYMPHONY_BUS__CODEC": "nope"}, "bus.codec"),
+    ],
+)
+def test_serve_checks_its_settings_before_it_says_listening(env: dict[str, str], key: str) -> None:
+    """Issue #10.8: a value the server cannot honour is a config error (exit 4), and nothing
+    says "listening"."""
+    sock = Path("/tmp") / f"sy-cfg-{os.getpid()}-{time.monotonic_ns() % 10**8}.sock"
+    proc = subprocess.run(
+        [SYMPHONY, "serve", "--socket", str(sock)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **env},
+        check=False,
+    )
+    assert proc.returncode == 4, (proc.stdout, proc.stderr)
+    assert "listening" not in proc.stdout
+    assert key in proc.stderr and "Traceback" not in proc.stderr
+    assert not sock.exists()

@@ -17,11 +17,13 @@ import anyio.abc
 import anyio.lowlevel
 import attrs
 
+from symphony.bus.config import BUS_CONFIG_SCHEMA
 from symphony.bus.message import ERROR, EVENT, REQUEST, Message, message_to_wire
 from symphony.bus.sync import start_in_own_task_group
 from symphony.bus.topics import validate_pattern
 from symphony.bus.transport import Connection, open_transport
 from symphony.commons.errors import (
+    ConfigError,
     SerializationError,
     SymphonyError,
     TransportError,
@@ -261,12 +263,43 @@ class BusServer:
             bus.config.heartbeat_timeout if heartbeat_timeout is None else heartbeat_timeout,
         )
         self.handshake_timeout = positive_seconds("handshake_timeout", handshake_timeout)
+        self._check_settings()
         self.max_workers = max_workers
         self.transport = transport or open_transport(url, bus.transports, kernel=kernel)
         self.peers: dict[str, ServerPeer] = {}
         self._numbers = itertools.count(1)
         self._tg: anyio.abc.TaskGroup | None = None
         self._outer: anyio.abc.TaskGroup | None = None
+
+    def _check_settings(self) -> None:
+        """Refuse settings the server could not honour, before it listens (a ConfigError
+        naming the key)."""
+        if self.heartbeat_interval >= self.heartbeat_timeout:
+            raise ConfigError(
+                f"bus.heartbeat_interval ({self.heartbeat_interval} s) must be shorter than "
+                f"bus.heartbeat_timeout ({self.heartbeat_timeout} s): every peer would be dropped "
+                "as silent before its first ping",
+                code="bus.bad_setting",
+                context={"key": "bus.heartbeat_interval", "value": self.heartbeat_interval},
+            )
+        known = self.bus.codecs.names()
+        for key, names in (("bus.codec", [self.bus.config.codec]), ("codecs", self.codecs)):
+            unknown = [name for name in names if name not in known]
+            if unknown:
+                raise ConfigError(
+                    f"{key}: unknown codec {unknown[0]!r} (known: {', '.join(sorted(known))})",
+                    code="bus.bad_setting",
+                    context={"key": key, "value": unknown[0]},
+                )
+        frame = self.options.get("max_frame_size", self.bus.config.max_frame_size)
+        rule = BUS_CONFIG_SCHEMA["properties"]["max_frame_size"]
+        low, high = rule["minimum"], rule["maximum"]
+        if frame.__class__ is not int or not low <= frame <= high:
+            raise ConfigError(
+                f"bus.max_frame_size must be an integer from {low} to {high} bytes, not {frame!r}",
+                code="bus.bad_setting",
+                context={"key": "bus.max_frame_size", "value": repr(frame)[:40]},
+            )
 
     async def serve(self, *, task_status: anyio.abc.TaskStatus[str] = anyio.TASK_STATUS_IGNORED) -> None:
         """Accept clients until cancelled; ``task_status.started(bound_url)`` once listening."""
