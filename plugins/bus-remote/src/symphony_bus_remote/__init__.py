@@ -87,6 +87,7 @@ if TYPE_CHECKING:
     from symphony_bus_remote._sockets import (
         DEFAULT_CONNECT_TIMEOUT,
         HANDSHAKE_CODEC,
+        PRE_HANDSHAKE_MAX_FRAME_SIZE,
         CommonOptions,
         StreamConnection,
         common_options,
@@ -110,6 +111,7 @@ _LAZY: dict[str, str] = {
         (
             "DEFAULT_CONNECT_TIMEOUT",
             "HANDSHAKE_CODEC",
+            "PRE_HANDSHAKE_MAX_FRAME_SIZE",
             "CommonOptions",
             "StreamConnection",
             "common_options",
@@ -125,6 +127,7 @@ __all__ = [
     "DEFAULT_CONNECT_TIMEOUT",
     "HANDSHAKE_CODEC",
     "HEADER_SIZE",
+    "PRE_HANDSHAKE_MAX_FRAME_SIZE",
     "PROTOCOL_VERSION",
     "Backoff",
     "BusClient",

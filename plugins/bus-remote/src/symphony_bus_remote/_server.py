@@ -43,7 +43,7 @@ from symphony_bus_remote._link import (
     exit_quietly,
     positive_seconds,
 )
-from symphony_bus_remote._sockets import HANDSHAKE_CODEC
+from symphony_bus_remote._sockets import HANDSHAKE_CODEC, PRE_HANDSHAKE_MAX_FRAME_SIZE, StreamConnection
 
 if TYPE_CHECKING:
     from symphony.bus.core import Bus
@@ -385,6 +385,12 @@ class BusServer:
             peer = ServerPeer(self, conn, name=f"{conn.peer.scheme}#{next(self._numbers)}", capabilities=())
             await self._run_peer(peer, conn, codec=conn.codec.name)
             return
+        # Until the handshake is done a peer may send small frames only, whatever the transport
+        # (the tcp transport already holds its token frame to the same limit).
+        framed = conn.framed if isinstance(conn, StreamConnection) else None
+        full_size = framed.max_frame_size if framed is not None else 0
+        if framed is not None and full_size > PRE_HANDSHAKE_MAX_FRAME_SIZE:
+            framed.set_max_frame_size(PRE_HANDSHAKE_MAX_FRAME_SIZE)
         try:
             hello, chosen = await self._handshake(conn)
         except SymphonyError as err:
@@ -418,6 +424,8 @@ class BusServer:
         except SymphonyError:
             return
         conn.set_codec(self.bus.codecs.get(chosen))
+        if framed is not None:
+            framed.set_max_frame_size(full_size)
         await self._run_peer(peer, conn, codec=chosen)
 
     async def _run_peer(self, peer: ServerPeer, conn: Connection, *, codec: str) -> None:

@@ -44,6 +44,7 @@ from symphony_bus_remote._socket_stream import open_socket_stream
 __all__ = [
     "DEFAULT_CONNECT_TIMEOUT",
     "HANDSHAKE_CODEC",
+    "PRE_HANDSHAKE_MAX_FRAME_SIZE",
     "CommonOptions",
     "StreamConnection",
     "common_options",
@@ -53,6 +54,10 @@ __all__ = [
 
 DEFAULT_CONNECT_TIMEOUT: Final = 5.0
 """Seconds a ``connect`` may take by default."""
+
+PRE_HANDSHAKE_MAX_FRAME_SIZE: Final = 64 * 1024
+"""Largest frame a server accepts from a peer before its handshake is done (bytes), on every
+socket transport: an unauthenticated peer cannot make the server allocate more."""
 
 _log = get_logger("symphony.bus.transport")
 
@@ -233,7 +238,8 @@ async def _serve_accepted(
         await _close_quietly(accepted)
         return
     except Exception as exc:
-        _log.error("transport.accept_failed", listener=name, error=repr(exc))
+        # The type only: the message could quote what the peer sent (a token, say).
+        _log.error("transport.accept_failed", listener=name, error=type(exc).__name__)
         await _close_quietly(accepted)
         return
     if conn is None:
@@ -257,14 +263,20 @@ HANDSHAKE_CODEC: Final = "json"
 
 
 async def send_refusal(
-    stream: anyio.abc.ByteStream, error: SymphonyError, *, max_frame_size: int = 65536
+    stream: anyio.abc.ByteStream,
+    error: SymphonyError,
+    *,
+    max_frame_size: int = PRE_HANDSHAKE_MAX_FRAME_SIZE,
 ) -> None:
     """Tell a peer why it is refused (one JSON-encoded ``error`` message frame), then close.
 
     A client reading its first frame turns it back into the same error class and code.
     """
     msg = Message("_transport.refused", error.to_wire(), kind="error")
-    data = encode_frame(get_codec(HANDSHAKE_CODEC).encode(msg), max_frame_size=max(max_frame_size, 65536))
+    data = encode_frame(
+        get_codec(HANDSHAKE_CODEC).encode(msg),
+        max_frame_size=max(max_frame_size, PRE_HANDSHAKE_MAX_FRAME_SIZE),
+    )
     with anyio.move_on_after(1.0, shield=True):
         try:
             await stream.send(data)
