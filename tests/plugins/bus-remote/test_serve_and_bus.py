@@ -296,3 +296,153 @@ def test_serve_checks_its_settings_before_it_says_listening(env: dict[str, str],
     assert "listening" not in proc.stdout
     assert key in proc.stderr and "Traceback" not in proc.stderr
     assert not sock.exists()
+
+
+def _sock_path(tag: str) -> Path:
+    return Path("/tmp") / f"sy-{tag}-{os.getpid()}-{time.monotonic_ns() % 10**8}.sock"
+
+
+def _wait_monitoring(monitor: subprocess.Popen[str]) -> None:
+    assert monitor.stdout is not None
+    line = monitor.stdout.readline()  # printed once subscribed
+    assert line.startswith("monitoring"), (line, monitor.stderr.read() if monitor.stderr else "")
+
+
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL", "SIGSTOP"])
+def test_monitor_notices_that_the_server_died(how: str) -> None:
+    """Issue #9: a monitor exits with a clear message when its server stops, dies, or hangs
+    (a stopped server is noticed by the heartbeat, 3 s of silence by default)."""
+    sock = _sock_path("mon")
+    proc = _start_serve(sock)
+    monitor = subprocess.Popen(
+        [SYMPHONY, "bus", "--socket", str(sock), "monitor"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    try:
+        _wait_monitoring(monitor)
+        proc.send_signal(getattr(signal, how))
+        _, err = monitor.communicate(timeout=30)
+    finally:
+        if monitor.poll() is None:
+            monitor.kill()
+        if how == "SIGSTOP":
+            proc.send_signal(signal.SIGCONT)
+        _stop(proc)
+    assert monitor.returncode == 1, err
+    assert "the server went away" in err and "bus.server_gone" in err and "Traceback" not in err
+
+
+def test_request_to_a_hung_then_dead_server_fails_within_the_heartbeat_timeout() -> None:
+    sock = _sock_path("req")
+    proc = _start_serve(sock)
+    try:
+        proc.send_signal(signal.SIGSTOP)  # accepts nothing, answers nothing
+        hung = subprocess.Popen(
+            [SYMPHONY, "bus", "--socket", str(sock), "request", "symphony.ping", "--timeout", "600"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            _, err = hung.communicate(timeout=60)  # far less than the request's own 600 s
+        finally:
+            if hung.poll() is None:
+                hung.kill()
+        assert hung.returncode == 1, err
+        assert "Traceback" not in err and ("bus.server_gone" in err or "handshake" in err), err
+    finally:
+        proc.send_signal(signal.SIGCONT)
+        _stop(proc)
+
+
+def test_request_waiting_on_a_server_killed_mid_request_fails_at_once() -> None:
+    sock = _sock_path("kill")
+    proc = _start_serve(sock)
+    request = subprocess.Popen(
+        [SYMPHONY, "bus", "--socket", str(sock), "monitor", "--count", "1"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        _wait_monitoring(request)
+        proc.kill()
+        _, err = request.communicate(timeout=30)
+    finally:
+        if request.poll() is None:
+            request.kill()
+        _stop(proc)
+    assert request.returncode == 1 and "the server went away" in err, err
+
+
+def test_socket_option_on_both_sides_and_url_usage_errors() -> None:
+    sock = _sock_path("opt")
+    proc = _start_serve(sock)
+    try:
+        ping = subprocess.run(
+            [SYMPHONY, "bus", "--socket", str(sock), "request", "symphony.ping"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert ping.returncode == 0 and json.loads(ping.stdout)["pong"] is True, ping.stderr
+        for bad in ["garbage", "unix://relative-host/x", "tcp://nohost", "tcp://127.0.0.1:99999", "http:"]:
+            proc_bad = bus(bad, "request", "symphony.ping")
+            assert proc_bad.returncode == 2, (bad, proc_bad.stderr)
+            assert "--url" in proc_bad.stderr and "Traceback" not in proc_bad.stderr
+        both = subprocess.run(
+            [SYMPHONY, "bus", "--socket", str(sock), "--url", f"unix://{sock}", "request", "symphony.ping"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert both.returncode == 2 and "either --socket or --url" in both.stderr
+    finally:
+        _stop(proc)
+
+
+def test_routes_lists_what_the_server_answers_including_plugin_handlers() -> None:
+    """Issue #9: a plugin exposes a handler with `symphony_register_bus_handlers` (the example
+    textstats plugin answers `textstats.analyze`); `bus routes` lists it with the built-ins."""
+    sock = _sock_path("routes")
+    proc = _start_serve(sock)
+    try:
+        listed = subprocess.run(
+            [SYMPHONY, "bus", "--socket", str(sock), "routes", "--json"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert listed.returncode == 0, listed.stderr
+        routes = {r["pattern"]: r for r in json.loads(listed.stdout)}
+        assert {"symphony.ping", "symphony.plugins", "symphony.routes", "textstats.analyze"} <= set(routes)
+        assert routes["textstats.analyze"]["summary"].startswith("Statistics of a text")
+        plain = subprocess.run(
+            [SYMPHONY, "bus", "--socket", str(sock), "routes"], capture_output=True, text=True, timeout=60, check=False
+        )
+        assert plain.returncode == 0 and "textstats.analyze\thandler:textstats.analyze" in plain.stdout
+        answer = subprocess.run(
+            [SYMPHONY, "bus", "--socket", str(sock), "request", "textstats.analyze", '{"text": "the cat and the hat"}'],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert answer.returncode == 0, answer.stderr
+        assert json.loads(answer.stdout)["words"] == 5
+        refused = subprocess.run(
+            [SYMPHONY, "bus", "--socket", str(sock), "request", "textstats.analyze", "42"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert refused.returncode == 1 and "textstats.bad_request" in refused.stderr
+    finally:
+        _stop(proc)

@@ -194,6 +194,13 @@ class Bus:
         config = BusConfig.from_mapping(section, validated=True)  # the kernel's config validated [bus]
         bus = cls(config=config, codecs=codecs, message_types=message_types, transports=transports)
         message_types.unknown = bus.config.unknown_message_types
+        from symphony.bus.registries import BusHandlerRegistry
+
+        # Handlers plugins expose on the bus: routed here, so whatever serves this bus (the
+        # `symphony serve` command, an embedding host) answers them.
+        handlers = kernel.add_registry("bus_handlers", "symphony_register_bus_handlers", BusHandlerRegistry)
+        handlers.bind(bus)
+        kernel.activate_providers("bus-handler:")
         start_soon = getattr(kernel, "start_soon", None)
         if start_soon is not None:
             try:
