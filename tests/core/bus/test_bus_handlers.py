@@ -43,7 +43,7 @@ async def test_handlers_added_before_and_after_binding_are_routed() -> None:
 def test_bad_registrations_are_clear_errors() -> None:
     registry = BusHandlerRegistry()
     registry.add("demo.a", lambda msg: None)
-    with pytest.raises(ConflictError, match="demo.a"):
+    with pytest.raises(ConflictError, match=r"demo\.a"):
         registry.add("demo.a", lambda msg: None)
     with pytest.raises(ValidationError):
         registry.add("demo.b", "not callable")

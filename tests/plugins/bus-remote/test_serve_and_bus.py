@@ -298,6 +298,13 @@ def test_serve_checks_its_settings_before_it_says_listening(env: dict[str, str],
     assert not sock.exists()
 
 
+def bus_at(sock: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """``symphony bus --socket SOCK ARGS``, as a user types it."""
+    return subprocess.run(
+        [SYMPHONY, "bus", "--socket", str(sock), *args], capture_output=True, text=True, timeout=60, check=False
+    )
+
+
 def _sock_path(tag: str) -> Path:
     return Path("/tmp") / f"sy-{tag}-{os.getpid()}-{time.monotonic_ns() % 10**8}.sock"
 
@@ -382,25 +389,13 @@ def test_socket_option_on_both_sides_and_url_usage_errors() -> None:
     sock = _sock_path("opt")
     proc = _start_serve(sock)
     try:
-        ping = subprocess.run(
-            [SYMPHONY, "bus", "--socket", str(sock), "request", "symphony.ping"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        ping = bus_at(sock, "request", "symphony.ping")
         assert ping.returncode == 0 and json.loads(ping.stdout)["pong"] is True, ping.stderr
         for bad in ["garbage", "unix://relative-host/x", "tcp://nohost", "tcp://127.0.0.1:99999", "http:"]:
             proc_bad = bus(bad, "request", "symphony.ping")
             assert proc_bad.returncode == 2, (bad, proc_bad.stderr)
             assert "--url" in proc_bad.stderr and "Traceback" not in proc_bad.stderr
-        both = subprocess.run(
-            [SYMPHONY, "bus", "--socket", str(sock), "--url", f"unix://{sock}", "request", "symphony.ping"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        both = bus_at(sock, "--url", f"unix://{sock}", "request", "symphony.ping")
         assert both.returncode == 2 and "either --socket or --url" in both.stderr
     finally:
         _stop(proc)
@@ -412,37 +407,17 @@ def test_routes_lists_what_the_server_answers_including_plugin_handlers() -> Non
     sock = _sock_path("routes")
     proc = _start_serve(sock)
     try:
-        listed = subprocess.run(
-            [SYMPHONY, "bus", "--socket", str(sock), "routes", "--json"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        listed = bus_at(sock, "routes", "--json")
         assert listed.returncode == 0, listed.stderr
         routes = {r["pattern"]: r for r in json.loads(listed.stdout)}
         assert {"symphony.ping", "symphony.plugins", "symphony.routes", "textstats.analyze"} <= set(routes)
         assert routes["textstats.analyze"]["summary"].startswith("Statistics of a text")
-        plain = subprocess.run(
-            [SYMPHONY, "bus", "--socket", str(sock), "routes"], capture_output=True, text=True, timeout=60, check=False
-        )
+        plain = bus_at(sock, "routes")
         assert plain.returncode == 0 and "textstats.analyze\thandler:textstats.analyze" in plain.stdout
-        answer = subprocess.run(
-            [SYMPHONY, "bus", "--socket", str(sock), "request", "textstats.analyze", '{"text": "the cat and the hat"}'],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        answer = bus_at(sock, "request", "textstats.analyze", '{"text": "the cat and the hat"}')
         assert answer.returncode == 0, answer.stderr
         assert json.loads(answer.stdout)["words"] == 5
-        refused = subprocess.run(
-            [SYMPHONY, "bus", "--socket", str(sock), "request", "textstats.analyze", "42"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        refused = bus_at(sock, "request", "textstats.analyze", "42")
         assert refused.returncode == 1 and "textstats.bad_request" in refused.stderr
     finally:
         _stop(proc)

@@ -15,6 +15,7 @@ transport documents its own keys too and ignores the ones it does not know):
 from __future__ import annotations
 
 import socket
+import traceback
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, Final
 
@@ -238,8 +239,10 @@ async def _serve_accepted(
         await _close_quietly(accepted)
         return
     except Exception as exc:
-        # The type only: the message could quote what the peer sent (a token, say).
-        _log.error("transport.accept_failed", listener=name, error=type(exc).__name__)
+        # The type and where, not the message: it could quote what the peer sent (a token).
+        frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+        where = f"{frame.filename}:{frame.lineno} in {frame.name}" if frame else "?"
+        _log.error("transport.accept_failed", listener=name, error=type(exc).__name__, where=where)
         await _close_quietly(accepted)
         return
     if conn is None:
