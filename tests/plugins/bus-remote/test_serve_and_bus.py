@@ -365,24 +365,57 @@ def test_request_to_a_hung_then_dead_server_fails_within_the_heartbeat_timeout()
         _stop(proc)
 
 
-def test_request_waiting_on_a_server_killed_mid_request_fails_at_once() -> None:
-    sock = _sock_path("kill")
+_SLOW_HANDLER = """
+import sys, anyio
+from symphony_bus_remote import BusClient
+
+async def main():
+    async with BusClient.connect(sys.argv[1], reconnect=False) as client:
+        async def never(msg):
+            await anyio.sleep(3600)
+        await client.handle("demo.never", never)
+        print("ready", flush=True)
+        await anyio.sleep(3600)
+
+try:
+    anyio.run(main)
+except Exception:
+    pass
+"""
+
+
+@pytest.mark.parametrize("how", ["SIGKILL", "SIGSTOP"])
+def test_request_waiting_on_a_server_that_dies_or_hangs_mid_request_fails(how: str) -> None:
+    """Issue #9: `bus request` in flight when the server dies exits at once, and when it hangs,
+    after the heartbeat timeout -- not after its own --timeout."""
+    sock = _sock_path("mid")
     proc = _start_serve(sock)
-    request = subprocess.Popen(
-        [SYMPHONY, "bus", "--socket", str(sock), "monitor", "--count", "1"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    helper = subprocess.Popen(
+        [sys.executable, "-c", _SLOW_HANDLER, f"unix://{sock}"], stdout=subprocess.PIPE, text=True
     )
+    request = None
     try:
-        _wait_monitoring(request)
-        proc.kill()
-        _, err = request.communicate(timeout=30)
+        assert helper.stdout is not None and helper.stdout.readline().strip() == "ready"
+        request = subprocess.Popen(
+            [SYMPHONY, "bus", "--socket", str(sock), "request", "demo.never", "--timeout", "600"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        time.sleep(2.0)  # the request is in flight: the server routed it to the helper
+        assert request.poll() is None
+        proc.send_signal(getattr(signal, how))
+        _, err = request.communicate(timeout=60)
     finally:
-        if request.poll() is None:
-            request.kill()
+        for child in (request, helper):
+            if child is not None and child.poll() is None:
+                child.kill()
+                child.wait()
+        if how == "SIGSTOP":
+            proc.send_signal(signal.SIGCONT)
         _stop(proc)
-    assert request.returncode == 1 and "the server went away" in err, err
+    assert request.returncode == 1, err
+    assert "the server went away" in err and "bus.server_gone" in err and "Traceback" not in err
 
 
 def test_socket_option_on_both_sides_and_url_usage_errors() -> None:
