@@ -19,7 +19,7 @@ need its config -- an implementation may omit any argument it does not use); the
 only the newly activated plugin's implementation. A registry that is not the kernel's own
 (``services``, ``commands``) is added by the subsystem or plugin that owns it with
 :meth:`symphony.Kernel.add_registry`: the bus adds ``transports``, ``codecs`` and
-``message_types``; the workflow plugin adds ``node_types`` (its hookspecs live in
+``message_types`` and ``bus_handlers``; the workflow plugin adds ``node_types`` (its hookspecs live in
 ``symphony_workflow.hookspecs``).
 
 An implementation whose name matches no hookspec (a typo such as
@@ -43,7 +43,12 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    from symphony.bus.registries import CodecRegistry, MessageTypeRegistry, TransportRegistry
+    from symphony.bus.registries import (
+        BusHandlerRegistry,
+        CodecRegistry,
+        MessageTypeRegistry,
+        TransportRegistry,
+    )
     from symphony.kernel import Kernel
     from symphony.services import CommandRegistry, ServiceRegistry
 
@@ -249,4 +254,34 @@ def symphony_register_message_types(registry: MessageTypeRegistry, kernel: Kerne
         @hookimpl
         def symphony_register_message_types(registry: MessageTypeRegistry) -> None:
             registry.add("hello.greet", 1, schema={"type": "object", "required": ["name"]})
+    """
+
+
+@hookspec
+def symphony_register_bus_handlers(registry: BusHandlerRegistry, kernel: Kernel) -> None:
+    """Expose request handlers on the kernel's message bus.
+
+    A handler answers requests whose type matches its pattern, in this process
+    (``await kernel.bus.request(type, payload)``) and, once ``symphony serve`` serves the bus,
+    from every client (``symphony bus request TYPE PAYLOAD``; ``symphony bus routes`` lists
+    them). Called once when the plugin is activated; every plugin whose manifest declares
+    ``provides = ["bus-handler:<pattern>"]`` is activated when the kernel's bus is first
+    built, so a served bus answers its handlers without anything else asking for the plugin.
+
+    :param registry: The bus's handlers: ``registry.add(pattern, handler, name=...,
+        priority=..., summary=...)``; ``handler(msg)`` (plain or ``async def``) gets the
+        :class:`symphony.bus.Message` and returns the reply payload, or raises a
+        ``SymphonyError`` that the caller receives with its code and context.
+    :param kernel: The activating kernel.
+
+    Example::
+
+        from symphony_sdk import BusHandlerRegistry, Message, hookimpl
+
+        @hookimpl
+        def symphony_register_bus_handlers(registry: BusHandlerRegistry) -> None:
+            async def analyze(msg: Message) -> dict[str, int]:
+                return {"words": len(str(msg.payload["text"]).split())}
+
+            registry.add("textstats.analyze", analyze, summary="Statistics of a text")
     """

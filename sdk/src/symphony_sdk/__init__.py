@@ -3,7 +3,8 @@
     from symphony_sdk import Operator, ServiceRegistry, hookimpl
 
 The registry classes (:class:`ServiceRegistry`, :class:`CommandRegistry`,
-:class:`TransportRegistry`, :class:`CodecRegistry`, :class:`MessageTypeRegistry`) are here to
+:class:`TransportRegistry`, :class:`CodecRegistry`, :class:`MessageTypeRegistry`,
+:class:`BusHandlerRegistry`, and the bus's :class:`Message`) are here to
 annotate hook implementations; the hooks are listed in ``sdk/docs/hooks.md``. The workflow
 plugin's ``NodeTypeRegistry`` is exported by ``symphony_workflow``.
 
@@ -37,21 +38,33 @@ from symphony_sdk.manifest import ManifestReport, check_manifest, manifest_path_
 from symphony_sdk.operator import Operator
 
 if TYPE_CHECKING:
-    from symphony.bus.registries import CodecRegistry, MessageTypeRegistry, TransportRegistry
+    from symphony.bus.message import Message
+    from symphony.bus.registries import (
+        BusHandlerRegistry,
+        CodecRegistry,
+        MessageTypeRegistry,
+        TransportRegistry,
+    )
 
 _LAZY = {
-    name: "symphony.bus.registries" for name in ("CodecRegistry", "MessageTypeRegistry", "TransportRegistry")
+    **{
+        name: "symphony.bus.registries"
+        for name in ("BusHandlerRegistry", "CodecRegistry", "MessageTypeRegistry", "TransportRegistry")
+    },
+    "Message": "symphony.bus.message",
 }
 """Imported on first use, so importing the SDK does not import the bus (and jsonschema)."""
 
 __all__ = [
     "PLUGIN_API_VERSION",
+    "BusHandlerRegistry",
     "CodecRegistry",
     "CommandRegistry",
     "ConfigError",
     "Kernel",
     "Manifest",
     "ManifestReport",
+    "Message",
     "MessageTypeRegistry",
     "NotFoundError",
     "Operator",

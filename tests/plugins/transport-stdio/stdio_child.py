@@ -56,6 +56,9 @@ async def main() -> None:
                 await endpoint.deliver(Message("child.tick", {"i": i}))
             return int(msg.payload[0])
 
+        def raw_bytes(msg: Message) -> bytes:
+            return b"not JSON"  # the answer cannot be encoded: an error answer replaces it
+
         def count_notes(msg: Message) -> list[object]:
             return notes
 
@@ -71,6 +74,7 @@ async def main() -> None:
             "demo.ask_parent": ask_parent,
             "demo.notify_parent": notify_parent,
             "notes.list": count_notes,
+            "demo.bytes": raw_bytes,
         }.items():
             bus.handle(name, fn)
         bus.subscribe_callback("note.#", lambda m: notes.append(m.payload))

@@ -359,6 +359,10 @@ async def test_the_serving_side_answers_bad_input_with_standard_errors() -> None
             denied = await ask(b'{"jsonrpc":"2.0","id":"s","method":"demo.deny"}')
             assert denied["id"] == "s" and denied["error"]["code"] == SERVER_ERROR
             assert denied["error"]["data"]["category"] == "permission"
+            # An answer that cannot be encoded becomes an error answer with the same id, a
+            # number still (issue #10.9).
+            unencodable = await ask(b'{"jsonrpc":"2.0","id":42,"method":"demo.bytes"}')
+            assert unencodable["id"] == 42 and unencodable["error"]["data"]["code"] == "bus.encode_failed"
             ok = await ask(b'{"jsonrpc":"2.0","id":9,"method":"math.add","params":{"a":1,"b":2}}')
             assert ok == {"jsonrpc": "2.0", "id": 9, "result": 3}
             # A notification gets no answer; the next request is answered normally.

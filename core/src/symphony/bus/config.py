@@ -8,6 +8,7 @@
     heartbeat_timeout = 3.0      # silence after which an endpoint is unhealthy
     default_buffer = 100         # queue size of a subscription that names none
     default_policy = "wait"      # or "drop-oldest"
+    slow_consumer_timeout = 2.0  # seconds a "wait" subscription may stay full before it is dropped
     max_frame_size = 16777216    # bytes (1 KiB to 1 GiB); larger frames are refused by transports
     codec = "msgpack"            # codec for socket connections ("json", "msgpack", or a plugin's)
     busy_poll = 0.0001           # seconds a socket reader polls before it parks; 0 = off
@@ -76,6 +77,15 @@ BUS_CONFIG_SCHEMA: Final[dict[str, Any]] = {
             "enum": ["wait", "drop-oldest"],
             "default": "wait",
             "description": "Backpressure policy of subscriptions that do not choose one.",
+        },
+        "slow_consumer_timeout": {
+            "type": "number",
+            "exclusiveMinimum": 0,
+            "maximum": 3600,
+            "default": 2.0,
+            "description": "Seconds a 'wait' subscription's queue may stay full before the "
+            "subscriber is flagged a slow consumer and dropped (a remote one is disconnected); "
+            "the longest a publisher is held by one full subscription.",
         },
         "max_frame_size": {
             "type": "integer",
@@ -183,6 +193,7 @@ class BusConfig:
     heartbeat_timeout: float = 3.0
     default_buffer: int = 100
     default_policy: Literal["wait", "drop-oldest"] = "wait"
+    slow_consumer_timeout: float = 2.0
     max_frame_size: int = 16 * MIB
     codec: str = "msgpack"
     busy_poll: float = 0.0001
@@ -221,7 +232,13 @@ class BusConfig:
             )
         known = {f.name for f in attrs.fields(cls)}
         values = {k: v for k, v in raw.items() if k in known}
-        for key in ("default_timeout", "heartbeat_interval", "heartbeat_timeout", "busy_poll"):
+        for key in (
+            "default_timeout",
+            "heartbeat_interval",
+            "heartbeat_timeout",
+            "busy_poll",
+            "slow_consumer_timeout",
+        ):
             if key in values:
                 values[key] = float(values[key])
         return cls(tcp=tcp, **values)

@@ -194,6 +194,13 @@ class Bus:
         config = BusConfig.from_mapping(section, validated=True)  # the kernel's config validated [bus]
         bus = cls(config=config, codecs=codecs, message_types=message_types, transports=transports)
         message_types.unknown = bus.config.unknown_message_types
+        from symphony.bus.registries import BusHandlerRegistry
+
+        # Handlers plugins expose on the bus: routed here, so whatever serves this bus (the
+        # `symphony serve` command, an embedding host) answers them.
+        handlers = kernel.add_registry("bus_handlers", "symphony_register_bus_handlers", BusHandlerRegistry)
+        handlers.bind(bus)
+        kernel.activate_providers("bus-handler:")
         start_soon = getattr(kernel, "start_soon", None)
         if start_soon is not None:
             try:
@@ -231,12 +238,15 @@ class Bus:
         policy: Policy | None = None,
         name: str | None = None,
         traffic: bool = False,
+        on_slow: Callable[[Subscription], Any] | None = None,
     ) -> Subscription:
         """Subscribe to messages whose type matches ``pattern``; see :class:`Subscription`.
 
         Messages published after this call returns are queued, even before iteration starts.
         ``traffic=True`` also gives the requests and answers that pass through the bus (see
         :mod:`symphony.bus.subscription`; the policy is then ``"drop-oldest"``).
+        ``on_slow(sub)`` is called if the subscription is dropped as a slow consumer (its
+        ``"wait"`` queue stayed full for ``bus.slow_consumer_timeout`` seconds).
         """
         self._check_open()
         validate_pattern(pattern)
@@ -248,6 +258,8 @@ class Bus:
             policy=self._policy(policy, traffic),
             name=name,
             traffic=traffic,
+            slow_after=self.config.slow_consumer_timeout,
+            on_slow=on_slow,
         )
         self._attach(sub)
         return sub
@@ -262,11 +274,12 @@ class Bus:
         policy: Policy | None = None,
         name: str | None = None,
         traffic: bool = False,
+        on_slow: Callable[[Subscription], Any] | None = None,
     ) -> CallbackSubscription:
         """Call ``callback(msg)`` for each matching message (inline if plain, in a worker task
         if ``async def``; the worker runs while the bus runs). Close the returned handle to stop.
-        ``traffic`` as for :meth:`subscribe` (a plain callback then runs inside every matching
-        request: keep it short)."""
+        ``traffic`` and ``on_slow`` as for :meth:`subscribe` (a plain callback then runs inside
+        every matching request: keep it short)."""
         self._check_open()
         validate_pattern(pattern)
         if not callable(callback):
@@ -286,6 +299,8 @@ class Bus:
             policy=self._policy(policy, traffic),
             name=name or getattr(callback, "__qualname__", None),
             traffic=traffic,
+            slow_after=self.config.slow_consumer_timeout,
+            on_slow=on_slow,
         )
         self._attach(sub)
         if is_async:

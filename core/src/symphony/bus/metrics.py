@@ -44,6 +44,7 @@ COUNTERS: Final[tuple[str, ...]] = (
     "rejected",
     "filtered_errors",
     "callback_errors",
+    "slow_consumers",
     "requests",
     "responses",
     "errors",
@@ -146,6 +147,7 @@ class BusMetrics:
         self.invalid: int
         self.callback_errors: int
         self.filtered_errors: int
+        self.slow_consumers: int
         # delivered/dropped/rejected of subscriptions that were closed (live ones are summed live)
         self.retired = {"delivered": 0, "dropped": 0, "rejected": 0}
         self.request_latency = LatencyHistogram()

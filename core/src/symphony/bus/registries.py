@@ -7,6 +7,9 @@
 * :class:`MessageTypeRegistry` -- message types keyed by ``(type, version)`` with an optional
   JSON Schema for their payload (``symphony_register_message_types(registry)``:
   ``registry.add("pit.pool.allocate", 1, schema={...}, summary="...")``).
+* :class:`BusHandlerRegistry` -- request handlers a plugin exposes on the kernel's bus, and so
+  to every client of a server serving that bus (``symphony_register_bus_handlers(registry)``:
+  ``registry.add("textstats.analyze", handler, summary="...")``).
 
 Each is constructible with no arguments. The bus adds them to a kernel (:func:`kernel_registry`,
 through :meth:`symphony.Kernel.add_registry`) the first time a kernel's bus or transport is
@@ -42,6 +45,8 @@ from symphony.bus.message import ERROR, RESPONSE, Message, is_valid_type
 from symphony.commons.errors import ConflictError, NotFoundError, ValidationError
 
 __all__ = [
+    "BusHandler",
+    "BusHandlerRegistry",
     "CodecRegistry",
     "MessageType",
     "MessageTypeRegistry",
@@ -376,6 +381,112 @@ class MessageTypeRegistry:
 
     def __repr__(self) -> str:
         return f"MessageTypeRegistry({len(self)} types, unknown={self._unknown!r})"
+
+
+# -- request handlers plugins expose on the bus -----------------------------------------------------
+
+
+@attrs.frozen(slots=True)
+class BusHandler:
+    """One handler of a :class:`BusHandlerRegistry`: what it answers and how it is listed."""
+
+    pattern: str
+    name: str
+    priority: int
+    summary: str
+    handler: Any = attrs.field(repr=False)
+
+    def describe(self) -> dict[str, Any]:
+        """JSON-safe description (what ``symphony bus routes`` shows)."""
+        return {"pattern": self.pattern, "name": self.name, "priority": self.priority, "summary": self.summary}
+
+
+class BusHandlerRegistry:
+    """Request handlers plugins expose on the kernel's bus.
+
+    Filled by ``symphony_register_bus_handlers(registry)``. Each handler is routed on the bus
+    the registry is bound to (the kernel binds it to its bus when the bus is built, and
+    activates every plugin whose manifest ``provides`` a ``bus-handler:<pattern>`` slot then),
+    so it answers requests from this process and -- once ``symphony serve`` serves that bus --
+    from every connected client. Handlers added before binding are routed at :meth:`bind`.
+    """
+
+    def __init__(self) -> None:
+        self._entries: dict[str, BusHandler] = {}
+        self._routes: dict[str, Any] = {}
+        self._bus: Any = None
+
+    def add(
+        self, pattern: str, handler: Any, *, name: str | None = None, priority: int = 0, summary: str = ""
+    ) -> BusHandler:
+        """Answer requests whose type matches ``pattern`` with ``handler`` (``async def
+        handler(msg) -> payload``, or a plain function). ``name`` (default: the pattern) must be
+        unique: a second handler of that name is a ``ConflictError(bus.handler_conflict)``."""
+        from symphony.bus.topics import validate_pattern
+
+        validate_pattern(pattern)
+        if not callable(handler):
+            raise ValidationError(
+                f"a bus handler must be callable, not {type(handler).__name__}",
+                code="bus.bad_handler",
+                context={"pattern": pattern},
+            )
+        if priority.__class__ is not int or not isinstance(summary, str):
+            raise ValidationError(
+                "a bus handler's priority is an integer and its summary a string",
+                code="bus.bad_handler",
+                context={"pattern": pattern, "priority": repr(priority)},
+            )
+        key = name or pattern
+        if key in self._entries:
+            raise ConflictError(
+                f"a bus handler named {key!r} is already registered",
+                code="bus.handler_conflict",
+                context={"name": key, "pattern": self._entries[key].pattern},
+            )
+        entry = BusHandler(pattern, key, priority, summary, handler)
+        self._entries[key] = entry
+        if self._bus is not None:
+            self._routes[key] = self._bus.handle(pattern, handler, priority=priority, name=key)
+        return entry
+
+    def remove(self, name: str) -> bool:
+        """Forget the handler ``name`` (and stop routing to it); whether it was there."""
+        entry = self._entries.pop(name, None)
+        route = self._routes.pop(name, None)
+        if route is not None:
+            self._bus.unhandle(route)
+        return entry is not None
+
+    def bind(self, bus: Any) -> None:
+        """Route every handler, present and future, on ``bus`` (once; the kernel does it)."""
+        if self._bus is bus:
+            return
+        if self._bus is not None:
+            raise ConflictError(
+                "this bus handler registry is already bound to another bus",
+                code="bus.handler_registry_bound",
+                context={},
+            )
+        self._bus = bus
+        for key, entry in self._entries.items():
+            self._routes[key] = bus.handle(entry.pattern, entry.handler, priority=entry.priority, name=key)
+
+    def get(self, name: str) -> BusHandler | None:
+        """The handler called ``name``, or ``None``."""
+        return self._entries.get(name)
+
+    def __iter__(self) -> Iterator[BusHandler]:
+        return iter(sorted(self._entries.values(), key=lambda e: e.name))
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __repr__(self) -> str:
+        return f"BusHandlerRegistry({sorted(self._entries)})"
 
 
 _BUS_REGISTRIES: Final = (

@@ -18,6 +18,13 @@ Each subscription owns a queue of at most ``buffer`` messages. When it is full:
     cannot wait, so it counts the message in the subscription's ``rejected`` figure and raises
     ``OperationTimeoutError(code="bus.would_block")`` naming the full subscriptions (every
     other subscription still got the message).
+
+    The wait is bounded: a queue that stays full for ``slow_consumer_timeout`` seconds (the
+    ``[bus]`` setting, default 2) marks its subscriber a *slow consumer*. The subscription is
+    then closed (logged as ``bus.slow_consumer``, counted in ``slow_consumers``, and its
+    ``slow_reason`` says why), the publishers it held go on, and its owner is told through
+    ``on_slow`` -- a remote peer's subscription disconnects that peer. The fault lands on
+    the subscriber that does not read, never on its publishers or on anyone else.
 ``"drop-oldest"``
     The oldest queued message is dropped to make room, and the subscription's ``dropped``
     counter (visible in ``bus.metrics.snapshot()``) goes up. Publishers never wait. Use it
@@ -44,6 +51,7 @@ stops. Several tasks may consume one subscription; each message goes to one of t
 from __future__ import annotations
 
 import inspect
+import math
 import time
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -72,6 +80,7 @@ POLICIES: Final[frozenset[str]] = frozenset({WAIT, DROP_OLDEST})
 MessageFilter = Callable[[Message], bool]
 
 _perf_counter = time.perf_counter
+_monotonic = time.monotonic
 
 
 async def receive_next(
@@ -108,6 +117,7 @@ class Subscription:
 
     __slots__ = (
         "_closed",
+        "_full_since",
         "_log",
         "_metrics",
         "_owner",
@@ -119,9 +129,12 @@ class Subscription:
         "dropped",
         "filter",
         "name",
+        "on_slow",
         "pattern",
         "policy",
         "rejected",
+        "slow_after",
+        "slow_reason",
         "traffic",
     )
 
@@ -135,6 +148,8 @@ class Subscription:
         policy: Policy = WAIT,
         name: str | None = None,
         traffic: bool = False,
+        slow_after: float | None = None,
+        on_slow: Callable[[Subscription], Any] | None = None,
     ) -> None:
         if buffer.__class__ is not int or buffer < 1:
             raise ValidationError(
@@ -177,6 +192,10 @@ class Subscription:
         self.delivered = 0
         self.dropped = 0
         self.rejected = 0
+        self.slow_after = slow_after
+        self.on_slow = on_slow
+        self.slow_reason: str | None = None
+        self._full_since = 0.0  # monotonic time the "wait" queue became full; 0 = not full
 
     # -- publisher side (called by the bus) ------------------------------------------------
 
@@ -199,6 +218,11 @@ class Subscription:
         queue = self._queue
         if len(queue) >= self.buffer:
             if self.policy != DROP_OLDEST:
+                if not self._full_since:
+                    self._full_since = _monotonic()
+                elif self.slow_after is not None and _monotonic() - self._full_since >= self.slow_after:
+                    self.flag_slow()
+                    return True
                 return False
             queue.popleft()
             self.dropped += 1
@@ -214,10 +238,26 @@ class Subscription:
         """Wait for room, then enqueue (policy "wait"; the filter already accepted ``msg``)."""
         queue = self._queue
         while len(queue) >= self.buffer and not self._closed:
+            slow_after = self.slow_after
+            if not self._full_since:
+                self._full_since = _monotonic()
+            if slow_after is not None:
+                left = self._full_since + slow_after - _monotonic()
+                if left <= 0:
+                    self.flag_slow()
+                    return
+            else:
+                left = math.inf
             event = anyio.Event()
             self._space.append(event)
             try:
-                await event.wait()
+                with anyio.move_on_after(left):
+                    await event.wait()
+                if not event.is_set():
+                    try:
+                        self._space.remove(event)
+                    except ValueError:
+                        pass
             except BaseException:
                 if event.is_set():
                     self._wake_publisher()  # we were woken but leave: pass the turn on
@@ -235,6 +275,35 @@ class Subscription:
         if ready is not None:
             self._ready = None
             ready.set()
+
+    def flag_slow(self) -> None:
+        """Mark this subscriber a slow consumer: its queue stayed full for ``slow_after``
+        seconds. The subscription is closed (publishers it held go on), the event is logged and
+        counted, and ``on_slow(self)`` tells the owner (a remote peer is disconnected)."""
+        if self._closed:
+            return
+        waited = _monotonic() - self._full_since if self._full_since else 0.0
+        self.slow_reason = (
+            f"slow consumer: the subscription to {self.pattern!r} kept its queue of {self.buffer} "
+            f"full for {waited:.1f} s (limit: bus.slow_consumer_timeout = {self.slow_after} s)"
+        )
+        self._metrics.slow_consumers += 1
+        if self._log is not None:
+            self._log.warning(
+                "bus.slow_consumer",
+                subscription=self.name,
+                pattern=self.pattern,
+                buffer=self.buffer,
+                full_for=round(waited, 3),
+            )
+        self.close()
+        callback = self.on_slow
+        if callback is not None:
+            try:
+                callback(self)
+            except Exception:
+                if self._log is not None:
+                    self._log.exception("bus.slow_consumer_callback_failed", subscription=self.name)
 
     def _wake_publisher(self) -> None:
         if self._space and len(self._queue) < self.buffer:
@@ -258,6 +327,7 @@ class Subscription:
                     ready = self._ready = Signal()
                 await ready.wait()
         msg, t0 = queue.popleft()
+        self._full_since = 0.0
         self._metrics.deliver_latency.record(_perf_counter() - t0)
         if self._space:
             self._space.popleft().set()
@@ -273,6 +343,7 @@ class Subscription:
         if not self._queue:
             return None
         msg, t0 = self._queue.popleft()
+        self._full_since = 0.0
         self._metrics.deliver_latency.record(_perf_counter() - t0)
         if self._space:
             self._space.popleft().set()

@@ -25,6 +25,9 @@ version, the codecs it accepts (in order of preference), its name and capabiliti
 answers with the chosen codec (the client's first choice the server also has), after which
 both sides switch to it. Transports may authenticate before that (the TCP transport checks a
 shared token; the Unix transport checks the peer's uid) and refuse with an ``error`` frame.
+Until the handshake is done a peer's frames may be at most
+:data:`PRE_HANDSHAKE_MAX_FRAME_SIZE` (64 KiB), on every socket transport; then
+``max_frame_size``.
 
 After the handshake, messages whose type starts with ``_bus.`` are control messages:
 
@@ -35,6 +38,8 @@ After the handshake, messages whose type starts with ``_bus.`` are control messa
                                        ``x-symphony-sub`` header naming the subscription
 ``_bus.handle`` / ``_bus.unhandle``    (requests) ``{"hid", "pattern", "priority"}``: the server
                                        routes matching requests to this peer
+``_bus.closing``                       (event) ``{"code", "message"}``: why the sender is about
+                                       to drop the connection (e.g. ``bus.slow_consumer``)
 
 Everything else is data: the peer's requests are answered by the server bus's routing (which
 may route them on to another peer), its events are published on the server bus, and
@@ -52,6 +57,12 @@ Failure
 * :class:`BusClient` reconnects with exponential backoff and full jitter
   (:class:`~symphony_bus_remote._backoff.Backoff`) and restores its subscriptions and handlers;
   requests made while it reconnects wait for the connection within their own timeout.
+* A peer whose subscription (policy ``wait``) keeps its queue full for
+  ``bus.slow_consumer_timeout`` seconds is a slow consumer: the server drops the subscription
+  and disconnects the peer (after a ``_bus.closing`` notice), and its publishers go on. A
+  reader held by that backpressure meanwhile is not counted as silent.
+* When the client gives up (``reconnect=False``, or the policy's attempts ran out), its
+  subscriptions end too: iterating one raises the connection's error once it is drained.
 * Errors cross intact: a handler's :class:`~symphony.commons.errors.SymphonyError` arrives
   with the same class, code, message, context and hint.
 
@@ -88,6 +99,7 @@ if TYPE_CHECKING:
     from symphony_bus_remote._sockets import (
         DEFAULT_CONNECT_TIMEOUT,
         HANDSHAKE_CODEC,
+        PRE_HANDSHAKE_MAX_FRAME_SIZE,
         CommonOptions,
         StreamConnection,
         common_options,
@@ -111,6 +123,7 @@ _LAZY: dict[str, str] = {
         (
             "DEFAULT_CONNECT_TIMEOUT",
             "HANDSHAKE_CODEC",
+            "PRE_HANDSHAKE_MAX_FRAME_SIZE",
             "CommonOptions",
             "StreamConnection",
             "common_options",
@@ -126,6 +139,7 @@ __all__ = [
     "DEFAULT_CONNECT_TIMEOUT",
     "HANDSHAKE_CODEC",
     "HEADER_SIZE",
+    "PRE_HANDSHAKE_MAX_FRAME_SIZE",
     "PROTOCOL_VERSION",
     "Backoff",
     "BusClient",

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -53,21 +55,89 @@ def _client_kwargs(
 
 @click.group()
 @click.option(
-    "--url", default=None, help="Server URL (default: unix:// at bus.socket or the platform default)."
+    "--socket",
+    "socket_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Unix socket of the server, as given to `symphony serve --socket` (default: bus.socket, "
+    "else the platform default).",
+)
+@click.option(
+    "--url",
+    default=None,
+    help="Server URL instead: unix:///PATH or tcp://HOST:PORT (with --token-file).",
 )
 @click.option("--token-file", type=click.Path(exists=True, dir_okay=False), help="Token for tcp:// servers.")
 @click.option(
     "--codec", type=click.Choice(["msgpack", "json"]), default=None, help="Wire codec (default msgpack)."
 )
 @click.pass_context
-def bus(ctx: click.Context, url: str | None, token_file: str | None, codec: str | None) -> None:
-    """Send, request and monitor messages on a running `symphony serve`."""
+def bus(
+    ctx: click.Context, socket_path: Path | None, url: str | None, token_file: str | None, codec: str | None
+) -> None:
+    """Send, request and monitor messages on a running `symphony serve`, and list what it answers.
+
+    A client notices a server that stopped or died (closed socket, or silence past the heartbeat
+    timeout) and exits with an error saying so.
+    """
+    if socket_path is not None and url is not None:
+        raise click.UsageError("give either --socket or --url, not both")
+    if socket_path is not None:
+        url = f"unix://{socket_path.absolute()}"
+    elif url is not None:
+        _check_url(url)
     ctx.meta["symphony.bus"] = (url, token_file, codec)
+    ctx.meta["symphony.bus.user_url"] = url is not None
+
+
+def _check_url(url: str) -> None:
+    """A malformed --url is a usage error (exit 2), named with what a URL looks like."""
+    scheme = url.split(":", 1)[0].lower() if ":" in url else ""
+    ok = bool(scheme) and all(c.isalnum() or c in "+-." for c in scheme) and scheme[0].isalpha()
+    rest = url[len(scheme) + 1 :] if ok else ""
+    if scheme == "unix":
+        ok = rest.startswith("///") or (bool(rest) and not rest.startswith("/"))
+    elif scheme == "tcp":
+        host, sep, port = rest.removeprefix("//").rpartition(":")
+        ok = rest.startswith("//") and bool(host) and bool(sep) and port.isdigit() and 0 < int(port) <= 65535
+    elif ok:
+        ok = bool(rest)
+    if not ok:
+        raise click.BadParameter(
+            f"{url!r} is not a server URL: write unix:///path/to.sock (or use --socket PATH) or "
+            "tcp://HOST:PORT",
+            param_hint="'--url'",
+        )
 
 
 def _kwargs(ctx: click.Context) -> dict[str, Any]:
     url, token_file, codec = ctx.meta["symphony.bus"]
     return _client_kwargs(ctx.find_object(CliState) or CliState(), url, token_file, codec)
+
+
+_URL_ERRORS = frozenset({"transport.bad_url", "transport.unknown_scheme", "transport.unix.path_too_long"})
+
+
+def _run(ctx: click.Context, fn: Callable[[], Any]) -> Any:
+    """``anyio.run(fn)``. A URL the user gave that the transport finds malformed is a usage
+    error (exit 2); a server that went away is one clear error line (exit 1)."""
+    import anyio
+
+    from symphony.commons.errors import SymphonyError, TransportError
+
+    try:
+        return anyio.run(fn)
+    except SymphonyError as exc:
+        if exc.code in _URL_ERRORS and ctx.meta.get("symphony.bus.user_url"):
+            raise click.BadParameter(exc.message, param_hint="'--url'") from None
+        if exc.code in ("transport.peer_lost", "transport.disconnected"):
+            raise TransportError(
+                f"the server went away: {exc.context.get('reason') or exc.message}",
+                code="bus.server_gone",
+                context={"url": ctx.meta["symphony.bus"][0] or "the default socket"},
+                hint="is `symphony serve` still running? a request in flight may or may not have been handled",
+            ) from None
+        raise
 
 
 @bus.command("send")
@@ -76,8 +146,6 @@ def _kwargs(ctx: click.Context) -> dict[str, Any]:
 @click.pass_context
 def send(ctx: click.Context, type: str, payload: str | None) -> None:
     """Publish one event of TYPE with a JSON PAYLOAD."""
-    import anyio
-
     from symphony_bus_remote import BusClient
 
     kwargs = _kwargs(ctx)
@@ -87,7 +155,7 @@ def send(ctx: click.Context, type: str, payload: str | None) -> None:
         async with BusClient.connect(kwargs.pop("url"), **kwargs) as client:
             await client.send(type, data)
 
-    anyio.run(run)
+    _run(ctx, run)
 
 
 @bus.command("request")
@@ -101,7 +169,6 @@ def request(ctx: click.Context, type: str, payload: str | None, timeout: float, 
 
     A handler's error is printed with its code and context, and the command exits 1.
     """
-    import anyio
 
     from symphony.bus.message import message_to_wire
     from symphony_bus_remote import BusClient
@@ -113,7 +180,7 @@ def request(ctx: click.Context, type: str, payload: str | None, timeout: float, 
         async with BusClient.connect(kwargs.pop("url"), **kwargs) as client:
             return await client.request(type, data, timeout=timeout)
 
-    reply = anyio.run(run)
+    reply = _run(ctx, run)
     if as_json:
         echo_json(message_to_wire(reply))
     else:
@@ -134,7 +201,6 @@ def monitor(ctx: click.Context, pattern: str, count: int | None, as_json: bool, 
     Runs until Ctrl-C, or until --count messages were shown. The server never slows down for
     the monitor: if it cannot keep up, the oldest unshown messages are dropped.
     """
-    import anyio
 
     from symphony.bus.message import message_to_wire
     from symphony_bus_remote import BusClient
@@ -162,9 +228,32 @@ def monitor(ctx: click.Context, pattern: str, count: int | None, as_json: bool, 
                     console.print(_traffic_line(msg), soft_wrap=True)
 
     try:
-        anyio.run(run)
+        _run(ctx, run)
     except KeyboardInterrupt:
         pass
+
+
+@bus.command("routes")
+@click.option("--json", "as_json", is_flag=True, help="The routes as a JSON list.")
+@click.pass_context
+def routes(ctx: click.Context, as_json: bool) -> None:
+    """List the request types the running server answers: its own (`symphony.*`), those
+    plugins expose (hook `symphony_register_bus_handlers`), and those connected clients handle."""
+    from symphony_bus_remote import BusClient
+
+    kwargs = _kwargs(ctx)
+
+    async def run() -> Any:
+        async with BusClient.connect(kwargs.pop("url"), **kwargs) as client:
+            return (await client.request("symphony.routes", None)).payload
+
+    answered = _run(ctx, run)
+    if as_json:
+        echo_json(answered)
+        return
+    for route in answered:
+        summary = route.get("summary") or ""
+        click.echo(f"{route['pattern']}\t{route['target']}\t{summary}".rstrip("\t"))
 
 
 _KIND_STYLE = {"event": "cyan", "request": "yellow", "response": "green", "error": "red"}

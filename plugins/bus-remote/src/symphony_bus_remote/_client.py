@@ -104,6 +104,7 @@ class RemoteSubscription:
         self._space: anyio.Event | None = None
         self._registered = False
         self._closed = False
+        self._lost: SymphonyError | None = None
 
     @property
     def closed(self) -> bool:
@@ -145,6 +146,8 @@ class RemoteSubscription:
         queue = self._queue
         while not queue:
             if self._closed:
+                if self._lost is not None:
+                    raise self._lost
                 raise StopAsyncIteration
             ready = self._ready
             if ready is None:
@@ -161,6 +164,14 @@ class RemoteSubscription:
         """The next event; ``OperationTimeoutError(bus.receive_timeout)`` after ``timeout`` s,
         ``TransportError(bus.subscription_closed)`` once closed and drained."""
         return await receive_next(self, timeout, pattern=self.pattern, context={})
+
+    def _end(self, error: SymphonyError) -> None:
+        """The client gave up on the server: queued events can still be read, then ``error``."""
+        self._lost = error
+        self._closed = True
+        for event in (self._ready, self._space):
+            if event is not None:
+                event.set()
 
     async def aclose(self) -> None:
         """Unsubscribe (queued events can still be read)."""
@@ -423,6 +434,7 @@ class BusClient:
                 except SymphonyError as exc:
                     self._dead = exc
                     _log.warning("bus.remote.gave_up", url=self.url, code=exc.code, error=exc.message)
+                    self._end_subscriptions(exc)
                     self._ready.set()
                     return
                 _log.info("bus.remote.reconnected", url=self.url, attempts=self._reconnector.attempts)
@@ -437,10 +449,16 @@ class BusClient:
                 break
             if self.policy is None:
                 self._dead = peer_lost(link.label, reason)
+                self._end_subscriptions(self._dead)
                 self._ready.set()
                 return
             _log.info("bus.remote.connection_lost", url=self.url, reason=reason)
         self._ready.set()
+
+    def _end_subscriptions(self, error: SymphonyError) -> None:
+        """No more connections: every subscription ends (after its queued events) with ``error``."""
+        for sub in list(self._subs.values()):
+            sub._end(error)
 
     async def _restore(self, link: _ClientLink) -> None:
         """After (re)connecting: register every live subscription and handler again."""

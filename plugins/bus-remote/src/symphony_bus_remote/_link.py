@@ -64,6 +64,9 @@ SUBSCRIBE: Final = "_bus.subscribe"
 UNSUBSCRIBE: Final = "_bus.unsubscribe"
 HANDLE: Final = "_bus.handle"
 UNHANDLE: Final = "_bus.unhandle"
+CLOSING: Final = "_bus.closing"
+"""Event a side sends before it drops the connection on purpose: ``{"code", "message"}`` say why
+(the other side reports that as the reason the link was lost)."""
 
 _TIMER_GRANULARITY: Final = 0.005
 """Request deadlines fire at most this late (seconds)."""
@@ -366,6 +369,9 @@ class Link:
         self._tg: anyio.abc.TaskGroup | None = None
         self._workers: Workers | None = None
         self._bad_frames = 0
+        self.held = 0
+        """Calls from the reader being held by backpressure on this side (their silence is ours,
+        not the peer's: the heartbeat watchdog does not count it)."""
         self._done = anyio.Event()
         self._failure: SymphonyError | None = None
         self._deadlines: list[tuple[float, str, float]] = []
@@ -504,6 +510,8 @@ class Link:
                         if msg.type.startswith(CONTROL_PREFIX):
                             if msg.type == PING:
                                 await conn.send(Message(PONG))
+                            elif msg.type == CLOSING:
+                                self._peer_closing(msg)
                         else:
                             await self.on_event(msg)
                     elif resolve(msg):
@@ -523,6 +531,34 @@ class Link:
             self._failure = exc
             self._done.set()
             return None
+
+    def _peer_closing(self, msg: Message) -> None:
+        payload = msg.payload if isinstance(msg.payload, dict) else {}
+        text = payload.get("message")
+        code = payload.get("code")
+        if isinstance(text, str) and text:
+            self.lost_reason = f"the peer closed the connection: {text[:500]}"
+            _log.warning("bus.remote.closed_by_peer", peer=self.label, code=str(code)[:100], reason=text[:500])
+
+    async def drop(self, code: str, message: str, *, notice_timeout: float = 0.5) -> None:
+        """Close the connection on purpose, first telling the peer why with a ``_bus.closing``
+        event (given at most ``notice_timeout`` seconds: a peer that does not read gets none)."""
+        sent = anyio.Event()
+        tg = self._tg
+
+        async def notify() -> None:
+            try:
+                await self.conn.send(Message(CLOSING, {"code": code, "message": message}))
+            except SymphonyError:
+                pass
+            finally:
+                sent.set()
+
+        if tg is not None:
+            tg.start_soon(notify)
+            with anyio.move_on_after(notice_timeout):
+                await sent.wait()
+        await self.aclose(message)
 
     async def _run_request(self, msg: Message) -> None:
         try:
@@ -563,7 +599,8 @@ class Link:
         while True:
             await anyio.sleep(tick)
             idle = _clock() - self.last_seen
-            if idle >= timeout:
+            # A reader held by this side's own backpressure is not the peer's silence.
+            if idle >= timeout and not self.held:
                 # The loop may have been busy: let the reader take what already arrived.
                 for _ in range(3):
                     await anyio.lowlevel.checkpoint()

@@ -12,7 +12,8 @@ from symphony.cli import CliState
 
 
 def _builtin_handlers(kernel: Any) -> None:
-    """Requests every served bus answers: ``symphony.ping`` and ``symphony.plugins``."""
+    """Requests every served bus answers: ``symphony.ping``, ``symphony.plugins`` and
+    ``symphony.routes`` (plus what plugins expose through ``symphony_register_bus_handlers``)."""
     import os
     import time
 
@@ -31,8 +32,27 @@ def _builtin_handlers(kernel: Any) -> None:
     async def plugins(msg: Any) -> list[dict[str, Any]]:
         return [{k: v for k, v in r.to_dict().items() if k != "traceback"} for r in kernel.plugins]
 
+    async def routes(msg: Any) -> list[dict[str, Any]]:
+        bus = kernel.bus
+        summaries = {entry.name: entry.summary for entry in kernel.registry("bus_handlers")}
+        summaries.update(_BUILTIN_SUMMARIES)
+        answered = []
+        for route in bus.router.routes():
+            info = route.describe()
+            info["summary"] = summaries.get(route.name, "")
+            answered.append(info)
+        return answered
+
     kernel.bus.handle("symphony.ping", ping, name="symphony.ping")
     kernel.bus.handle("symphony.plugins", plugins, name="symphony.plugins")
+    kernel.bus.handle("symphony.routes", routes, name="symphony.routes")
+
+
+_BUILTIN_SUMMARIES = {
+    "symphony.ping": "Is the server alive: pid, version, uptime",
+    "symphony.plugins": "The server's plugins and their states",
+    "symphony.routes": "What this server answers (this list)",
+}
 
 
 @click.command()
@@ -80,8 +100,9 @@ def serve(
     """Run a kernel that serves the message bus until Ctrl-C or SIGTERM.
 
     Prints one line per listener, `listening on <url>`, once it accepts connections. Every
-    served bus answers `symphony.ping` and `symphony.plugins`; plugins add their own handlers.
-    Talk to it with `symphony bus request|send|monitor`.
+    served bus answers `symphony.ping`, `symphony.plugins` and `symphony.routes`; plugins add
+    their own handlers (hook `symphony_register_bus_handlers`). Talk to it with
+    `symphony bus request|send|monitor|routes`.
     """
     import anyio
 

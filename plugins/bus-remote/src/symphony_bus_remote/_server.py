@@ -17,11 +17,13 @@ import anyio.abc
 import anyio.lowlevel
 import attrs
 
+from symphony.bus.config import BUS_CONFIG_SCHEMA
 from symphony.bus.message import ERROR, EVENT, REQUEST, Message, message_to_wire
 from symphony.bus.sync import start_in_own_task_group
 from symphony.bus.topics import validate_pattern
 from symphony.bus.transport import Connection, open_transport
 from symphony.commons.errors import (
+    ConfigError,
     SerializationError,
     SymphonyError,
     TransportError,
@@ -37,10 +39,11 @@ from symphony_bus_remote._link import (
     UNHANDLE,
     UNSUBSCRIBE,
     Link,
+    _clock,
     exit_quietly,
     positive_seconds,
 )
-from symphony_bus_remote._sockets import HANDSHAKE_CODEC
+from symphony_bus_remote._sockets import HANDSHAKE_CODEC, PRE_HANDSHAKE_MAX_FRAME_SIZE, StreamConnection
 
 if TYPE_CHECKING:
     from symphony.bus.core import Bus
@@ -100,7 +103,12 @@ class ServerPeer(Link):
                 bus.metrics.invalid += 1
                 _log.warning("bus.remote.invalid_event", peer=self.name, type=msg.type, code=err.code)
                 return
-        await bus.publish(msg)
+        self.held += 1
+        try:
+            await bus.publish(msg)  # held at most bus.slow_consumer_timeout by a full subscription
+        finally:
+            self.held -= 1
+            self.last_seen = _clock()
 
     async def answer(self, msg: Message) -> Message:
         """Answer the peer's request through the server bus's routing."""
@@ -174,8 +182,18 @@ class ServerPeer(Link):
             policy=policy if policy in ("wait", "drop-oldest") else None,
             name=f"{self.name}:{pattern}",
             traffic=traffic,
+            on_slow=self._slow_consumer,
         )
         return {"ok": True}
+
+    def _slow_consumer(self, sub: Any) -> None:
+        """A subscription of this peer was dropped as a slow consumer: disconnect the peer,
+        telling it why (NATS-style: the fault lands on the consumer that does not read)."""
+        reason = sub.slow_reason or "slow consumer"
+        _log.warning("bus.remote.slow_consumer", peer=self.name, pattern=sub.pattern, reason=reason)
+        tg = self._tg
+        if tg is not None and not self.closed:
+            tg.start_soon(self.drop, "bus.slow_consumer", reason)
 
     def _handle(self, payload: Mapping[str, Any]) -> dict[str, Any]:
         hid, pattern, priority = payload.get("hid"), payload.get("pattern"), payload.get("priority", 0)
@@ -245,12 +263,43 @@ class BusServer:
             bus.config.heartbeat_timeout if heartbeat_timeout is None else heartbeat_timeout,
         )
         self.handshake_timeout = positive_seconds("handshake_timeout", handshake_timeout)
+        self._check_settings()
         self.max_workers = max_workers
         self.transport = transport or open_transport(url, bus.transports, kernel=kernel)
         self.peers: dict[str, ServerPeer] = {}
         self._numbers = itertools.count(1)
         self._tg: anyio.abc.TaskGroup | None = None
         self._outer: anyio.abc.TaskGroup | None = None
+
+    def _check_settings(self) -> None:
+        """Refuse settings the server could not honour, before it listens (a ConfigError
+        naming the key)."""
+        if self.heartbeat_interval >= self.heartbeat_timeout:
+            raise ConfigError(
+                f"bus.heartbeat_interval ({self.heartbeat_interval} s) must be shorter than "
+                f"bus.heartbeat_timeout ({self.heartbeat_timeout} s): every peer would be dropped "
+                "as silent before its first ping",
+                code="bus.bad_setting",
+                context={"key": "bus.heartbeat_interval", "value": self.heartbeat_interval},
+            )
+        known = self.bus.codecs.names()
+        for key, names in (("bus.codec", [self.bus.config.codec]), ("codecs", self.codecs)):
+            unknown = [name for name in names if name not in known]
+            if unknown:
+                raise ConfigError(
+                    f"{key}: unknown codec {unknown[0]!r} (known: {', '.join(sorted(known))})",
+                    code="bus.bad_setting",
+                    context={"key": key, "value": unknown[0]},
+                )
+        frame = self.options.get("max_frame_size", self.bus.config.max_frame_size)
+        rule = BUS_CONFIG_SCHEMA["properties"]["max_frame_size"]
+        low, high = rule["minimum"], rule["maximum"]
+        if frame.__class__ is not int or not low <= frame <= high:
+            raise ConfigError(
+                f"bus.max_frame_size must be an integer from {low} to {high} bytes, not {frame!r}",
+                code="bus.bad_setting",
+                context={"key": "bus.max_frame_size", "value": repr(frame)[:40]},
+            )
 
     async def serve(self, *, task_status: anyio.abc.TaskStatus[str] = anyio.TASK_STATUS_IGNORED) -> None:
         """Accept clients until cancelled; ``task_status.started(bound_url)`` once listening."""
@@ -336,6 +385,12 @@ class BusServer:
             peer = ServerPeer(self, conn, name=f"{conn.peer.scheme}#{next(self._numbers)}", capabilities=())
             await self._run_peer(peer, conn, codec=conn.codec.name)
             return
+        # Until the handshake is done a peer may send small frames only, whatever the transport
+        # (the tcp transport already holds its token frame to the same limit).
+        framed = conn.framed if isinstance(conn, StreamConnection) else None
+        full_size = framed.max_frame_size if framed is not None else 0
+        if framed is not None and full_size > PRE_HANDSHAKE_MAX_FRAME_SIZE:
+            framed.set_max_frame_size(PRE_HANDSHAKE_MAX_FRAME_SIZE)
         try:
             hello, chosen = await self._handshake(conn)
         except SymphonyError as err:
@@ -369,6 +424,8 @@ class BusServer:
         except SymphonyError:
             return
         conn.set_codec(self.bus.codecs.get(chosen))
+        if framed is not None:
+            framed.set_max_frame_size(full_size)
         await self._run_peer(peer, conn, codec=chosen)
 
     async def _run_peer(self, peer: ServerPeer, conn: Connection, *, codec: str) -> None:

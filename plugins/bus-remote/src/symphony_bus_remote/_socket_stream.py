@@ -17,6 +17,8 @@ import anyio.abc
 import anyio.lowlevel
 from anyio.abc import SocketAttribute
 
+# Imported here, not on the first accept: with no descriptor left, importing needs one too.
+from symphony_bus_remote._asyncio_stream import AsyncioSocketStream, running_asyncio_loop
 from symphony_bus_remote._busypoll import DEFAULT_BUSY_POLL, BusyPoll
 from symphony_bus_remote._same_process import peer_is_this_process
 
@@ -197,8 +199,6 @@ async def open_socket_stream(sock: socket.socket, *, busy_poll: float = DEFAULT_
     with the loop, reads done by the loop itself); elsewhere (trio), or on a loop that cannot
     adopt sockets, a :class:`SocketByteStream`. Both are plain :class:`anyio.abc.ByteStream` objects.
     """
-    from symphony_bus_remote._asyncio_stream import AsyncioSocketStream, running_asyncio_loop
-
     if busy_poll and peer_is_this_process(sock):
         busy_poll = 0.0  # the peer shares this process (and event loop): polling cannot help
     if running_asyncio_loop() is not None:

@@ -15,6 +15,7 @@ transport documents its own keys too and ignores the ones it does not know):
 from __future__ import annotations
 
 import socket
+import traceback
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, Final
 
@@ -44,6 +45,7 @@ from symphony_bus_remote._socket_stream import open_socket_stream
 __all__ = [
     "DEFAULT_CONNECT_TIMEOUT",
     "HANDSHAKE_CODEC",
+    "PRE_HANDSHAKE_MAX_FRAME_SIZE",
     "CommonOptions",
     "StreamConnection",
     "common_options",
@@ -54,7 +56,15 @@ __all__ = [
 DEFAULT_CONNECT_TIMEOUT: Final = 5.0
 """Seconds a ``connect`` may take by default."""
 
+PRE_HANDSHAKE_MAX_FRAME_SIZE: Final = 64 * 1024
+"""Largest frame a server accepts from a peer before its handshake is done (bytes), on every
+socket transport: an unauthenticated peer cannot make the server allocate more."""
+
 _log = get_logger("symphony.bus.transport")
+
+_ACCEPT_BACKOFF_MIN: Final = 0.01
+_ACCEPT_BACKOFF_MAX: Final = 0.5
+"""Seconds the accept loop pauses after a failed accept (doubling from the minimum)."""
 
 
 class StreamConnection(EncodedConnection):
@@ -193,6 +203,7 @@ async def serve_sockets(
         await _serve_accepted(stream, make_connection, handler, name)
 
     async def accept_loop(listener: socket.socket, tg: anyio.abc.TaskGroup) -> None:
+        pause = 0.0
         while True:
             try:
                 sock, _ = listener.accept()
@@ -200,10 +211,16 @@ async def serve_sockets(
                 await anyio.wait_readable(listener)
                 continue
             except OSError as exc:
-                # EMFILE/ENFILE/ENOBUFS: log, breathe, keep serving the peers we have.
-                _log.error("transport.accept_error", listener=name, error=repr(exc))
-                await anyio.sleep(0.05)
+                # EMFILE/ENFILE/ENOBUFS: log (once per burst), back off, keep serving the peers
+                # we have; the waiting peers are accepted as descriptors come free.
+                if not pause:
+                    _log.error("transport.accept_error", listener=name, error=repr(exc))
+                pause = min(_ACCEPT_BACKOFF_MAX, pause * 2 or _ACCEPT_BACKOFF_MIN)
+                await anyio.sleep(pause)
                 continue
+            if pause:
+                _log.info("transport.accepting_again", listener=name)
+                pause = 0.0
             tg.start_soon(serve_one, sock)
 
     async with anyio.create_task_group() as tg:
@@ -222,7 +239,10 @@ async def _serve_accepted(
         await _close_quietly(accepted)
         return
     except Exception as exc:
-        _log.error("transport.accept_failed", listener=name, error=repr(exc))
+        # The type and where, not the message: it could quote what the peer sent (a token).
+        frame = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+        where = f"{frame.filename}:{frame.lineno} in {frame.name}" if frame else "?"
+        _log.error("transport.accept_failed", listener=name, error=type(exc).__name__, where=where)
         await _close_quietly(accepted)
         return
     if conn is None:
@@ -246,14 +266,20 @@ HANDSHAKE_CODEC: Final = "json"
 
 
 async def send_refusal(
-    stream: anyio.abc.ByteStream, error: SymphonyError, *, max_frame_size: int = 65536
+    stream: anyio.abc.ByteStream,
+    error: SymphonyError,
+    *,
+    max_frame_size: int = PRE_HANDSHAKE_MAX_FRAME_SIZE,
 ) -> None:
     """Tell a peer why it is refused (one JSON-encoded ``error`` message frame), then close.
 
     A client reading its first frame turns it back into the same error class and code.
     """
     msg = Message("_transport.refused", error.to_wire(), kind="error")
-    data = encode_frame(get_codec(HANDSHAKE_CODEC).encode(msg), max_frame_size=max(max_frame_size, 65536))
+    data = encode_frame(
+        get_codec(HANDSHAKE_CODEC).encode(msg),
+        max_frame_size=max(max_frame_size, PRE_HANDSHAKE_MAX_FRAME_SIZE),
+    )
     with anyio.move_on_after(1.0, shield=True):
         try:
             await stream.send(data)

@@ -274,6 +274,7 @@ class JsonRpcCodec:
         """One JSON-RPC object for ``msg`` (no newline); SerializationError if not JSON-able."""
         kind = msg.kind
         obj: dict[str, Any] = {"jsonrpc": "2.0"}
+        cid = None
         if kind == REQUEST or kind == EVENT:
             if kind == REQUEST:
                 obj["id"] = msg.id
@@ -290,7 +291,9 @@ class JsonRpcCodec:
                 obj["symphony"] = extra
         else:
             cid = msg.correlation_id
-            obj["id"] = self._incoming_ids.pop(cid, cid) if cid is not None else None
+            # Looked up, not popped: if this answer cannot be encoded, the error answer that
+            # replaces it must still carry the request's original id (a number stays a number).
+            obj["id"] = self._incoming_ids.get(cid, cid) if cid is not None else None
             if kind == RESPONSE:
                 obj["result"] = msg.payload
             else:
@@ -305,6 +308,8 @@ class JsonRpcCodec:
                 context={"codec": "jsonrpc", "type": msg.type, "reason": f"{type(exc).__name__}: {exc}"},
                 hint="JSON-RPC carries JSON-compatible payloads only (no bytes)",
             ) from exc
+        if cid is not None:
+            self._incoming_ids.pop(cid, None)
         if kind == REQUEST:
             if len(self._methods) >= _MAX_IDS:
                 self._methods.pop(next(iter(self._methods)))

@@ -61,6 +61,7 @@ from symphony.commons.errors import (
 from symphony.commons.log import get_logger
 from symphony_bus_remote import (
     HANDSHAKE_CODEC,
+    PRE_HANDSHAKE_MAX_FRAME_SIZE,
     CommonOptions,
     FramedStream,
     StreamConnection,
@@ -395,7 +396,9 @@ class TcpTransport:
                         stream, server_side=True, ssl_context=ctx, standard_compatible=False
                     )
                 # The auth frame is small: a tight frame limit keeps garbage from allocating much.
-                framed = FramedStream(stream, max_frame_size=min(common.max_frame_size, 64 * 1024))
+                framed = FramedStream(
+                    stream, max_frame_size=min(common.max_frame_size, PRE_HANDSHAKE_MAX_FRAME_SIZE)
+                )
                 hello = codec.decode(await framed.receive_frame())
         except TimeoutError:
             _log.warning("transport.tcp.auth_failed", url=url, peer=address, reason="handshake timeout")
@@ -416,12 +419,15 @@ class TcpTransport:
             return None
         payload = hello.payload if isinstance(hello.payload, dict) else {}
         offered = payload.get("token")
+        # The offered token is compared and forgotten: never logged, never in an error (a
+        # token with a lone surrogate is just a wrong token, not an encoding crash).
         good = (
             hello.type == AUTH_TYPE
             and hello.kind == "request"
             and isinstance(offered, str)
-            and hmac.compare_digest(offered.encode("utf-8"), token)
+            and hmac.compare_digest(offered.encode("utf-8", "surrogatepass"), token)
         )
+        del offered
         if not good:
             reason = "wrong token" if hello.type == AUTH_TYPE else f"unexpected first message {hello.type!r}"
             _log.warning("transport.tcp.auth_failed", url=url, peer=address, reason=reason)

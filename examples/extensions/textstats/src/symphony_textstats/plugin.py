@@ -8,7 +8,16 @@ from typing import TYPE_CHECKING
 
 import click
 
-from symphony_sdk import CommandRegistry, Kernel, ServiceRegistry, current_kernel, hookimpl
+from symphony_sdk import (
+    BusHandlerRegistry,
+    CommandRegistry,
+    Kernel,
+    Message,
+    ServiceRegistry,
+    ValidationError,
+    current_kernel,
+    hookimpl,
+)
 from symphony_textstats.stats import TextStats, TextStatsOperator
 
 if TYPE_CHECKING:
@@ -32,6 +41,26 @@ def symphony_register_node_types(registry: NodeTypeRegistry) -> None:
         summary=TextStatsOperator.summary,
         provider="symphony-textstats",
     )
+
+
+@hookimpl
+def symphony_register_bus_handlers(registry: BusHandlerRegistry, kernel: Kernel) -> None:
+    """Answer ``textstats.analyze`` requests on the bus: ``{"text": "..."}`` -> the statistics."""
+    service = TextStats(**kernel.config.section("textstats"))
+
+    def analyze(msg: Message) -> dict[str, object]:
+        payload = msg.payload
+        text = payload.get("text") if isinstance(payload, dict) else None
+        if not isinstance(text, str):
+            raise ValidationError(
+                'textstats.analyze takes {"text": "..."}',
+                code="textstats.bad_request",
+                context={"payload": type(payload).__name__},
+            )
+        top = payload.get("top")
+        return service.analyze_text(text, top=top if isinstance(top, int) and top >= 0 else None).to_dict()
+
+    registry.add("textstats.analyze", analyze, summary="Statistics of a text: {\"text\": \"...\"}")
 
 
 @click.command("textstats")
