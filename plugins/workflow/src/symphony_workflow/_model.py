@@ -35,6 +35,7 @@ from symphony_workflow._checks import edge_problems, expression_problems, node_p
 from symphony_workflow._errors import CycleError
 from symphony_workflow._expr import KEYWORDS, Expression
 from symphony_workflow._kinds import EdgeKind, NodeKind
+from symphony_workflow._policy import DEFAULT_POLICY, NodePolicy
 from symphony_workflow._types import DEFAULT_TYPES, TypeSystem
 
 __all__ = [
@@ -208,6 +209,15 @@ def _node_kind(value: Any) -> NodeKind:
         ) from None
 
 
+def _policy(instance: Any, attribute: Any, value: Any) -> None:
+    if not isinstance(value, NodePolicy):
+        raise ValidationError(
+            f"policy must be a NodePolicy, not {type(value).__name__}",
+            code="workflow.invalid_field",
+            context={"field": "policy"},
+        )
+
+
 def _node_id(instance: Any, attribute: Any, value: Any) -> None:
     check_identifier(value, "node id", keyword_ok=False)
 
@@ -238,7 +248,9 @@ class Node:
     a node type registered by a plugin (``llm.generate``, ``text.split``); for control nodes one
     of ``branch``, ``merge``, ``parallel``, ``join``; ``input`` / ``output`` for workflow inputs
     and outputs. ``config`` and ``metadata`` are JSON objects; a numeric ``metadata["cost"]`` is
-    the node's cost estimate for :func:`~symphony_workflow._dag.critical_path`.
+    the node's cost estimate for :func:`~symphony_workflow._dag.critical_path`. ``policy``
+    (:class:`~symphony_workflow._policy.NodePolicy`) says how a runner executes the node:
+    retries, timeout, fallback, optional, caching.
     """
 
     id: str = attrs.field(validator=_node_id)
@@ -253,6 +265,7 @@ class Node:
     enabled: bool = attrs.field(default=True, validator=_bool)
     metadata: dict[str, Any] = attrs.field(factory=dict, validator=_dict)
     version: str | None = attrs.field(default=None, validator=_opt_str)
+    policy: NodePolicy = attrs.field(default=DEFAULT_POLICY, validator=_policy)
     _index: _PortIndex | None = attrs.field(default=None, init=False, eq=False, repr=False, alias="_index")
 
     # -- ports ----------------------------------------------------------------------------------

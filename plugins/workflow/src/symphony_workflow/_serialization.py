@@ -1,9 +1,10 @@
 """Serialization: JSON documents with a schema version, a compact binary form, and migrations.
 
-**JSON.** A document is an envelope ``{"schema_version": "1.0", "symphony_version": ...,
+**JSON.** A document is an envelope ``{"schema_version": "1.1", "symphony_version": ...,
 "workflow": {...}}``. :func:`dumps` writes compact JSON (fields at their default are left out)
 or, with ``indent``, pretty JSON. The JSON Schema is published as
-``symphony_workflow/schemas/workflow-1.0.schema.json`` (:func:`json_schema`).
+``symphony_workflow/schemas/workflow-1.1.schema.json`` (:func:`json_schema`); schema 1.1 added
+each node's execution ``policy`` (:class:`~symphony_workflow._policy.NodePolicy`).
 
 **Binary.** :func:`to_binary` writes the same content as positional MessagePack: objects become
 arrays in a fixed field order with trailing defaults dropped, repeated strings (node types,
@@ -46,6 +47,7 @@ from symphony.commons.fs import atomic_write
 from symphony.commons.gcpause import without_gc
 from symphony_workflow._errors import WorkflowValidationError
 from symphony_workflow._expr import KEYWORDS
+from symphony_workflow._policy import BACKOFFS, DEFAULT_POLICY, POLICY_FIELDS, policy_doc, policy_from_doc
 from symphony_workflow._model import (
     Edge,
     EdgeKind,
@@ -79,7 +81,7 @@ __all__ = [
     "to_document",
 ]
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 """The document schema version this package writes."""
 
 BINARY_MAGIC = b"SYWF"
@@ -158,6 +160,8 @@ def _node_doc(n: Node) -> dict[str, Any]:
         d["metadata"] = n.metadata
     if n.version is not None:
         d["version"] = n.version
+    if n.policy is not DEFAULT_POLICY and not n.policy.is_default:
+        d["policy"] = policy_doc(n.policy)
     return d
 
 
@@ -277,7 +281,33 @@ def _same(a: Any, b: Any) -> bool:
 
 
 _PORT_DEFAULTS: tuple[Any, ...] = (True, None, False, "")  # required, default, multiple, description
-_NODE_DEFAULTS: tuple[Any, ...] = ("", "", [], [], {}, 0.0, 0.0, True, {}, None)
+_NODE_DEFAULTS: tuple[Any, ...] = ("", "", [], [], {}, 0.0, 0.0, True, {}, None, None)
+# retries, backoff code, retry_delay, retry_max_delay, retry_jitter, retry_on, timeout, fallback,
+# fallback_value, optional, cache, cache_salt (the order of NodePolicy's fields)
+_POLICY_DEFAULTS: tuple[Any, ...] = (0, 2, 1.0, 60.0, 0.0, [], None, None, None, False, True, "")
+_BACKOFF_CODES = {name: i for i, name in enumerate(BACKOFFS)}
+
+
+def _policy_row(p: Any) -> list[Any] | None:
+    if p is DEFAULT_POLICY or p.is_default:
+        return None
+    return _trim(
+        [
+            p.retries,
+            _BACKOFF_CODES[p.backoff],
+            p.retry_delay,
+            p.retry_max_delay,
+            p.retry_jitter,
+            list(p.retry_on),
+            p.timeout,
+            p.fallback,
+            p.fallback_value,
+            p.optional,
+            p.cache,
+            p.cache_salt,
+        ],
+        _POLICY_DEFAULTS,
+    )
 _EDGE_DEFAULTS: tuple[Any, ...] = (None, None, None, "", 0, None, {}, None)
 _META_DEFAULTS: tuple[Any, ...] = (None, [], None, None, None, {})
 
@@ -324,6 +354,7 @@ def to_binary(wf: Workflow, *, compress: str | None = None, level: int = 3) -> b
                     n.enabled,
                     n.metadata,
                     n.version,
+                    _policy_row(n.policy),
                 ],
                 _NODE_DEFAULTS,
             )
@@ -496,8 +527,8 @@ def _positional_to_document(top: Any) -> dict[str, Any]:
     ids: list[str] = []
     for i, raw in enumerate(arr(nodes, "$[3][7]", 0, 1 << 31)):
         path = f"$[3][7][{i}]"
-        full = fill(arr(raw, path, 3, 13), _NODE_DEFAULTS, 13)
-        nid, kind, ntype, nname, ndesc, ins, outs, config, x, y, enabled, nmeta, nversion = full
+        full = fill(arr(raw, path, 3, 14), _NODE_DEFAULTS, 14)
+        nid, kind, ntype, nname, ndesc, ins, outs, config, x, y, enabled, nmeta, nversion, prow = full
         if not isinstance(kind, int) or isinstance(kind, bool) or not 0 <= kind < len(_NODE_KIND_BY_CODE):
             raise _bin_error("unknown node kind code", f"{path}[1]")
 
@@ -519,8 +550,7 @@ def _positional_to_document(top: Any) -> dict[str, Any]:
             return out
 
         ids.append(nid if isinstance(nid, str) else "")
-        node_docs.append(
-            {
+        ndoc: dict[str, Any] = {
                 "id": nid,
                 "kind": _NODE_KIND_BY_CODE[kind].value,
                 "type": s(ntype, f"{path}[2]"),
@@ -534,7 +564,9 @@ def _positional_to_document(top: Any) -> dict[str, Any]:
                 "metadata": nmeta,
                 "version": nversion,
             }
-        )
+        if prow is not None:
+            ndoc["policy"] = _policy_fields(prow, f"{path}[13]")
+        node_docs.append(ndoc)
     edge_docs: list[dict[str, Any]] = []
     for j, raw in enumerate(arr(edges, "$[3][8]", 0, 1 << 31)):
         path = f"$[3][8][{j}]"
@@ -575,6 +607,22 @@ def _positional_to_document(top: Any) -> dict[str, Any]:
             "edges": edge_docs,
         },
     }
+
+
+def _policy_fields(row: Any, path: str) -> dict[str, Any]:
+    """A positional policy row back to its JSON form (non-default fields only)."""
+    if not isinstance(row, list) or not 1 <= len(row) <= len(_POLICY_DEFAULTS):
+        raise _bin_error(f"expected an array of 1 to {len(_POLICY_DEFAULTS)} items", path)
+    out: dict[str, Any] = {}
+    for k, (name, value) in enumerate(zip(POLICY_FIELDS, row, strict=False)):
+        if _same(value, _POLICY_DEFAULTS[k]):
+            continue
+        if name == "backoff":
+            if type(value) is not int or not 0 <= value < len(BACKOFFS):
+                raise _bin_error("unknown backoff code", f"{path}[{k}]")
+            value = BACKOFFS[value]
+        out[name] = value
+    return out
 
 
 # --- migrations -------------------------------------------------------------------------------------
@@ -733,10 +781,23 @@ def _migrate_0_9(doc: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
+def _migrate_1_0(doc: dict[str, Any]) -> dict[str, Any]:
+    """1.0 -> 1.1: nodes gained an optional ``policy``; a 1.0 node has the default policy."""
+    body = doc.get("workflow")
+    if isinstance(body, dict) and isinstance(body.get("nodes"), list):
+        for node in body["nodes"]:
+            if isinstance(node, dict) and "policy" in node:
+                raise ValueError(f"node {node.get('id')!r} has a 'policy', which schema 1.0 does not know")
+    return doc
+
+
 DEFAULT_MIGRATIONS = MigrationRegistry(
-    [Migration("0.9", "1.0", _migrate_0_9, (_migrate_0_9.__doc__ or "").strip())]
+    [
+        Migration("0.9", "1.0", _migrate_0_9, (_migrate_0_9.__doc__ or "").strip()),
+        Migration("1.0", "1.1", _migrate_1_0, (_migrate_1_0.__doc__ or "").strip()),
+    ]
 )
-"""The migrations this package ships (``0.9 -> 1.0``); pass your own registry to add more."""
+"""The migrations this package ships (``0.9 -> 1.0 -> 1.1``); pass your own registry to add more."""
 
 
 # --- structural check ---------------------------------------------------------------------------------
@@ -827,8 +888,10 @@ _NODE_KEYS = frozenset(
         "enabled",
         "metadata",
         "version",
+        "policy",
     }
 )
+_POLICY_KEYS = frozenset(POLICY_FIELDS)
 _PORT_KEYS = frozenset({"name", "type", "required", "default", "multiple", "description"})
 _EDGE_KEYS = frozenset(
     {
@@ -1008,6 +1071,8 @@ def _check_node(node: Any, path: str, chk: _Checker) -> None:
             _check_ports(node[key], f"{path}.{key}", chk)
     chk.json_object(node, "config", path)
     chk.json_object(node, "metadata", path)
+    if "policy" in node:
+        _check_policy(node["policy"], f"{path}.policy", chk)
     if "position" in node:
         pos = node["position"]
         if (
@@ -1017,6 +1082,18 @@ def _check_node(node: Any, path: str, chk: _Checker) -> None:
             or json_problem(pos) is not None
         ):
             chk.fail(f"{path}.position", "position must be [x, y] with two finite numbers")
+
+
+def _check_policy(policy: Any, path: str, chk: _Checker) -> None:
+    if not chk.keys(policy, path, _POLICY_KEYS, ()):
+        return
+    if "fallback_value" in policy and policy["fallback_value"] is not None:
+        chk.json_object(policy, "fallback_value", path)
+    try:
+        policy_from_doc(policy)
+    except ValidationError as exc:
+        field = exc.context.get("field", "")
+        chk.fail(f"{path}.{field}", exc.message, code="workflow.invalid_policy")
 
 
 def _check_edge(edge: Any, path: str, chk: _Checker) -> None:
@@ -1059,9 +1136,11 @@ def _parse_ts(value: str) -> datetime | None:
 
 @cache
 def json_schema() -> dict[str, Any]:
-    """The published JSON Schema (draft 2020-12) of schema version 1.0 documents."""
+    """The published JSON Schema (draft 2020-12) of documents of the current schema version."""
     text = (
-        resources.files("symphony_workflow").joinpath("schemas/workflow-1.0.schema.json").read_text("utf-8")
+        resources.files("symphony_workflow")
+        .joinpath(f"schemas/workflow-{SCHEMA_VERSION}.schema.json")
+        .read_text("utf-8")
     )
     return json.loads(text)  # type: ignore[no-any-return]
 
@@ -1231,6 +1310,7 @@ def _build_node(d: dict[str, Any]) -> Node:
         d.get("enabled", True),
         d.get("metadata", {}),
         d.get("version"),
+        policy_from_doc(d["policy"]) if "policy" in d else DEFAULT_POLICY,
     )
 
 
