@@ -9,6 +9,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import attrs
 from hypothesis import strategies as st
 
 from symphony_workflow import Edge, EdgeKind, Node, NodeKind, NodePolicy, Port, Workflow
@@ -114,6 +115,24 @@ def random_policy(rnd: random.Random) -> NodePolicy:
     )
 
 
+def settle_policy(node: Node, earlier: list[Node], rnd: random.Random) -> Node:
+    """Make a drawn policy valid in its workflow: the fallback (if any) becomes an earlier node
+    with the same outputs, or is dropped (earlier-only keeps chains loop-free); a fallback value
+    names only the node's outputs."""
+    policy = node.policy
+    if policy.fallback is not None:
+        shape = {(p.name, p.type) for p in node.outputs}
+        fits = [n.id for n in earlier if shape <= {(p.name, p.type) for p in n.outputs}]
+        policy = attrs.evolve(policy, fallback=rnd.choice(fits) if fits else None)
+    if policy.fallback_value is not None:
+        names = [p.name for p in node.outputs]
+        values = list(policy.fallback_value.values()) or [None]
+        policy = attrs.evolve(
+            policy, fallback_value={n: rnd.choice(values) for n in names if rnd.random() < 0.7}
+        )
+    return attrs.evolve(node, policy=policy) if policy is not node.policy else node
+
+
 @st.composite
 def nodes(draw: st.DrawFn, node_id: str) -> Node:
     kind = draw(st.sampled_from(list(NodeKind)))
@@ -191,7 +210,7 @@ def workflows(draw: st.DrawFn, *, max_nodes: int = 8, min_nodes: int = 0) -> Wor
     )
     created, updated = wf.created, wf.updated
     for nid in ids:
-        wf.add_node(draw(nodes(nid)))
+        wf.add_node(settle_policy(draw(nodes(nid)), list(wf.nodes.values()), draw(st.randoms())))
     order = list(wf.nodes)
     edge_ids: set[str] = set()
     n_edges = draw(st.integers(0, max(0, len(order) * 2)))
@@ -387,20 +406,24 @@ def random_workflow(rnd: random.Random, max_nodes: int = 8) -> Workflow:
                 rnd.choice(["llm", "text", "split", "embed", "io", "x1"]) for _ in range(rnd.randint(1, 3))
             )
         wf.add_node(
-            Node(
-                nid,
-                kind,
-                node_type,
-                name=_rtext(rnd),
-                description=_rtext(rnd),
-                inputs=() if kind is NodeKind.INPUT else _rports(rnd),
-                outputs=() if kind is NodeKind.OUTPUT else _rports(rnd),
-                config=_robject(rnd),
-                position=(0.0, 0.0) if rnd.random() < 0.4 else (_rfloat(rnd), _rfloat(rnd)),
-                enabled=rnd.random() < 0.8,
-                metadata=_robject(rnd),
-                version=None if rnd.random() < 0.7 else _rtext(rnd, 5),
-                policy=random_policy(rnd),
+            settle_policy(
+                Node(
+                    nid,
+                    kind,
+                    node_type,
+                    name=_rtext(rnd),
+                    description=_rtext(rnd),
+                    inputs=() if kind is NodeKind.INPUT else _rports(rnd),
+                    outputs=() if kind is NodeKind.OUTPUT else _rports(rnd),
+                    config=_robject(rnd),
+                    position=(0.0, 0.0) if rnd.random() < 0.4 else (_rfloat(rnd), _rfloat(rnd)),
+                    enabled=rnd.random() < 0.8,
+                    metadata=_robject(rnd),
+                    version=None if rnd.random() < 0.7 else _rtext(rnd, 5),
+                    policy=random_policy(rnd),
+                ),
+                list(wf.nodes.values()),
+                rnd,
             )
         )
     order = list(wf.nodes)

@@ -514,6 +514,33 @@ class WorkflowMetadata:
     custom: dict[str, Any] = attrs.field(factory=dict, validator=_dict)
 
 
+# --- trusted construction (loaders that already checked every field) --------------------------------
+#
+# A loader that has checked a document field by field (the fast path of ``_serialization``)
+# builds nodes and edges without running the attrs validators a second time. Each field is set
+# through its slot descriptor; frozen classes allow nothing else. Only for values that passed
+# the same checks the validators make.
+
+_NODE_SLOTS = tuple(getattr(Node, a.name).__set__ for a in attrs.fields(Node))
+_EDGE_SLOTS = tuple(getattr(Edge, a.name).__set__ for a in attrs.fields(Edge))
+
+
+def trusted_node(*values: Any) -> Node:
+    """A :class:`Node` from its 13 field values in declaration order, without re-checking them."""
+    node: Node = object.__new__(Node)
+    for setter, value in zip(_NODE_SLOTS, (*values, None), strict=True):
+        setter(node, value)
+    return node
+
+
+def trusted_edge(*values: Any) -> Edge:
+    """An :class:`Edge` from its 11 field values in declaration order, without re-checking them."""
+    edge: Edge = object.__new__(Edge)
+    for setter, value in zip(_EDGE_SLOTS, (*values, None), strict=True):
+        setter(edge, value)
+    return edge
+
+
 def utc_now() -> datetime:
     """The current time in UTC (microsecond precision)."""
     return datetime.now(UTC)

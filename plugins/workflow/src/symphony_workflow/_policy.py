@@ -61,7 +61,9 @@ def _check_retries(instance: Any, attribute: Any, value: Any) -> None:
 
 def _check_backoff(instance: Any, attribute: Any, value: Any) -> None:
     if value not in BACKOFFS:
-        raise _bad("backoff", f"must be one of {', '.join(BACKOFFS)}, found {value!r}"[:200], allowed=list(BACKOFFS))
+        raise _bad(
+            "backoff", f"must be one of {', '.join(BACKOFFS)}, found {value!r}"[:200], allowed=list(BACKOFFS)
+        )
 
 
 def _check_delay(instance: Any, attribute: Any, value: Any) -> None:
@@ -81,7 +83,9 @@ def _retry_on(value: Any) -> tuple[str, ...]:
         if not isinstance(item, str) or _ERROR_SELECTOR.fullmatch(item) is None:
             raise _bad(
                 "retry_on",
-                f"{item!r} is not an error code or category (lower-case letters, digits, '_', '.', '-')"[:200],
+                f"{item!r} is not an error code or category (lower-case letters, digits, '_', '.', '-')"[
+                    :200
+                ],
             )
     if len(set(out)) != len(out):
         raise _bad("retry_on", "lists an error twice")
@@ -96,7 +100,9 @@ def _check_timeout(instance: Any, attribute: Any, value: Any) -> None:
 def _check_fallback(instance: Any, attribute: Any, value: Any) -> None:
     from symphony_workflow._expr import KEYWORDS
 
-    if value is not None and (not isinstance(value, str) or _IDENT.fullmatch(value) is None or value in KEYWORDS):
+    if value is not None and (
+        not isinstance(value, str) or _IDENT.fullmatch(value) is None or value in KEYWORDS
+    ):
         raise _bad("fallback", f"must be a node id, found {value!r}"[:200])
 
 
@@ -189,9 +195,7 @@ class NodePolicy:
         """True if an error with this ``code`` and ``category`` is retried (see ``retry_on``)."""
         if not self.retry_on:
             return True
-        return any(
-            sel == category or sel == code or code.startswith(sel + ".") for sel in self.retry_on
-        )
+        return any(sel == category or sel == code or code.startswith(sel + ".") for sel in self.retry_on)
 
 
 DEFAULT_POLICY = NodePolicy()

@@ -59,6 +59,8 @@ from symphony_workflow._model import (
     auto_edge_id,
     is_semver,
     is_type_name,
+    trusted_edge,
+    trusted_node,
 )
 from symphony_workflow._types import DEFAULT_TYPES, TypeSystem
 from symphony_workflow._validation import INTEGRITY_CODES, Issue, Severity, check_parts
@@ -308,6 +310,8 @@ def _policy_row(p: Any) -> list[Any] | None:
         ],
         _POLICY_DEFAULTS,
     )
+
+
 _EDGE_DEFAULTS: tuple[Any, ...] = (None, None, None, "", 0, None, {}, None)
 _META_DEFAULTS: tuple[Any, ...] = (None, [], None, None, None, {})
 
@@ -551,19 +555,19 @@ def _positional_to_document(top: Any) -> dict[str, Any]:
 
         ids.append(nid if isinstance(nid, str) else "")
         ndoc: dict[str, Any] = {
-                "id": nid,
-                "kind": _NODE_KIND_BY_CODE[kind].value,
-                "type": s(ntype, f"{path}[2]"),
-                "name": nname,
-                "description": ndesc,
-                "inputs": ports(ins, f"{path}[5]"),
-                "outputs": ports(outs, f"{path}[6]"),
-                "config": config,
-                "position": [x, y],
-                "enabled": enabled,
-                "metadata": nmeta,
-                "version": nversion,
-            }
+            "id": nid,
+            "kind": _NODE_KIND_BY_CODE[kind].value,
+            "type": s(ntype, f"{path}[2]"),
+            "name": nname,
+            "description": ndesc,
+            "inputs": ports(ins, f"{path}[5]"),
+            "outputs": ports(outs, f"{path}[6]"),
+            "config": config,
+            "position": [x, y],
+            "enabled": enabled,
+            "metadata": nmeta,
+            "version": nversion,
+        }
         if prow is not None:
             ndoc["policy"] = _policy_fields(prow, f"{path}[13]")
         node_docs.append(ndoc)
@@ -956,7 +960,8 @@ def json_problem(value: Any) -> tuple[str, str] | None:
     return None
 
 
-def _check_body(body: Any, chk: _Checker, max_nodes: int) -> None:
+def _check_body(body: Any, chk: _Checker, max_nodes: int, *, fields_only: bool = False) -> None:
+    """Check the workflow object; ``fields_only`` skips the items of ``nodes`` and ``edges``."""
     path = "$.workflow"
     if not chk.keys(body, path, _WF_KEYS, ("id", "name")):
         return
@@ -990,7 +995,7 @@ def _check_body(body: Any, chk: _Checker, max_nodes: int) -> None:
     nodes = body.get("nodes", [])
     if not isinstance(nodes, list):
         chk.fail(f"{path}.nodes", f"expected an array, found {_jtype(nodes)}")
-    else:
+    elif not fields_only:
         if len(nodes) > max_nodes:
             chk.fail(
                 f"{path}.nodes",
@@ -1003,7 +1008,7 @@ def _check_body(body: Any, chk: _Checker, max_nodes: int) -> None:
     edges = body.get("edges", [])
     if not isinstance(edges, list):
         chk.fail(f"{path}.edges", f"expected an array, found {_jtype(edges)}")
-    else:
+    elif not fields_only:
         for j, edge in enumerate(edges):
             _check_edge(edge, f"{path}.edges[{j}]", chk)
 
@@ -1204,6 +1209,19 @@ def from_document(
                 "workflow document",
             )
         doc = migrations.migrate(doc, SCHEMA_VERSION)
+    parts = None if strict else _fast_parts(doc, max_nodes)
+    if parts is None:
+        parts = _slow_parts(doc, max_nodes, strict=strict)
+    return _assemble(doc["workflow"], parts[0], parts[1], types)
+
+
+def _slow_parts(
+    doc: Mapping[str, Any], max_nodes: int, *, strict: bool = False
+) -> tuple[list[Node], list[Edge]]:
+    """Nodes and edges of a current-version document after the full structural check.
+
+    Every problem is collected and raised in one :class:`WorkflowValidationError`.
+    """
     chk = _Checker()
     chk.keys(doc, "$", _TOP_KEYS, ("schema_version", "workflow"))
     chk.string(doc, "symphony_version", "$")
@@ -1232,6 +1250,11 @@ def from_document(
                 [Issue(exc.code, f"{exc.message} at $.workflow.edges[{j}]", path=f"$.workflow.edges[{j}]")],
                 "workflow document",
             )
+    return nodes, edges
+
+
+def _assemble(body: dict[str, Any], nodes: list[Node], edges: list[Edge], types: TypeSystem) -> Workflow:
+    """The workflow from checked parts, after the graph-integrity check (once, for all nodes)."""
     report = check_parts(nodes, edges, types=types, integrity_only=True)
     report.raise_for_errors(what="workflow", codes=INTEGRITY_CODES)
     meta = body.get("metadata") or {}
@@ -1256,6 +1279,232 @@ def from_document(
         created=None if created is None else _parse_ts(created),
         updated=None if updated is None else _parse_ts(updated),
     )
+
+
+# --- the fast path --------------------------------------------------------------------------------------
+#
+# One pass over the parsed document that checks each node and edge and builds it at once
+# (trusted construction: no second round of attrs validators). It only ever *accepts*: at the
+# first thing it is not certain about it returns ``None`` and the loader starts over on the
+# slow path (the structural checker, then the constructors), which finds and words every
+# problem. So a document loads on the fast path exactly when it would load on the slow one,
+# and every error comes from the slow path. tests/plugins/workflow/test_wf_fastpath.py holds
+# both paths and the JSON Schema to that.
+
+_SCALARS = (str, bool, type(None))
+_KNOWN_TYPE_NAMES: set[str] = set()
+_EMPTY: dict[str, Any] = {}
+
+
+def _json_ok(value: Any) -> bool:
+    """True if ``value`` (a dict from a loader) is a JSON object; cheap for flat scalar dicts."""
+    if type(value) is not dict:
+        return False
+    for k, v in value.items():
+        t = type(v)
+        if type(k) is not str:
+            return False
+        if t in _SCALARS:
+            continue
+        if t is int and -(2**63) <= v < 2**64:
+            continue
+        if t is float and v - v == 0.0:  # finite
+            continue
+        return json_problem(value) is None
+    return True
+
+
+def _fast_ports(ports: Any) -> tuple[Port, ...] | None:
+    if type(ports) is not list:
+        return None
+    out = []
+    for p in ports:
+        if type(p) is not dict:
+            return None
+        required = p.get("required", True)
+        multiple = p.get("multiple", False)
+        default = p.get("default")
+        if type(required) is not bool or type(multiple) is not bool:
+            return None
+        port = None
+        if type(default) in _HASHABLE_DEFAULTS:
+            key = (
+                p.get("name"),
+                p.get("type", "any"),
+                required,
+                type(default),
+                default,
+                multiple,
+                p.get("description", ""),
+            )
+            try:
+                port = _PORT_CACHE.get(key)
+            except TypeError:  # an unhashable field: certainly not a cached (valid) port
+                return None
+        if port is None:
+            if not _port_ok(p):
+                return None
+            port = _build_port(p)
+        elif not p.keys() <= _PORT_KEYS:
+            return None
+        out.append(port)
+    if len(out) > 1 and len({q.name for q in out}) != len(out):
+        return None
+    return tuple(out)
+
+
+def _fast_node(d: Any) -> Node | None:
+    if type(d) is not dict or not d.keys() <= _NODE_KEYS:
+        return None
+    nid = d.get("id")
+    kind = d.get("kind")
+    ntype = d.get("type")
+    if type(nid) is not str or type(kind) is not str or type(ntype) is not str:
+        return None
+    if _IDENT.fullmatch(nid) is None or nid in KEYWORDS:
+        return None
+    k = _NODE_KINDS.get(kind)
+    if k is None:
+        return None
+    if ntype not in _KNOWN_TYPE_NAMES:
+        if not is_type_name(ntype):
+            return None
+        if len(_KNOWN_TYPE_NAMES) < 4096:
+            _KNOWN_TYPE_NAMES.add(ntype)
+    name = d.get("name", "")
+    desc = d.get("description", "")
+    version = d.get("version")
+    enabled = d.get("enabled", True)
+    if type(name) is not str or type(desc) is not str or type(enabled) is not bool:
+        return None
+    if version is not None and type(version) is not str:
+        return None
+    inputs = _fast_ports(d["inputs"]) if "inputs" in d else ()
+    outputs = _fast_ports(d["outputs"]) if "outputs" in d else ()
+    if inputs is None or outputs is None:
+        return None
+    config = d.get("config", _EMPTY)
+    metadata = d.get("metadata", _EMPTY)
+    if (config is not _EMPTY and not _json_ok(config)) or (metadata is not _EMPTY and not _json_ok(metadata)):
+        return None
+    position = d.get("position")
+    if position is None:
+        if "position" in d:
+            return None
+        pos = (0.0, 0.0)
+    else:
+        if type(position) is not list or len(position) != 2:
+            return None
+        x, y = position
+        if type(x) not in (int, float) or type(y) not in (int, float):
+            return None
+        if (type(x) is int and not -(2**63) <= x < 2**64) or (type(y) is int and not -(2**63) <= y < 2**64):
+            return None
+        try:
+            pos = (float(x), float(y))
+        except OverflowError:
+            return None
+        if pos[0] - pos[0] != 0.0 or pos[1] - pos[1] != 0.0:
+            return None
+    policy = DEFAULT_POLICY
+    if "policy" in d:
+        pd = d["policy"]
+        if type(pd) is not dict:
+            return None
+        fv = pd.get("fallback_value")
+        if fv is not None and not _json_ok(fv):
+            return None
+        try:
+            policy = policy_from_doc(pd)
+        except ValidationError:
+            return None
+    return trusted_node(
+        nid,
+        k,
+        ntype,
+        name,
+        desc,
+        inputs,
+        outputs,
+        {} if config is _EMPTY else config,
+        pos,
+        enabled,
+        {} if metadata is _EMPTY else metadata,
+        version,
+        policy,
+    )
+
+
+_INT64 = (-(2**63), 2**63)
+
+
+def _fast_edge(d: Any) -> Edge | None:
+    if type(d) is not dict or not d.keys() <= _EDGE_KEYS:
+        return None
+    kind = _EDGE_KINDS.get(d.get("kind", "data")) if type(d.get("kind", "data")) is str else None
+    source = d.get("source")
+    target = d.get("target")
+    if kind is None or type(source) is not str or type(target) is not str:
+        return None
+    sp = d.get("source_port")
+    tp = d.get("target_port")
+    condition = d.get("condition")
+    transform = d.get("transform")
+    for v in (sp, tp, condition, transform):
+        if v is not None and type(v) is not str:
+            return None
+    label = d.get("label", "")
+    priority = d.get("priority", 0)
+    if type(label) is not str or type(priority) is not int or not _INT64[0] <= priority < _INT64[1]:
+        return None
+    metadata = d.get("metadata", _EMPTY)
+    if metadata is not _EMPTY and not _json_ok(metadata):
+        return None
+    eid = d.get("id")
+    if eid is None:
+        if "id" in d:
+            return None
+        eid = auto_edge_id(kind, source, target, sp, tp)
+    elif type(eid) is not str or not eid:
+        return None
+    return trusted_edge(
+        kind,
+        source,
+        target,
+        sp,
+        tp,
+        condition,
+        label,
+        priority,
+        transform,
+        {} if metadata is _EMPTY else metadata,
+        eid,
+    )
+
+
+def _fast_parts(doc: Mapping[str, Any], max_nodes: int) -> tuple[list[Node], list[Edge]] | None:
+    """Checked nodes and edges of a current-version document, or ``None`` (use the slow path)."""
+    if type(doc) is not dict or not doc.keys() <= _TOP_KEYS or "workflow" not in doc:
+        return None
+    for key in ("symphony_version", "$schema"):
+        if key in doc and type(doc[key]) is not str:
+            return None
+    body = doc["workflow"]
+    chk = _Checker()
+    _check_body(body, chk, max_nodes, fields_only=True)
+    if chk.issues:
+        return None
+    raw_nodes = body.get("nodes", [])
+    raw_edges = body.get("edges", [])
+    if len(raw_nodes) > max_nodes:
+        return None
+    nodes = [_fast_node(d) for d in raw_nodes]
+    if None in nodes:
+        return None
+    edges = [_fast_edge(d) for d in raw_edges]
+    if None in edges:
+        return None
+    return nodes, edges  # type: ignore[return-value]
 
 
 _PORT_CACHE: dict[tuple[Any, ...], Port] = {}

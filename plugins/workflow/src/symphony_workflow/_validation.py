@@ -524,7 +524,11 @@ def _policy_problems(
                         node=nid,
                         port=port.name,
                         path=f"{path}.fallback",
-                        details={"fallback": fb, "expected": port.type, "found": None if alt is None else alt.type},
+                        details={
+                            "fallback": fb,
+                            "expected": port.type,
+                            "found": None if alt is None else alt.type,
+                        },
                     )
                 )
     # fallback chains must end: follow each chain once (colouring keeps this linear)
