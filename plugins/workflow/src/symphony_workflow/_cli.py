@@ -191,11 +191,7 @@ def validate_cmd(
         for entry in results:
             status = "valid" if entry["valid"] else "INVALID"
             summary = entry.get("workflow")
-            size = (
-                f" ({_count(summary['nodes'], 'node')}, {_count(summary['edges'], 'edge')})"
-                if summary
-                else ""
-            )
+            size = f" ({_count(summary['nodes'], 'node')}, {_count(summary['edges'], 'edge')})" if summary else ""
             click.echo(f"{entry['file']}: {status}{size}", err=not entry["valid"])
             for issue in entry["errors"]:
                 where = _where(issue)
