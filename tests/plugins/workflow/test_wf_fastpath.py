@@ -62,8 +62,10 @@ _ODD_VALUES = st.sampled_from(
     ]
 )
 _POLICY_KEYS = st.sampled_from(
-    ["retries", "backoff", "retry_delay", "retry_max_delay", "retry_jitter", "retry_on", "timeout"]
-    + ["fallback", "fallback_value", "optional", "cache", "cache_salt", "colour"]
+    [
+        *("retries", "backoff", "retry_delay", "retry_max_delay", "retry_jitter", "retry_on", "timeout"),
+        *("fallback", "fallback_value", "optional", "cache", "cache_salt", "colour"),
+    ]
 )
 
 
@@ -82,7 +84,7 @@ def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
 def mutated_documents(draw: st.DrawFn) -> dict[str, Any]:
     """A valid document with 0 to 3 mutations: a value replaced, a key dropped, a policy field set."""
     wf = draw(workflows(max_nodes=5))
-    doc = json.loads(dumps(wf))
+    doc: dict[str, Any] = json.loads(dumps(wf))
     paths = _paths(doc)[1:]
     nodes = doc["workflow"]["nodes"]
     for _ in range(draw(st.integers(0, 3))):

@@ -47,7 +47,6 @@ from symphony.commons.fs import atomic_write
 from symphony.commons.gcpause import without_gc
 from symphony_workflow._errors import WorkflowValidationError
 from symphony_workflow._expr import KEYWORDS
-from symphony_workflow._policy import BACKOFFS, DEFAULT_POLICY, POLICY_FIELDS, policy_doc, policy_from_doc
 from symphony_workflow._model import (
     Edge,
     EdgeKind,
@@ -62,6 +61,7 @@ from symphony_workflow._model import (
     trusted_edge,
     trusted_node,
 )
+from symphony_workflow._policy import BACKOFFS, DEFAULT_POLICY, POLICY_FIELDS, policy_doc, policy_from_doc
 from symphony_workflow._types import DEFAULT_TYPES, TypeSystem
 from symphony_workflow._validation import INTEGRITY_CODES, Issue, Severity, check_parts
 
@@ -288,6 +288,30 @@ _NODE_DEFAULTS: tuple[Any, ...] = ("", "", [], [], {}, 0.0, 0.0, True, {}, None,
 # fallback_value, optional, cache, cache_salt (the order of NodePolicy's fields)
 _POLICY_DEFAULTS: tuple[Any, ...] = (0, 2, 1.0, 60.0, 0.0, [], None, None, None, False, True, "")
 _BACKOFF_CODES = {name: i for i, name in enumerate(BACKOFFS)}
+_MUTABLE_DEFAULT = frozenset({list, dict})
+# What the binary reader fills in for trailing edge fields left out (index 0 = source_port);
+# the empty metadata is one shared object that the loaders replace with a fresh dict.
+_SHARED_EMPTY: dict[str, Any] = {}
+_EDGE_FILL: tuple[Any, ...] = (None, None, None, "", 0, None, _SHARED_EMPTY, None)
+_NO_PORTS: list[Any] = []  # never changed: the readers only iterate it
+_NODE_FILL: tuple[Any, ...] = (
+    "",
+    "",
+    _NO_PORTS,
+    _NO_PORTS,
+    _SHARED_EMPTY,
+    0.0,
+    0.0,
+    True,
+    _SHARED_EMPTY,
+    None,
+    None,
+)
+
+
+def _fresh(value: Any) -> Any:
+    """``value``, or a new empty dict for the binary reader's shared empty one."""
+    return {} if value is _SHARED_EMPTY else value
 
 
 def _policy_row(p: Any) -> list[Any] | None:
@@ -478,7 +502,7 @@ def from_binary(
     except Exception as exc:  # msgpack raises several unrelated types for garbage
         raise _bin_error(f"MessagePack does not decode ({type(exc).__name__}: {exc})", "$") from None
     doc = _positional_to_document(top)
-    return from_document(doc, types=types, max_nodes=max_nodes, strict=strict)
+    return _from_document(doc, types=types, max_nodes=max_nodes, strict=strict, _shared_ports=True)
 
 
 def _positional_to_document(top: Any) -> dict[str, Any]:
@@ -505,10 +529,10 @@ def _positional_to_document(top: Any) -> dict[str, Any]:
         missing = total - len(values)
         if not missing:
             return values
-        return [
-            *values,
-            *(d if type(d) not in (list, dict) else type(d)() for d in defaults[len(defaults) - missing :]),
-        ]
+        tail = defaults[len(defaults) - missing :]
+        if _MUTABLE_DEFAULT.isdisjoint(map(type, tail)):
+            return [*values, *tail]
+        return [*values, *(d if type(d) not in _MUTABLE_DEFAULT else type(d)() for d in tail)]
 
     body = arr(body, "$[3]", 9, 9)
     wid, name, version, description, created, updated, meta, nodes, edges = body
@@ -529,9 +553,12 @@ def _positional_to_document(top: Any) -> dict[str, Any]:
     meta_doc = dict(zip(("author", "tags", "category", "icon", "color", "custom"), meta, strict=True))
     node_docs: list[dict[str, Any]] = []
     ids: list[str] = []
+    port_docs: dict[tuple[Any, ...], dict[str, Any]] = {}
     for i, raw in enumerate(arr(nodes, "$[3][7]", 0, 1 << 31)):
         path = f"$[3][7][{i}]"
-        full = fill(arr(raw, path, 3, 14), _NODE_DEFAULTS, 14)
+        if type(raw) is not list or not 3 <= len(raw) <= 14:
+            raise _bin_error("expected an array of 3 to 14 items", path)
+        full = raw if len(raw) == 14 else [*raw, *_NODE_FILL[len(raw) - 3 :]]
         nid, kind, ntype, nname, ndesc, ins, outs, config, x, y, enabled, nmeta, nversion, prow = full
         if not isinstance(kind, int) or isinstance(kind, bool) or not 0 <= kind < len(_NODE_KIND_BY_CODE):
             raise _bin_error("unknown node kind code", f"{path}[1]")
@@ -539,18 +566,29 @@ def _positional_to_document(top: Any) -> dict[str, Any]:
         def ports(value: Any, ppath: str) -> list[dict[str, Any]]:
             out = []
             for k, p in enumerate(arr(value, ppath, 0, 1 << 20)):
+                # identical rows (common) share one port document; the key carries the types
+                # so that 1, 1.0 and True do not stand for each other
+                try:
+                    key: tuple[Any, ...] | None = (*p, *map(type, p)) if type(p) is list else None
+                    hit = port_docs.get(key) if key is not None else None
+                except TypeError:  # an unhashable default
+                    key = hit = None
+                if hit is not None:
+                    out.append(hit)
+                    continue
                 pp = f"{ppath}[{k}]"
                 pname, ptype, required, default, multiple, pdesc = fill(arr(p, pp, 2, 6), _PORT_DEFAULTS, 6)
-                out.append(
-                    {
-                        "name": s(pname, f"{pp}[0]"),
-                        "type": s(ptype, f"{pp}[1]"),
-                        "required": required,
-                        "default": default,
-                        "multiple": multiple,
-                        "description": pdesc,
-                    }
-                )
+                pdoc = {
+                    "name": s(pname, f"{pp}[0]"),
+                    "type": s(ptype, f"{pp}[1]"),
+                    "required": required,
+                    "default": default,
+                    "multiple": multiple,
+                    "description": pdesc,
+                }
+                if key is not None and len(port_docs) < 4096:
+                    port_docs[key] = pdoc
+                out.append(pdoc)
             return out
 
         ids.append(nid if isinstance(nid, str) else "")
@@ -572,21 +610,35 @@ def _positional_to_document(top: Any) -> dict[str, Any]:
             ndoc["policy"] = _policy_fields(prow, f"{path}[13]")
         node_docs.append(ndoc)
     edge_docs: list[dict[str, Any]] = []
+    n_ids = len(ids)
+    n_table = len(table)
+    edge_kinds = [k.value for k in _EDGE_KIND_BY_CODE]
     for j, raw in enumerate(arr(edges, "$[3][8]", 0, 1 << 31)):
-        path = f"$[3][8][{j}]"
-        full = fill(arr(raw, path, 3, 11), _EDGE_DEFAULTS, 11)
-        kind, src, dst, sp, tp, condition, label, priority, transform, emeta, eid = full
-        if not isinstance(kind, int) or isinstance(kind, bool) or not 0 <= kind < len(_EDGE_KIND_BY_CODE):
-            raise _bin_error("unknown edge kind code", f"{path}[0]")
-        for k, endpoint in ((1, src), (2, dst)):
-            if not isinstance(endpoint, int) or isinstance(endpoint, bool) or not 0 <= endpoint < len(ids):
-                raise _bin_error("edge endpoint must be a node position", f"{path}[{k}]")
+        if type(raw) is not list or not 3 <= len(raw) <= 11:
+            raise _bin_error("expected an array of 3 to 11 items", f"$[3][8][{j}]")
+        kind, src, dst, sp, tp, condition, label, priority, transform, emeta, eid = (
+            raw if len(raw) == 11 else [*raw, *_EDGE_FILL[len(raw) - 3 :]]
+        )
+        if type(kind) is not int or not 0 <= kind < len(edge_kinds):
+            raise _bin_error("unknown edge kind code", f"$[3][8][{j}][0]")
+        if type(src) is not int or not 0 <= src < n_ids:
+            raise _bin_error("edge endpoint must be a node position", f"$[3][8][{j}][1]")
+        if type(dst) is not int or not 0 <= dst < n_ids:
+            raise _bin_error("edge endpoint must be a node position", f"$[3][8][{j}][2]")
+        if sp is not None:
+            sp = table[sp] if type(sp) is int and 0 <= sp < n_table else s(sp, f"$[3][8][{j}][3]")
+        if tp is not None:
+            tp = table[tp] if type(tp) is int and 0 <= tp < n_table else s(tp, f"$[3][8][{j}][4]")
+        if len(raw) == 5 and kind == 0 and sp is not None and tp is not None:
+            # a plain data edge (every later field at its default): the loader's common case
+            edge_docs.append({"source": ids[src], "source_port": sp, "target": ids[dst], "target_port": tp})
+            continue
         edoc: dict[str, Any] = {
-            "kind": _EDGE_KIND_BY_CODE[kind].value,
+            "kind": edge_kinds[kind],
             "source": ids[src],
             "target": ids[dst],
-            "source_port": opt_s(sp, f"{path}[3]"),
-            "target_port": opt_s(tp, f"{path}[4]"),
+            "source_port": sp,
+            "target_port": tp,
             "condition": condition,
             "label": label,
             "priority": priority,
@@ -1187,6 +1239,18 @@ def from_document(
 
     ``strict`` also validates against the published JSON Schema with ``jsonschema``.
     """
+    return _from_document(doc, types=types, max_nodes=max_nodes, migrations=migrations, strict=strict)
+
+
+def _from_document(
+    doc: Mapping[str, Any],
+    *,
+    types: TypeSystem,
+    max_nodes: int,
+    migrations: MigrationRegistry = DEFAULT_MIGRATIONS,
+    strict: bool,
+    _shared_ports: bool = False,
+) -> Workflow:
     if not isinstance(doc, Mapping):
         _fail(
             [Issue("workflow.document.invalid", f"expected an object, found {_jtype(doc)} at $", path="$")],
@@ -1209,7 +1273,7 @@ def from_document(
                 "workflow document",
             )
         doc = migrations.migrate(doc, SCHEMA_VERSION)
-    parts = None if strict else _fast_parts(doc, max_nodes)
+    parts = None if strict else _fast_parts(doc, max_nodes, shared_ports=_shared_ports)
     if parts is None:
         parts = _slow_parts(doc, max_nodes, strict=strict)
     return _assemble(doc["workflow"], parts[0], parts[1], types)
@@ -1293,7 +1357,7 @@ def _assemble(body: dict[str, Any], nodes: list[Node], edges: list[Edge], types:
 
 _SCALARS = (str, bool, type(None))
 _KNOWN_TYPE_NAMES: set[str] = set()
-_EMPTY: dict[str, Any] = {}
+_EMPTY = _SHARED_EMPTY  # "absent" for config/metadata: the node or edge gets a fresh dict
 
 
 def _json_ok(value: Any) -> bool:
@@ -1314,46 +1378,51 @@ def _json_ok(value: Any) -> bool:
     return True
 
 
-def _fast_ports(ports: Any) -> tuple[Port, ...] | None:
+_PORT_BY_ITEMS: dict[tuple[Any, ...], Port] = {}
+
+
+def _fast_ports(ports: Any, shared: dict[int, Port] | None) -> tuple[Port, ...] | None:
+    """Checked ports, or ``None``. ``shared`` maps ``id`` of port dicts that the caller keeps
+    alive for the whole load (the binary reader shares identical port documents) to their port."""
     if type(ports) is not list:
         return None
     out = []
     for p in ports:
+        if shared is not None:
+            port = shared.get(id(p))
+            if port is not None:
+                out.append(port)
+                continue
         if type(p) is not dict:
             return None
-        required = p.get("required", True)
-        multiple = p.get("multiple", False)
-        default = p.get("default")
-        if type(required) is not bool or type(multiple) is not bool:
-            return None
-        port = None
-        if type(default) in _HASHABLE_DEFAULTS:
-            key = (
-                p.get("name"),
-                p.get("type", "any"),
-                required,
-                type(default),
-                default,
-                multiple,
-                p.get("description", ""),
-            )
-            try:
-                port = _PORT_CACHE.get(key)
-            except TypeError:  # an unhashable field: certainly not a cached (valid) port
+        try:
+            port = _PORT_BY_ITEMS.get(tuple(p.items()))
+        except TypeError:  # an unhashable value (a list or object default)
+            port = None
+        if port is not None and (
+            # the items compare equal to a checked port's; rule out 1 == True == 1.0 look-alikes
+            type(p.get("required", True)) is not bool
+            or type(p.get("multiple", False)) is not bool
+            or type(p.get("default")) is not type(port.default)
+        ):
+            if not _port_ok(p):
                 return None
-        if port is None:
+            port = _make_port(p)
+        elif port is None:
             if not _port_ok(p):
                 return None
             port = _build_port(p)
-        elif not p.keys() <= _PORT_KEYS:
-            return None
+            if type(port.default) in _HASHABLE_DEFAULTS and len(_PORT_BY_ITEMS) < 4096:
+                _PORT_BY_ITEMS[tuple(p.items())] = port
+        if shared is not None:
+            shared[id(p)] = port
         out.append(port)
     if len(out) > 1 and len({q.name for q in out}) != len(out):
         return None
     return tuple(out)
 
 
-def _fast_node(d: Any) -> Node | None:
+def _fast_node(d: Any, shared: dict[int, Port] | None = None) -> Node | None:
     if type(d) is not dict or not d.keys() <= _NODE_KEYS:
         return None
     nid = d.get("id")
@@ -1379,8 +1448,8 @@ def _fast_node(d: Any) -> Node | None:
         return None
     if version is not None and type(version) is not str:
         return None
-    inputs = _fast_ports(d["inputs"]) if "inputs" in d else ()
-    outputs = _fast_ports(d["outputs"]) if "outputs" in d else ()
+    inputs = _fast_ports(d["inputs"], shared) if "inputs" in d else ()
+    outputs = _fast_ports(d["outputs"], shared) if "outputs" in d else ()
     if inputs is None or outputs is None:
         return None
     config = d.get("config", _EMPTY)
@@ -1438,8 +1507,23 @@ def _fast_node(d: Any) -> Node | None:
 _INT64 = (-(2**63), 2**63)
 
 
+_PLAIN_DATA_EDGE = frozenset({"source", "source_port", "target", "target_port"})
+_DATA = EdgeKind.DATA
+
+
 def _fast_edge(d: Any) -> Edge | None:
-    if type(d) is not dict or not d.keys() <= _EDGE_KEYS:
+    if type(d) is not dict:
+        return None
+    if d.keys() == _PLAIN_DATA_EDGE:  # the common case: port to port, every other field default
+        source = d["source"]
+        target = d["target"]
+        sp = d["source_port"]
+        tp = d["target_port"]
+        if type(source) is not str or type(target) is not str or type(sp) is not str or type(tp) is not str:
+            return None
+        auto = auto_edge_id(_DATA, source, target, sp, tp)
+        return trusted_edge(_DATA, source, target, sp, tp, None, "", 0, None, {}, auto)
+    if not d.keys() <= _EDGE_KEYS:
         return None
     kind = _EDGE_KINDS.get(d.get("kind", "data")) if type(d.get("kind", "data")) is str else None
     source = d.get("source")
@@ -1482,8 +1566,14 @@ def _fast_edge(d: Any) -> Edge | None:
     )
 
 
-def _fast_parts(doc: Mapping[str, Any], max_nodes: int) -> tuple[list[Node], list[Edge]] | None:
-    """Checked nodes and edges of a current-version document, or ``None`` (use the slow path)."""
+def _fast_parts(
+    doc: Mapping[str, Any], max_nodes: int, *, shared_ports: bool = False
+) -> tuple[list[Node], list[Edge]] | None:
+    """Checked nodes and edges of a current-version document, or ``None`` (use the slow path).
+
+    ``shared_ports``: identical port documents are one object (the binary reader does that),
+    so each is checked once.
+    """
     if type(doc) is not dict or not doc.keys() <= _TOP_KEYS or "workflow" not in doc:
         return None
     for key in ("symphony_version", "$schema"):
@@ -1498,7 +1588,8 @@ def _fast_parts(doc: Mapping[str, Any], max_nodes: int) -> tuple[list[Node], lis
     raw_edges = body.get("edges", [])
     if len(raw_nodes) > max_nodes:
         return None
-    nodes = [_fast_node(d) for d in raw_nodes]
+    shared: dict[int, Port] | None = {} if shared_ports else None
+    nodes = [_fast_node(d, shared) for d in raw_nodes]
     if None in nodes:
         return None
     edges = [_fast_edge(d) for d in raw_edges]
@@ -1554,10 +1645,10 @@ def _build_node(d: dict[str, Any]) -> Node:
         d.get("description", ""),
         tuple(_build_port(p) for p in d.get("inputs", ())),
         tuple(_build_port(p) for p in d.get("outputs", ())),
-        d.get("config", {}),
+        _fresh(d.get("config", {})),
         d.get("position", (0.0, 0.0)),
         d.get("enabled", True),
-        d.get("metadata", {}),
+        _fresh(d.get("metadata", {})),
         d.get("version"),
         policy_from_doc(d["policy"]) if "policy" in d else DEFAULT_POLICY,
     )
@@ -1580,7 +1671,7 @@ def _build_edge(d: dict[str, Any]) -> Edge:
         d.get("label", ""),
         d.get("priority", 0),
         d.get("transform"),
-        d.get("metadata", {}),
+        _fresh(d.get("metadata", {})),
         eid,
     )
 
