@@ -27,6 +27,7 @@ from symphony_workflow._serialization import (
     to_document,
 )
 
+from .test_wf_serialization import _paths
 from .workflow_strategies import json_values, workflows
 
 _ODD_VALUES = st.sampled_from(
@@ -67,17 +68,6 @@ _POLICY_KEYS = st.sampled_from(
         *("fallback", "fallback_value", "optional", "cache", "cache_salt", "colour"),
     ]
 )
-
-
-def _paths(value: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    out = [prefix]
-    if isinstance(value, dict):
-        for k, v in value.items():
-            out.extend(_paths(v, (*prefix, k)))
-    elif isinstance(value, list):
-        for i, v in enumerate(value):
-            out.extend(_paths(v, (*prefix, i)))
-    return out
 
 
 @st.composite
