@@ -76,13 +76,14 @@ def mutated_documents(draw: st.DrawFn) -> dict[str, Any]:
     wf = draw(workflows(max_nodes=5))
     doc: dict[str, Any] = json.loads(dumps(wf))
     paths = _paths(doc)[1:]
-    nodes = doc["workflow"]["nodes"]
+    nodes = list(doc["workflow"]["nodes"])
     for _ in range(draw(st.integers(0, 3))):
         action = draw(st.integers(0, 2))
         if action == 2 and nodes:
             node = draw(st.sampled_from(nodes))
-            policy = node.setdefault("policy", {})
-            policy[draw(_POLICY_KEYS)] = draw(_ODD_VALUES | json_values)
+            policy = node.setdefault("policy", {}) if isinstance(node, dict) else None
+            if isinstance(policy, dict):  # an earlier mutation may have replaced either
+                policy[draw(_POLICY_KEYS)] = draw(_ODD_VALUES | json_values)
             continue
         target = draw(st.sampled_from(paths))
         parent: Any = doc

@@ -20,6 +20,7 @@ from typing import Any
 import attrs
 
 from symphony.commons.errors import ValidationError
+from symphony_workflow._expr import KEYWORDS
 
 __all__ = ["BACKOFFS", "DEFAULT_POLICY", "MAX_RETRIES", "MAX_SECONDS", "NodePolicy"]
 
@@ -98,8 +99,6 @@ def _check_timeout(instance: Any, attribute: Any, value: Any) -> None:
 
 
 def _check_fallback(instance: Any, attribute: Any, value: Any) -> None:
-    from symphony_workflow._expr import KEYWORDS
-
     if value is not None and (
         not isinstance(value, str) or _IDENT.fullmatch(value) is None or value in KEYWORDS
     ):
