@@ -13,9 +13,11 @@ the workflow id is 16 raw bytes and timestamps are integer microseconds. The res
 with the magic ``SYWF`` and a format byte; ``compress="zstd"`` wraps it in a zstd frame
 (install ``symphony-workflow[zstd]``). :func:`from_binary` detects either.
 
-**Loading** (:func:`loads`, :func:`from_document`, :func:`from_binary`) checks the document's
-structure with a fast hand-written checker that mirrors the JSON Schema (``strict=True`` also
-runs ``jsonschema``), migrates older schema versions, then checks graph integrity (dangling
+**Loading** (:func:`loads`, :func:`from_document`, :func:`from_binary`) migrates older schema
+versions, then checks the document's structure: a one-pass fast path checks and builds each
+node and edge at once and only ever accepts; at its first doubt the slow path, a hand-written
+checker that mirrors the JSON Schema (``strict=True`` also runs ``jsonschema``), finds and
+words every problem. Then it checks graph integrity once for the whole graph (dangling
 edges, unknown ports, type mismatches, cycles, bad conditions). Every problem found is
 reported at once in a :class:`~symphony_workflow._errors.WorkflowValidationError` whose context
 names the JSON path (``$.workflow.nodes[3].kind``), node, edge or expression column. Loading
