@@ -5,6 +5,9 @@
   inputs, node types with their ports, and reachability);
 - JSON and binary encode/decode of 100- and 10,000-node workflows beside stdlib json /
   msgpack on the same document dict, and the binary/JSON size ratio (target <= 0.5);
+- loading a 10,000-node workflow (issue 12: target <= 3x the plain parse of the same bytes):
+  ``loads`` of the JSON text beside ``json.loads`` of that text, ``from_binary`` beside
+  ``msgpack.unpackb`` of the very same payload (and, for reference, of the dict form);
 - template search over 1,000 templates (target < 10 ms p95) beside a linear substring scan.
 
 Run: ``.venv/bin/python tests/benchmarks/bench_workflow.py`` (JSON lines on stdout).
@@ -231,6 +234,56 @@ def bench_serialization(n: int) -> None:
     )
 
 
+def bench_loading(n: int = 10_000) -> None:
+    """Load figures with every check on: ours beside the bare parse of the same bytes."""
+    wf = from_document(workflow_document(n))
+    text = dumps(wf)
+    raw = to_binary(wf)
+    payload = raw[5:]  # after the SYWF magic and format byte: plain MessagePack
+    dict_form = msgpack.packb(to_document(wf), use_bin_type=True)
+    assert loads(text) == wf and from_binary(raw) == wf
+    cases = [
+        (
+            "workflow.load_json_10k",
+            lambda: loads(text),
+            lambda: json.loads(text),
+            "json.loads of the same text",
+        ),
+        (
+            "workflow.load_binary_10k",
+            lambda: from_binary(raw),
+            lambda: msgpack.unpackb(payload),
+            "msgpack.unpackb of the same bytes (the positional payload)",
+        ),
+    ]
+    for name, ours_fn, base_fn, baseline in cases:
+        ours_fn()
+        base_fn()
+        ours, base, dict_base = [], [], []
+        for _ in range(7):  # interleaved so both see the same machine noise
+            ours.extend(timed(ours_fn, 1, collect=True))
+            base.extend(timed(base_fn, 1, collect=True))
+            if name.startswith("workflow.load_binary"):
+                dict_base.extend(timed(lambda: msgpack.unpackb(dict_form), 1, collect=True))
+        extra: dict[str, Any] = {}
+        if dict_base:
+            extra["ratio_to_dict_form_unpackb"] = round(median(ours) / median(dict_base), 3)
+            extra["dict_form_unpackb_ms"] = round(median(dict_base) * 1e3, 3)
+        emit(
+            name,
+            median(ours) * 1e3,
+            "ms",
+            baseline=baseline,
+            baseline_value=median(base) * 1e3,
+            target="<= 3x the plain parse",
+            check=lambda v, r: r is not None and r <= 3,
+            nodes=len(wf.nodes),
+            edges=len(wf.edges),
+            best_ms=round(min(ours) * 1e3, 3),
+            **extra,
+        )
+
+
 WORDS = (
     "summarize classify route embed index translate extract report review triage search answer chat vision "
     "audio transcribe caption code refactor test lint document format table chart email invoice contract"
@@ -297,6 +350,8 @@ def bench_template_search() -> None:
 def main() -> None:
     log("workflow: validation of 10,000 nodes")
     bench_validation()
+    log("workflow: loading 10,000 nodes (JSON, binary)")
+    bench_loading()
     for n in (100, 10_000):
         log(f"workflow: serialization of {n} nodes")
         bench_serialization(n)

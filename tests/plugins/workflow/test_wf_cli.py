@@ -133,7 +133,7 @@ def test_diff(tmp_path: Path) -> None:
 
 def test_schema() -> None:
     code, out, _ = run("schema")
-    assert code == 0 and json.loads(out)["properties"]["schema_version"] == {"const": "1.0"}
+    assert code == 0 and json.loads(out)["properties"]["schema_version"] == {"const": "1.1"}
 
 
 def test_template_list_show_instantiate(tmp_path: Path) -> None:

@@ -231,7 +231,7 @@ def test_wrong_schema_version_is_reported() -> None:
     doc["schema_version"] = "7.0"
     err = _error(doc)
     assert err.code == "workflow.schema_version"
-    assert err.context == {"path": "$.schema_version", "expected": "1.0", "found": "7.0"}
+    assert err.context == {"path": "$.schema_version", "expected": SCHEMA_VERSION, "found": "7.0"}
     assert "upgrade" in (err.hint or "")
     del doc["schema_version"]
     assert _error(doc).context["path"] == "$.schema_version"
@@ -402,7 +402,7 @@ def test_legacy_document_is_migrated_on_load(examples_dir: Path) -> None:
     wf = load(examples_dir / "legacy-0.9.json")
     assert list(wf.nodes) == ["question", "answer"]
     assert wf.node("answer").position == (200.0, 0.0)
-    assert to_document(wf)["schema_version"] == "1.0"
+    assert to_document(wf)["schema_version"] == SCHEMA_VERSION
     assert raw == json.loads((examples_dir / "legacy-0.9.json").read_text())
     broken = copy.deepcopy(raw)
     broken["workflow"]["nodes"] = ["not", "a", "map"]

@@ -9,9 +9,10 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import attrs
 from hypothesis import strategies as st
 
-from symphony_workflow import Edge, EdgeKind, Node, NodeKind, Port, Workflow
+from symphony_workflow import Edge, EdgeKind, Node, NodeKind, NodePolicy, Port, Workflow
 from symphony_workflow._expr import KEYWORDS
 from symphony_workflow._model import CONTROL_TYPES, WorkflowMetadata
 from symphony_workflow._types import DEFAULT_TYPES
@@ -65,6 +66,73 @@ def ports(draw: st.DrawFn, *, max_size: int = 3) -> tuple[Port, ...]:
     return tuple(out)
 
 
+_SELECTORS = st.sampled_from(["timeout", "transport", "llm", "llm.rate_limited", "io", "not-found"])
+_SECONDS = st.floats(min_value=0, max_value=3600, allow_nan=False) | st.integers(0, 3600)
+
+
+@st.composite
+def policies(draw: st.DrawFn, node_id: str) -> NodePolicy:
+    """An execution policy: the default half of the time, else random fields (any fallback id)."""
+    if draw(st.booleans()):
+        return NodePolicy()
+    delay = draw(_SECONDS)
+    use = draw(st.sampled_from(["none", "node", "value"]))
+    return NodePolicy(
+        retries=draw(st.integers(0, 100)),
+        backoff=draw(st.sampled_from(["constant", "linear", "exponential"])),
+        retry_delay=delay,
+        retry_max_delay=delay + draw(_SECONDS),
+        retry_jitter=draw(st.floats(0, 1)),
+        retry_on=tuple(draw(st.lists(_SELECTORS, max_size=3, unique=True))),
+        timeout=draw(st.none() | st.floats(min_value=0.001, max_value=3600)),
+        fallback=draw(node_ids) if use == "node" else None,
+        fallback_value=draw(json_objects) if use == "value" else None,
+        optional=draw(st.booleans()),
+        cache=draw(st.booleans()),
+        cache_salt=draw(st.text(max_size=8)),
+    )
+
+
+def random_policy(rnd: random.Random) -> NodePolicy:
+    """A random execution policy (the default 60% of the time)."""
+    if rnd.random() < 0.6:
+        return NodePolicy()
+    delay = rnd.choice([0, 0.5, 1.0, rnd.random() * 30])
+    use = rnd.choice(["none", "node", "value"])
+    return NodePolicy(
+        retries=rnd.randint(0, 100),
+        backoff=rnd.choice(["constant", "linear", "exponential"]),
+        retry_delay=delay,
+        retry_max_delay=delay + rnd.choice([0, 60.0, rnd.random() * 600]),
+        retry_jitter=rnd.choice([0.0, 1.0, rnd.random()]),
+        retry_on=tuple(rnd.sample(["timeout", "transport", "llm", "io.read"], rnd.randint(0, 3))),
+        timeout=rnd.choice([None, 0.25, rnd.random() * 100 + 0.01]),
+        fallback=_rident(rnd) if use == "node" else None,
+        fallback_value=_robject(rnd) if use == "value" else None,
+        optional=rnd.random() < 0.5,
+        cache=rnd.random() < 0.7,
+        cache_salt=rnd.choice(["", "v2", _rtext(rnd, 6)]),
+    )
+
+
+def settle_policy(node: Node, earlier: list[Node], rnd: random.Random) -> Node:
+    """Make a drawn policy valid in its workflow: the fallback (if any) becomes an earlier node
+    with the same outputs, or is dropped (earlier-only keeps chains loop-free); a fallback value
+    names only the node's outputs."""
+    policy = node.policy
+    if policy.fallback is not None:
+        shape = {(p.name, p.type) for p in node.outputs}
+        fits = [n.id for n in earlier if shape <= {(p.name, p.type) for p in n.outputs}]
+        policy = attrs.evolve(policy, fallback=rnd.choice(fits) if fits else None)
+    if policy.fallback_value is not None:
+        names = [p.name for p in node.outputs]
+        values = list(policy.fallback_value.values()) or [None]
+        policy = attrs.evolve(
+            policy, fallback_value={n: rnd.choice(values) for n in names if rnd.random() < 0.7}
+        )
+    return attrs.evolve(node, policy=policy) if policy is not node.policy else node
+
+
 @st.composite
 def nodes(draw: st.DrawFn, node_id: str) -> Node:
     kind = draw(st.sampled_from(list(NodeKind)))
@@ -89,6 +157,7 @@ def nodes(draw: st.DrawFn, node_id: str) -> Node:
         enabled=draw(st.booleans()),
         metadata=draw(json_objects),
         version=draw(st.none() | st.text(max_size=6)),
+        policy=draw(policies(node_id)),
     )
 
 
@@ -141,7 +210,7 @@ def workflows(draw: st.DrawFn, *, max_nodes: int = 8, min_nodes: int = 0) -> Wor
     )
     created, updated = wf.created, wf.updated
     for nid in ids:
-        wf.add_node(draw(nodes(nid)))
+        wf.add_node(settle_policy(draw(nodes(nid)), list(wf.nodes.values()), draw(st.randoms())))
     order = list(wf.nodes)
     edge_ids: set[str] = set()
     n_edges = draw(st.integers(0, max(0, len(order) * 2)))
@@ -337,19 +406,24 @@ def random_workflow(rnd: random.Random, max_nodes: int = 8) -> Workflow:
                 rnd.choice(["llm", "text", "split", "embed", "io", "x1"]) for _ in range(rnd.randint(1, 3))
             )
         wf.add_node(
-            Node(
-                nid,
-                kind,
-                node_type,
-                name=_rtext(rnd),
-                description=_rtext(rnd),
-                inputs=() if kind is NodeKind.INPUT else _rports(rnd),
-                outputs=() if kind is NodeKind.OUTPUT else _rports(rnd),
-                config=_robject(rnd),
-                position=(0.0, 0.0) if rnd.random() < 0.4 else (_rfloat(rnd), _rfloat(rnd)),
-                enabled=rnd.random() < 0.8,
-                metadata=_robject(rnd),
-                version=None if rnd.random() < 0.7 else _rtext(rnd, 5),
+            settle_policy(
+                Node(
+                    nid,
+                    kind,
+                    node_type,
+                    name=_rtext(rnd),
+                    description=_rtext(rnd),
+                    inputs=() if kind is NodeKind.INPUT else _rports(rnd),
+                    outputs=() if kind is NodeKind.OUTPUT else _rports(rnd),
+                    config=_robject(rnd),
+                    position=(0.0, 0.0) if rnd.random() < 0.4 else (_rfloat(rnd), _rfloat(rnd)),
+                    enabled=rnd.random() < 0.8,
+                    metadata=_robject(rnd),
+                    version=None if rnd.random() < 0.7 else _rtext(rnd, 5),
+                    policy=random_policy(rnd),
+                ),
+                list(wf.nodes.values()),
+                rnd,
             )
         )
     order = list(wf.nodes)

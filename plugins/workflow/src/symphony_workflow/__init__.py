@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from symphony_workflow._execution import Execution
     from symphony_workflow._model import Edge, EdgeKind, Node, NodeKind, Port, Workflow
     from symphony_workflow._node_types import NodeTypeRegistry, NodeTypeSpec
+    from symphony_workflow._policy import NodePolicy
     from symphony_workflow._render import render
     from symphony_workflow._serialization import dump, dumps, load, loads, to_binary
     from symphony_workflow._service import WorkflowService
@@ -52,6 +53,7 @@ _LAZY: dict[str, str] = {
     "Issue": "symphony_workflow._validation",
     "Node": "symphony_workflow._model",
     "NodeKind": "symphony_workflow._model",
+    "NodePolicy": "symphony_workflow._policy",
     "NodeTypeRegistry": "symphony_workflow._node_types",
     "NodeTypeSpec": "symphony_workflow._node_types",
     "Port": "symphony_workflow._model",
@@ -87,6 +89,7 @@ __all__ = [
     "Issue",
     "Node",
     "NodeKind",
+    "NodePolicy",
     "NodeTypeRegistry",
     "NodeTypeSpec",
     "Port",

@@ -27,6 +27,7 @@ import attrs
 
 from symphony.commons.errors import ValidationError
 from symphony_workflow._model import Edge, EdgeKind, Node, Port, Workflow, WorkflowMetadata
+from symphony_workflow._policy import NodePolicy
 from symphony_workflow._types import DEFAULT_TYPES, TypeSystem
 from symphony_workflow._validation import NodeTypeLookup, ValidationOptions, validate
 
@@ -167,6 +168,49 @@ class WorkflowBuilder:
     def disable(self) -> WorkflowBuilder:
         """Disable the current node (it will not run)."""
         return self._evolve_current(enabled=False)
+
+    # -- execution policy of the current node (see NodePolicy) --------------------------------------
+
+    def policy(self, policy: NodePolicy | None = None, **fields: Any) -> WorkflowBuilder:
+        """Set the current node's policy: a :class:`NodePolicy`, and/or fields changed on it."""
+        base = policy if policy is not None else self._current_node().policy
+        return self._evolve_current(policy=attrs.evolve(base, **fields) if fields else base)
+
+    def retry(
+        self,
+        retries: int,
+        *,
+        backoff: str = "exponential",
+        delay: float = 1.0,
+        max_delay: float = 60.0,
+        jitter: float = 0.0,
+        on: Iterable[str] = (),
+    ) -> WorkflowBuilder:
+        """Retry the current node up to ``retries`` more times on the errors ``on`` (all if empty)."""
+        return self.policy(
+            retries=retries,
+            backoff=backoff,
+            retry_delay=delay,
+            retry_max_delay=max_delay,
+            retry_jitter=jitter,
+            retry_on=tuple(on),
+        )
+
+    def timeout(self, seconds: float | None) -> WorkflowBuilder:
+        """Bound each attempt of the current node to ``seconds`` (``None``: no limit)."""
+        return self.policy(timeout=seconds)
+
+    def fallback(self, node: str | None = None, *, value: Mapping[str, Any] | None = None) -> WorkflowBuilder:
+        """On final failure run ``node`` instead, or complete with the outputs ``value``."""
+        return self.policy(fallback=node, fallback_value=None if value is None else dict(value))
+
+    def optional(self, optional: bool = True) -> WorkflowBuilder:
+        """Mark the current node optional: on failure it is skipped and dependents get port defaults."""
+        return self.policy(optional=optional)
+
+    def cache(self, enabled: bool = True, *, salt: str = "") -> WorkflowBuilder:
+        """Allow (or forbid) reusing cached outputs of the current node; ``salt`` versions the key."""
+        return self.policy(cache=enabled, cache_salt=salt)
 
     # -- edges ------------------------------------------------------------------------------------
 

@@ -35,6 +35,7 @@ from symphony_workflow._checks import edge_problems, expression_problems, node_p
 from symphony_workflow._errors import CycleError
 from symphony_workflow._expr import KEYWORDS, Expression
 from symphony_workflow._kinds import EdgeKind, NodeKind
+from symphony_workflow._policy import DEFAULT_POLICY, NodePolicy
 from symphony_workflow._types import DEFAULT_TYPES, TypeSystem
 
 __all__ = [
@@ -208,6 +209,15 @@ def _node_kind(value: Any) -> NodeKind:
         ) from None
 
 
+def _policy(instance: Any, attribute: Any, value: Any) -> None:
+    if not isinstance(value, NodePolicy):
+        raise ValidationError(
+            f"policy must be a NodePolicy, not {type(value).__name__}",
+            code="workflow.invalid_field",
+            context={"field": "policy"},
+        )
+
+
 def _node_id(instance: Any, attribute: Any, value: Any) -> None:
     check_identifier(value, "node id", keyword_ok=False)
 
@@ -238,7 +248,9 @@ class Node:
     a node type registered by a plugin (``llm.generate``, ``text.split``); for control nodes one
     of ``branch``, ``merge``, ``parallel``, ``join``; ``input`` / ``output`` for workflow inputs
     and outputs. ``config`` and ``metadata`` are JSON objects; a numeric ``metadata["cost"]`` is
-    the node's cost estimate for :func:`~symphony_workflow._dag.critical_path`.
+    the node's cost estimate for :func:`~symphony_workflow._dag.critical_path`. ``policy``
+    (:class:`~symphony_workflow._policy.NodePolicy`) says how a runner executes the node:
+    retries, timeout, fallback, optional, caching.
     """
 
     id: str = attrs.field(validator=_node_id)
@@ -253,6 +265,7 @@ class Node:
     enabled: bool = attrs.field(default=True, validator=_bool)
     metadata: dict[str, Any] = attrs.field(factory=dict, validator=_dict)
     version: str | None = attrs.field(default=None, validator=_opt_str)
+    policy: NodePolicy = attrs.field(default=DEFAULT_POLICY, validator=_policy)
     _index: _PortIndex | None = attrs.field(default=None, init=False, eq=False, repr=False, alias="_index")
 
     # -- ports ----------------------------------------------------------------------------------
@@ -499,6 +512,140 @@ class WorkflowMetadata:
     icon: str | None = attrs.field(default=None, validator=_opt_str)
     color: str | None = attrs.field(default=None, validator=_opt_str)
     custom: dict[str, Any] = attrs.field(factory=dict, validator=_dict)
+
+
+# --- trusted construction (loaders that already checked every field) --------------------------------
+#
+# A loader that has checked a document field by field (the fast path of ``_serialization``)
+# builds nodes and edges without running the attrs validators a second time. Each field is set
+# through its slot descriptor; frozen classes allow nothing else. Only for values that passed
+# the same checks the validators make.
+
+_N = {a.name: getattr(Node, a.name).__set__ for a in attrs.fields(Node)}
+_E = {a.name: getattr(Edge, a.name).__set__ for a in attrs.fields(Edge)}
+_set_nid, _set_nkind, _set_ntype, _set_nname, _set_ndesc = (
+    _N["id"],
+    _N["kind"],
+    _N["type"],
+    _N["name"],
+    _N["description"],
+)
+_set_nin, _set_nout, _set_ncfg, _set_npos, _set_nen = (
+    _N["inputs"],
+    _N["outputs"],
+    _N["config"],
+    _N["position"],
+    _N["enabled"],
+)
+_set_nmeta, _set_nver, _set_npol, _set_nidx = _N["metadata"], _N["version"], _N["policy"], _N["_index"]
+_set_ekind, _set_esrc, _set_edst, _set_esp, _set_etp = (
+    _E["kind"],
+    _E["source"],
+    _E["target"],
+    _E["source_port"],
+    _E["target_port"],
+)
+_set_econd, _set_elabel, _set_eprio, _set_etrans, _set_emeta, _set_eid, _set_eexpr = (
+    _E["condition"],
+    _E["label"],
+    _E["priority"],
+    _E["transform"],
+    _E["metadata"],
+    _E["id"],
+    _E["_expr"],
+)
+if len(_N) != 14 or len(_E) != 12:  # pragma: no cover - a field was added: update the setters
+    raise ImportError("trusted constructors are out of date with Node/Edge fields")
+
+
+_SHARED_INDEXES: dict[tuple[int, ...], tuple[tuple[Port, ...], tuple[Port, ...], _PortIndex]] = {}
+
+
+def _shared_index(inputs: tuple[Port, ...], outputs: tuple[Port, ...]) -> _PortIndex | None:
+    """One port index for every node with the very same port objects (loaders share ports)."""
+    key = (*map(id, inputs), -1, *map(id, outputs))
+    hit = _SHARED_INDEXES.get(key)
+    if hit is not None:
+        ins, outs, index = hit
+        if all(a is b for a, b in zip(ins, inputs, strict=True)) and all(
+            a is b for a, b in zip(outs, outputs, strict=True)
+        ):
+            return index
+        return None
+    if len(_SHARED_INDEXES) >= 4096:
+        return None
+    index = _PortIndex(
+        {p.name: p for p in inputs},
+        {p.name: p for p in outputs},
+        tuple(p.name for p in inputs if p.required),
+        frozenset(p.type for p in inputs) | frozenset(p.type for p in outputs),
+    )
+    _SHARED_INDEXES[key] = (inputs, outputs, index)  # holding the ports keeps their ids unique
+    return index
+
+
+def trusted_node(
+    id: str,
+    kind: NodeKind,
+    type: str,
+    name: str,
+    description: str,
+    inputs: tuple[Port, ...],
+    outputs: tuple[Port, ...],
+    config: dict[str, Any],
+    position: tuple[float, float],
+    enabled: bool,
+    metadata: dict[str, Any],
+    version: str | None,
+    policy: NodePolicy,
+) -> Node:
+    """A :class:`Node` from field values that were already checked (no validators run)."""
+    n: Node = object.__new__(Node)
+    _set_nid(n, id)
+    _set_nkind(n, kind)
+    _set_ntype(n, type)
+    _set_nname(n, name)
+    _set_ndesc(n, description)
+    _set_nin(n, inputs)
+    _set_nout(n, outputs)
+    _set_ncfg(n, config)
+    _set_npos(n, position)
+    _set_nen(n, enabled)
+    _set_nmeta(n, metadata)
+    _set_nver(n, version)
+    _set_npol(n, policy)
+    _set_nidx(n, _shared_index(inputs, outputs))
+    return n
+
+
+def trusted_edge(
+    kind: EdgeKind,
+    source: str,
+    target: str,
+    source_port: str | None,
+    target_port: str | None,
+    condition: str | None,
+    label: str,
+    priority: int,
+    transform: str | None,
+    metadata: dict[str, Any],
+    id: str,
+) -> Edge:
+    """An :class:`Edge` from field values that were already checked (no validators run)."""
+    e: Edge = object.__new__(Edge)
+    _set_ekind(e, kind)
+    _set_esrc(e, source)
+    _set_edst(e, target)
+    _set_esp(e, source_port)
+    _set_etp(e, target_port)
+    _set_econd(e, condition)
+    _set_elabel(e, label)
+    _set_eprio(e, priority)
+    _set_etrans(e, transform)
+    _set_emeta(e, metadata)
+    _set_eid(e, id)
+    _set_eexpr(e, None)
+    return e
 
 
 def utc_now() -> datetime:

@@ -1,9 +1,10 @@
 """Serialization: JSON documents with a schema version, a compact binary form, and migrations.
 
-**JSON.** A document is an envelope ``{"schema_version": "1.0", "symphony_version": ...,
+**JSON.** A document is an envelope ``{"schema_version": "1.1", "symphony_version": ...,
 "workflow": {...}}``. :func:`dumps` writes compact JSON (fields at their default are left out)
 or, with ``indent``, pretty JSON. The JSON Schema is published as
-``symphony_workflow/schemas/workflow-1.0.schema.json`` (:func:`json_schema`).
+``symphony_workflow/schemas/workflow-1.1.schema.json`` (:func:`json_schema`); schema 1.1 added
+each node's execution ``policy`` (:class:`~symphony_workflow._policy.NodePolicy`).
 
 **Binary.** :func:`to_binary` writes the same content as positional MessagePack: objects become
 arrays in a fixed field order with trailing defaults dropped, repeated strings (node types,
@@ -12,9 +13,11 @@ the workflow id is 16 raw bytes and timestamps are integer microseconds. The res
 with the magic ``SYWF`` and a format byte; ``compress="zstd"`` wraps it in a zstd frame
 (install ``symphony-workflow[zstd]``). :func:`from_binary` detects either.
 
-**Loading** (:func:`loads`, :func:`from_document`, :func:`from_binary`) checks the document's
-structure with a fast hand-written checker that mirrors the JSON Schema (``strict=True`` also
-runs ``jsonschema``), migrates older schema versions, then checks graph integrity (dangling
+**Loading** (:func:`loads`, :func:`from_document`, :func:`from_binary`) migrates older schema
+versions, then checks the document's structure: a one-pass fast path checks and builds each
+node and edge at once and only ever accepts; at its first doubt the slow path, a hand-written
+checker that mirrors the JSON Schema (``strict=True`` also runs ``jsonschema``), finds and
+words every problem. Then it checks graph integrity once for the whole graph (dangling
 edges, unknown ports, type mismatches, cycles, bad conditions). Every problem found is
 reported at once in a :class:`~symphony_workflow._errors.WorkflowValidationError` whose context
 names the JSON path (``$.workflow.nodes[3].kind``), node, edge or expression column. Loading
@@ -57,7 +60,10 @@ from symphony_workflow._model import (
     auto_edge_id,
     is_semver,
     is_type_name,
+    trusted_edge,
+    trusted_node,
 )
+from symphony_workflow._policy import BACKOFFS, DEFAULT_POLICY, POLICY_FIELDS, policy_doc, policy_from_doc
 from symphony_workflow._types import DEFAULT_TYPES, TypeSystem
 from symphony_workflow._validation import INTEGRITY_CODES, Issue, Severity, check_parts
 
@@ -79,7 +85,7 @@ __all__ = [
     "to_document",
 ]
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 """The document schema version this package writes."""
 
 BINARY_MAGIC = b"SYWF"
@@ -158,6 +164,8 @@ def _node_doc(n: Node) -> dict[str, Any]:
         d["metadata"] = n.metadata
     if n.version is not None:
         d["version"] = n.version
+    if n.policy is not DEFAULT_POLICY and not n.policy.is_default:
+        d["policy"] = policy_doc(n.policy)
     return d
 
 
@@ -277,7 +285,59 @@ def _same(a: Any, b: Any) -> bool:
 
 
 _PORT_DEFAULTS: tuple[Any, ...] = (True, None, False, "")  # required, default, multiple, description
-_NODE_DEFAULTS: tuple[Any, ...] = ("", "", [], [], {}, 0.0, 0.0, True, {}, None)
+_NODE_DEFAULTS: tuple[Any, ...] = ("", "", [], [], {}, 0.0, 0.0, True, {}, None, None)
+# retries, backoff code, retry_delay, retry_max_delay, retry_jitter, retry_on, timeout, fallback,
+# fallback_value, optional, cache, cache_salt (the order of NodePolicy's fields)
+_POLICY_DEFAULTS: tuple[Any, ...] = (0, 2, 1.0, 60.0, 0.0, [], None, None, None, False, True, "")
+_BACKOFF_CODES = {name: i for i, name in enumerate(BACKOFFS)}
+_MUTABLE_DEFAULT = frozenset({list, dict})
+# What the binary reader fills in for trailing edge fields left out (index 0 = source_port);
+# the empty metadata is one shared object that the loaders replace with a fresh dict.
+_SHARED_EMPTY: dict[str, Any] = {}
+_EDGE_FILL: tuple[Any, ...] = (None, None, None, "", 0, None, _SHARED_EMPTY, None)
+_NO_PORTS: list[Any] = []  # never changed: the readers only iterate it
+_NODE_FILL: tuple[Any, ...] = (
+    "",
+    "",
+    _NO_PORTS,
+    _NO_PORTS,
+    _SHARED_EMPTY,
+    0.0,
+    0.0,
+    True,
+    _SHARED_EMPTY,
+    None,
+    None,
+)
+
+
+def _fresh(value: Any) -> Any:
+    """``value``, or a new empty dict for the binary reader's shared empty one."""
+    return {} if value is _SHARED_EMPTY else value
+
+
+def _policy_row(p: Any) -> list[Any] | None:
+    if p is DEFAULT_POLICY or p.is_default:
+        return None
+    return _trim(
+        [
+            p.retries,
+            _BACKOFF_CODES[p.backoff],
+            p.retry_delay,
+            p.retry_max_delay,
+            p.retry_jitter,
+            list(p.retry_on),
+            p.timeout,
+            p.fallback,
+            p.fallback_value,
+            p.optional,
+            p.cache,
+            p.cache_salt,
+        ],
+        _POLICY_DEFAULTS,
+    )
+
+
 _EDGE_DEFAULTS: tuple[Any, ...] = (None, None, None, "", 0, None, {}, None)
 _META_DEFAULTS: tuple[Any, ...] = (None, [], None, None, None, {})
 
@@ -324,6 +384,7 @@ def to_binary(wf: Workflow, *, compress: str | None = None, level: int = 3) -> b
                     n.enabled,
                     n.metadata,
                     n.version,
+                    _policy_row(n.policy),
                 ],
                 _NODE_DEFAULTS,
             )
@@ -443,7 +504,7 @@ def from_binary(
     except Exception as exc:  # msgpack raises several unrelated types for garbage
         raise _bin_error(f"MessagePack does not decode ({type(exc).__name__}: {exc})", "$") from None
     doc = _positional_to_document(top)
-    return from_document(doc, types=types, max_nodes=max_nodes, strict=strict)
+    return _from_document(doc, types=types, max_nodes=max_nodes, strict=strict, _shared_ports=True)
 
 
 def _positional_to_document(top: Any) -> dict[str, Any]:
@@ -470,10 +531,10 @@ def _positional_to_document(top: Any) -> dict[str, Any]:
         missing = total - len(values)
         if not missing:
             return values
-        return [
-            *values,
-            *(d if type(d) not in (list, dict) else type(d)() for d in defaults[len(defaults) - missing :]),
-        ]
+        tail = defaults[len(defaults) - missing :]
+        if _MUTABLE_DEFAULT.isdisjoint(map(type, tail)):
+            return [*values, *tail]
+        return [*values, *(d if type(d) not in _MUTABLE_DEFAULT else type(d)() for d in tail)]
 
     body = arr(body, "$[3]", 9, 9)
     wid, name, version, description, created, updated, meta, nodes, edges = body
@@ -494,63 +555,92 @@ def _positional_to_document(top: Any) -> dict[str, Any]:
     meta_doc = dict(zip(("author", "tags", "category", "icon", "color", "custom"), meta, strict=True))
     node_docs: list[dict[str, Any]] = []
     ids: list[str] = []
+    port_docs: dict[tuple[Any, ...], dict[str, Any]] = {}
     for i, raw in enumerate(arr(nodes, "$[3][7]", 0, 1 << 31)):
         path = f"$[3][7][{i}]"
-        full = fill(arr(raw, path, 3, 13), _NODE_DEFAULTS, 13)
-        nid, kind, ntype, nname, ndesc, ins, outs, config, x, y, enabled, nmeta, nversion = full
+        if type(raw) is not list or not 3 <= len(raw) <= 14:
+            raise _bin_error("expected an array of 3 to 14 items", path)
+        full = raw if len(raw) == 14 else [*raw, *_NODE_FILL[len(raw) - 3 :]]
+        nid, kind, ntype, nname, ndesc, ins, outs, config, x, y, enabled, nmeta, nversion, prow = full
         if not isinstance(kind, int) or isinstance(kind, bool) or not 0 <= kind < len(_NODE_KIND_BY_CODE):
             raise _bin_error("unknown node kind code", f"{path}[1]")
 
         def ports(value: Any, ppath: str) -> list[dict[str, Any]]:
             out = []
             for k, p in enumerate(arr(value, ppath, 0, 1 << 20)):
+                # identical rows (common) share one port document; the key carries the types
+                # so that 1, 1.0 and True do not stand for each other
+                try:
+                    key: tuple[Any, ...] | None = (*p, *map(type, p)) if type(p) is list else None
+                    hit = port_docs.get(key) if key is not None else None
+                except TypeError:  # an unhashable default
+                    key = hit = None
+                if hit is not None:
+                    out.append(hit)
+                    continue
                 pp = f"{ppath}[{k}]"
                 pname, ptype, required, default, multiple, pdesc = fill(arr(p, pp, 2, 6), _PORT_DEFAULTS, 6)
-                out.append(
-                    {
-                        "name": s(pname, f"{pp}[0]"),
-                        "type": s(ptype, f"{pp}[1]"),
-                        "required": required,
-                        "default": default,
-                        "multiple": multiple,
-                        "description": pdesc,
-                    }
-                )
+                pdoc = {
+                    "name": s(pname, f"{pp}[0]"),
+                    "type": s(ptype, f"{pp}[1]"),
+                    "required": required,
+                    "default": default,
+                    "multiple": multiple,
+                    "description": pdesc,
+                }
+                if key is not None and len(port_docs) < 4096:
+                    port_docs[key] = pdoc
+                out.append(pdoc)
             return out
 
         ids.append(nid if isinstance(nid, str) else "")
-        node_docs.append(
-            {
-                "id": nid,
-                "kind": _NODE_KIND_BY_CODE[kind].value,
-                "type": s(ntype, f"{path}[2]"),
-                "name": nname,
-                "description": ndesc,
-                "inputs": ports(ins, f"{path}[5]"),
-                "outputs": ports(outs, f"{path}[6]"),
-                "config": config,
-                "position": [x, y],
-                "enabled": enabled,
-                "metadata": nmeta,
-                "version": nversion,
-            }
-        )
+        ndoc: dict[str, Any] = {
+            "id": nid,
+            "kind": _NODE_KIND_BY_CODE[kind].value,
+            "type": s(ntype, f"{path}[2]"),
+            "name": nname,
+            "description": ndesc,
+            "inputs": ports(ins, f"{path}[5]"),
+            "outputs": ports(outs, f"{path}[6]"),
+            "config": config,
+            "position": [x, y],
+            "enabled": enabled,
+            "metadata": nmeta,
+            "version": nversion,
+        }
+        if prow is not None:
+            ndoc["policy"] = _policy_fields(prow, f"{path}[13]")
+        node_docs.append(ndoc)
     edge_docs: list[dict[str, Any]] = []
+    n_ids = len(ids)
+    n_table = len(table)
+    edge_kinds = [k.value for k in _EDGE_KIND_BY_CODE]
     for j, raw in enumerate(arr(edges, "$[3][8]", 0, 1 << 31)):
-        path = f"$[3][8][{j}]"
-        full = fill(arr(raw, path, 3, 11), _EDGE_DEFAULTS, 11)
-        kind, src, dst, sp, tp, condition, label, priority, transform, emeta, eid = full
-        if not isinstance(kind, int) or isinstance(kind, bool) or not 0 <= kind < len(_EDGE_KIND_BY_CODE):
-            raise _bin_error("unknown edge kind code", f"{path}[0]")
-        for k, endpoint in ((1, src), (2, dst)):
-            if not isinstance(endpoint, int) or isinstance(endpoint, bool) or not 0 <= endpoint < len(ids):
-                raise _bin_error("edge endpoint must be a node position", f"{path}[{k}]")
+        if type(raw) is not list or not 3 <= len(raw) <= 11:
+            raise _bin_error("expected an array of 3 to 11 items", f"$[3][8][{j}]")
+        kind, src, dst, sp, tp, condition, label, priority, transform, emeta, eid = (
+            raw if len(raw) == 11 else [*raw, *_EDGE_FILL[len(raw) - 3 :]]
+        )
+        if type(kind) is not int or not 0 <= kind < len(edge_kinds):
+            raise _bin_error("unknown edge kind code", f"$[3][8][{j}][0]")
+        if type(src) is not int or not 0 <= src < n_ids:
+            raise _bin_error("edge endpoint must be a node position", f"$[3][8][{j}][1]")
+        if type(dst) is not int or not 0 <= dst < n_ids:
+            raise _bin_error("edge endpoint must be a node position", f"$[3][8][{j}][2]")
+        if sp is not None:
+            sp = table[sp] if type(sp) is int and 0 <= sp < n_table else s(sp, f"$[3][8][{j}][3]")
+        if tp is not None:
+            tp = table[tp] if type(tp) is int and 0 <= tp < n_table else s(tp, f"$[3][8][{j}][4]")
+        if len(raw) == 5 and kind == 0 and sp is not None and tp is not None:
+            # a plain data edge (every later field at its default): the loader's common case
+            edge_docs.append({"source": ids[src], "source_port": sp, "target": ids[dst], "target_port": tp})
+            continue
         edoc: dict[str, Any] = {
-            "kind": _EDGE_KIND_BY_CODE[kind].value,
+            "kind": edge_kinds[kind],
             "source": ids[src],
             "target": ids[dst],
-            "source_port": opt_s(sp, f"{path}[3]"),
-            "target_port": opt_s(tp, f"{path}[4]"),
+            "source_port": sp,
+            "target_port": tp,
             "condition": condition,
             "label": label,
             "priority": priority,
@@ -575,6 +665,22 @@ def _positional_to_document(top: Any) -> dict[str, Any]:
             "edges": edge_docs,
         },
     }
+
+
+def _policy_fields(row: Any, path: str) -> dict[str, Any]:
+    """A positional policy row back to its JSON form (non-default fields only)."""
+    if not isinstance(row, list) or not 1 <= len(row) <= len(_POLICY_DEFAULTS):
+        raise _bin_error(f"expected an array of 1 to {len(_POLICY_DEFAULTS)} items", path)
+    out: dict[str, Any] = {}
+    for k, (name, value) in enumerate(zip(POLICY_FIELDS, row, strict=False)):
+        if _same(value, _POLICY_DEFAULTS[k]):
+            continue
+        if name == "backoff":
+            if type(value) is not int or not 0 <= value < len(BACKOFFS):
+                raise _bin_error("unknown backoff code", f"{path}[{k}]")
+            value = BACKOFFS[value]
+        out[name] = value
+    return out
 
 
 # --- migrations -------------------------------------------------------------------------------------
@@ -733,10 +839,23 @@ def _migrate_0_9(doc: dict[str, Any]) -> dict[str, Any]:
     return doc
 
 
+def _migrate_1_0(doc: dict[str, Any]) -> dict[str, Any]:
+    """1.0 -> 1.1: nodes gained an optional ``policy``; a 1.0 node has the default policy."""
+    body = doc.get("workflow")
+    if isinstance(body, dict) and isinstance(body.get("nodes"), list):
+        for node in body["nodes"]:
+            if isinstance(node, dict) and "policy" in node:
+                raise ValueError(f"node {node.get('id')!r} has a 'policy', which schema 1.0 does not know")
+    return doc
+
+
 DEFAULT_MIGRATIONS = MigrationRegistry(
-    [Migration("0.9", "1.0", _migrate_0_9, (_migrate_0_9.__doc__ or "").strip())]
+    [
+        Migration("0.9", "1.0", _migrate_0_9, (_migrate_0_9.__doc__ or "").strip()),
+        Migration("1.0", "1.1", _migrate_1_0, (_migrate_1_0.__doc__ or "").strip()),
+    ]
 )
-"""The migrations this package ships (``0.9 -> 1.0``); pass your own registry to add more."""
+"""The migrations this package ships (``0.9 -> 1.0 -> 1.1``); pass your own registry to add more."""
 
 
 # --- structural check ---------------------------------------------------------------------------------
@@ -827,8 +946,10 @@ _NODE_KEYS = frozenset(
         "enabled",
         "metadata",
         "version",
+        "policy",
     }
 )
+_POLICY_KEYS = frozenset(POLICY_FIELDS)
 _PORT_KEYS = frozenset({"name", "type", "required", "default", "multiple", "description"})
 _EDGE_KEYS = frozenset(
     {
@@ -893,7 +1014,8 @@ def json_problem(value: Any) -> tuple[str, str] | None:
     return None
 
 
-def _check_body(body: Any, chk: _Checker, max_nodes: int) -> None:
+def _check_body(body: Any, chk: _Checker, max_nodes: int, *, fields_only: bool = False) -> None:
+    """Check the workflow object; ``fields_only`` skips the items of ``nodes`` and ``edges``."""
     path = "$.workflow"
     if not chk.keys(body, path, _WF_KEYS, ("id", "name")):
         return
@@ -927,7 +1049,7 @@ def _check_body(body: Any, chk: _Checker, max_nodes: int) -> None:
     nodes = body.get("nodes", [])
     if not isinstance(nodes, list):
         chk.fail(f"{path}.nodes", f"expected an array, found {_jtype(nodes)}")
-    else:
+    elif not fields_only:
         if len(nodes) > max_nodes:
             chk.fail(
                 f"{path}.nodes",
@@ -940,7 +1062,7 @@ def _check_body(body: Any, chk: _Checker, max_nodes: int) -> None:
     edges = body.get("edges", [])
     if not isinstance(edges, list):
         chk.fail(f"{path}.edges", f"expected an array, found {_jtype(edges)}")
-    else:
+    elif not fields_only:
         for j, edge in enumerate(edges):
             _check_edge(edge, f"{path}.edges[{j}]", chk)
 
@@ -1008,6 +1130,8 @@ def _check_node(node: Any, path: str, chk: _Checker) -> None:
             _check_ports(node[key], f"{path}.{key}", chk)
     chk.json_object(node, "config", path)
     chk.json_object(node, "metadata", path)
+    if "policy" in node:
+        _check_policy(node["policy"], f"{path}.policy", chk)
     if "position" in node:
         pos = node["position"]
         if (
@@ -1017,6 +1141,18 @@ def _check_node(node: Any, path: str, chk: _Checker) -> None:
             or json_problem(pos) is not None
         ):
             chk.fail(f"{path}.position", "position must be [x, y] with two finite numbers")
+
+
+def _check_policy(policy: Any, path: str, chk: _Checker) -> None:
+    if not chk.keys(policy, path, _POLICY_KEYS, ()):
+        return
+    if "fallback_value" in policy and policy["fallback_value"] is not None:
+        chk.json_object(policy, "fallback_value", path)
+    try:
+        policy_from_doc(policy)
+    except ValidationError as exc:
+        field = exc.context.get("field", "")
+        chk.fail(f"{path}.{field}", exc.message, code="workflow.invalid_policy")
 
 
 def _check_edge(edge: Any, path: str, chk: _Checker) -> None:
@@ -1059,9 +1195,11 @@ def _parse_ts(value: str) -> datetime | None:
 
 @cache
 def json_schema() -> dict[str, Any]:
-    """The published JSON Schema (draft 2020-12) of schema version 1.0 documents."""
+    """The published JSON Schema (draft 2020-12) of documents of the current schema version."""
     text = (
-        resources.files("symphony_workflow").joinpath("schemas/workflow-1.0.schema.json").read_text("utf-8")
+        resources.files("symphony_workflow")
+        .joinpath(f"schemas/workflow-{SCHEMA_VERSION}.schema.json")
+        .read_text("utf-8")
     )
     return json.loads(text)  # type: ignore[no-any-return]
 
@@ -1103,6 +1241,18 @@ def from_document(
 
     ``strict`` also validates against the published JSON Schema with ``jsonschema``.
     """
+    return _from_document(doc, types=types, max_nodes=max_nodes, migrations=migrations, strict=strict)
+
+
+def _from_document(
+    doc: Mapping[str, Any],
+    *,
+    types: TypeSystem,
+    max_nodes: int,
+    migrations: MigrationRegistry = DEFAULT_MIGRATIONS,
+    strict: bool,
+    _shared_ports: bool = False,
+) -> Workflow:
     if not isinstance(doc, Mapping):
         _fail(
             [Issue("workflow.document.invalid", f"expected an object, found {_jtype(doc)} at $", path="$")],
@@ -1125,6 +1275,19 @@ def from_document(
                 "workflow document",
             )
         doc = migrations.migrate(doc, SCHEMA_VERSION)
+    parts = None if strict else _fast_parts(doc, max_nodes, shared_ports=_shared_ports)
+    if parts is None:
+        parts = _slow_parts(doc, max_nodes, strict=strict)
+    return _assemble(doc["workflow"], parts[0], parts[1], types)
+
+
+def _slow_parts(
+    doc: Mapping[str, Any], max_nodes: int, *, strict: bool = False
+) -> tuple[list[Node], list[Edge]]:
+    """Nodes and edges of a current-version document after the full structural check.
+
+    Every problem is collected and raised in one :class:`WorkflowValidationError`.
+    """
     chk = _Checker()
     chk.keys(doc, "$", _TOP_KEYS, ("schema_version", "workflow"))
     chk.string(doc, "symphony_version", "$")
@@ -1153,6 +1316,11 @@ def from_document(
                 [Issue(exc.code, f"{exc.message} at $.workflow.edges[{j}]", path=f"$.workflow.edges[{j}]")],
                 "workflow document",
             )
+    return nodes, edges
+
+
+def _assemble(body: dict[str, Any], nodes: list[Node], edges: list[Edge], types: TypeSystem) -> Workflow:
+    """The workflow from checked parts, after the graph-integrity check (once, for all nodes)."""
     report = check_parts(nodes, edges, types=types, integrity_only=True)
     report.raise_for_errors(what="workflow", codes=INTEGRITY_CODES)
     meta = body.get("metadata") or {}
@@ -1177,6 +1345,259 @@ def from_document(
         created=None if created is None else _parse_ts(created),
         updated=None if updated is None else _parse_ts(updated),
     )
+
+
+# --- the fast path --------------------------------------------------------------------------------------
+#
+# One pass over the parsed document that checks each node and edge and builds it at once
+# (trusted construction: no second round of attrs validators). It only ever *accepts*: at the
+# first thing it is not certain about it returns ``None`` and the loader starts over on the
+# slow path (the structural checker, then the constructors), which finds and words every
+# problem. So a document loads on the fast path exactly when it would load on the slow one,
+# and every error comes from the slow path. tests/plugins/workflow/test_wf_fastpath.py holds
+# both paths and the JSON Schema to that.
+
+_SCALARS = (str, bool, type(None))
+_KNOWN_TYPE_NAMES: set[str] = set()
+_EMPTY = _SHARED_EMPTY  # "absent" for config/metadata: the node or edge gets a fresh dict
+
+
+def _json_ok(value: Any) -> bool:
+    """True if ``value`` (a dict from a loader) is a JSON object; cheap for flat scalar dicts."""
+    if type(value) is not dict:
+        return False
+    for k, v in value.items():
+        t = type(v)
+        if type(k) is not str:
+            return False
+        if t in _SCALARS:
+            continue
+        if t is int and -(2**63) <= v < 2**64:
+            continue
+        if t is float and v - v == 0.0:  # finite
+            continue
+        return json_problem(value) is None
+    return True
+
+
+_PORT_BY_ITEMS: dict[tuple[Any, ...], Port] = {}
+
+
+def _fast_ports(ports: Any, shared: dict[int, Port] | None) -> tuple[Port, ...] | None:
+    """Checked ports, or ``None``. ``shared`` maps ``id`` of port dicts that the caller keeps
+    alive for the whole load (the binary reader shares identical port documents) to their port."""
+    if type(ports) is not list:
+        return None
+    out = []
+    for p in ports:
+        if shared is not None:
+            port = shared.get(id(p))
+            if port is not None:
+                out.append(port)
+                continue
+        if type(p) is not dict:
+            return None
+        try:
+            port = _PORT_BY_ITEMS.get(tuple(p.items()))
+        except TypeError:  # an unhashable value (a list or object default)
+            port = None
+        if port is not None and (
+            # the items compare equal to a checked port's; rule out 1 == True == 1.0 look-alikes
+            type(p.get("required", True)) is not bool
+            or type(p.get("multiple", False)) is not bool
+            or type(p.get("default")) is not type(port.default)
+        ):
+            if not _port_ok(p):
+                return None
+            port = _make_port(p)
+        elif port is None:
+            if not _port_ok(p):
+                return None
+            port = _build_port(p)
+            if type(port.default) in _HASHABLE_DEFAULTS and len(_PORT_BY_ITEMS) < 4096:
+                _PORT_BY_ITEMS[tuple(p.items())] = port
+        if shared is not None:
+            shared[id(p)] = port
+        out.append(port)
+    if len(out) > 1 and len({q.name for q in out}) != len(out):
+        return None
+    return tuple(out)
+
+
+def _fast_node(d: Any, shared: dict[int, Port] | None = None) -> Node | None:
+    if type(d) is not dict or not d.keys() <= _NODE_KEYS:
+        return None
+    nid = d.get("id")
+    kind = d.get("kind")
+    ntype = d.get("type")
+    if type(nid) is not str or type(kind) is not str or type(ntype) is not str:
+        return None
+    if _IDENT.fullmatch(nid) is None or nid in KEYWORDS:
+        return None
+    k = _NODE_KINDS.get(kind)
+    if k is None:
+        return None
+    if ntype not in _KNOWN_TYPE_NAMES:
+        if not is_type_name(ntype):
+            return None
+        if len(_KNOWN_TYPE_NAMES) < 4096:
+            _KNOWN_TYPE_NAMES.add(ntype)
+    name = d.get("name", "")
+    desc = d.get("description", "")
+    version = d.get("version")
+    enabled = d.get("enabled", True)
+    if type(name) is not str or type(desc) is not str or type(enabled) is not bool:
+        return None
+    if version is not None and type(version) is not str:
+        return None
+    inputs = _fast_ports(d["inputs"], shared) if "inputs" in d else ()
+    outputs = _fast_ports(d["outputs"], shared) if "outputs" in d else ()
+    if inputs is None or outputs is None:
+        return None
+    config = d.get("config", _EMPTY)
+    metadata = d.get("metadata", _EMPTY)
+    if (config is not _EMPTY and not _json_ok(config)) or (metadata is not _EMPTY and not _json_ok(metadata)):
+        return None
+    position = d.get("position")
+    if position is None:
+        if "position" in d:
+            return None
+        pos = (0.0, 0.0)
+    else:
+        if type(position) is not list or len(position) != 2:
+            return None
+        x, y = position
+        if type(x) not in (int, float) or type(y) not in (int, float):
+            return None
+        if (type(x) is int and not -(2**63) <= x < 2**64) or (type(y) is int and not -(2**63) <= y < 2**64):
+            return None
+        try:
+            pos = (float(x), float(y))
+        except OverflowError:
+            return None
+        if pos[0] - pos[0] != 0.0 or pos[1] - pos[1] != 0.0:
+            return None
+    policy = DEFAULT_POLICY
+    if "policy" in d:
+        pd = d["policy"]
+        if type(pd) is not dict:
+            return None
+        fv = pd.get("fallback_value")
+        if fv is not None and not _json_ok(fv):
+            return None
+        try:
+            policy = policy_from_doc(pd)
+        except ValidationError:
+            return None
+    return trusted_node(
+        nid,
+        k,
+        ntype,
+        name,
+        desc,
+        inputs,
+        outputs,
+        {} if config is _EMPTY else config,
+        pos,
+        enabled,
+        {} if metadata is _EMPTY else metadata,
+        version,
+        policy,
+    )
+
+
+_INT64 = (-(2**63), 2**63)
+
+
+_PLAIN_DATA_EDGE = frozenset({"source", "source_port", "target", "target_port"})
+_DATA = EdgeKind.DATA
+
+
+def _fast_edge(d: Any) -> Edge | None:
+    if type(d) is not dict:
+        return None
+    if d.keys() == _PLAIN_DATA_EDGE:  # the common case: port to port, every other field default
+        source = d["source"]
+        target = d["target"]
+        sp = d["source_port"]
+        tp = d["target_port"]
+        if type(source) is not str or type(target) is not str or type(sp) is not str or type(tp) is not str:
+            return None
+        auto = auto_edge_id(_DATA, source, target, sp, tp)
+        return trusted_edge(_DATA, source, target, sp, tp, None, "", 0, None, {}, auto)
+    if not d.keys() <= _EDGE_KEYS:
+        return None
+    kind = _EDGE_KINDS.get(d.get("kind", "data")) if type(d.get("kind", "data")) is str else None
+    source = d.get("source")
+    target = d.get("target")
+    if kind is None or type(source) is not str or type(target) is not str:
+        return None
+    sp = d.get("source_port")
+    tp = d.get("target_port")
+    condition = d.get("condition")
+    transform = d.get("transform")
+    for v in (sp, tp, condition, transform):
+        if v is not None and type(v) is not str:
+            return None
+    label = d.get("label", "")
+    priority = d.get("priority", 0)
+    if type(label) is not str or type(priority) is not int or not _INT64[0] <= priority < _INT64[1]:
+        return None
+    metadata = d.get("metadata", _EMPTY)
+    if metadata is not _EMPTY and not _json_ok(metadata):
+        return None
+    eid = d.get("id")
+    if eid is None:
+        if "id" in d:
+            return None
+        eid = auto_edge_id(kind, source, target, sp, tp)
+    elif type(eid) is not str or not eid:
+        return None
+    return trusted_edge(
+        kind,
+        source,
+        target,
+        sp,
+        tp,
+        condition,
+        label,
+        priority,
+        transform,
+        {} if metadata is _EMPTY else metadata,
+        eid,
+    )
+
+
+def _fast_parts(
+    doc: Mapping[str, Any], max_nodes: int, *, shared_ports: bool = False
+) -> tuple[list[Node], list[Edge]] | None:
+    """Checked nodes and edges of a current-version document, or ``None`` (use the slow path).
+
+    ``shared_ports``: identical port documents are one object (the binary reader does that),
+    so each is checked once.
+    """
+    if type(doc) is not dict or not doc.keys() <= _TOP_KEYS or "workflow" not in doc:
+        return None
+    for key in ("symphony_version", "$schema"):
+        if key in doc and type(doc[key]) is not str:
+            return None
+    body = doc["workflow"]
+    chk = _Checker()
+    _check_body(body, chk, max_nodes, fields_only=True)
+    if chk.issues:
+        return None
+    raw_nodes = body.get("nodes", [])
+    raw_edges = body.get("edges", [])
+    if len(raw_nodes) > max_nodes:
+        return None
+    shared: dict[int, Port] | None = {} if shared_ports else None
+    nodes = [_fast_node(d, shared) for d in raw_nodes]
+    if None in nodes:
+        return None
+    edges = [_fast_edge(d) for d in raw_edges]
+    if None in edges:
+        return None
+    return nodes, edges  # type: ignore[return-value]
 
 
 _PORT_CACHE: dict[tuple[Any, ...], Port] = {}
@@ -1226,11 +1647,12 @@ def _build_node(d: dict[str, Any]) -> Node:
         d.get("description", ""),
         tuple(_build_port(p) for p in d.get("inputs", ())),
         tuple(_build_port(p) for p in d.get("outputs", ())),
-        d.get("config", {}),
+        _fresh(d.get("config", {})),
         d.get("position", (0.0, 0.0)),
         d.get("enabled", True),
-        d.get("metadata", {}),
+        _fresh(d.get("metadata", {})),
         d.get("version"),
+        policy_from_doc(d["policy"]) if "policy" in d else DEFAULT_POLICY,
     )
 
 
@@ -1251,7 +1673,7 @@ def _build_edge(d: dict[str, Any]) -> Edge:
         d.get("label", ""),
         d.get("priority", 0),
         d.get("transform"),
-        d.get("metadata", {}),
+        _fresh(d.get("metadata", {})),
         eid,
     )
 

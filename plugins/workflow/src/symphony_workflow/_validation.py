@@ -27,6 +27,11 @@ Errors (``report.errors``):
                                           the reverse
 ``workflow.node_type.port_type``          a port's type does not fit its type's: the node's input must be
                                           assignable to the type's, the type's output to the node's
+``workflow.policy.unknown_fallback``      a node's ``policy.fallback`` names no node (or itself)
+``workflow.policy.fallback_outputs``      the fallback node lacks one of the node's outputs, or its
+                                          type is not assignable to the node's
+``workflow.policy.fallback_cycle``        fallback nodes fall back to each other in a loop
+``workflow.policy.fallback_value``        ``policy.fallback_value`` names a port that is not an output
 ========================================  ==========================================================
 
 The ``node_type.*`` checks run when ``node_types`` knows a type's spec: a
@@ -466,6 +471,8 @@ def check_parts(
                         path=f"{prefix}.nodes[{node_pos[nid]}]",
                     )
                 )
+    if any(not node.policy.is_default for node in by_id.values()):
+        errors.extend(_policy_problems(by_id, types, node_pos, prefix))
     if unchecked:
         warnings.insert(
             0,
@@ -527,6 +534,92 @@ def _fits(
     except ValidationError:
         return False  # let node_type_problems sort out what is malformed
     return True
+
+
+def _policy_problems(
+    by_id: Mapping[str, Node], types: TypeSystem, node_pos: _Positions, prefix: str
+) -> list[Issue]:
+    """Policy checks that need other nodes: fallback targets and fallback values."""
+    out: list[Issue] = []
+    for nid, node in by_id.items():
+        policy = node.policy
+        path = f"{prefix}.nodes[{node_pos[nid]}].policy"
+        if policy.fallback_value is not None:
+            for name in policy.fallback_value:
+                if node.output(name) is None:
+                    out.append(
+                        _err(
+                            "workflow.policy.fallback_value",
+                            f"node {nid!r}: fallback_value names {name!r}, which is not one of its outputs",
+                            node=nid,
+                            port=name,
+                            path=f"{path}.fallback_value",
+                        )
+                    )
+        fb = policy.fallback
+        if fb is None:
+            continue
+        other = by_id.get(fb)
+        if other is None or fb == nid:
+            why = "the node itself" if fb == nid else "no node"
+            out.append(
+                _err(
+                    "workflow.policy.unknown_fallback",
+                    f"node {nid!r}: fallback {fb!r} is {why}",
+                    node=nid,
+                    path=f"{path}.fallback",
+                    details={"fallback": fb},
+                )
+            )
+            continue
+        for port in node.outputs:
+            alt = other.output(port.name)
+            try:
+                ok = alt is not None and types.is_assignable(alt.type, port.type)
+            except ValidationError:
+                ok = True  # a malformed port type is reported on its own
+            if not ok:
+                found = "no such output" if alt is None else f"type {alt.type!r}"
+                out.append(
+                    _err(
+                        "workflow.policy.fallback_outputs",
+                        f"node {nid!r}: fallback {fb!r} cannot stand in for output "
+                        f"{port.name!r} ({port.type}): {found}",
+                        node=nid,
+                        port=port.name,
+                        path=f"{path}.fallback",
+                        details={
+                            "fallback": fb,
+                            "expected": port.type,
+                            "found": None if alt is None else alt.type,
+                        },
+                    )
+                )
+    # fallback chains must end: follow each chain once (colouring keeps this linear)
+    state: dict[str, int] = {}
+    for start in by_id:
+        chain: list[str] = []
+        current: str | None = start
+        while current is not None and current in by_id and current not in state:
+            state[current] = 1
+            chain.append(current)
+            current = by_id[current].policy.fallback
+            if current is not None and current == chain[-1]:
+                current = None  # a self-fallback is reported above
+        if current is not None and state.get(current) == 1 and current in chain:
+            loop = [*chain[chain.index(current) :], current]
+            out.append(
+                _err(
+                    "workflow.policy.fallback_cycle",
+                    f"fallback nodes loop: {' -> '.join(loop)}",
+                    node=current,
+                    path=f"{prefix}.nodes[{node_pos[current]}].policy.fallback",
+                    details={"cycle": loop},
+                )
+            )
+        for nid in chain:
+            state[nid] = 2
+    return out
 
 
 class _Positions:
