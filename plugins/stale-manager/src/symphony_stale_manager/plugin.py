@@ -1,0 +1,79 @@
+"""Hook implementations: the ``stale-manager`` service, its gc triggers and ``symphony artifacts gc``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from symphony.hookspecs import hookimpl
+
+_SCHEDULERS: dict[int, Any] = {}
+"""The scheduler each running kernel started, by ``id(kernel)``, stopped at its shutdown."""
+
+
+@hookimpl
+def symphony_activate(kernel: Any) -> None:
+    """Add the ``symphony_collect_artifact_roots`` hookspec."""
+    from symphony_stale_manager import hookspecs
+
+    caller = getattr(kernel.hook, "symphony_collect_artifact_roots", None)
+    if caller is None or getattr(caller, "spec", None) is None:
+        kernel.add_hookspecs(hookspecs)
+
+
+def roots_of(kernel: Any) -> Any:
+    """A roots source asking every plugin's ``symphony_collect_artifact_roots``."""
+
+    def collect() -> list[Any]:
+        return list(kernel.hook.symphony_collect_artifact_roots(kernel=kernel))
+
+    return collect
+
+
+@hookimpl
+def symphony_register_services(registry: Any, kernel: Any) -> None:
+    """Provide the ``stale-manager`` service (a :class:`StaleManager` over the ``artifact-store`` service)."""
+
+    def build() -> Any:
+        from symphony_stale_manager._manager import StaleManager
+        from symphony_stale_manager._policy import StalePolicy
+
+        return StaleManager(
+            kernel.service("artifact-store"), StalePolicy.from_kernel(kernel), roots=roots_of(kernel)
+        )
+
+    registry.add_factory("stale-manager", build)
+
+
+@hookimpl
+def symphony_register_commands(registry: Any) -> None:
+    """Add ``gc``, ``tier`` and ``trash list|empty`` to the artifact store's ``symphony artifacts`` group."""
+    from symphony_stale_manager.cli import extend_artifacts
+
+    extend_artifacts(registry.get("artifacts"))
+
+
+@hookimpl
+async def symphony_startup(kernel: Any) -> None:
+    """Start the gc scheduler when ``[stale_manager]`` sets a schedule or a disk threshold."""
+    from symphony_stale_manager._policy import StalePolicy
+    from symphony_stale_manager._schedule import GcScheduler
+
+    policy = StalePolicy.from_kernel(kernel)
+    if policy.schedule_interval <= 0 and policy.disk_threshold <= 0:
+        return
+    scheduler = GcScheduler(kernel.service("stale-manager"))
+    _SCHEDULERS[id(kernel)] = scheduler
+    kernel.start_soon(scheduler.run, name="stale-manager gc scheduler")
+
+
+@hookimpl
+async def symphony_shutdown(kernel: Any) -> None:
+    """Stop the scheduler started for this kernel."""
+    scheduler = _SCHEDULERS.pop(id(kernel), None)
+    if scheduler is not None:
+        scheduler.stop()
+
+
+def scheduler_of(kernel: Any) -> Any:
+    """The :class:`GcScheduler` running for ``kernel``, or None."""
+    return _SCHEDULERS.get(id(kernel))
