@@ -163,12 +163,37 @@ class StaleManager:
             else:
                 report = self._apply(plan, trigger, start)
             self.last_report = report
+        self._log(report)
+        return report
+
+    def apply(self, plan: Plan, *, trigger: str = "manual") -> GcReport:
+        """Carry out a plan made earlier (by :meth:`plan`), with the same safety as :meth:`gc`.
+
+        The store re-checks the grace window as it trashes, so an artifact put again since the
+        plan was made is skipped (listed in ``skipped``), never lost. Before trashing, the plan
+        is checked against a fresh one: what a rule keeps now (a ref set since, a new root) stays.
+        """
+        with self._lock:
+            start = time.perf_counter()
+            fresh = {a.digest for a in self.plan(tiers=False).of("trash")}
+            stale = [a for a in plan.actions if a.action == "trash" and a.digest not in fresh]
+            if stale:
+                plan = attrs.evolve(plan, actions=tuple(a for a in plan.actions if a not in stale))
+            report = self._apply(plan, trigger, start)
+            if stale:
+                skipped = tuple((a.digest, "a rule keeps it since the plan was made") for a in stale)
+                report = attrs.evolve(report, skipped=report.skipped + skipped)
+            self.last_report = report
+        self._log(report)
+        return report
+
+    def _log(self, report: GcReport) -> None:
+        plan = report.plan
         log.info(
-            "stale_manager.gc", trigger=trigger, dry_run=dry_run, scanned=plan.scanned,
+            "stale_manager.gc", trigger=report.trigger, dry_run=report.dry_run, scanned=plan.scanned,
             trashed=len(report.trashed), restored=len(report.restored), moved=len(report.moved),
             purged=len(report.purged), skipped=len(report.skipped), seconds=round(report.seconds, 3),
         )  # fmt: skip
-        return report
 
     def _apply(self, plan: Plan, trigger: str, start: float) -> GcReport:
         store = self.store
