@@ -184,6 +184,16 @@ def test_explicit_plugin_object_with_manifest(tmp_path: Path) -> None:
     assert kernel.registry("services").owner("thing") == "host-thing"
 
 
+def test_a_service_factory_may_ask_for_another_lazy_service() -> None:
+    from symphony.services import ServiceRegistry
+
+    registry = ServiceRegistry()
+    registry.add_factory("store", lambda: {"kind": "store"})
+    registry.add_factory("manager", lambda: ("manager of", registry.get("store")))
+    assert registry.get("manager") == ("manager of", {"kind": "store"})
+    assert registry.get("store") is registry.get("manager")[1]
+
+
 def test_host_can_register_services_directly() -> None:
     kernel = Kernel.create(autoload=False)
     kernel.register_service("clock", "tick")

@@ -1,6 +1,8 @@
 """Hooks the stale manager adds to the kernel (with ``kernel.add_hookspecs``) when activated.
 
-Implement them in any plugin with the kernel's ``hookimpl`` marker::
+Implement them in any plugin with the kernel's ``hookimpl`` marker, and list a slot
+``artifact-roots:<your plugin>`` in your manifest's ``provides``: the stale manager activates
+every such plugin before it plans, so an on-demand plugin is never left unasked::
 
     from symphony.hookspecs import hookimpl
 

@@ -20,10 +20,31 @@ def symphony_activate(kernel: Any) -> None:
         kernel.add_hookspecs(hookspecs)
 
 
+ROOTS_SLOT = "artifact-roots:"
+"""Manifest slot prefix of plugins that report roots: they are activated before every gc plan."""
+
+
 def roots_of(kernel: Any) -> Any:
-    """A roots source asking every plugin's ``symphony_collect_artifact_roots``."""
+    """A roots source asking every plugin's ``symphony_collect_artifact_roots``.
+
+    Plugins whose manifest provides an ``artifact-roots:<name>`` slot are activated first (an
+    on-demand plugin not yet imported would otherwise go unasked). If one cannot be activated,
+    collecting fails: gc never runs without every root.
+    """
 
     def collect() -> list[Any]:
+        from symphony.commons.errors import PluginError
+
+        wanted = kernel.providers(ROOTS_SLOT)
+        kernel.activate_providers(ROOTS_SLOT)
+        for record in wanted:
+            if record.state.value != "active":
+                raise PluginError(
+                    f"cannot collect artifact roots from {record.id}: it is {record.state.value}; gc will not run without them",
+                    code="stale.roots.unavailable",
+                    context={"plugin": record.id, "state": record.state.value, "reason": record.reason},
+                    hint=f"`symphony plugins inspect {record.id}` shows why",
+                )
         return list(kernel.hook.symphony_collect_artifact_roots(kernel=kernel))
 
     return collect
