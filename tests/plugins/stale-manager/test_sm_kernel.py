@@ -120,7 +120,8 @@ async def test_disk_threshold_triggers_gc_and_empties_the_trash(tmp_path: Path, 
                 while "disk" not in scheduler.runs or manager.last_report is None:
                     await anyio.sleep(0.02)
             scheduler.stop()
-        assert manager.last_report.trigger == "disk" and manager.last_report.purged == (made["junk"],)
+        last = manager.last_report
+        assert last is not None and last.trigger == "disk" and last.purged == (made["junk"],)
         assert store.stats().trashed == 0 and not store.exists(made["junk"])
 
 
