@@ -219,19 +219,19 @@ class ScanRow(NamedTuple):
     """One object as :meth:`ArtifactStore.scan` reports it: the index columns a collector needs.
 
     ``digest`` is the canonical digest string; times are POSIX seconds; ``inline`` and
-    ``pinned`` are booleans; ``state`` is ``present`` or ``trashed``.
+    ``pinned`` are 1 or 0 (as the index stores them); ``state`` is ``present`` or ``trashed``.
     """
 
     digest: str
     size: int
     stored_size: int
     tier: str
-    inline: bool
+    inline: int
     state: str
     created: float
     last_put: float
     accessed: float
-    pinned: bool
+    pinned: int
     trashed_at: float | None
 
 

@@ -867,8 +867,7 @@ class ArtifactStore:
             cursor = self.index.conn().execute(sql, () if state == "any" else (state,))
         except sqlite3.Error as exc:
             raise db_error(exc, self.index.path) from exc
-        for r in cursor:
-            yield ScanRow(r[0], r[1], r[2], r[3], bool(r[4]), r[5], r[6], r[7], r[8], bool(r[9]), r[10])
+        yield from map(ScanRow._make, cursor)
 
     def _select_infos(self, clause: str, params: Sequence[Any]) -> Iterator[ArtifactInfo]:
         sql = (
