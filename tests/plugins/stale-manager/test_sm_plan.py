@@ -48,7 +48,16 @@ def test_each_rule_keeps_and_says_so() -> None:
     plan = make_plan(snapshot, policy, NOW)
     assert [(a.digest, a.action) for a in plan.actions] == [("v1", "trash"), ("old", "trash")]
     assert "no rule keeps it" in plan.actions[0].rule
-    assert plan.kept == {"pinned": 1, "root": 1, "ref": 2, "tag": 1, "within": 1, "grace": 1, "lineage": 3}
+    assert plan.kept == {
+        "pinned": 1,
+        "root": 1,
+        "ref": 2,
+        "tag": 1,
+        "within": 1,
+        "grace": 1,
+        "lineage": 2,
+        "young-lineage": 1,
+    }
 
 
 def test_trash_is_restored_when_a_strong_rule_keeps_it_and_purged_after_retention() -> None:
@@ -167,7 +176,7 @@ def test_a_plan_never_deletes_what_a_rule_keeps_or_anything_younger_than_grace(
             assert r.state == "present" and action.digest not in kept
             assert r.last_put <= NOW - policy.grace and not r.pinned
         elif action.action == "purge":
-            assert r.state == "trashed" and action.digest not in strong
+            assert r.state == "trashed" and action.digest not in kept
             assert r.last_put <= NOW - policy.grace and r.trashed_at is not None
             assert r.trashed_at <= NOW - policy.trash_retention
         elif action.action == "restore":

@@ -11,6 +11,7 @@ from typing import Any
 import attrs
 
 from symphony.commons.errors import ConflictError, NotFoundError, SymphonyError, ValidationError
+from symphony.commons.gcpause import gc_paused
 from symphony.commons.log import get_logger
 from symphony_artifact_store import ArtifactStore, Digest
 from symphony_stale_manager._plan import Action, Plan, Snapshot, make_plan
@@ -139,9 +140,10 @@ class StaleManager:
 
     def plan(self, *, now: float | None = None, tiers: bool = True, delete: bool = True) -> Plan:
         """What a gc run would do now (nothing is changed)."""
-        return make_plan(
-            self.snapshot(), self.policy, time.time() if now is None else now, tiers=tiers, delete=delete
-        )
+        with gc_paused():  # hundreds of thousands of short-lived tuples, none in a cycle
+            return make_plan(
+                self.snapshot(), self.policy, time.time() if now is None else now, tiers=tiers, delete=delete
+            )
 
     # -- acting -------------------------------------------------------------------------------
 

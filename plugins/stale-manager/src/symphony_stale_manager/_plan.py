@@ -8,12 +8,14 @@ printable (``symphony artifacts gc --dry-run``).
 
 from __future__ import annotations
 
+import math
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import attrs
 
+from symphony.commons.gcpause import without_gc
 from symphony_artifact_store import ScanRow
 from symphony_stale_manager._policy import StalePolicy
 
@@ -43,9 +45,11 @@ class Snapshot:
     cold_available: bool = False
 
 
-@attrs.frozen(slots=True)
-class Action:
-    """One artifact that would move or go: what happens, and the rule that decided it."""
+class Action(NamedTuple):
+    """One artifact that would move or go: what happens (one of :data:`ACTIONS`), and the rule that decided it.
+
+    ``size`` is the bytes it takes in the store; ``tier`` the tier it is in now.
+    """
 
     digest: str
     action: str
@@ -55,13 +59,7 @@ class Action:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict."""
-        return {
-            "digest": self.digest,
-            "action": self.action,
-            "rule": self.rule,
-            "size": self.size,
-            "tier": self.tier,
-        }
+        return self._asdict()
 
 
 @attrs.frozen
@@ -109,45 +107,60 @@ def _days(seconds: float) -> str:
 
 
 def _keep_reasons(snapshot: Snapshot, policy: StalePolicy, now: float) -> dict[str, str]:
-    """Digest -> the first rule that keeps it (lineage and grace included)."""
+    """Digest -> the first rule that keeps it.
+
+    Strong rules first (pins, roots, refs, keep tags) and what those were made from
+    (``lineage``); then the rules of age (``within``, ``grace``) and what those were made from
+    (``young-lineage``). Only strong reasons bring an artifact back from the trash.
+    """
     keep: dict[str, str] = {}
-    present = {r.digest for r in snapshot.rows}
+    parents: defaultdict[str, list[str]] = defaultdict(list)
+    if policy.keep_lineage:
+        for child, parent in snapshot.edges:
+            parents[child].append(parent)
+
+    def close(start: list[str], label: str) -> None:
+        frontier = [d for d in start if d in parents]
+        while frontier:
+            nxt: list[str] = []
+            for child in frontier:
+                for parent in parents[child]:
+                    if parent not in keep:
+                        keep[parent] = f"{label}: made {child[:24]}…"
+                        if parent in parents:
+                            nxt.append(parent)
+            frontier = nxt
+
     for row in snapshot.rows:
         if row.pinned:
             keep[row.digest] = "pinned"
-    for digest, why in snapshot.roots.items():
-        if digest in present:
-            keep.setdefault(digest, f"root: {why}" if why else "root")
+    for digest, why in snapshot.roots.items():  # absent ones too: what they were made from stays
+        keep.setdefault(digest, f"root: {why}" if why else "root")
     for name, digests in snapshot.ref_history.items():
         count = len(digests)
         for version in range(max(0, count - policy.keep_last), count):
             keep.setdefault(digests[version], f"ref: {name} v{version + 1} (keep_last {policy.keep_last})")
     for digest, tag in snapshot.tagged.items():
         keep.setdefault(digest, f"tag: {tag}")
-    if policy.keep_within > 0:
-        since = now - policy.keep_within
-        for row in snapshot.rows:
-            if row.last_put >= since and row.digest not in keep:
-                keep[row.digest] = (
-                    f"within: put {_days(now - row.last_put)} ago (keep_within {_days(policy.keep_within)})"
-                )
-    young = now - policy.grace
+    if parents:
+        close(list(keep), "lineage")
+    young: list[str] = []
+    since = now - policy.keep_within if policy.keep_within > 0 else math.inf
+    grace_since = now - policy.grace
     for row in snapshot.rows:
-        if row.last_put > young and row.digest not in keep:
+        if row.digest in keep:
+            continue
+        if row.last_put >= since:
+            keep[row.digest] = (
+                f"within: put {_days(now - row.last_put)} ago (keep_within {_days(policy.keep_within)})"
+            )
+        elif row.last_put > grace_since:
             keep[row.digest] = f"grace: put {_days(now - row.last_put)} ago (grace {_days(policy.grace)})"
-    if policy.keep_lineage and snapshot.edges and keep:
-        parents: defaultdict[str, list[str]] = defaultdict(list)
-        for child, parent in snapshot.edges:
-            parents[child].append(parent)
-        frontier = [d for d in keep if d in parents]
-        while frontier:
-            nxt: list[str] = []
-            for child in frontier:
-                for parent in parents.get(child, ()):
-                    if parent not in keep:
-                        keep[parent] = f"lineage: made {child[:20]}…"
-                        nxt.append(parent)
-            frontier = nxt
+        else:
+            continue
+        young.append(row.digest)
+    if parents and young:
+        close(young, "young-lineage")
     return keep
 
 
@@ -174,10 +187,11 @@ def _tier_action(row: ScanRow, policy: StalePolicy, now: float, cold: bool) -> A
     return None
 
 
-_WEAK = ("grace", "within")
+_WEAK = ("grace", "within", "young-lineage")
 """Rules that spare an artifact from gc but do not bring back one trashed by hand."""
 
 
+@without_gc  # hundreds of thousands of short-lived tuples and strings, none in a cycle
 def make_plan(
     snapshot: Snapshot, policy: StalePolicy, now: float, *, tiers: bool = True, delete: bool = True
 ) -> Plan:
@@ -185,28 +199,30 @@ def make_plan(
 
     A present artifact that no rule keeps is trashed; a trashed one that a rule keeps again is
     restored (unless only its age keeps it: a hand-trashed artifact stays trashed); a trashed
-    one trashed longer ago than ``trash_retention`` (and than ``grace``) is purged; a staying one idle long
+    one that no rule keeps, trashed longer ago than ``trash_retention`` (and ``grace``), is purged; a staying one idle long
     enough moves to the warm or cold tier (with ``tiers``). ``delete=False`` plans tiers only.
     """
     keep = _keep_reasons(snapshot, policy, now)
-    kinds = Counter(reason.split(":", 1)[0] for reason in keep.values())
+    kinds = Counter(keep[r.digest].split(":", 1)[0] for r in snapshot.rows if r.digest in keep)
     actions: list[Action] = []
     purge_before = now - policy.purge_after
+    retention = f"trash_retention {_days(policy.trash_retention)}"
+    get = keep.get
     for row in snapshot.rows:
-        reason = keep.get(row.digest)
+        reason = get(row.digest)
         if row.state == "trashed":
-            strong = reason is not None and not reason.startswith(_WEAK)
-            if strong:
-                actions.append(Action(row.digest, "restore", reason or "", row.stored_size, row.tier))
-            elif delete and row.trashed_at is not None and row.trashed_at <= purge_before:
-                rule = f"trashed {_days(now - row.trashed_at)} ago (trash_retention {_days(policy.trash_retention)})"
+            if reason is not None and not reason.startswith(_WEAK):
+                actions.append(Action(row.digest, "restore", reason, row.stored_size, row.tier))
+            elif reason is None and delete and row.trashed_at is not None and row.trashed_at <= purge_before:
+                rule = f"trashed {(now - row.trashed_at) / 86400:.1f}d ago ({retention})"
                 actions.append(Action(row.digest, "purge", rule, row.stored_size, row.tier))
             continue
-        if reason is None and delete:
-            rule = f"no rule keeps it (put {_days(now - row.last_put)} ago, no ref, root, pin, keep tag or kept child)"
-            actions.append(Action(row.digest, "trash", rule, row.stored_size, row.tier))
-            continue
-        if tiers:
+        if reason is None:
+            if delete:
+                rule = f"no rule keeps it: put {(now - row.last_put) / 86400:.1f}d ago, no ref, root, pin, keep tag or kept child"
+                actions.append(Action(row.digest, "trash", rule, row.stored_size, row.tier))
+                continue
+        if tiers and not row.inline:
             move = _tier_action(row, policy, now, snapshot.cold_available)
             if move is not None:
                 actions.append(move)
