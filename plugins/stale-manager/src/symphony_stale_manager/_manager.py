@@ -14,7 +14,7 @@ from symphony.commons.errors import ConflictError, NotFoundError, SymphonyError,
 from symphony.commons.gcpause import gc_paused
 from symphony.commons.log import get_logger
 from symphony_artifact_store import ArtifactStore, Digest
-from symphony_stale_manager._plan import Action, Plan, Snapshot, make_plan
+from symphony_stale_manager._plan import Action, Plan, Snapshot, _days, make_plan
 from symphony_stale_manager._policy import StalePolicy
 
 __all__ = ["GcReport", "RootsSource", "StaleManager"]
@@ -242,7 +242,7 @@ class StaleManager:
         out: list[Action] = []
         for row in self.store.scan(state="trashed"):
             ago = now - (row.trashed_at or now)
-            out.append(Action(row.digest, "purge", f"trashed {ago:.0f}s ago", row.stored_size, row.tier))
+            out.append(Action(row.digest, "purge", f"trashed {_days(ago)} ago", row.stored_size, row.tier))
         return out
 
     def empty_trash(self, *, older_than: float | None = None) -> list[str]:
