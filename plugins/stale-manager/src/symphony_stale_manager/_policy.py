@@ -160,13 +160,7 @@ class StalePolicy:
     @classmethod
     def from_kernel(cls, kernel: Any) -> StalePolicy:
         """The settings in a kernel's ``[stale_manager]`` section (defaults when it has none)."""
-        from symphony.commons.errors import NotFoundError
-
-        try:
-            section = dict(kernel.config.section("stale_manager"))
-        except (NotFoundError, AttributeError):
-            section = {}
-        return cls.from_mapping(section)
+        return cls.from_mapping(kernel.config.get("stale_manager") or {})
 
     @property
     def purge_after(self) -> float:
