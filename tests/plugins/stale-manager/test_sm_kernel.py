@@ -141,7 +141,7 @@ async def test_scheduler_without_triggers_returns_and_async_api(tmp_path: Path, 
 def test_every_numeric_config_setting_has_a_maximum() -> None:
     manifest = tomllib.loads((PACKAGE / "src" / "symphony_stale_manager" / "symphony.toml").read_text())
     assert manifest["plugin"]["config_section"] == "stale_manager"
-    assert manifest["plugin"]["requires"] == ["symphony-artifact-store"]
+    assert manifest["plugin"]["activation"] == "on-startup"
 
     def walk(schema: dict[str, Any], path: str) -> list[str]:
         types = schema.get("type")
@@ -169,3 +169,33 @@ def test_config_from_a_user_file_with_a_bad_value_names_the_key(tmp_path: Path) 
             "stale-manager"
         )
     assert info.value.context["key"] == "stale_manager.keep_last" and str(user) in str(info.value)
+
+
+CHEAP = """
+import sys
+from symphony.kernel import Kernel
+kernel = Kernel.create(env="test", overrides={OVERRIDES})
+order = [r.id for r in kernel._activation_order]
+print(kernel.plugin("symphony-stale-manager").state.value, "symphony_artifact_store._store" in sys.modules, order)
+"""
+
+
+@pytest.mark.parametrize(
+    ("section", "store_loaded"),
+    [({}, False), ({"schedule_interval": 60}, True), ({"disk_threshold": 0.95}, True)],
+)
+def test_on_startup_activation_is_cheap_unless_a_trigger_is_set(
+    tmp_path: Path, section: dict[str, Any], store_loaded: bool
+) -> None:
+    import subprocess
+    import sys
+
+    overrides = {"artifact_store": {"root": str(tmp_path / "s")}, "stale_manager": section}
+    code = CHEAP.replace("{OVERRIDES}", repr(overrides))
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    ).stdout
+    state, loaded, order = out.split(" ", 2)
+    assert state == "active" and loaded == str(store_loaded)
+    if store_loaded:  # the store first, so the scheduler stops before the store closes
+        assert order.index("symphony-artifact-store") < order.index("symphony-stale-manager")

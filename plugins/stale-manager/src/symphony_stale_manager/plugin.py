@@ -12,12 +12,26 @@ _SCHEDULERS: dict[int, Any] = {}
 
 @hookimpl
 def symphony_activate(kernel: Any) -> None:
-    """Add the ``symphony_collect_artifact_roots`` hookspec."""
+    """Add the ``symphony_collect_artifact_roots`` hookspec; with a trigger configured, activate the store first.
+
+    The store is activated from here (not through ``requires``) only when a schedule or a disk
+    threshold is set: a kernel without triggers pays nothing for this on-startup plugin, and one
+    with triggers shuts the scheduler down before the store (reverse activation order).
+    """
     from symphony_stale_manager import hookspecs
 
     caller = getattr(kernel.hook, "symphony_collect_artifact_roots", None)
     if caller is None or getattr(caller, "spec", None) is None:
         kernel.add_hookspecs(hookspecs)
+    if _triggers(kernel):
+        kernel.activate("symphony-artifact-store")
+
+
+def _triggers(kernel: Any) -> bool:
+    from symphony_stale_manager._policy import StalePolicy
+
+    policy = StalePolicy.from_kernel(kernel)
+    return policy.schedule_interval > 0 or policy.disk_threshold > 0
 
 
 ROOTS_SLOT = "artifact-roots:"
@@ -67,21 +81,23 @@ def symphony_register_services(registry: Any, kernel: Any) -> None:
 
 @hookimpl
 def symphony_register_commands(registry: Any) -> None:
-    """Add ``gc``, ``tier`` and ``trash list|empty`` to the artifact store's ``symphony artifacts`` group."""
-    from symphony_stale_manager.cli import extend_artifacts
+    """Add ``gc``, ``tier`` and ``trash list|empty`` to the store's ``symphony artifacts`` group once it is registered."""
 
-    extend_artifacts(registry.get("artifacts"))
+    def extend(group: Any) -> None:
+        from symphony_stale_manager.cli import extend_artifacts
+
+        extend_artifacts(group)
+
+    registry.extend("artifacts", extend)
 
 
 @hookimpl
 async def symphony_startup(kernel: Any) -> None:
     """Start the gc scheduler when ``[stale_manager]`` sets a schedule or a disk threshold."""
-    from symphony_stale_manager._policy import StalePolicy
+    if not _triggers(kernel):
+        return
     from symphony_stale_manager._schedule import GcScheduler
 
-    policy = StalePolicy.from_kernel(kernel)
-    if policy.schedule_interval <= 0 and policy.disk_threshold <= 0:
-        return
     scheduler = GcScheduler(kernel.service("stale-manager"))
     _SCHEDULERS[id(kernel)] = scheduler
     kernel.start_soon(scheduler.run, name="stale-manager gc scheduler")
