@@ -411,6 +411,16 @@ def _make_logger(name: str, context: Mapping[str, Any]) -> Any:
     )
 
 
+def _debug_wanted(name: str) -> bool:
+    """Whether a debug line from logger ``name`` would be kept, answered without structlog."""
+    if _state.key is not None:
+        return True  # configured: structlog is loaded already and decides as usual
+    import logging
+
+    pending = str((_state.pending or {}).get("level", "info")).lower()
+    return pending == "debug" or logging.getLogger(_stdlib_name(name)).isEnabledFor(logging.DEBUG)
+
+
 class _LazyLogger:
     """Stands in for a structlog ``BoundLogger`` until the first call, then forwards to it."""
 
@@ -431,7 +441,9 @@ class _LazyLogger:
         return f"<symphony logger {self._name!r} context={self._context!r}>"
 
     def debug(self, event: str | None = None, *args: Any, **kw: Any) -> Any:
-        """Log at debug level."""
+        """Log at debug level (a dropped debug line before logging is set up imports nothing)."""
+        if self._logger is None and not _debug_wanted(self._name):
+            return None
         return self._real().debug(event, *args, **kw)
 
     def info(self, event: str | None = None, *args: Any, **kw: Any) -> Any:
