@@ -53,6 +53,7 @@ __all__ = [
     "bound_context",
     "configure_from_config",
     "configure_logging",
+    "debug_enabled",
     "get_logger",
     "is_configured",
     "reset_logging",
@@ -411,16 +412,6 @@ def _make_logger(name: str, context: Mapping[str, Any]) -> Any:
     )
 
 
-def _debug_wanted(name: str) -> bool:
-    """Whether a debug line from logger ``name`` would be kept, answered without structlog."""
-    if _state.key is not None:
-        return True  # configured: structlog is loaded already and decides as usual
-    import logging
-
-    pending = str((_state.pending or {}).get("level", "info")).lower()
-    return pending == "debug" or logging.getLogger(_stdlib_name(name)).isEnabledFor(logging.DEBUG)
-
-
 class _LazyLogger:
     """Stands in for a structlog ``BoundLogger`` until the first call, then forwards to it."""
 
@@ -441,9 +432,7 @@ class _LazyLogger:
         return f"<symphony logger {self._name!r} context={self._context!r}>"
 
     def debug(self, event: str | None = None, *args: Any, **kw: Any) -> Any:
-        """Log at debug level (a dropped debug line before logging is set up imports nothing)."""
-        if self._logger is None and not _debug_wanted(self._name):
-            return None
+        """Log at debug level."""
         return self._real().debug(event, *args, **kw)
 
     def info(self, event: str | None = None, *args: Any, **kw: Any) -> Any:
@@ -482,6 +471,20 @@ class _LazyLogger:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._real(), name)
+
+
+def debug_enabled(name: str) -> bool:
+    """Whether a debug line from logger ``name`` would be kept, answered without importing structlog.
+
+    For a debug line on a hot start-up path (the kernel's "plugin activated"): guarding it with
+    this keeps a process that logs nothing else from paying for structlog.
+    """
+    import logging
+
+    if _state.key is not None:
+        return logging.getLogger(_stdlib_name(name)).isEnabledFor(logging.DEBUG)
+    pending = str((_state.pending or {}).get("level", "info")).lower()
+    return pending == "debug" or logging.getLogger(_stdlib_name(name)).isEnabledFor(logging.DEBUG)
 
 
 def get_logger(name: str | None = None, **context: Any) -> Any:
