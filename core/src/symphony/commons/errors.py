@@ -242,10 +242,12 @@ def error_from_wire(wire: Mapping[str, Any]) -> SymphonyError:
     context = wire.get("context")
     hint = wire.get("hint")
     code = wire.get("code")
+    if not isinstance(message, str):
+        message = repr(message)
     err = cls.__new__(cls)
     SymphonyError.__init__(
         err,
-        message if isinstance(message, str) else repr(message),
+        message or "error without a message (as received on the wire)",
         code=code if isinstance(code, str) else None,
         context=context if isinstance(context, Mapping) else None,
         hint=hint if isinstance(hint, str) else None,
