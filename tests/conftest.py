@@ -72,3 +72,35 @@ def log_events() -> Iterator[LogEvents]:
     finally:
         logger.removeHandler(handler)
         logger.setLevel(old_level)
+
+
+class PluginWheel:
+    """What a built plugin wheel holds: its file names and its ``entry_points.txt``."""
+
+    def __init__(self, path: Path) -> None:
+        import zipfile
+
+        self.path = path
+        with zipfile.ZipFile(path) as archive:
+            self.names = archive.namelist()
+            entry = next(n for n in self.names if n.endswith("entry_points.txt"))
+            self.entry_points = archive.read(entry).decode()
+
+
+@pytest.fixture
+def build_wheel(tmp_path: Path) -> Any:
+    """``build_wheel(project_dir)``: build the project's wheel alone (no deps) and open it."""
+    import subprocess
+    import sys
+
+    def build(project: Path) -> PluginWheel:
+        out = tmp_path / "wheels"
+        proc = subprocess.run(
+            [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w", str(out), str(project)],
+            capture_output=True, text=True, timeout=240, check=False,
+        )  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        (wheel,) = out.glob("*.whl")
+        return PluginWheel(wheel)
+
+    return build

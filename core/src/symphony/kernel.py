@@ -46,6 +46,7 @@ from symphony.commons.errors import (
     PluginError,
     sole_exception,
 )
+from symphony.commons.log import debug_enabled
 from symphony.plugins.discovery import discover
 from symphony.plugins.manifest import Manifest, load_manifest, manifest_path_of
 from symphony.plugins.resolve import dependency_order, resolve
@@ -474,9 +475,12 @@ class Kernel:
             self._register(record)
             record.state = PluginState.ACTIVE
             self._activation_order.append(record)
-            self._log().debug(
-                "plugin activated", plugin=record.id, **{k: round(v, 4) for k, v in record.timings.items()}
-            )
+            if debug_enabled("symphony.kernel"):  # an on-startup plugin must not cost structlog's import
+                self._log().debug(
+                    "plugin activated",
+                    plugin=record.id,
+                    **{k: round(v, 4) for k, v in record.timings.items()},
+                )
         if self._running and self._task_group is not None:
             self._task_group.start_soon(self._startup, record)
         return record

@@ -20,7 +20,9 @@ class ServiceRegistry:
         self._objects: dict[str, Any] = {}
         self._factories: dict[str, Callable[[], Any]] = {}
         self._owners: dict[str, str | None] = {}
-        self._lock = threading.Lock()
+        self._lock = (
+            threading.RLock()
+        )  # a factory may ask for another service (the stale manager needs the store)
         self.current_plugin: str | None = None
         """Set by the kernel while a plugin's registration hook runs (to name owners)."""
 
@@ -79,10 +81,14 @@ class CommandRegistry:
 
     def __init__(self) -> None:
         self._commands: dict[str, Any] = {}
+        self._extensions: dict[str, list[Callable[[Any], None]]] = {}
         self.current_plugin: str | None = None
 
     def add(self, command: Any, name: str | None = None) -> None:
-        """Register a click command under ``name`` (default: the command's own name)."""
+        """Register a click command under ``name`` (default: the command's own name).
+
+        Extensions waiting for ``name`` (see :meth:`extend`) are applied to it now.
+        """
         key = name or command.name
         if key in self._commands:
             raise ConflictError(
@@ -91,6 +97,21 @@ class CommandRegistry:
                 context={"command": key, "plugin": self.current_plugin},
             )
         self._commands[key] = command
+        for extend in self._extensions.pop(key, ()):
+            extend(command)
+
+    def extend(self, name: str, callback: Callable[[Any], None]) -> None:
+        """Call ``callback(command)`` with the command ``name`` once it is registered (now if it is).
+
+        How a plugin adds subcommands to a click group another plugin owns, without activating
+        that plugin first: ``registry.extend("artifacts", lambda group: group.add_command(gc))``.
+        The extending plugin must be active before the owner registers the command (declare it
+        ``activation = "on-startup"``, and keep its import cheap).
+        """
+        if name in self._commands:
+            callback(self._commands[name])
+        else:
+            self._extensions.setdefault(name, []).append(callback)
 
     def get(self, name: str) -> Any:
         """The click command registered as ``name``."""

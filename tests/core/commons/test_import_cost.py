@@ -46,3 +46,18 @@ def test_heavy_dependencies_load_on_use() -> None:
     touched = code.replace("environ={}", "environ={'SYMPHONY_LOGGING__LEVEL': 'error'}")
     proc = subprocess.run([sys.executable, "-c", touched], capture_output=True, text=True, check=True)
     assert json.loads(proc.stdout) == ["jsonschema", "structlog", "tomllib"]
+
+
+def test_debug_enabled_answers_without_structlog() -> None:
+    code = (
+        "import sys, json\n"
+        "from symphony.commons.config import load_config\n"
+        "from symphony.commons.log import configure_from_config, debug_enabled\n"
+        "def at(level):\n"
+        "    configure_from_config(load_config(environ={'SYMPHONY_LOGGING__LEVEL': level},"
+        " user_file='/nonexistent/user.toml'), lazy=True)\n"
+        "    return debug_enabled('symphony.kernel')\n"
+        "print(json.dumps([at('info'), at('debug'), 'structlog' in sys.modules]))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(proc.stdout) == [False, True, False]

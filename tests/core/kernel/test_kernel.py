@@ -184,6 +184,29 @@ def test_explicit_plugin_object_with_manifest(tmp_path: Path) -> None:
     assert kernel.registry("services").owner("thing") == "host-thing"
 
 
+def test_a_service_factory_may_ask_for_another_lazy_service() -> None:
+    from symphony.services import ServiceRegistry
+
+    registry = ServiceRegistry()
+    registry.add_factory("store", lambda: {"kind": "store"})
+    registry.add_factory("manager", lambda: ("manager of", registry.get("store")))
+    assert registry.get("manager") == ("manager of", {"kind": "store"})
+    assert registry.get("store") is registry.get("manager")[1]
+
+
+def test_a_plugin_extends_a_command_registered_later_or_earlier() -> None:
+    from symphony.services import CommandRegistry
+
+    seen: list[tuple[str, object]] = []
+    registry = CommandRegistry()
+    registry.extend("artifacts", lambda group: seen.append(("early", group)))
+    assert seen == []
+    registry.add("GROUP", name="artifacts")
+    assert seen == [("early", "GROUP")]
+    registry.extend("artifacts", lambda group: seen.append(("late", group)))
+    assert seen == [("early", "GROUP"), ("late", "GROUP")]
+
+
 def test_host_can_register_services_directly() -> None:
     kernel = Kernel.create(autoload=False)
     kernel.register_service("clock", "tick")

@@ -387,3 +387,19 @@ def test_find_missing_without_the_cache(store: ArtifactStore) -> None:
         store.find_missing([absent, "blake3:xyz:1"])
     with pytest.raises(ValidationError):
         store.find_missing([["not", "a", "digest"]])  # type: ignore[list-item]
+
+
+def test_scan_reports_every_object_with_its_state(tmp_path: Path) -> None:
+    with ArtifactStore(tmp_path / "s") as store:
+        a = store.put(b"a" * 10)
+        b = store.put(b"b" * 10000)
+        store.pin(a)
+        store.trash(b)
+        rows = {r.digest: r for r in store.scan()}
+        assert set(rows) == {str(a), str(b)}
+        assert rows[str(a)].pinned and rows[str(a)].inline and rows[str(a)].state == "present"
+        assert rows[str(b)].state == "trashed" and rows[str(b)].trashed_at is not None
+        assert not rows[str(b)].inline and rows[str(b)].size == 10000
+        assert [r.digest for r in store.scan(state="present")] == [str(a)]
+        with pytest.raises(ValidationError):
+            list(store.scan(state="gone"))  # type: ignore[arg-type]

@@ -103,3 +103,24 @@ def test_verify_modes(tmp_path: Path) -> None:
         digest = store.put(BIG)
         flip_byte(object_path(store, digest))
         assert store.get(digest) != BIG
+
+
+def test_a_cleaner_between_create_and_lock_never_orphans_a_writer(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another process's recovery may lock and remove a temporary before its writer locked it."""
+    from symphony_artifact_store import _fsio
+
+    tmp_dir = tmp_path / "tmp"
+    tmp_dir.mkdir()
+    real_flock = _fsio.fcntl.flock
+    cleaned: list[str] = []
+
+    def flock_after_a_cleaner(fd: int, op: int) -> None:
+        if op == _fsio.fcntl.LOCK_EX and not cleaned:  # the writer's lock, once: a cleaner runs first
+            cleaned.extend(_fsio.clean_tmp(tmp_dir, lambda path, encoding: None))
+        real_flock(fd, op)
+
+    monkeypatch.setattr(_fsio.fcntl, "flock", flock_after_a_cleaner)
+    temp = _fsio.TempObject.create(tmp_dir, "identity")
+    assert cleaned  # the first temporary was taken by the cleaner...
+    assert temp.path.exists() and temp.path.name not in cleaned  # ...and the writer made another
+    os.close(temp.fd)

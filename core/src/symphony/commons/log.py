@@ -53,6 +53,7 @@ __all__ = [
     "bound_context",
     "configure_from_config",
     "configure_logging",
+    "debug_enabled",
     "get_logger",
     "is_configured",
     "reset_logging",
@@ -470,6 +471,20 @@ class _LazyLogger:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._real(), name)
+
+
+def debug_enabled(name: str) -> bool:
+    """Whether a debug line from logger ``name`` would be kept, answered without importing structlog.
+
+    For a debug line on a hot start-up path (the kernel's "plugin activated"): guarding it with
+    this keeps a process that logs nothing else from paying for structlog.
+    """
+    import logging
+
+    if _state.key is not None:
+        return logging.getLogger(_stdlib_name(name)).isEnabledFor(logging.DEBUG)
+    pending = str((_state.pending or {}).get("level", "info")).lower()
+    return pending == "debug" or logging.getLogger(_stdlib_name(name)).isEnabledFor(logging.DEBUG)
 
 
 def get_logger(name: str | None = None, **context: Any) -> Any:

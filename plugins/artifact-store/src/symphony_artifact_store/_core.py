@@ -38,6 +38,7 @@ from symphony_artifact_store._model import (
     LineageEdge,
     Producer,
     RefEntry,
+    ScanRow,
     StoreConfig,
 )
 from symphony_artifact_store._presence import PresenceCache
@@ -847,6 +848,25 @@ class StoreCore:
             clause += " LIMIT ? OFFSET ?"
             params += [-1 if limit is None else max(0, int(limit)), max(0, int(offset))]
         return self._select_infos(clause, params)
+
+    def scan(self, *, state: Literal["present", "trashed", "any"] = "any") -> Iterator[ScanRow]:
+        """Every object as a light :class:`ScanRow`, in one query (for collectors and tierers).
+
+        Much cheaper per row than :meth:`iter_artifacts`: no tags, producer, metadata or parents.
+        """
+        if state not in ("present", "trashed", "any"):
+            raise ValidationError(
+                f"unknown state {state!r}", code="artifact.state.invalid", context={"field": "state"}
+            )
+        sql = (
+            "SELECT digest, size, stored_size, tier, inline, state, created, last_put, accessed, pinned,"
+            " trashed_at FROM objects" + ("" if state == "any" else " WHERE state = ?")
+        )
+        try:
+            cursor = self.index.conn().execute(sql, () if state == "any" else (state,))
+        except sqlite3.Error as exc:
+            raise db_error(exc, self.index.path) from exc
+        yield from map(ScanRow._make, cursor)
 
     def _select_infos(self, clause: str, params: Sequence[Any]) -> Iterator[ArtifactInfo]:
         sql = (

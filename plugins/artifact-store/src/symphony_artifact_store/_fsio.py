@@ -213,7 +213,9 @@ class TempObject:
             except OSError as exc:
                 raise _os_error(exc, path, "create a temporary file") from exc
             fcntl.flock(fd, fcntl.LOCK_EX)
-            return cls(path, fd, encoding)
+            if _still_named(path, fd):
+                return cls(path, fd, encoding)
+            os.close(fd)  # a cleaner took it for a dead writer's between create and lock: again
 
     @classmethod
     def hardlink_of(cls, source: Path, tmp_dir: Path) -> TempObject | None:
@@ -229,6 +231,9 @@ class TempObject:
             unlink_quiet(path)
             return None
         fcntl.flock(fd, fcntl.LOCK_EX)
+        if not _still_named(path, fd):  # a cleaner removed the name before the lock: copy instead
+            os.close(fd)
+            return None
         temp = cls(path, fd, "identity")
         temp.size = os.fstat(fd).st_size
         return temp
@@ -304,6 +309,21 @@ def file_size(path: Path) -> int | None:
         return os.stat(path).st_size
     except OSError:
         return None
+
+
+def _still_named(path: Path, fd: int) -> bool:
+    """True when ``path`` still names the file open as ``fd`` (checked once its lock is held).
+
+    :func:`clean_tmp` takes a temporary it can lock for a dead writer's; a writer locks right
+    after creating, so a cleaner may slip in between. Once the writer holds the lock no cleaner
+    can, so a name still there now stays until the writer removes it.
+    """
+    try:
+        named = os.stat(path, follow_symlinks=False)
+    except OSError:
+        return False
+    here = os.fstat(fd)
+    return (named.st_dev, named.st_ino) == (here.st_dev, here.st_ino)
 
 
 def clean_tmp(tmp_dir: Path, adopt: Callable[[Path, str], None]) -> list[str]:

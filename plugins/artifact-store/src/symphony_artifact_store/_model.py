@@ -6,7 +6,7 @@ import fnmatch
 import math
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import attrs
 
@@ -19,6 +19,7 @@ __all__ = [
     "LineageEdge",
     "Producer",
     "RefEntry",
+    "ScanRow",
     "StoreConfig",
     "StoreStats",
     "VerifyReport",
@@ -219,6 +220,26 @@ class ArtifactInfo:
             "trashed_at": self.trashed_at,
             "parents": [str(p) for p in self.parents],
         }
+
+
+class ScanRow(NamedTuple):
+    """One object as :meth:`ArtifactStore.scan` reports it: the index columns a collector needs.
+
+    ``digest`` is the canonical digest string; times are POSIX seconds; ``inline`` and
+    ``pinned`` are 1 or 0 (as the index stores them); ``state`` is ``present`` or ``trashed``.
+    """
+
+    digest: str
+    size: int
+    stored_size: int
+    tier: str
+    inline: int
+    state: str
+    created: float
+    last_put: float
+    accessed: float
+    pinned: int
+    trashed_at: float | None
 
 
 @attrs.frozen
