@@ -22,6 +22,7 @@ if TYPE_CHECKING:
         ConfigError,
         ConflictError,
         FilesystemError,
+        IntegrityError,
         InternalError,
         NotFoundError,
         OperationTimeoutError,
@@ -65,6 +66,7 @@ _LAZY: dict[str, str] = {
             "SerializationError",
             "PluginError",
             "FilesystemError",
+            "IntegrityError",
             "InternalError",
         )
     },

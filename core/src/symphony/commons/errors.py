@@ -23,6 +23,7 @@ __all__ = [
     "ConfigError",
     "ConflictError",
     "FilesystemError",
+    "IntegrityError",
     "InternalError",
     "NotFoundError",
     "OperationTimeoutError",
@@ -199,6 +200,17 @@ class FilesystemError(SymphonyError):
 
     category = "io"
     default_code = "io.failed"
+
+
+class IntegrityError(SymphonyError):
+    """Stored data failed its check: the bytes do not match their digest or checksum.
+
+    Raised instead of returning corrupt data; ``context`` names what was checked (a
+    ``digest``, a ``path``) and what was found.
+    """
+
+    category = "integrity"
+    default_code = "integrity.mismatch"
 
 
 class InternalError(SymphonyError):
