@@ -60,28 +60,33 @@ def build_request(conductor: Any, target: str | None, inputs: Sequence[str], par
     exists, else a template id; ``--param`` text is typed by the template's parameter types."""
     from symphony_conductor._request import RunRequest, coerce_parameter, split_assignment
 
+    if resume is not None:
+        if inputs or params:
+            raise click.UsageError("--resume finishes a run with its own inputs and parameters; drop --input/--param")
+        is_file = target is not None and Path(target).is_file()
+        return RunRequest(workflow=target if is_file else None, resume=resume)
     values: dict[str, Any] = {}
     for text in inputs:
         node, raw = split_assignment(text, "input")
         values[node] = conductor.read_input(raw[1:]) if raw.startswith("@") else raw
-    if resume is not None and target is None:
-        return RunRequest(resume=resume, inputs=values)
     if target is None:
         raise click.UsageError("give a workflow file or a template id (or --resume RUN_ID)")
     is_file = Path(target).is_file() or target.endswith((".json", ".msgpack", ".bin"))
     if is_file:
         if params:
             raise click.UsageError("--param fills a template; TARGET is a workflow file")
-        return RunRequest(workflow=target, inputs=values, resume=resume)
+        return RunRequest(workflow=target, inputs=values)
     template = conductor.workflows.templates.get(target, template_version)
     typed = dict(
         (name, coerce_parameter(template, name, raw))
         for name, raw in (split_assignment(p, "parameter") for p in params)
     )
-    return RunRequest(template=target, template_version=template_version, params=typed, inputs=values, resume=resume)
+    return RunRequest(template=target, template_version=template_version, params=typed, inputs=values)
 
 
-async def _watch(kernel: Any, conductor: Any, plan: Any, as_json: bool) -> int:
+async def _watch(kernel: Any, conductor: Any, run: Any, as_json: bool) -> int:
+    """Show ``run`` (just started: call this before awaiting anything else) until it ends;
+    return the exit status."""
     import anyio
 
     from symphony_conductor._view import RunView
@@ -93,9 +98,8 @@ async def _watch(kernel: Any, conductor: Any, plan: Any, as_json: bool) -> int:
 
         console = Console()
         live = bool(console.is_terminal)
-    view = RunView(plan.run_id, live=live, echo=click.echo if not as_json else (lambda _line: None))
+    view = RunView(run.id, live=live, echo=click.echo if not as_json else (lambda _line: None))
     with kernel.bus.subscribe("run.#", buffer=100_000, policy="drop-oldest") as sub:
-        run = await conductor.submit(plan)
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async with anyio.create_task_group() as tg:
 
@@ -168,13 +172,17 @@ def run(target: str | None, inputs: tuple[str, ...], params: tuple[str, ...], te
             conductor = await kernel.aservice("conductor")
             try:
                 request = build_request(conductor, target, inputs, params, template_version, resume)
-                plan = conductor.prepare(request)
+                plan = conductor.prepare(request) if resume is None else None
+                if resume is not None:
+                    started = await conductor.resume(resume, workflow=request.workflow)
+                else:
+                    started = await conductor.submit(plan)
             except SymphonyError as err:
                 _fail(err, as_json)
-            for warning in plan.warnings:
+            for warning in started.plan.warnings:
                 if not as_json:
                     click.echo(f"warning: {plain(warning)}", err=True)
-            return await _watch(kernel, conductor, plan, as_json)
+            return await _watch(kernel, conductor, started, as_json)
 
     sys.exit(anyio.run(main))
 
@@ -182,3 +190,231 @@ def run(target: str | None, inputs: tuple[str, ...], params: tuple[str, ...], te
 @click.group("runs")
 def runs() -> None:
     """List, show, follow and steer runs."""
+
+
+
+def _json_option(fn: Any) -> Any:
+    return click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON on stdout.")(fn)
+
+
+def _with_conductor(as_json: bool, body: Any) -> Any:
+    """Run ``await body(kernel, conductor)`` in a running kernel; errors end the command (exit 1)."""
+    import anyio
+
+    state = _state()
+
+    async def main() -> Any:
+        async with _open_kernel(state) as kernel:
+            conductor = await kernel.aservice("conductor")
+            try:
+                return await body(kernel, conductor)
+            except SymphonyError as err:
+                _fail(err, as_json)
+
+    return anyio.run(main)
+
+
+def _when(stamp: Any) -> str:
+    if not stamp:
+        return ""
+    import datetime
+
+    return datetime.datetime.fromtimestamp(float(stamp)).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    """A rich table on a terminal, tab-separated lines otherwise; every cell escaped."""
+    from rich.console import Console
+
+    console = Console()
+    if not console.is_terminal:
+        click.echo("\t".join(columns))
+        for row in rows:
+            click.echo("\t".join(plain(c) for c in row))
+        return
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table()
+    for name in columns:
+        table.add_column(name, overflow="fold")
+    for row in rows:
+        table.add_row(*(Text(plain(c)) for c in row))
+    console.print(table)
+
+
+@runs.command("list")
+@click.option("--state", default=None, help="Only runs in this state (completed, failed, cancelled, running...).")
+@click.option("--limit", type=click.IntRange(1, 100_000), default=50, show_default=True, help="How many runs.")
+@_json_option
+def runs_list(state: str | None, limit: int, as_json: bool) -> None:
+    """The most recent runs, newest first."""
+    from symphony_conductor._view import format_seconds
+
+    async def body(kernel: Any, conductor: Any) -> list[dict[str, Any]]:
+        return list(conductor.list_runs(state=state, limit=limit))
+
+    rows = _with_conductor(as_json, body)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, default=str))
+        return
+    _table(
+        ["run", "workflow", "state", "started", "time"],
+        [
+            [r["run_id"], r.get("workflow") or "", r["state"], _when(r.get("started_at")),
+             format_seconds(r.get("duration"))]
+            for r in rows
+        ],
+    )
+
+
+@runs.command("show")
+@click.argument("run_id")
+@_json_option
+def runs_show(run_id: str, as_json: bool) -> None:
+    """A run's state, error and nodes (from its checkpoint log)."""
+
+    async def body(kernel: Any, conductor: Any) -> dict[str, Any]:
+        return dict(conductor.status(run_id))
+
+    status = _with_conductor(as_json, body)
+    if as_json:
+        click.echo(json.dumps(status, indent=2, default=str))
+        return
+    click.echo(f"run {plain(status['run_id'])}: {plain(status.get('workflow'))} {status['state']}")
+    click.echo(f"  started {_when(status.get('started_at'))}, last change {_when(status.get('finished_at') or '')}".rstrip(", "))
+    if status.get("error"):
+        click.echo(f"  error: {plain(status['error'], newlines=True)}")
+    nodes = status.get("nodes") or {}
+    _table(
+        ["node", "state", "attempt", "error"],
+        [[n, str(r.get("state")), str(r.get("attempt") or ""), str(r.get("error") or "")] for n, r in nodes.items()],
+    )
+    if status["state"] not in ("completed", "failed", "cancelled"):
+        click.echo(f"resume with: symphony run --resume {status['run_id']}")
+
+
+@runs.command("logs")
+@click.argument("run_id")
+@_json_option
+def runs_logs(run_id: str, as_json: bool) -> None:
+    """Every transition of a run's checkpoint log, in order."""
+
+    async def body(kernel: Any, conductor: Any) -> list[dict[str, Any]]:
+        return list(conductor.logs(run_id))
+
+    entries = _with_conductor(as_json, body)
+    if as_json:
+        click.echo(json.dumps(entries, indent=2, default=str))
+        return
+    for e in entries:
+        detail = ""
+        if isinstance(e.get("data"), dict) and e["data"].get("error"):
+            detail = f"  {str(e['data']['error']).splitlines()[0]}"
+        attempt = f" (attempt {e['attempt']})" if e.get("attempt", 0) > 1 else ""
+        click.echo(plain(f"{e['seq']:>5}  {e['node'] or '(run)'}  {e['event']}{attempt}{detail}"))
+
+
+async def _served_control(kernel: Any, run_id: str, command: str, node: str | None) -> dict[str, Any] | None:
+    """``run.control`` through the served kernel on the configured socket; ``None`` if none listens."""
+    from symphony.bus.config import default_socket_path
+
+    configured = kernel.config.get("bus.socket")
+    path = Path(configured) if configured else default_socket_path()
+    if not path.exists():
+        return None
+    from symphony.bus.remote import BusClient
+
+    payload: dict[str, Any] = {"run_id": run_id, "command": command}
+    if node is not None:
+        payload["node"] = node
+    try:
+        async with BusClient.connect(f"unix://{path}", reconnect=False) as client:
+            reply = await client.request("run.control", payload, timeout=30)
+    except SymphonyError as err:
+        if err.code in ("conductor.run_not_found",) or err.code.startswith("transport."):
+            return None
+        raise
+    return dict(reply.payload)
+
+
+def _steer(run_id: str, command: str, node: str | None, as_json: bool) -> None:
+    async def body(kernel: Any, conductor: Any) -> dict[str, Any]:
+        from symphony.commons.errors import ConflictError
+
+        served = await _served_control(kernel, run_id, command, node)
+        if served is not None:
+            return served
+        status = conductor.status(run_id)  # NotFoundError naming the recent runs
+        raise ConflictError(
+            f"run {run_id} is not running in a served kernel (it is {status['state']}); "
+            f"`symphony runs {command}` steers runs of `symphony serve` over its bus",
+            code="conductor.run_not_live",
+            context={"run_id": run_id, "state": status["state"]},
+            hint=f"a run of `symphony run` stops with Ctrl-C in its terminal; "
+            f"`symphony run --resume {run_id}` finishes an interrupted one",
+        )
+
+    status = _with_conductor(as_json, body)
+    if as_json:
+        click.echo(json.dumps(status, indent=2, default=str))
+    else:
+        click.echo(f"run {plain(run_id)}: {command} accepted; now {status.get('state')}")
+
+
+@runs.command("pause")
+@click.argument("run_id")
+@_json_option
+def runs_pause(run_id: str, as_json: bool) -> None:
+    """Pause a run of the served kernel: running nodes finish, nothing new starts."""
+    _steer(run_id, "pause", None, as_json)
+
+
+@runs.command("cancel")
+@click.argument("run_id")
+@_json_option
+def runs_cancel(run_id: str, as_json: bool) -> None:
+    """Cancel a run of the served kernel (its running nodes are cancelled)."""
+    _steer(run_id, "cancel", None, as_json)
+
+
+@runs.command("resume")
+@click.argument("run_id")
+@_json_option
+def runs_resume(run_id: str, as_json: bool) -> None:
+    """Resume a paused run of the served kernel, or finish an interrupted run here (live view)."""
+
+    async def body(kernel: Any, conductor: Any) -> int:
+        served = await _served_control(kernel, run_id, "resume", None)
+        if served is not None:
+            if as_json:
+                click.echo(json.dumps(served, indent=2, default=str))
+            else:
+                click.echo(f"run {plain(run_id)}: resume accepted; now {served.get('state')}")
+            return 0
+        run = await conductor.resume(run_id)
+        return await _watch(kernel, conductor, run, as_json)
+
+    sys.exit(_with_conductor(as_json, body))
+
+
+@runs.command("retry")
+@click.argument("run_id")
+@click.argument("node")
+@_json_option
+def runs_retry(run_id: str, node: str, as_json: bool) -> None:
+    """Retry NODE of a run: in the served kernel while it runs, else finish the failed run here
+    (completed nodes come from the memo, NODE runs again)."""
+
+    async def body(kernel: Any, conductor: Any) -> int:
+        served = await _served_control(kernel, run_id, "retry-node", node)
+        if served is not None:
+            if as_json:
+                click.echo(json.dumps(served, indent=2, default=str))
+            else:
+                click.echo(f"run {plain(run_id)}: retry of {plain(node)} accepted; now {served.get('state')}")
+            return 0
+        run = await conductor.retry(run_id, node)
+        return await _watch(kernel, conductor, run, as_json)
+
+    sys.exit(_with_conductor(as_json, body))

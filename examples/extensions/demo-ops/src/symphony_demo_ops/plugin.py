@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from symphony_sdk import hookimpl
 from symphony_demo_ops.ops import ComposeReport, DocSizes, JoinDocs, MarkdownOutline
+from symphony_sdk import hookimpl
 
 if TYPE_CHECKING:
     from symphony_workflow import NodeTypeRegistry
