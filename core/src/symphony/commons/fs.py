@@ -56,13 +56,10 @@ __all__ = [
     "ensure_dir",
     "exclusive_lock",
     "exists",
-<<<<<<< HEAD
+    "fsync_dir",
     "list_within",
     "makedirs_within",
     "open_within",
-=======
-    "fsync_dir",
->>>>>>> wt-pit
     "read_bytes",
     "read_text",
     "reject_parent_refs",
@@ -584,10 +581,32 @@ def ensure_dir(path: StrPath, mode: int | None = None) -> Path:
     return target
 
 
+def fsync_dir(directory: StrPath) -> None:
+    """Flush a directory's entries to disk (after a rename, link or unlink in it).
+
+    A no-op off POSIX, and on filesystems that cannot fsync a directory.
+
+    Raises:
+        NotFoundError / PermissionDeniedError / FilesystemError converted from the OS error.
+    """
+    if os.name != "posix":
+        return
+    try:
+        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    except OSError as exc:
+        raise from_os_error(exc, path=directory, action="sync directory") from exc
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        # Some filesystems cannot fsync a directory; the rename itself already happened.
+        if exc.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF):
+            raise from_os_error(exc, path=directory, action="sync directory") from exc
+    finally:
+        os.close(fd)
+
 _TEMP_SUFFIX = ".tmp"
 
 
-<<<<<<< HEAD
 def _temp_name(name: str) -> str:
     return f".{name[:200]}.{os.urandom(6).hex()}{_TEMP_SUFFIX}"
 
@@ -605,26 +624,6 @@ def _is_temp_of(entry: str, name: str | None) -> bool:
 def _write_in_dir(dir_fd: int, name: str, payload: bytes, mode: int | None, fsync: bool) -> None:
     """Write ``payload`` to a temporary in ``dir_fd``, rename it over ``name``; never leave it."""
     if mode is None:
-=======
-def fsync_dir(directory: StrPath) -> None:
-    """Flush a directory's entries to disk (after a rename, link or unlink in it).
-
-    A no-op off POSIX, and on filesystems that cannot fsync a directory.
-
-    Raises:
-        NotFoundError / PermissionDeniedError / FilesystemError converted from the OS error.
-    """
-    try:
-        _fsync_dir(Path(directory))
-    except OSError as exc:
-        raise from_os_error(exc, path=directory, action="sync directory") from exc
-
-
-def _create_temp(directory: Path, name: str) -> tuple[int, Path]:
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0)
-    for _ in range(100):
-        temp = directory / f".{name[:200]}.{os.urandom(6).hex()}.tmp"
->>>>>>> wt-pit
         try:
             mode = os.stat(name, dir_fd=dir_fd).st_mode & 0o7777
         except OSError:
