@@ -581,23 +581,6 @@ def ensure_dir(path: StrPath, mode: int | None = None) -> Path:
     return target
 
 
-_TEMP_SUFFIX = ".tmp"
-
-
-def _fsync_dir(directory: Path) -> None:
-    if os.name != "posix":
-        return
-    fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        os.fsync(fd)
-    except OSError as exc:
-        # Some filesystems cannot fsync a directory; the rename itself already happened.
-        if exc.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF):
-            raise
-    finally:
-        os.close(fd)
-
-
 def fsync_dir(directory: StrPath) -> None:
     """Flush a directory's entries to disk (after a rename, link or unlink in it).
 
@@ -606,10 +589,22 @@ def fsync_dir(directory: StrPath) -> None:
     Raises:
         NotFoundError / PermissionDeniedError / FilesystemError converted from the OS error.
     """
+    if os.name != "posix":
+        return
     try:
-        _fsync_dir(Path(directory))
+        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     except OSError as exc:
         raise from_os_error(exc, path=directory, action="sync directory") from exc
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        # Some filesystems cannot fsync a directory; the rename itself already happened.
+        if exc.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF):
+            raise from_os_error(exc, path=directory, action="sync directory") from exc
+    finally:
+        os.close(fd)
+
+_TEMP_SUFFIX = ".tmp"
 
 
 def _temp_name(name: str) -> str:
