@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from symphony_conductor._conductor import Conductor, Run
     from symphony_conductor._plan import Plan
     from symphony_conductor._request import RunRequest
+    from symphony_conductor._view import RunView
 
 _LAZY: dict[str, str] = {
     "CONTROL_COMMANDS": "symphony_conductor._bus",
@@ -36,10 +37,11 @@ _LAZY: dict[str, str] = {
     "Run": "symphony_conductor._conductor",
     "Plan": "symphony_conductor._plan",
     "RunRequest": "symphony_conductor._request",
+    "RunView": "symphony_conductor._view",
 }
 """Name -> private module, imported on first use (activating the plugin stays cheap)."""
 
-__all__ = ["CONTROL_COMMANDS", "REQUEST_TYPES", "Conductor", "Plan", "Run", "RunRequest"]
+__all__ = ["CONTROL_COMMANDS", "REQUEST_TYPES", "Conductor", "Plan", "Run", "RunRequest", "RunView"]
 
 __getattr__ = lazy_getattr(__name__, _LAZY)
 
