@@ -93,7 +93,8 @@ class RunView:
             row.update({k: payload[k] for k in ("state", "attempt", "duration", "cached", "error") if k in payload})
             if payload.get("progress"):
                 self.progress = dict(payload["progress"])
-            if not self.live and row["state"] in ("running", "completed", "failed", "skipped", "cancelled"):
+            retrying = row["state"] == "running" and int(row.get("attempt") or 0) > 1
+            if not self.live and (retrying or row["state"] in ("completed", "failed", "skipped", "cancelled")):
                 self.echo(self._line(node_id, row))
         elif type_ == "run.state":
             self.state = str(payload.get("state", self.state))
@@ -178,7 +179,6 @@ class RunView:
         outputs = final.get("outputs") or {}
         if outputs:
             lines.append("outputs:")
-            for node_id, ports in outputs.items():
-                for port, output in ports.items():
-                    lines.append(f"  {plain(node_id)}.{plain(port)} = {format_value(output)}")
+            for node_id, output in outputs.items():
+                lines.append(f"  {plain(node_id)} = {format_value(output)}")
         return lines
