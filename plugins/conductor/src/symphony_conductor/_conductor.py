@@ -35,6 +35,7 @@ from symphony_conductor._plan import (
     check_node_types,
     choose_implementations,
     installed_node_types,
+    load_workflow,
     prepare,
 )
 from symphony_conductor._request import RunRequest
@@ -237,11 +238,22 @@ class Conductor:
         if workflow is None:
             workflow = self.workflows.loads(record.workflow)
         elif not hasattr(workflow, "nodes"):
-            workflow = self.prepare(RunRequest(workflow=workflow, resume=run_id)).workflow
+            workflow = load_workflow(self.workflows, RunRequest(workflow=workflow, resume=run_id))[0]
         installed = installed_node_types(self.kernel, self.workflows)
         check_node_types(self.kernel, workflow, installed)
         if record.state == "cancelled":
-            return await self._continue_cancelled(tracker, record, workflow)
+            return await self._continue(record, workflow)
+        if record.state in TERMINAL:
+            from symphony.commons.errors import ConflictError
+
+            raise ConflictError(
+                f"run {run_id} already {record.state}; nothing to resume",
+                code="conductor.resume.finished",
+                context={"run_id": run_id, "state": record.state},
+                hint=f"`symphony runs retry {run_id} NODE` runs a failed node again"
+                if record.state == "failed"
+                else "start a new run: completed nodes come from the memo",
+            )
         placeholder = Plan(run_id, workflow, {}, choose_implementations(self.kernel, workflow, installed), f"resume {run_id}")
         run = Run(placeholder)
         sinks = [_RunEvents(self, run), *self.workflows.sinks()]
@@ -252,7 +264,34 @@ class Conductor:
         self._start(run)
         return run
 
-    async def _continue_cancelled(self, tracker: Any, record: Any, workflow: Any) -> Run:
+    async def retry(self, run_id: str, node: str) -> Run:
+        """Run ``node`` of run ``run_id`` again: in this process while the run is live, else by
+        continuing the failed (or cancelled) run as a new run of the same workflow and inputs,
+        whose completed nodes come from the memo and whose failed ones run again."""
+        live = self._runs.get(run_id)
+        if live is not None and not live.done.is_set():
+            await self.control(run_id, "retry-node", node=node)
+            return live
+        record = self._tracker().run_record(run_id)
+        workflow = self.workflows.loads(record.workflow)
+        if node not in workflow.nodes:
+            raise NotFoundError(
+                f"run {run_id} has no node {node!r}",
+                code="conductor.node_not_found",
+                context={"run_id": run_id, "node": node, "nodes": sorted(workflow.nodes)[:50]},
+            )
+        if record.state not in ("failed", "cancelled"):
+            from symphony.commons.errors import ConflictError
+
+            raise ConflictError(
+                f"run {run_id} is {record.state}: only a failed or cancelled run is retried",
+                code="conductor.retry.not_failed",
+                context={"run_id": run_id, "state": record.state},
+            )
+        return await self._continue(record, workflow)
+
+    async def _continue(self, record: Any, workflow: Any) -> Run:
+        """A new run continuing ``record`` (cancelled or failed): same workflow, same inputs."""
         from symphony.commons.errors import ConflictError
         from symphony_workflow import diff
 
@@ -264,26 +303,26 @@ class Conductor:
                 context={"run": record.run_id, "changes": changes.to_dict()},
                 hint="resume with the workflow file as it was, or start a new run",
             )
-        inputs = tracker.run_inputs(record.run_id)
-        plan = self.prepare(RunRequest(workflow=workflow, inputs=inputs, run_id=_next_id(record.run_id)))
+        inputs = _recorded_inputs(record)
+        new_id = _next_id(record.run_id)
+        while self._recorded(new_id):
+            new_id = _next_id(new_id)
+        plan = self.prepare(RunRequest(workflow=workflow, inputs=inputs, run_id=new_id))
         run = await self.submit(plan)
         run.resumed_from = record.run_id
         return run
 
-    async def run(self, request: RunRequest | Plan) -> Run:
-        """Prepare, start and wait for a run; return it finished (or interrupted)."""
-        run = await self.submit(request)
-        await run.done.wait()
-        return run
-
-    async def wait(self, run_id: str) -> Run:
-        """Wait until run ``run_id`` ends."""
-        run = self.get(run_id)
-        await run.done.wait()
-        return run
-
     def _tracker(self) -> Any:
         return self.kernel.service("dag-tracker")
+
+    def _recorded(self, run_id: str) -> bool:
+        if run_id in self._runs:
+            return True
+        try:
+            self._tracker().run_record(run_id)
+        except NotFoundError:
+            return False
+        return True
 
     def status(self, run_id: str) -> dict[str, Any]:
         """The state of run ``run_id``: live (nodes, progress, outputs) when it runs in this
@@ -486,6 +525,26 @@ def _finished_payload(run: Run) -> dict[str, Any]:
         "nodes": run.node_rows(),
         "progress": run.execution.progress().to_dict() if run.execution is not None else None,
     }
+
+
+def _recorded_inputs(record: Any) -> dict[str, Any]:
+    """The input values a run record holds (``{"node": {"$value": v} | {"$bytes": base64}}``)."""
+    import base64
+    import json
+
+    try:
+        data = json.loads(record.inputs)
+        return {
+            str(k): base64.b64decode(v["$bytes"]) if "$bytes" in v else v["$value"] for k, v in data.items()
+        }
+    except (ValueError, TypeError, KeyError, AttributeError) as exc:
+        from symphony.commons.errors import IntegrityError
+
+        raise IntegrityError(
+            f"the inputs recorded for run {record.run_id} are unreadable: {exc}",
+            code="conductor.resume.bad_inputs",
+            context={"run_id": record.run_id},
+        ) from None
 
 
 def _next_id(run_id: str) -> str:

@@ -14,7 +14,16 @@ import attrs
 from symphony.commons.errors import NotFoundError, ValidationError
 from symphony_conductor._request import RunRequest, coerce_input, input_ports
 
-__all__ = ["Plan", "check_node_types", "choose_implementations", "default_choice", "prepare"]
+__all__ = [
+    "Plan",
+    "check_node_types",
+    "choose_implementations",
+    "default_choice",
+    "installed_node_types",
+    "load_workflow",
+    "prepare",
+    "resolve_inputs",
+]
 
 RUNNABLE_KINDS = frozenset({"instrument", "operator"})
 """Node kinds whose type a plugin implements (control, input and output nodes are built in)."""
@@ -51,8 +60,9 @@ def _kind(node: Any) -> str:
     return str(getattr(node.kind, "value", node.kind))
 
 
-def _load(service: Any, request: RunRequest) -> tuple[Any, Mapping[str, Any] | None, tuple[str, ...]]:
-    """The workflow a request names (from a file, a document, an object or a template)."""
+def load_workflow(service: Any, request: RunRequest) -> tuple[Any, Mapping[str, Any] | None, tuple[str, ...]]:
+    """The workflow a request names (from a file, a document, an object or a template), the
+    template it came from (id and parameters) and the instantiation's warnings."""
     if request.template is not None:
         result = service.instantiate(
             request.template, dict(request.params), version=request.template_version, check=False
@@ -200,7 +210,7 @@ def prepare(kernel: Any, service: Any, request: RunRequest) -> Plan:
     Order: load (or instantiate the template), node types against installed plugins (from
     manifests: nothing imported), full validation, inputs, implementation choices.
     """
-    workflow, template, warnings = _load(service, request)
+    workflow, template, warnings = load_workflow(service, request)
     installed = installed_node_types(kernel, service)
     check_node_types(kernel, workflow, installed)
     report = service.validate(workflow)
