@@ -19,7 +19,7 @@ def test_join_keeps_prose_in_path_order() -> None:
 def test_sizes_largest_first() -> None:
     rows = DocSizes().run({"docs": DOCS})["sizes"]
     assert [r["path"] for r in rows] == ["b/README.md", "a/README.md"]
-    assert rows[1] == {"path": "a/README.md", "lines": 3, "words": 4}
+    assert rows[1] == {"path": "a/README.md", "lines": 3, "words": 5}
 
 
 def test_outline_levels_one_and_two_outside_code() -> None:
@@ -31,4 +31,4 @@ def test_report_lists_every_document() -> None:
     stats = {"words": 9, "reading_minutes": 0.04, "top_words": [["here", 1]]}
     report = ComposeReport().run({"stats": stats, "sizes": sizes, "headings": ["Aye"]})["report"]
     assert report.startswith("# 2 documents, 9 words of prose")
-    assert "| a/README.md | 3 | 4 |" in report and "here (1)" in report
+    assert "| a/README.md | 3 | 5 |" in report and "here (1)" in report

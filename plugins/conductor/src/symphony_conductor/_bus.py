@@ -44,7 +44,8 @@ def register_handlers(kernel: Any, conductor: Callable[[], Any]) -> None:
 
         request = RunRequest.from_dict(_payload(msg))
         run = await conductor().submit(request)
-        return run.summary()
+        summary: dict[str, Any] = run.summary()
+        return summary
 
     async def status(msg: Any) -> dict[str, Any]:
         payload = _payload(msg)

@@ -66,12 +66,14 @@ class DocSizes(Operator):
     def process(self, inputs: Mapping[str, Any]) -> Mapping[str, Any]:
         """Measure every document of ``inputs["docs"]``."""
         docs: Mapping[str, str] = inputs["docs"]
-        rows = [
-            {"path": path, "lines": text.count("\n") + (not text.endswith("\n") and bool(text)), "words": len(text.split())}
-            for path, text in docs.items()
-        ]
-        rows.sort(key=lambda r: (-r["words"], r["path"]))
-        return {"sizes": rows}
+        measured = sorted(
+            (
+                (len(text.split()), path, text.count("\n") + (bool(text) and not text.endswith("\n")))
+                for path, text in docs.items()
+            ),
+            key=lambda row: (-row[0], row[1]),
+        )
+        return {"sizes": [{"path": path, "lines": lines, "words": words} for words, path, lines in measured]}
 
 
 class MarkdownOutline(Operator):
