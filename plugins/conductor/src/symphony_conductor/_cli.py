@@ -98,7 +98,13 @@ async def _watch(kernel: Any, conductor: Any, run: Any, as_json: bool) -> int:
 
         console = Console()
         live = bool(console.is_terminal)
-    view = RunView(run.id, live=live, echo=click.echo if not as_json else (lambda _line: None))
+    view = RunView(
+        run.id,
+        live=live,
+        echo=click.echo if not as_json else (lambda _line: None),
+        nodes={n.id: n.type for n in run.plan.workflow.nodes.values()},
+        workflow=run.plan.workflow.name,
+    )
     with kernel.bus.subscribe("run.#", buffer=100_000, policy="drop-oldest") as sub:
         with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async with anyio.create_task_group() as tg:

@@ -507,7 +507,12 @@ def _size(value: Any) -> dict[str, Any]:
         return {"size": len(value), "type": "bytes"}
     if isinstance(value, str):
         return {"size": len(value.encode("utf-8")), "type": "text"}
-    return {}
+    import json
+
+    try:
+        return {"size": len(json.dumps(value, ensure_ascii=False).encode("utf-8")), "type": "json"}
+    except (TypeError, ValueError, RecursionError):
+        return {}
 
 
 def _finished_payload(run: Run) -> dict[str, Any]:

@@ -63,12 +63,24 @@ class RunView:
     ``echo``.
     """
 
-    def __init__(self, run_id: str, *, live: bool, echo: Callable[[str], None] = print) -> None:
+    def __init__(
+        self,
+        run_id: str,
+        *,
+        live: bool,
+        echo: Callable[[str], None] = print,
+        nodes: Mapping[str, str] | None = None,
+        workflow: str = "",
+    ) -> None:
         self.run_id = run_id
         self.live = live
         self.echo = echo
-        self.workflow = ""
-        self.nodes: dict[str, dict[str, Any]] = {}
+        self.workflow = workflow
+        self.nodes: dict[str, dict[str, Any]] = {
+            node_id: {"type": node_type, "state": "pending"} for node_id, node_type in (nodes or {}).items()
+        }
+        """Node id -> its row: type, state, attempt, duration, cached, error (``nodes`` pre-fills
+        them, node id -> type, so the first frame already shows every node)."""
         self.progress: dict[str, Any] = {}
         self.state = "pending"
         self.final: dict[str, Any] | None = None
