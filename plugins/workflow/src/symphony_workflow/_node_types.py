@@ -17,6 +17,7 @@ operators it can run::
             inputs={"text": "text"},
             outputs={"chunks": "list[text]"},
             summary="Split text into chunks.",
+            implementation=SplitText(),   # an symphony_sdk Operator or Instrument
         )
 
 Each type should also be declared in the plugin's manifest as ``provides = ["node-type:text.split"]``
@@ -33,6 +34,7 @@ import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from types import MappingProxyType
+from typing import Any
 
 import attrs
 
@@ -61,6 +63,8 @@ class NodeTypeSpec:
     outputs: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_ports)
     summary: str = ""
     provider: str | None = None
+    implementation: Any = attrs.field(default=None, eq=False, repr=False)
+    """What runs the node (an ``symphony_sdk`` ``Operator``/``Instrument``); ``None`` for metadata only."""
 
     def to_dict(self) -> dict[str, object]:
         """A JSON-safe dict of this spec (for ``--json`` output and the bus)."""
@@ -99,8 +103,13 @@ class NodeTypeRegistry:
         outputs: Mapping[str, str] | None = None,
         summary: str = "",
         provider: str | None = None,
+        implementation: Any = None,
     ) -> NodeTypeSpec:
         """Register ``type_name``; returns its spec.
+
+        ``implementation`` is what executes the node (an object with an ``execute(inputs,
+        context)`` method, e.g. an ``symphony_sdk.Operator`` or ``Instrument``); without one the
+        type is metadata only and a run reaching it fails naming the type.
 
         Raises :class:`ValidationError` for a malformed name, kind or port mapping and
         :class:`ConflictError` (naming both providers) if the name is already registered.
@@ -136,8 +145,21 @@ class NodeTypeRegistry:
                 context={"type": type_name, "providers": [existing.provider, who]},
                 hint="uninstall or disable one of the two plugins",
             )
+        if implementation is not None and not callable(getattr(implementation, "execute", None)):
+            raise ValidationError(
+                f"implementation of node type {type_name!r} has no execute(inputs, context) method",
+                code="node_types.invalid_implementation",
+                context={"type": type_name, "implementation": type(implementation).__name__},
+                hint="subclass symphony_sdk.Operator or symphony_sdk.Instrument",
+            )
         spec = NodeTypeSpec(
-            name=type_name, kind=str(kind), inputs=ports_in, outputs=ports_out, summary=summary, provider=who
+            name=type_name,
+            kind=str(kind),
+            inputs=ports_in,
+            outputs=ports_out,
+            summary=summary,
+            provider=who,
+            implementation=implementation,
         )
         self._types[type_name] = spec
         return spec

@@ -22,8 +22,9 @@ def symphony_register_services(registry: ServiceRegistry, kernel: Kernel) -> Non
 
 
 @hookimpl
-def symphony_register_node_types(registry: NodeTypeRegistry) -> None:
-    """Provide the ``textstats.analyze`` workflow node type."""
+def symphony_register_node_types(registry: NodeTypeRegistry, kernel: Kernel | None) -> None:
+    """Provide the ``textstats.analyze`` workflow node type, run by :class:`TextStatsOperator`."""
+    section = kernel.config.section("textstats") if kernel is not None else {}
     registry.add(
         "textstats.analyze",
         kind="operator",
@@ -31,6 +32,7 @@ def symphony_register_node_types(registry: NodeTypeRegistry) -> None:
         outputs={"stats": "json"},
         summary=TextStatsOperator.summary,
         provider="symphony-textstats",
+        implementation=TextStatsOperator(TextStats(**section)),
     )
 
 

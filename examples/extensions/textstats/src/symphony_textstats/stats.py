@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 import attrs
 
 from symphony.commons.fs import read_text
-from symphony_sdk import Operator
+from symphony_sdk import NodeContext, Operator
 
 __all__ = ["Stats", "TextStats", "TextStatsOperator"]
 
@@ -67,7 +67,11 @@ class TextStats:
 
 
 class TextStatsOperator(Operator):
-    """Workflow node type ``textstats.analyze``: ``{"text": str}`` -> statistics."""
+    """Workflow node type ``textstats.analyze``: ``{"text": str}`` -> statistics.
+
+    :meth:`process` maps the inputs to the statistics; as a node (:meth:`execute`) the outputs
+    are the node's ports: ``{"stats": {...}}``.
+    """
 
     name = "textstats.analyze"
     summary = "Statistics of a text"
@@ -93,3 +97,9 @@ class TextStatsOperator(Operator):
     def process(self, inputs: Mapping[str, Any]) -> Mapping[str, Any]:
         """Analyse ``inputs["text"]``."""
         return self.service.analyze_text(inputs["text"], top=inputs.get("top")).to_dict()
+
+    def execute(self, inputs: Mapping[str, Any], context: NodeContext) -> Mapping[str, Any]:
+        """Run as the ``textstats.analyze`` node: port ``text`` in, port ``stats`` out (``top`` from config)."""
+        top = context.config.get("top")
+        args = {"text": inputs["text"]} if top is None else {"text": inputs["text"], "top": top}
+        return {"stats": self.run(args)}
