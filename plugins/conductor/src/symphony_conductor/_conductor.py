@@ -312,6 +312,18 @@ class Conductor:
         run.resumed_from = record.run_id
         return run
 
+    async def run(self, request: RunRequest | Plan) -> Run:
+        """Prepare, start and wait for a run; return it finished (or interrupted)."""
+        run = await self.submit(request)
+        await run.done.wait()
+        return run
+
+    async def wait(self, run_id: str) -> Run:
+        """Wait until run ``run_id`` of this process ends."""
+        run = self.get(run_id)
+        await run.done.wait()
+        return run
+
     def _tracker(self) -> Any:
         return self.kernel.service("dag-tracker")
 
