@@ -96,7 +96,7 @@ class _nothing:
 
 def run_with_cli(docs_file: Path, env: dict[str, str]) -> None:
     """The same run again through `symphony run` in its own process: everything comes from the memo."""
-    console.rule("run 2: `symphony run` again, same inputs -> every node cached")
+    console.rule("run 2: `symphony run` again, same inputs -> every operator cached (from the memo)")
     command = [str(Path(sys.executable).with_name("symphony")), "run", str(WORKFLOW), "--input", f"readmes=@{docs_file}"]
     console.print("$ symphony run examples/workflows/readme-report.json --input readmes=@docs.json", markup=False)
     sys.stdout.flush()

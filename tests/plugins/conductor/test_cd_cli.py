@@ -111,7 +111,8 @@ def test_run_a_file_prints_each_node_the_summary_and_the_outputs(env: dict[str, 
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "  stats: completed" in proc.stdout
     assert "completed in" in proc.stdout and "3 completed" in proc.stdout
-    assert "outputs:" in proc.stdout and "report = " in proc.stdout
+    assert "outputs:" in proc.stdout and "report = (json, " in proc.stdout
+    assert "print one with: symphony runs output" in proc.stdout
     again = _symphony(env, "run", str(TEXT_REPORT), "--input", f"document=@{doc}")
     assert "  stats: cached" in again.stdout and "(1 cached)" in again.stdout
 
@@ -128,6 +129,10 @@ def test_run_json_and_runs_list_show_logs(env: dict[str, str]) -> None:
     assert shown["state"] == "completed" and shown["nodes"]["compose"]["state"] == "completed"
     logs = _symphony(env, "runs", "logs", run_id)
     assert logs.returncode == 0 and "compose  completed" in logs.stdout
+    report = _symphony(env, "runs", "output", run_id, "report")
+    assert report.returncode == 0 and report.stdout.startswith("# 1 documents, 3 words of prose\n")
+    none = _symphony(env, "runs", "output", run_id, "compose")
+    assert none.returncode == 1 and "code: conductor.no_output" in none.stderr
     plain = _symphony(env, "runs", "list")
     assert plain.stdout.splitlines()[0].split("\t")[:3] == ["run", "workflow", "state"]
     missing = _symphony(env, "runs", "show", "no-such-run")

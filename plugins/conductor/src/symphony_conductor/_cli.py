@@ -321,6 +321,35 @@ def runs_logs(run_id: str, as_json: bool) -> None:
         click.echo(plain(f"{e['seq']:>5}  {e['node'] or '(run)'}  {e['event']}{attempt}{detail}"))
 
 
+@runs.command("output")
+@click.argument("run_id")
+@click.argument("node")
+@click.option("--output", "-o", "target", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the value to this file (bytes as they are, text as UTF-8, other values as JSON).")
+def runs_output(run_id: str, node: str, target: Path | None) -> None:
+    """Print the value output node NODE of a run produced (text as is, other values as JSON)."""
+
+    async def body(kernel: Any, conductor: Any) -> Any:
+        return conductor.output(run_id, node)
+
+    value = _with_conductor(False, body)
+    if isinstance(value, bytes | bytearray):
+        data = bytes(value)
+    elif isinstance(value, str):
+        data = value.encode("utf-8")
+    else:
+        data = (json.dumps(value, indent=2, ensure_ascii=False, default=str) + "\n").encode("utf-8")
+    if target is not None:
+        from symphony.commons.fs import atomic_write
+
+        atomic_write(target, data)
+        click.echo(f"wrote {plain(target)} ({len(data)} bytes)")
+    elif isinstance(value, bytes | bytearray):
+        sys.stdout.buffer.write(data)
+    else:
+        click.echo(plain(data.decode("utf-8"), newlines=True), nl=not data.endswith(b"\n"))
+
+
 async def _served_control(kernel: Any, run_id: str, command: str, node: str | None) -> dict[str, Any] | None:
     """``run.control`` through the served kernel on the configured socket; ``None`` if none listens."""
     from symphony.bus.config import default_socket_path

@@ -368,6 +368,26 @@ class Conductor:
             for r in log.records(run_id)
         ]
 
+    def output(self, run_id: str, node: str) -> Any:
+        """The value output node ``node`` of run ``run_id`` produced (from this process's run, else
+        from the checkpoint log and the artifact store); :class:`NotFoundError` if it has none."""
+        run = self._runs.get(run_id)
+        if run is not None and node in run.outputs:
+            return run.outputs[node]["value"]
+        tracker = self._tracker()
+        entry = None
+        for record in self.logs(run_id):
+            if record["node"] == node and record["event"] == "completed" and isinstance(record["data"], Mapping):
+                entry = (record["data"].get("o") or {}).get("value")
+        if entry is None:
+            raise NotFoundError(
+                f"run {run_id} has no value for output {node!r}",
+                code="conductor.no_output",
+                context={"run_id": run_id, "node": node},
+                hint="`symphony runs show RUN` lists its nodes and their states",
+            )
+        return tracker.load_value(entry)
+
     def list_runs(self, *, state: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
         """The most recent runs, newest first: those of this process (live state) and those the
         checkpoint log recorded; only those in ``state`` if given."""

@@ -43,16 +43,18 @@ def format_seconds(seconds: float | None) -> str:
 
 
 def format_value(output: Mapping[str, Any]) -> str:
-    """One output for people: the value itself when small, else its digest and size."""
-    digest = output.get("digest")
-    if "value" in output:
+    """One output for people: the value itself when small, else its kind, size and digest."""
+    if "value" in output and not isinstance(output["value"], bytes | bytearray):
         value = output["value"]
         text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
         if len(text) <= SMALL_VALUE:
             return plain(text)
-    size = output.get("size")
-    shown = f"artifact {digest}" if digest else "artifact"
-    return shown + (f" ({size} bytes)" if size is not None else "")
+    parts = [str(output.get("type") or "value")]
+    if output.get("size") is not None:
+        parts.append(f"{output['size']} bytes")
+    if output.get("digest"):
+        parts.append(str(output["digest"]))
+    return "(" + ", ".join(parts) + ")"
 
 
 class RunView:
@@ -193,4 +195,6 @@ class RunView:
             lines.append("outputs:")
             for node_id, output in outputs.items():
                 lines.append(f"  {plain(node_id)} = {format_value(output)}")
+            if any(format_value(o).startswith("(") for o in outputs.values()):
+                lines.append(f"  (print one with: symphony runs output {self.run_id} NODE)")
         return lines
