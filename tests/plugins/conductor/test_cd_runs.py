@@ -11,8 +11,11 @@ import pytest
 
 from symphony import Kernel
 from symphony.bus import Message
-from symphony.commons.errors import ConflictError, NotFoundError, ValidationError
+from symphony.commons.errors import ConflictError, NotFoundError, SymphonyError, ValidationError
+from symphony.hookspecs import hookimpl
+from symphony.plugins.manifest import parse_manifest
 from symphony_conductor import Conductor, RunRequest
+from symphony_sdk import NodeImplementation
 from symphony_sdk.testing import connect_test_client
 
 from .conftest import README_REPORT, TEXT_REPORT
@@ -133,3 +136,106 @@ async def test_the_bus_api_through_a_client_link(kernel: Kernel) -> None:
         assert "textstats.analyze" in missing_type.value.message
         with pytest.raises(NotFoundError):
             await client.request("run.status", {"run_id": "nope"}, timeout=10)
+
+
+# --- steering a live run over the bus -----------------------------------------------------------
+
+
+
+class _Wait(NodeImplementation):
+    """``test.wait``: waits until the test opens its gate, then passes the text on."""
+
+    def __init__(self) -> None:
+        self.gate = anyio.Event()
+        self.started: list[str] = []
+
+    async def execute(self, inputs: Any, context: Any) -> dict[str, Any]:
+        self.started.append(context.node_id)
+        await self.gate.wait()
+        return {"text": f"{inputs['text']}+{context.node_id}"}
+
+
+class _WaitPlugin:
+    def __init__(self) -> None:
+        self.impl = _Wait()
+
+    @hookimpl
+    def symphony_register_node_types(self, registry: Any) -> None:
+        registry.add("test.wait", kind="operator", inputs={"text": "text"}, outputs={"text": "text"},
+                     implementation=self.impl)
+
+
+_WAIT_MANIFEST = parse_manifest(
+    {"plugin": {"id": "test-wait", "version": "0.1.0", "kind": "operator", "api": ">=0.1,<0.2",
+                "summary": "waits for the test", "provides": ["node-type:test.wait"],
+                "requires": ["symphony-workflow"]}}
+)
+
+
+def _chain(*ids: str) -> dict[str, Any]:
+    nodes: list[dict[str, Any]] = [
+        {"id": "document", "kind": "input", "type": "input", "outputs": [{"name": "value", "type": "text"}]}
+    ]
+    edges = []
+    previous, port = "document", "value"
+    for node_id in ids:
+        nodes.append({"id": node_id, "kind": "operator", "type": "test.wait",
+                      "inputs": [{"name": "text", "type": "text"}], "outputs": [{"name": "text", "type": "text"}]})
+        edges.append({"source": previous, "source_port": port, "target": node_id, "target_port": "text"})
+        previous, port = node_id, "text"
+    nodes.append({"id": "result", "kind": "output", "type": "output", "inputs": [{"name": "value", "type": "text"}]})
+    edges.append({"source": previous, "source_port": port, "target": "result", "target_port": "value"})
+    workflow = {"id": "0b9e3c1e-5f4a-4d7e-8f0a-3c2d1b0a9e8f", "name": "Chain", "nodes": nodes, "edges": edges}
+    return {"schema_version": "1.0", "workflow": workflow}
+
+
+async def _until(predicate: Any) -> None:
+    with anyio.fail_after(20):
+        while not predicate():
+            await anyio.sleep(0.01)
+
+
+async def test_pause_resume_and_cancel_over_a_client_link(store_env: Any, templates_env: Any) -> None:
+    plugin = _WaitPlugin()
+    async with Kernel.open(env="test", plugins=[(_WAIT_MANIFEST, plugin)]) as kernel, connect_test_client(kernel) as client:
+        reply = await client.request("run.submit", {"workflow": _chain("one", "two"), "inputs": {"document": "go"}}, timeout=30)
+        run_id = reply.payload["run_id"]
+        await _until(lambda: plugin.impl.started == ["one"])
+        paused = (await client.request("run.control", {"run_id": run_id, "command": "pause"}, timeout=10)).payload
+        assert paused["state"] == "paused"
+        plugin.impl.gate.set()  # `one` finishes; nothing new starts while paused
+        status: dict[str, Any] = {}
+
+        def one_done() -> bool:
+            nonlocal status
+            conductor = kernel.service("conductor")
+            status = conductor.status(run_id)
+            return bool(status["nodes"]["one"]["state"] == "completed")
+
+        await _until(one_done)
+        await anyio.sleep(0.1)
+        assert plugin.impl.started == ["one"] and status["nodes"]["two"]["state"] == "pending"
+        with pytest.raises(SymphonyError) as again:
+            await client.request("run.control", {"run_id": run_id, "command": "pause"}, timeout=10)
+        assert "paused" in again.value.message
+        await client.request("run.control", {"run_id": run_id, "command": "resume"}, timeout=10)
+        run = await kernel.service("conductor").wait(run_id)
+        assert run.state == "completed" and run.outputs["result"]["value"] == "go+one+two"
+        assert plugin.impl.started == ["one", "two"]
+
+        plugin.impl.gate = anyio.Event()
+        reply = await client.request("run.submit", {"workflow": _chain("a", "b"), "inputs": {"document": "x"}}, timeout=30)
+        second = reply.payload["run_id"]
+        await _until(lambda: "a" in plugin.impl.started)
+        with pytest.raises(SymphonyError):
+            await client.request("run.control", {"run_id": second, "command": "skip-node"}, timeout=10)
+        skipped = await client.request(
+            "run.control", {"run_id": second, "command": "skip-node", "node": "b"}, timeout=10
+        )
+        assert skipped.payload["nodes"]["b"]["state"] == "skipped"
+        cancelled = await client.request(
+            "run.control", {"run_id": second, "command": "cancel", "reason": "test"}, timeout=10
+        )
+        assert cancelled.payload["run_id"] == second
+        run = await kernel.service("conductor").wait(second)
+        assert run.state == "cancelled" and run.node_rows()["a"]["state"] == "cancelled"
