@@ -66,7 +66,9 @@ async def run_in_process(kernel: Any, docs_file: Path) -> str:
     view = RunView(plan.run_id, live=console.is_terminal, echo=console.print)
     with kernel.bus.subscribe("run.#", buffer=10_000, policy="drop-oldest") as events:
         run = await conductor.submit(plan)
-        with Live(view.render(), console=console, refresh_per_second=10) if view.live else _nothing() as screen:
+        with (
+            Live(view.render(), console=console, refresh_per_second=10) if view.live else _nothing() as screen
+        ):
             while not run.done.is_set():
                 with anyio.move_on_after(0.1):
                     msg = await events.receive()
@@ -97,8 +99,16 @@ class _nothing:
 def run_with_cli(docs_file: Path, env: dict[str, str]) -> None:
     """The same run again through `symphony run` in its own process: everything comes from the memo."""
     console.rule("run 2: `symphony run` again, same inputs -> every operator cached (from the memo)")
-    command = [str(Path(sys.executable).with_name("symphony")), "run", str(WORKFLOW), "--input", f"readmes=@{docs_file}"]
-    console.print("$ symphony run examples/workflows/readme-report.json --input readmes=@docs.json", markup=False)
+    command = [
+        str(Path(sys.executable).with_name("symphony")),
+        "run",
+        str(WORKFLOW),
+        "--input",
+        f"readmes=@{docs_file}",
+    ]
+    console.print(
+        "$ symphony run examples/workflows/readme-report.json --input readmes=@docs.json", markup=False
+    )
     sys.stdout.flush()
     proc = subprocess.run(command, env=env, timeout=120, check=False)
     if proc.returncode != 0:
@@ -128,18 +138,26 @@ async def main() -> int:
     from symphony import Kernel, PluginState
 
     async with Kernel.open(overrides={"logging": {"level": "warning"}}) as kernel:
-        console.print(plugin_table(kernel, f"Discovered plugins (index: {kernel.index_status}) — only the conductor imported"))
+        console.print(
+            plugin_table(
+                kernel, f"Discovered plugins (index: {kernel.index_status}) — only the conductor imported"
+            )
+        )
         with tempfile.TemporaryDirectory(prefix="symphony-demo-docs-") as tmp:
             docs_file = Path(tmp) / "docs.json"
             docs = readmes()
             docs_file.write_text(json.dumps(docs), "utf-8")
-            console.print(f"{len(docs)} READMEs, {sum(len(t) for t in docs.values())} characters -> {docs_file.name}")
+            console.print(
+                f"{len(docs)} READMEs, {sum(len(t) for t in docs.values())} characters -> {docs_file.name}"
+            )
             first = await run_in_process(kernel, docs_file)
             await anyio.to_thread.run_sync(run_with_cli, docs_file, dict(os.environ))
             await ask_over_the_bus(kernel, first)
         console.print(plugin_table(kernel, "After the runs — only what was used got activated"))
         failures = [
-            r for r in kernel.plugins if r.state not in (PluginState.ACTIVE, PluginState.DISCOVERED, PluginState.DISABLED)
+            r
+            for r in kernel.plugins
+            if r.state not in (PluginState.ACTIVE, PluginState.DISCOVERED, PluginState.DISABLED)
         ]
         for record in failures:
             console.print(f"[red]{record.id}: {record.state.value}: {record.reason}[/red]")

@@ -58,12 +58,34 @@ def _gate_workflow(path: Path, log: Path, gate: Path) -> Path:
             "id": "8a0f6a38-52a4-4c8f-a6d9-0b2a7f1f3c11",
             "name": "Gated",
             "nodes": [
-                {"id": "document", "kind": "input", "type": "input", "outputs": [{"name": "value", "type": "text"}]},
-                {"id": "first", "kind": "operator", "type": "test.gate", "config": {**config, "gate": str(gate) + ".never"},
-                 "inputs": [{"name": "text", "type": "text"}], "outputs": [{"name": "text", "type": "text"}]},
-                {"id": "second", "kind": "operator", "type": "test.gate", "config": config,
-                 "inputs": [{"name": "text", "type": "text"}], "outputs": [{"name": "text", "type": "text"}]},
-                {"id": "result", "kind": "output", "type": "output", "inputs": [{"name": "value", "type": "text"}]},
+                {
+                    "id": "document",
+                    "kind": "input",
+                    "type": "input",
+                    "outputs": [{"name": "value", "type": "text"}],
+                },
+                {
+                    "id": "first",
+                    "kind": "operator",
+                    "type": "test.gate",
+                    "config": {**config, "gate": str(gate) + ".never"},
+                    "inputs": [{"name": "text", "type": "text"}],
+                    "outputs": [{"name": "text", "type": "text"}],
+                },
+                {
+                    "id": "second",
+                    "kind": "operator",
+                    "type": "test.gate",
+                    "config": config,
+                    "inputs": [{"name": "text", "type": "text"}],
+                    "outputs": [{"name": "text", "type": "text"}],
+                },
+                {
+                    "id": "result",
+                    "kind": "output",
+                    "type": "output",
+                    "inputs": [{"name": "value", "type": "text"}],
+                },
             ],
             "edges": [
                 {"source": "document", "source_port": "value", "target": "first", "target_port": "text"},
@@ -101,7 +123,9 @@ def env(tmp_path: Path) -> dict[str, str]:
 
 
 def _symphony(env: dict[str, str], *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([SYMPHONY, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False)
+    return subprocess.run(
+        [SYMPHONY, *args], env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
 
 
 def test_run_a_file_prints_each_node_the_summary_and_the_outputs(env: dict[str, str], tmp_path: Path) -> None:
@@ -118,7 +142,9 @@ def test_run_a_file_prints_each_node_the_summary_and_the_outputs(env: dict[str, 
 
 
 def test_run_json_and_runs_list_show_logs(env: dict[str, str]) -> None:
-    proc = _symphony(env, "run", str(README_REPORT), "--json", "--input", 'readmes={"a.md": "# A\\nsome words"}')
+    proc = _symphony(
+        env, "run", str(README_REPORT), "--json", "--input", 'readmes={"a.md": "# A\\nsome words"}'
+    )
     assert proc.returncode == 0, proc.stderr
     status = json.loads(proc.stdout)
     assert status["state"] == "completed" and status["outputs"]["report"]["value"].startswith("# 1 documents")
@@ -160,10 +186,14 @@ def test_unknown_node_type_is_named_with_what_is_installed(env: dict[str, str], 
 def test_missing_and_wrongly_typed_parameters(env: dict[str, str]) -> None:
     missing = _symphony(env, "run", "document-stats", "--input", "document=x")
     assert missing.returncode == 1 and "missing required parameter 'title'" in missing.stderr
-    typed = _symphony(env, "run", "document-stats", "-p", "title=T", "-p", "top=lots", "--input", "document=x")
+    typed = _symphony(
+        env, "run", "document-stats", "-p", "title=T", "-p", "top=lots", "--input", "document=x"
+    )
     assert typed.returncode == 1
     assert "parameter 'top' needs a whole number, got 'lots'" in typed.stderr
-    ok = _symphony(env, "run", "document-stats", "-p", "title=2024", "-p", "top=2", "--input", "document=a b a")
+    ok = _symphony(
+        env, "run", "document-stats", "-p", "title=2024", "-p", "top=2", "--input", "document=a b a"
+    )
     assert ok.returncode == 0, ok.stderr
     assert "Statistics of 2024" in ok.stdout
 

@@ -26,8 +26,15 @@ PORT_TYPES = ["text", "bytes", "integer", "number", "bool", "json", "list[text]"
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.dictionaries(st.sampled_from(["workflow", "template", "params", "inputs", "run_id", "resume",
-                                        "template_version", "other"]), json_values, max_size=5))
+@given(
+    st.dictionaries(
+        st.sampled_from(
+            ["workflow", "template", "params", "inputs", "run_id", "resume", "template_version", "other"]
+        ),
+        json_values,
+        max_size=5,
+    )
+)
 def test_run_request_from_any_payload(payload: dict[str, Any]) -> None:
     try:
         request = RunRequest.from_dict(payload)
@@ -83,7 +90,9 @@ BAD_PAYLOADS: list[tuple[str, Any]] = [
 
 @pytest.mark.anyio
 @pytest.mark.parametrize(("type_", "payload"), BAD_PAYLOADS, ids=lambda v: str(v)[:30])
-async def test_bad_bus_requests_answer_with_a_symphony_error(kernel: Kernel, type_: str, payload: Any) -> None:
+async def test_bad_bus_requests_answer_with_a_symphony_error(
+    kernel: Kernel, type_: str, payload: Any
+) -> None:
     with pytest.raises(SymphonyError) as info:
         await kernel.bus.request(type_, payload, timeout=10)
     assert info.value.code != "bus.handler_crashed", info.value

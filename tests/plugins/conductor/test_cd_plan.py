@@ -83,7 +83,10 @@ async def test_a_template_with_parameters_is_planned(kernel: Kernel) -> None:
     plan = conductor.prepare(
         RunRequest(template="document-stats", params={"title": "Notes", "top": 3}, inputs={"document": "a b"})
     )
-    assert plan.template == {"id": "document-stats", "parameters": {"title": "Notes", "top": 3, "full_top": 25}}
+    assert plan.template == {
+        "id": "document-stats",
+        "parameters": {"title": "Notes", "top": 3, "full_top": 25},
+    }
     assert plan.workflow.name == "Statistics of Notes"
     assert set(plan.implementations.values()) == {"symphony-textstats"}
 

@@ -126,7 +126,9 @@ async def test_the_bus_api_through_a_client_link(kernel: Kernel) -> None:
         status = (await client.request("run.status", {"run_id": run_id}, timeout=10)).payload
         assert status["outputs"]["report"]["value"]["words"] == 2
         with pytest.raises(NotFoundError) as unknown:
-            await client.request("run.submit", {"workflow": str(TEXT_REPORT).replace("text-", "no-")}, timeout=10)
+            await client.request(
+                "run.submit", {"workflow": str(TEXT_REPORT).replace("text-", "no-")}, timeout=10
+            )
         assert unknown.value.code.startswith("fs.") or "no-report" in unknown.value.message
         with pytest.raises(NotFoundError) as missing_type:
             doc = json.loads(TEXT_REPORT.read_text("utf-8"))
@@ -139,7 +141,6 @@ async def test_the_bus_api_through_a_client_link(kernel: Kernel) -> None:
 
 
 # --- steering a live run over the bus -----------------------------------------------------------
-
 
 
 class _Wait(NodeImplementation):
@@ -161,14 +162,27 @@ class _WaitPlugin:
 
     @hookimpl
     def symphony_register_node_types(self, registry: Any) -> None:
-        registry.add("test.wait", kind="operator", inputs={"text": "text"}, outputs={"text": "text"},
-                     implementation=self.impl)
+        registry.add(
+            "test.wait",
+            kind="operator",
+            inputs={"text": "text"},
+            outputs={"text": "text"},
+            implementation=self.impl,
+        )
 
 
 _WAIT_MANIFEST = parse_manifest(
-    {"plugin": {"id": "test-wait", "version": "0.1.0", "kind": "operator", "api": ">=0.1,<0.2",
-                "summary": "waits for the test", "provides": ["node-type:test.wait"],
-                "requires": ["symphony-workflow"]}}
+    {
+        "plugin": {
+            "id": "test-wait",
+            "version": "0.1.0",
+            "kind": "operator",
+            "api": ">=0.1,<0.2",
+            "summary": "waits for the test",
+            "provides": ["node-type:test.wait"],
+            "requires": ["symphony-workflow"],
+        }
+    }
 )
 
 
@@ -179,11 +193,20 @@ def _chain(*ids: str) -> dict[str, Any]:
     edges = []
     previous, port = "document", "value"
     for node_id in ids:
-        nodes.append({"id": node_id, "kind": "operator", "type": "test.wait",
-                      "inputs": [{"name": "text", "type": "text"}], "outputs": [{"name": "text", "type": "text"}]})
+        nodes.append(
+            {
+                "id": node_id,
+                "kind": "operator",
+                "type": "test.wait",
+                "inputs": [{"name": "text", "type": "text"}],
+                "outputs": [{"name": "text", "type": "text"}],
+            }
+        )
         edges.append({"source": previous, "source_port": port, "target": node_id, "target_port": "text"})
         previous, port = node_id, "text"
-    nodes.append({"id": "result", "kind": "output", "type": "output", "inputs": [{"name": "value", "type": "text"}]})
+    nodes.append(
+        {"id": "result", "kind": "output", "type": "output", "inputs": [{"name": "value", "type": "text"}]}
+    )
     edges.append({"source": previous, "source_port": port, "target": "result", "target_port": "value"})
     workflow = {"id": "0b9e3c1e-5f4a-4d7e-8f0a-3c2d1b0a9e8f", "name": "Chain", "nodes": nodes, "edges": edges}
     return {"schema_version": "1.0", "workflow": workflow}
@@ -197,11 +220,18 @@ async def _until(predicate: Any) -> None:
 
 async def test_pause_resume_and_cancel_over_a_client_link(store_env: Any, templates_env: Any) -> None:
     plugin = _WaitPlugin()
-    async with Kernel.open(env="test", plugins=[(_WAIT_MANIFEST, plugin)]) as kernel, connect_test_client(kernel) as client:
-        reply = await client.request("run.submit", {"workflow": _chain("one", "two"), "inputs": {"document": "go"}}, timeout=30)
+    async with (
+        Kernel.open(env="test", plugins=[(_WAIT_MANIFEST, plugin)]) as kernel,
+        connect_test_client(kernel) as client,
+    ):
+        reply = await client.request(
+            "run.submit", {"workflow": _chain("one", "two"), "inputs": {"document": "go"}}, timeout=30
+        )
         run_id = reply.payload["run_id"]
         await _until(lambda: plugin.impl.started == ["one"])
-        paused = (await client.request("run.control", {"run_id": run_id, "command": "pause"}, timeout=10)).payload
+        paused = (
+            await client.request("run.control", {"run_id": run_id, "command": "pause"}, timeout=10)
+        ).payload
         assert paused["state"] == "paused"
         plugin.impl.gate.set()  # `one` finishes; nothing new starts while paused
         status: dict[str, Any] = {}
@@ -224,7 +254,9 @@ async def test_pause_resume_and_cancel_over_a_client_link(store_env: Any, templa
         assert plugin.impl.started == ["one", "two"]
 
         plugin.impl.gate = anyio.Event()
-        reply = await client.request("run.submit", {"workflow": _chain("a", "b"), "inputs": {"document": "x"}}, timeout=30)
+        reply = await client.request(
+            "run.submit", {"workflow": _chain("a", "b"), "inputs": {"document": "x"}}, timeout=30
+        )
         second = reply.payload["run_id"]
         await _until(lambda: "a" in plugin.impl.started)
         with pytest.raises(SymphonyError):

@@ -22,7 +22,9 @@ def _payload(msg: Any) -> Mapping[str, Any]:
     payload = msg.payload if msg.payload is not None else {}
     if not isinstance(payload, Mapping):
         raise ValidationError(
-            f"{msg.type} takes an object payload", code="conductor.request.malformed", context={"type": msg.type}
+            f"{msg.type} takes an object payload",
+            code="conductor.request.malformed",
+            context={"type": msg.type},
         )
     return payload
 

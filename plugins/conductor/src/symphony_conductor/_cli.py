@@ -54,15 +54,23 @@ def _open_kernel(state: CliState) -> Any:
     return Kernel.open(state.config_path, env=state.env, strict=state.strict, autoload=state.autoload)
 
 
-def build_request(conductor: Any, target: str | None, inputs: Sequence[str], params: Sequence[str],
-                  template_version: str | None, resume: str | None) -> Any:
+def build_request(
+    conductor: Any,
+    target: str | None,
+    inputs: Sequence[str],
+    params: Sequence[str],
+    template_version: str | None,
+    resume: str | None,
+) -> Any:
     """A :class:`RunRequest` from the command line: TARGET is a workflow file when such a file
     exists, else a template id; ``--param`` text is typed by the template's parameter types."""
     from symphony_conductor._request import RunRequest, coerce_parameter, split_assignment
 
     if resume is not None:
         if inputs or params:
-            raise click.UsageError("--resume finishes a run with its own inputs and parameters; drop --input/--param")
+            raise click.UsageError(
+                "--resume finishes a run with its own inputs and parameters; drop --input/--param"
+            )
         is_file = target is not None and Path(target).is_file()
         return RunRequest(workflow=target if is_file else None, resume=resume)
     values: dict[str, Any] = {}
@@ -118,7 +126,9 @@ async def _watch(kernel: Any, conductor: Any, run: Any, as_json: bool) -> int:
                 if live:
                     from rich.live import Live
 
-                    with Live(view.render(), console=console, refresh_per_second=8, transient=False) as screen:
+                    with Live(
+                        view.render(), console=console, refresh_per_second=8, transient=False
+                    ) as screen:
                         await _pump(sub, view, run, lambda: screen.update(view.render()))
                 else:
                     await _pump(sub, view, run, lambda: None)
@@ -154,16 +164,39 @@ async def _pump(sub: Any, view: Any, run: Any, refresh: Any) -> None:
 
 @click.command("run")
 @click.argument("target", required=False)
-@click.option("--input", "-i", "inputs", multiple=True, metavar="NODE=VALUE|NODE=@FILE",
-              help="A value for an input node (repeatable); @FILE reads the file.")
-@click.option("--param", "-p", "params", multiple=True, metavar="NAME=VALUE",
-              help="A template parameter (repeatable), typed by the template.")
-@click.option("--version", "template_version", default=None, metavar="CONSTRAINT",
-              help="Template version constraint (e.g. ^1.1); default the latest.")
+@click.option(
+    "--input",
+    "-i",
+    "inputs",
+    multiple=True,
+    metavar="NODE=VALUE|NODE=@FILE",
+    help="A value for an input node (repeatable); @FILE reads the file.",
+)
+@click.option(
+    "--param",
+    "-p",
+    "params",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="A template parameter (repeatable), typed by the template.",
+)
+@click.option(
+    "--version",
+    "template_version",
+    default=None,
+    metavar="CONSTRAINT",
+    help="Template version constraint (e.g. ^1.1); default the latest.",
+)
 @click.option("--resume", default=None, metavar="RUN_ID", help="Finish an interrupted or killed run.")
 @click.option("--json", "as_json", is_flag=True, help="Print the final run status as JSON (no live view).")
-def run(target: str | None, inputs: tuple[str, ...], params: tuple[str, ...], template_version: str | None,
-        resume: str | None, as_json: bool) -> None:
+def run(
+    target: str | None,
+    inputs: tuple[str, ...],
+    params: tuple[str, ...],
+    template_version: str | None,
+    resume: str | None,
+    as_json: bool,
+) -> None:
     """Run TARGET (a workflow file or a template id) and show it live.
 
     Ends with a summary and the outputs (small values printed, artifacts by digest). Exit
@@ -196,7 +229,6 @@ def run(target: str | None, inputs: tuple[str, ...], params: tuple[str, ...], te
 @click.group("runs")
 def runs() -> None:
     """List, show, follow and steer runs."""
-
 
 
 def _json_option(fn: Any) -> Any:
@@ -250,8 +282,12 @@ def _table(columns: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
 
 
 @runs.command("list")
-@click.option("--state", default=None, help="Only runs in this state (completed, failed, cancelled, running...).")
-@click.option("--limit", type=click.IntRange(1, 100_000), default=50, show_default=True, help="How many runs.")
+@click.option(
+    "--state", default=None, help="Only runs in this state (completed, failed, cancelled, running...)."
+)
+@click.option(
+    "--limit", type=click.IntRange(1, 100_000), default=50, show_default=True, help="How many runs."
+)
 @_json_option
 def runs_list(state: str | None, limit: int, as_json: bool) -> None:
     """The most recent runs, newest first."""
@@ -267,8 +303,13 @@ def runs_list(state: str | None, limit: int, as_json: bool) -> None:
     _table(
         ["run", "workflow", "state", "started", "time"],
         [
-            [r["run_id"], r.get("workflow") or "", r["state"], _when(r.get("started_at")),
-             format_seconds(r.get("duration"))]
+            [
+                r["run_id"],
+                r.get("workflow") or "",
+                r["state"],
+                _when(r.get("started_at")),
+                format_seconds(r.get("duration")),
+            ]
             for r in rows
         ],
     )
@@ -288,13 +329,20 @@ def runs_show(run_id: str, as_json: bool) -> None:
         click.echo(json.dumps(status, indent=2, default=str))
         return
     click.echo(f"run {plain(status['run_id'])}: {plain(status.get('workflow'))} {status['state']}")
-    click.echo(f"  started {_when(status.get('started_at'))}, last change {_when(status.get('finished_at') or '')}".rstrip(", "))
+    click.echo(
+        f"  started {_when(status.get('started_at'))}, last change {_when(status.get('finished_at') or '')}".rstrip(
+            ", "
+        )
+    )
     if status.get("error"):
         click.echo(f"  error: {plain(status['error'], newlines=True)}")
     nodes = status.get("nodes") or {}
     _table(
         ["node", "state", "attempt", "error"],
-        [[n, str(r.get("state")), str(r.get("attempt") or ""), str(r.get("error") or "")] for n, r in nodes.items()],
+        [
+            [n, str(r.get("state")), str(r.get("attempt") or ""), str(r.get("error") or "")]
+            for n, r in nodes.items()
+        ],
     )
     if status["state"] not in ("completed", "failed", "cancelled"):
         click.echo(f"resume with: symphony run --resume {status['run_id']}")
@@ -324,8 +372,14 @@ def runs_logs(run_id: str, as_json: bool) -> None:
 @runs.command("output")
 @click.argument("run_id")
 @click.argument("node")
-@click.option("--output", "-o", "target", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write the value to this file (bytes as they are, text as UTF-8, other values as JSON).")
+@click.option(
+    "--output",
+    "-o",
+    "target",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the value to this file (bytes as they are, text as UTF-8, other values as JSON).",
+)
 def runs_output(run_id: str, node: str, target: Path | None) -> None:
     """Print the value output node NODE of a run produced (text as is, other values as JSON)."""
 

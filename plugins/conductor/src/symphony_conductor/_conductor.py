@@ -213,7 +213,9 @@ class Conductor:
         plan = request if isinstance(request, Plan) else self.prepare(request)
         if plan.run_id in self._runs and not self._runs[plan.run_id].done.is_set():
             raise ValidationError(
-                f"run {plan.run_id!r} is already running", code="conductor.run_exists", context={"run_id": plan.run_id}
+                f"run {plan.run_id!r} is already running",
+                code="conductor.run_exists",
+                context={"run_id": plan.run_id},
             )
         run = Run(plan)
         sinks = [_RunEvents(self, run), *self.workflows.sinks()]
@@ -254,11 +256,15 @@ class Conductor:
                 if record.state == "failed"
                 else "start a new run: completed nodes come from the memo",
             )
-        placeholder = Plan(run_id, workflow, {}, choose_implementations(self.kernel, workflow, installed), f"resume {run_id}")
+        placeholder = Plan(
+            run_id, workflow, {}, choose_implementations(self.kernel, workflow, installed), f"resume {run_id}"
+        )
         run = Run(placeholder)
         sinks = [_RunEvents(self, run), *self.workflows.sinks()]
         run.handle = tracker.resume(run_id, workflow, sinks=sinks)
-        run.plan = Plan(run_id, workflow, dict(run.handle.inputs), placeholder.implementations, f"resume {run_id}")
+        run.plan = Plan(
+            run_id, workflow, dict(run.handle.inputs), placeholder.implementations, f"resume {run_id}"
+        )
         run.execution = run.handle.execution
         run.resumed_from = run_id
         self._start(run)
@@ -377,7 +383,11 @@ class Conductor:
         tracker = self._tracker()
         entry = None
         for record in self.logs(run_id):
-            if record["node"] == node and record["event"] == "completed" and isinstance(record["data"], Mapping):
+            if (
+                record["node"] == node
+                and record["event"] == "completed"
+                and isinstance(record["data"], Mapping)
+            ):
                 entry = (record["data"].get("o") or {}).get("value")
         if entry is None:
             raise NotFoundError(
@@ -477,7 +487,10 @@ class Conductor:
                 "workflow": plan.workflow.name,
                 "source": plan.source,
                 "resumed_from": run.resumed_from,
-                "nodes": [{"id": n.id, "type": n.type, "kind": str(n.kind.value)} for n in plan.workflow.nodes.values()],
+                "nodes": [
+                    {"id": n.id, "type": n.type, "kind": str(n.kind.value)}
+                    for n in plan.workflow.nodes.values()
+                ],
                 "implementations": dict(plan.implementations),
             },
         )
@@ -615,9 +628,16 @@ class _RunEvents:
             target = str(event.data.get("to"))
             if target not in TERMINAL:
                 run.state = target
-                self.conductor._publish("run.state", {"run_id": run.id, "state": target, "reason": event.data.get("reason")})
+                self.conductor._publish(
+                    "run.state", {"run_id": run.id, "state": target, "reason": event.data.get("reason")}
+                )
         elif kind == "log":
             self.conductor._publish(
                 "run.log",
-                {"run_id": run.id, "node": event.node_id, "level": event.data.get("level"), "message": event.data.get("message")},
+                {
+                    "run_id": run.id,
+                    "node": event.node_id,
+                    "level": event.data.get("level"),
+                    "message": event.data.get("message"),
+                },
             )

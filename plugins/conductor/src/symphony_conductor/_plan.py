@@ -168,7 +168,12 @@ def choose_implementations(
                     f"the decision policy chose {pick!r} for node {node.id!r} ({node.type}), "
                     f"which is not one of its providers: {', '.join(candidates)}",
                     code="conductor.bad_choice",
-                    context={"node": node.id, "type": node.type, "choice": repr(pick), "candidates": candidates},
+                    context={
+                        "node": node.id,
+                        "type": node.type,
+                        "choice": repr(pick),
+                        "candidates": candidates,
+                    },
                 )
         chosen[node.id] = pick if pick is not None else default_choice(candidates)
     return chosen
@@ -189,7 +194,9 @@ def resolve_inputs(workflow: Any, given: Mapping[str, Any]) -> dict[str, Any]:
     for node_id, port_type in ports.items():
         if node_id in given:
             value = given[node_id]
-            values[node_id] = coerce_input(node_id, port_type, value) if isinstance(value, str | bytes) else value
+            values[node_id] = (
+                coerce_input(node_id, port_type, value) if isinstance(value, str | bytes) else value
+            )
             continue
         outs = workflow.node(node_id).outputs
         default = outs[0].default if outs else None

@@ -24,7 +24,9 @@ def _mapping(value: Any) -> dict[str, Any]:
         return {}
     if not isinstance(value, Mapping) or not all(isinstance(k, str) for k in value):
         raise ValidationError(
-            "expected an object with string keys", code="conductor.request.malformed", context={"value": repr(value)[:200]}
+            "expected an object with string keys",
+            code="conductor.request.malformed",
+            context={"value": repr(value)[:200]},
         )
     return dict(value)
 
@@ -97,7 +99,9 @@ class RunRequest:
     def describe(self) -> str:
         """One line naming what runs (for listings and logs)."""
         if self.template is not None:
-            return f"template {self.template}" + (f" {self.template_version}" if self.template_version else "")
+            return f"template {self.template}" + (
+                f" {self.template_version}" if self.template_version else ""
+            )
         if isinstance(self.workflow, str | Path):
             return str(self.workflow)
         if self.workflow is None:
@@ -173,7 +177,11 @@ def coerce_parameter(template: Any, name: str, text: str) -> Any:
             raise bad("a number") from None
         if not math.isfinite(value):
             raise bad("a finite number")
-        return int(value) if value.is_integer() and "." not in stripped and "e" not in stripped.lower() else value
+        return (
+            int(value)
+            if value.is_integer() and "." not in stripped and "e" not in stripped.lower()
+            else value
+        )
     if kind == "boolean":
         lowered = stripped.lower()
         if lowered in _TRUE:

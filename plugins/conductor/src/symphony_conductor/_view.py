@@ -104,11 +104,15 @@ class RunView:
         elif type_ == "run.node":
             node_id = str(payload.get("node"))
             row = self.nodes.setdefault(node_id, {"type": payload.get("type", ""), "state": "pending"})
-            row.update({k: payload[k] for k in ("state", "attempt", "duration", "cached", "error") if k in payload})
+            row.update(
+                {k: payload[k] for k in ("state", "attempt", "duration", "cached", "error") if k in payload}
+            )
             if payload.get("progress"):
                 self.progress = dict(payload["progress"])
             retrying = row["state"] == "running" and int(row.get("attempt") or 0) > 1
-            if not self.live and (retrying or row["state"] in ("completed", "failed", "skipped", "cancelled")):
+            if not self.live and (
+                retrying or row["state"] in ("completed", "failed", "skipped", "cancelled")
+            ):
                 self.echo(self._line(node_id, row))
         elif type_ == "run.state":
             self.state = str(payload.get("state", self.state))
