@@ -271,3 +271,33 @@ def test_resume_completes_a_run_killed_with_sigkill(env: dict[str, str], tmp_pat
     assert log.read_text("utf-8").split() == ["first", "second", "second"]
     finished = _symphony(env, "run", "--resume", run_id)
     assert finished.returncode == 1 and "already completed" in finished.stderr
+
+
+def test_runs_steers_a_run_of_the_served_kernel(env: dict[str, str], tmp_path: Path, sock_dir: Path) -> None:
+    env = {**env, "SYMPHONY_BUS__SOCKET": str(sock_dir / "bus.sock")}
+    log, gate = tmp_path / "executions.log", tmp_path / "gate"
+    gate.touch()
+    workflow = _gate_workflow(tmp_path / "gated.json", log, gate)
+    server = subprocess.Popen(
+        [SYMPHONY, "serve"], env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
+    try:
+        assert server.stdout is not None and server.stdout.readline().startswith("listening on unix://")
+        request = json.dumps({"workflow": str(workflow), "inputs": {"document": "go"}})
+        submitted = _symphony(env, "bus", "request", "run.submit", request, "--json")
+        assert submitted.returncode == 0, submitted.stderr
+        run_id = json.loads(submitted.stdout)["p"]["run_id"]
+        _wait_for(log, "second", server)
+        paused = _symphony(env, "runs", "pause", run_id)
+        assert paused.returncode == 0 and f"run {run_id}: pause accepted; now paused" in paused.stdout
+        resumed = _symphony(env, "runs", "resume", run_id, "--json")
+        assert json.loads(resumed.stdout)["state"] == "running"
+        cancelled = _symphony(env, "runs", "cancel", run_id)
+        assert cancelled.returncode == 0 and "cancel accepted" in cancelled.stdout
+        shown = json.loads(_symphony(env, "runs", "show", run_id, "--json").stdout)
+        assert shown["state"] == "cancelled"
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.communicate(timeout=30)
+    alone = _symphony(env, "runs", "pause", run_id)
+    assert alone.returncode == 1 and "not running in a served kernel" in alone.stderr

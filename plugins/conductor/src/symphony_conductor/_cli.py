@@ -444,11 +444,15 @@ def _steer(run_id: str, command: str, node: str | None, as_json: bool) -> None:
             f"`symphony run --resume {run_id}` finishes an interrupted one",
         )
 
-    status = _with_conductor(as_json, body)
+    _accepted(run_id, command, _with_conductor(as_json, body), as_json)
+
+
+def _accepted(run_id: str, what: str, status: dict[str, Any], as_json: bool) -> None:
+    """Report a steering command the served kernel accepted, with the run's state now."""
     if as_json:
         click.echo(json.dumps(status, indent=2, default=str))
     else:
-        click.echo(f"run {plain(run_id)}: {command} accepted; now {status.get('state')}")
+        click.echo(f"run {plain(run_id)}: {plain(what)} accepted; now {status.get('state')}")
 
 
 @runs.command("pause")
@@ -476,10 +480,7 @@ def runs_resume(run_id: str, as_json: bool) -> None:
     async def body(kernel: Any, conductor: Any) -> int:
         served = await _served_control(kernel, run_id, "resume", None)
         if served is not None:
-            if as_json:
-                click.echo(json.dumps(served, indent=2, default=str))
-            else:
-                click.echo(f"run {plain(run_id)}: resume accepted; now {served.get('state')}")
+            _accepted(run_id, "resume", served, as_json)
             return 0
         run = await conductor.resume(run_id)
         return await _watch(kernel, conductor, run, as_json)
@@ -498,10 +499,7 @@ def runs_retry(run_id: str, node: str, as_json: bool) -> None:
     async def body(kernel: Any, conductor: Any) -> int:
         served = await _served_control(kernel, run_id, "retry-node", node)
         if served is not None:
-            if as_json:
-                click.echo(json.dumps(served, indent=2, default=str))
-            else:
-                click.echo(f"run {plain(run_id)}: retry of {plain(node)} accepted; now {served.get('state')}")
+            _accepted(run_id, f"retry of {node}", served, as_json)
             return 0
         run = await conductor.retry(run_id, node)
         return await _watch(kernel, conductor, run, as_json)
