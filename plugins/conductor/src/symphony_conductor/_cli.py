@@ -33,13 +33,17 @@ def _state() -> CliState:
     return state if state is not None else CliState()
 
 
+_SAID_IN_MESSAGE = frozenset({"issues", "traceback", "installed", "missing", "nodes"})
+"""Context keys an error's message already spells out (left out of the lines under it)."""
+
+
 def _fail(err: SymphonyError, as_json: bool) -> NoReturn:
     if as_json:
         click.echo(json.dumps({"ok": False, "error": err.to_wire()}, indent=2, default=str))
     else:
         lines = [f"error: {plain(err.message, newlines=True)}"]
         for key, value in err.context.items():
-            if key not in ("issues", "traceback", "installed"):
+            if key not in _SAID_IN_MESSAGE and value not in (None, "", [], {}):
                 lines.append(f"  {plain(key)}: {plain(value)}")
         if err.hint:
             lines.append(f"  hint: {plain(err.hint)}")

@@ -116,7 +116,7 @@ class RunView:
                 self.echo(self._line(node_id, row))
         elif type_ == "run.state":
             self.state = str(payload.get("state", self.state))
-            if not self.live and self.state in ("paused", "waiting_for_input", "running"):
+            if not self.live and self.state in ("paused", "waiting_for_input"):
                 self.echo(f"run {self.run_id}: {self.state}")
         elif type_ == "run.finished":
             self.final = dict(payload)
