@@ -67,6 +67,7 @@ class TrackerSettings:
     max_concurrency: int = 64
     type_limits: Mapping[str, int] = attrs.field(factory=dict)
     fail_fast: bool = True
+    wait_on_failure: bool = False
     checkpoints: bool = True
     durable: bool = False
     memoize: bool = True
@@ -441,6 +442,7 @@ class RunHandle:
         self._digests: list[dict[str, str] | None] = [None] * n
         self._policies: list[NodePolicy | None] = [None] * n
         self._cached = [False] * n
+        self._tries = [0] * n
         self._restored_flag = [False] * n
         self._errors: dict[int, tuple[str, str]] = {}
         self._reasons: dict[int, str] = {}
@@ -515,6 +517,7 @@ class RunHandle:
         self.execution.provide_input(value, node_id=node.id, actor="user")
         self._waiting_input = None
         self._record(node.id, "input", data=json.dumps(_jsonable_inputs({"v": value})["v"]))
+        self.execution.node_started(node.id)
         self._complete(i, {"value": value})
         self._poke()
 
@@ -661,6 +664,12 @@ class RunHandle:
                 return
             if self._running == 0 and not self._ready and ex.is_running and self._waiting_input is None:
                 failed = [self._ids[i] for i, s in enumerate(self._state) if s == _FAILED]
+                if failed and self._settings.wait_on_failure:
+                    failed = []  # stay open: a retry, skip or cancel command decides
+                    self._wake = anyio.Event()
+                    await self._wake.wait()
+                    self._wake = None
+                    continue
                 if failed:
                     self._fail_run(f"{len(failed)} node(s) failed: {', '.join(failed[:5])}")
                     return
@@ -779,12 +788,12 @@ class RunHandle:
                 self._deliver(i, values, digests)
                 return
         self.execution.node_started(nid)
+        attempt = self._tries[i] = self._tries[i] + 1
         inline = resolved.inline and policy.simple
         if not inline:
             # An inline node starts and completes with no suspension point in between, so its
             # "started" record could never be committed without its "completed" one: only
             # nodes that run in a task log it.
-            attempt = self.execution.node(nid).attempts if policy.retry.attempts > 1 else 1
             self._record(nid, "started", attempt)
         self._state[i] = _RUNNING
         self._running += 1
@@ -792,7 +801,7 @@ class RunHandle:
         self._running_by_type[t] = self._running_by_type.get(t, 0) + 1
         executor_name = policy.executor or getattr(resolved.implementation, "executor", "async")
         if inline and executor_name == "async":
-            context = NodeContext(self.id, nid, t, node.config, 1)
+            context = NodeContext(self.id, nid, t, node.config, attempt)
             self.executed += 1
             try:
                 outputs = resolved.implementation.execute(inputs, context)
@@ -800,7 +809,7 @@ class RunHandle:
                 self._node_done_error(i, exc, traceback.format_exc(), memo_key, inputs, in_digests)
                 return
             if inspect.isawaitable(outputs):
-                self._record(nid, "started", 1)
+                self._record(nid, "started", attempt)
                 assert self._tg is not None
                 self._tg.start_soon(self._await_first, i, outputs, memo_key, inputs, in_digests)
                 return
@@ -832,7 +841,7 @@ class RunHandle:
         node = self._nodes[i]
         nid = node.id
         executor = self.tracker.executors[executor_name]
-        attempt = 1
+        attempt = self._tries[i]
         while True:
             task = NodeTask(self.id, nid, node.type, resolved.provider, resolved.locator, inputs, node.config, attempt)
             context = NodeContext(self.id, nid, node.type, node.config, attempt, on_progress=self._progress_cb(nid))
@@ -867,7 +876,7 @@ class RunHandle:
                         gate = anyio.Event()
                         self.execution.add_sink(_OneShot(gate))
                         await gate.wait()
-                    attempt += 1
+                    attempt = self._tries[i] = attempt + 1
                     self.execution.node_started(nid)
                     self._record(nid, "started", attempt)
                     continue
@@ -961,8 +970,7 @@ class RunHandle:
         self._release_slot(i)
         entry, values, digests = encoded
         text = _entry_text(entry)
-        attempt = self.execution.node(self._ids[i]).attempts if self._policy(i).retry.attempts > 1 else 1
-        self._record(self._ids[i], "completed", attempt, '{"o":' + text + "}")
+        self._record(self._ids[i], "completed", self._tries[i], '{"o":' + text + "}")
         if memo_key is not None:
             self.tracker._memo_put(memo_key, self._nodes[i].type, text)
         self._deliver(i, values, digests)
@@ -1000,7 +1008,7 @@ class RunHandle:
         message = f"{type(exc).__name__}: {exc}"
         self._errors[i] = (message, tb)
         self.execution.node_failed(nid, message)
-        self._record(nid, "failed", 0, json.dumps({"error": message, "traceback": tb}))
+        self._record(nid, "failed", self._tries[i], json.dumps({"error": message, "traceback": tb}))
         policy = self._policy(i)
         if policy.optional:
             node = self._nodes[i]
