@@ -77,6 +77,28 @@ class TrackerSettings:
     thread_workers: int = 8
     process_workers: int = 2
 
+    def __attrs_post_init__(self) -> None:
+        for field in attrs.fields(type(self)):
+            value = getattr(self, field.name)
+            if field.type in ("bool", bool):
+                ok = isinstance(value, bool)
+                rule = "must be true or false"
+            elif field.type in ("int", int):
+                ok = isinstance(value, int) and not isinstance(value, bool) and value >= (0 if field.name == "inline_max" else 1)
+                rule = "must be a positive integer"
+            else:
+                ok = isinstance(value, Mapping) and all(
+                    isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool) and v >= 1
+                    for k, v in value.items()
+                )
+                rule = "must map node types to positive integers"
+            if not ok:
+                raise ValidationError(
+                    f"dag_tracker.{field.name} {rule}, not {value!r}"[:300],
+                    code="dag.settings.invalid",
+                    context={"key": f"dag_tracker.{field.name}", "rule": rule},
+                )
+
     @classmethod
     def from_mapping(cls, section: Mapping[str, Any]) -> TrackerSettings:
         """Settings from a config section (unknown keys are a :class:`ValidationError`)."""
