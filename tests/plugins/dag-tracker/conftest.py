@@ -7,8 +7,8 @@ from pathlib import Path
 
 import dag_nodes
 import pytest
-from symphony_dag_tracker import DagTracker
 
+from symphony_dag_tracker import DagTracker
 from symphony_workflow import NodeTypeRegistry
 
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import anyio
 import dag_nodes
-from symphony_dag_tracker import DagTracker
 
+from symphony_dag_tracker import DagTracker
 from symphony_workflow import Edge, Node, Workflow
 
 LAYERS, WIDTH = 10, 5

@@ -18,9 +18,9 @@ import dag_nodes
 import dag_runner
 import pytest
 from conftest import lines
-from symphony_dag_tracker import CheckpointError, DagTracker
 
 from symphony.commons.errors import ConflictError, NotFoundError
+from symphony_dag_tracker import CheckpointError, DagTracker
 from symphony_workflow import Edge, Node
 
 HERE = Path(__file__).parent

@@ -8,9 +8,9 @@ import anyio
 import dag_nodes
 import pytest
 from conftest import lines
-from symphony_dag_tracker import DagTracker, TrackerSettings
 
 from symphony.commons.errors import ConflictError
+from symphony_dag_tracker import DagTracker, TrackerSettings
 from symphony_workflow import Edge, Node, Port, Workflow
 
 pytestmark = pytest.mark.anyio

@@ -8,9 +8,9 @@ import attrs
 import dag_nodes
 import pytest
 from conftest import lines
-from symphony_dag_tracker import DagTracker, TrackerSettings
 
 from symphony.commons.errors import NotFoundError, ValidationError
+from symphony_dag_tracker import DagTracker, TrackerSettings
 from symphony_workflow import Edge, Node, NodeTypeRegistry, Port, Workflow, WorkflowBuilder
 
 pytestmark = pytest.mark.anyio
