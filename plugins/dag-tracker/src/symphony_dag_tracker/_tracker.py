@@ -503,6 +503,8 @@ class RunHandle:
         if self.execution.is_terminal:
             return
         self.execution.cancel(reason, actor="user")
+        if self._tg is not None:
+            self._tg.cancel_scope.cancel()
         self._poke()
 
     def retry_node(self, node_id: str) -> None:
@@ -885,6 +887,9 @@ class RunHandle:
                 if problem is not None:
                     raise problem
             except Exception as exc:
+                if self.execution.is_terminal:  # the run was cancelled or failed meanwhile
+                    self._release_slot(i)
+                    return
                 tb = traceback.format_exc()
                 if attempt < policy.retry.attempts and policy.retry.retries(exc):
                     self._errors[i] = (f"{type(exc).__name__}: {exc}", tb)
