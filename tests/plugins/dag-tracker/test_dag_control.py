@@ -170,3 +170,19 @@ async def test_a_run_cannot_be_run_twice(tracker: DagTracker) -> None:
     await handle.run()
     with pytest.raises(ConflictError):
         await handle.run()
+
+
+async def test_a_run_paused_when_its_last_node_finishes_completes_on_resume(tracker: DagTracker, tmp_path: Path) -> None:
+    log = tmp_path / "d.log"
+    wf = Workflow("one", nodes=[Node.operator("d", "double", inputs=[Port("x", "integer", required=False)],
+                                              outputs={"y": "integer"}, config={"log": str(log), "sleep": 0.05})])
+    handle = tracker.prepare(wf)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(handle.run)
+        await _until(lambda: bool(lines(log)))
+        handle.pause()
+        await _until(lambda: handle.node_status("d").state == "completed")
+        await anyio.sleep(0.05)
+        assert handle.execution.state.value == "paused"
+        handle.resume()
+    assert handle.result is not None and handle.result.ok

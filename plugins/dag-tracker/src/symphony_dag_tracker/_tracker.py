@@ -683,13 +683,12 @@ class RunHandle:
                                 return
             if ex.is_terminal:
                 return
-            if self._finished >= total and self._running == 0:
+            if self._finished >= total and self._running == 0 and ex.is_running:
                 self._finish_run()
                 return
             if self._running == 0 and not self._ready and ex.is_running and self._waiting_input is None:
                 failed = [self._ids[i] for i, s in enumerate(self._state) if s == _FAILED]
-                if failed and self._settings.wait_on_failure:
-                    failed = []  # stay open: a retry, skip or cancel command decides
+                if failed and self._settings.wait_on_failure:  # stay open: a command decides
                     self._wake = anyio.Event()
                     await self._wake.wait()
                     self._wake = None
@@ -1167,7 +1166,7 @@ class RunHandle:
             return None
         for port_name, vals in multi.items():
             inputs[port_name] = vals
-            digests[port_name] = self._codec.digest(self._codec.encode(vals)[1]).hex if vals else ""
+            digests[port_name] = str(self._codec.digest(self._codec.encode(vals)[1]))
         return self._defaults(i, inputs, digests)
 
     def _defaults(
@@ -1191,7 +1190,7 @@ class RunHandle:
                     return None
                 if port.default is not None or node.kind is not NodeKind.CONTROL:
                     inputs[port.name] = port.default
-                    digests[port.name] = "default"
+                    digests[port.name] = str(self._codec.digest(self._codec.encode(port.default)[1]))
             elif self._settings.check_values and port.type != "any" and node.kind is not NodeKind.CONTROL:
                 value = inputs[port.name]
                 if not checker_for(port.type)(value):
