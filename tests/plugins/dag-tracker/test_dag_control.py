@@ -186,3 +186,19 @@ async def test_a_run_paused_when_its_last_node_finishes_completes_on_resume(trac
         assert handle.execution.state.value == "paused"
         handle.resume()
     assert handle.result is not None and handle.result.ok
+
+
+async def test_a_retry_waits_while_the_run_is_paused(tracker: DagTracker, tmp_path: Path) -> None:
+    log = tmp_path / "b.log"
+    policy = {"retry": {"attempts": 2, "backoff": "constant", "delay": 0.05}}
+    wf = Workflow("r", nodes=[Node.operator("b", "boom", outputs={"y": "integer"},
+                                             config={"log": str(log), "succeed_on": 2, "policy": policy})])
+    handle = tracker.prepare(wf)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(handle.run)
+        await _until(lambda: lines(log) == ["b:1"])
+        handle.pause()
+        await anyio.sleep(0.2)
+        assert lines(log) == ["b:1"]  # the second attempt waits for resume
+        handle.resume()
+    assert handle.result is not None and handle.result.ok and lines(log) == ["b:1", "b:2"]

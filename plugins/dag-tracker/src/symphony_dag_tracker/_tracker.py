@@ -476,6 +476,7 @@ class RunHandle:
         self._waiting_by_type: dict[str, list[tuple[float, int]]] = {}
         self._waiting_input: int | None = None
         self._wake: anyio.Event | None = None
+        self._gate: anyio.Event | None = None
         self._tg: Any = None
         self._finished = 0
         self._started = False
@@ -583,6 +584,9 @@ class RunHandle:
     def _poke(self) -> None:
         if self._wake is not None:
             self._wake.set()
+        if self._gate is not None:
+            self._gate.set()
+            self._gate = None
 
     def _push(self, i: int) -> None:
         policy = self._policy(i)
@@ -896,12 +900,12 @@ class RunHandle:
                     self._record(nid, "failed", attempt, json.dumps({"error": str(exc), "traceback": tb, "retry": True}))
                     self.execution.retry_node(nid, actor="retry-policy")
                     await anyio.sleep(policy.retry.delay_before(attempt + 1))
-                    while not self.execution.is_running:
+                    while not self.execution.is_running:  # paused or waiting for input
                         if self.execution.is_terminal:
                             return
-                        gate = anyio.Event()
-                        self.execution.add_sink(_OneShot(gate))
-                        await gate.wait()
+                        if self._gate is None:
+                            self._gate = anyio.Event()
+                        await self._gate.wait()
                     attempt = self._tries[i] = attempt + 1
                     self.execution.node_started(nid)
                     self._record(nid, "started", attempt)
@@ -1258,14 +1262,3 @@ class RunHandle:
             [node.type, resolved.version, policy.cache_salt, config, sorted(in_digests.items()),
              [p.name for p in node.outputs]]
         )
-
-
-class _OneShot:
-    """An execution sink that sets an event at the next state change (wakes a paused retry)."""
-
-    def __init__(self, event: anyio.Event) -> None:
-        self.event = event
-
-    def emit(self, event: Any) -> None:
-        if getattr(event, "kind", None) is not None and str(event.kind.value) == "state_changed":
-            self.event.set()
