@@ -136,3 +136,18 @@ def test_a_corrupted_checkpoint_database_is_a_clear_error(tmp_path: Path, regist
     (garbage / "checkpoints.db").write_bytes(b"this is not a database at all" * 10)
     with pytest.raises(CheckpointError, match="not an SQLite database"):
         DagTracker(garbage, node_types=registry)
+
+
+@pytest.mark.anyio
+async def test_nothing_is_lost_when_a_run_fails_or_is_cancelled(tracker: DagTracker, tmp_path: Path) -> None:
+    big = "word " * 2000  # larger than inline_max: goes to the artifact store
+    wf = dag_nodes.chain(2)
+    wf.add_node(Node.input_node("t", "text"))
+    wf.add_node(Node.operator("b", "boom", outputs={"y": "integer"}))
+    wf.add_edge(Edge.control("c1", "b"))
+    result = await tracker.run(wf, inputs={"x": 1, "t": big})
+    assert result.state == "failed"
+    values = tracker.completed_values(result.run_id)
+    assert values["c0"] == {"y": 2} and values["c1"] == {"y": 3} and values["t"] == {"value": big}
+    assert tracker.store.exists(result.nodes["t"].digests["value"])
+    assert set(values) == {n for n, s in result.nodes.items() if s.state == "completed"}

@@ -362,6 +362,16 @@ class DagTracker:
                 done[rec.node] = {p: v[0] for p, v in rec.data["o"].items()}
         return done
 
+    def completed_values(self, run_id: str) -> dict[str, dict[str, Any]]:
+        """For each node the log records as completed: its output values (read from the store if large)."""
+        if self.log is None:
+            return {}
+        done: dict[str, dict[str, Any]] = {}
+        for rec in self.log.records(run_id):
+            if rec.event == "completed" and rec.node is not None:
+                done[rec.node] = {p: self.load_value(v) for p, v in rec.data["o"].items()}
+        return done
+
     def load_value(self, entry: list[Any]) -> Any:
         """The value of one logged output entry ``[digest, kind, inline]`` (from the store if not inline)."""
         digest, kind, inline = entry
