@@ -5,12 +5,16 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import AsyncIterator, Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import anyio
 
 from symphony_sdk import Instrument, NodeContext, NodeImplementation, Operator
 from symphony_workflow import Edge, Node, NodeTypeRegistry, Port, Workflow
+
+CREATED = datetime(2026, 1, 1, tzinfo=UTC)
+"""A fixed creation time, so two builds of the same test workflow are equal (as two loads of a file are)."""
 
 
 def _append(path: str | None, line: str) -> None:
@@ -185,7 +189,7 @@ def chain(n: int, log: str | None = None, *, sleep: float = 0.0, name: str = "ch
         prev, port = nid, "y"
     nodes.append(Node.output_node("y", "integer"))
     edges.append(Edge.data(prev, port, "y", "value"))
-    return Workflow(name, nodes=nodes, edges=edges, id="00000000-0000-4000-8000-000000000001")
+    return Workflow(name, nodes=nodes, edges=edges, id="00000000-0000-4000-8000-000000000001", created=CREATED)
 
 
 def diamond_layers(layers: int, width: int, log: str | None = None) -> Workflow:
@@ -206,4 +210,4 @@ def diamond_layers(layers: int, width: int, log: str | None = None) -> Workflow:
             if layer:
                 edges.append(Edge.data(f"n{layer - 1}_{w}", "sum", nid, "a"))
                 edges.append(Edge.data(f"n{layer - 1}_{(w + 1) % width}", "sum", nid, "b"))
-    return Workflow("layers", nodes=nodes, edges=edges, id="00000000-0000-4000-8000-000000000002")
+    return Workflow("layers", nodes=nodes, edges=edges, id="00000000-0000-4000-8000-000000000002", created=CREATED)

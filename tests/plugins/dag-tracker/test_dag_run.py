@@ -352,3 +352,15 @@ async def test_large_values_go_to_the_artifact_store(tracker: DagTracker) -> Non
 async def test_bad_inputs_are_refused_before_running(tracker: DagTracker) -> None:
     with pytest.raises(ValidationError, match="not an input node"):
         tracker.prepare(dag_nodes.chain(1), inputs={"c0": 1})
+
+
+async def test_port_defaults_are_part_of_the_memo_key(tracker: DagTracker, tmp_path: Path) -> None:
+    log = tmp_path / "c.log"
+    nodes = [
+        Node.operator(name, "counted", inputs=[Port("x", "integer", required=False, default=default)],
+                      outputs={"y": "integer"}, config={"log": str(log)})
+        for name, default in (("a", 1), ("b", 2), ("c", 1))
+    ]
+    result = await tracker.run(Workflow("defaults", nodes=nodes))
+    assert result.ok and (result.executed, result.cached) == (2, 1)
+    assert sorted(lines(log)) == ["a", "b"] or sorted(lines(log)) == ["b", "c"]

@@ -1,8 +1,9 @@
 """The durable checkpoint log: one SQLite file (WAL) holding runs, their transitions and the memo table.
 
 Every transition of a run is appended to ``log`` before the tracker acts on it; appends are
-grouped into transactions (group commit: a batch is committed when it is full and whenever the
-tracker is about to wait, and always before a run reports a final state), so a process that is
+grouped into transactions (group commit: a batch is committed when it is full, when it is
+``max_delay`` seconds old, whenever the tracker is about to wait, and always before a run
+reports a final state), so a process that is
 killed loses at most the transitions of the batch in flight, never a committed one, and a
 resumed run replays exactly what was committed. ``memo`` maps a memo key (node type,
 implementation version, config and input digests) to the outputs it produced, across runs and
@@ -120,9 +121,13 @@ def _corrupt(path: Path, why: str) -> CheckpointError:
 class CheckpointLog:
     """The checkpoint database at ``path`` (created if absent, checked if present)."""
 
-    def __init__(self, path: str | Path, *, durable: bool = False, batch_size: int = 2048) -> None:
+    def __init__(
+        self, path: str | Path, *, durable: bool = False, batch_size: int = 2048, max_delay: float = 0.2
+    ) -> None:
         self.path = Path(path)
         self.batch_size = batch_size
+        self.max_delay = max_delay
+        self._last_flush = time.time()
         self._pending: list[tuple[Any, ...]] = []
         self._memo_pending: list[tuple[str, str, str, float]] = []
         self._memo_recent: dict[str, str] = {}
@@ -210,12 +215,14 @@ class CheckpointLog:
     def append(self, run_id: str, node: str | None, event: str, attempt: int = 0, data: str | None = None) -> None:
         """Append one transition (committed with its batch)."""
         seq = self._seq[run_id] = self._seq.get(run_id, 0) + 1
-        self._pending.append((run_id, seq, node, event, attempt, data, time.time()))
-        if len(self._pending) >= self.batch_size:
+        now = time.time()
+        self._pending.append((run_id, seq, node, event, attempt, data, now))
+        if len(self._pending) >= self.batch_size or now - self._last_flush > self.max_delay:
             self.flush()
 
     def flush(self) -> None:
         """Commit every pending record and memo entry in one transaction."""
+        self._last_flush = time.time()
         if not self._pending and not self._memo_pending:
             return
         db = self._db

@@ -67,6 +67,7 @@ class TrackerSettings:
     max_concurrency: int = 64
     type_limits: Mapping[str, int] = attrs.field(factory=dict)
     fail_fast: bool = True
+    wait_on_failure: bool = False
     checkpoints: bool = True
     durable: bool = False
     memoize: bool = True
@@ -75,6 +76,28 @@ class TrackerSettings:
     check_values: bool = True
     thread_workers: int = 8
     process_workers: int = 2
+
+    def __attrs_post_init__(self) -> None:
+        for field in attrs.fields(type(self)):
+            value = getattr(self, field.name)
+            if field.type in ("bool", bool):
+                ok = isinstance(value, bool)
+                rule = "must be true or false"
+            elif field.type in ("int", int):
+                ok = isinstance(value, int) and not isinstance(value, bool) and value >= (0 if field.name == "inline_max" else 1)
+                rule = "must be a positive integer"
+            else:
+                ok = isinstance(value, Mapping) and all(
+                    isinstance(k, str) and isinstance(v, int) and not isinstance(v, bool) and v >= 1
+                    for k, v in value.items()
+                )
+                rule = "must map node types to positive integers"
+            if not ok:
+                raise ValidationError(
+                    f"dag_tracker.{field.name} {rule}, not {value!r}"[:300],
+                    code="dag.settings.invalid",
+                    context={"key": f"dag_tracker.{field.name}", "rule": rule},
+                )
 
     @classmethod
     def from_mapping(cls, section: Mapping[str, Any]) -> TrackerSettings:
@@ -339,6 +362,16 @@ class DagTracker:
                 done[rec.node] = {p: v[0] for p, v in rec.data["o"].items()}
         return done
 
+    def completed_values(self, run_id: str) -> dict[str, dict[str, Any]]:
+        """For each node the log records as completed: its output values (read from the store if large)."""
+        if self.log is None:
+            return {}
+        done: dict[str, dict[str, Any]] = {}
+        for rec in self.log.records(run_id):
+            if rec.event == "completed" and rec.node is not None:
+                done[rec.node] = {p: self.load_value(v) for p, v in rec.data["o"].items()}
+        return done
+
     def load_value(self, entry: list[Any]) -> Any:
         """The value of one logged output entry ``[digest, kind, inline]`` (from the store if not inline)."""
         digest, kind, inline = entry
@@ -441,6 +474,7 @@ class RunHandle:
         self._digests: list[dict[str, str] | None] = [None] * n
         self._policies: list[NodePolicy | None] = [None] * n
         self._cached = [False] * n
+        self._tries = [0] * n
         self._restored_flag = [False] * n
         self._errors: dict[int, tuple[str, str]] = {}
         self._reasons: dict[int, str] = {}
@@ -452,6 +486,7 @@ class RunHandle:
         self._waiting_by_type: dict[str, list[tuple[float, int]]] = {}
         self._waiting_input: int | None = None
         self._wake: anyio.Event | None = None
+        self._gate: anyio.Event | None = None
         self._tg: Any = None
         self._finished = 0
         self._started = False
@@ -479,6 +514,8 @@ class RunHandle:
         if self.execution.is_terminal:
             return
         self.execution.cancel(reason, actor="user")
+        if self._tg is not None:
+            self._tg.cancel_scope.cancel()
         self._poke()
 
     def retry_node(self, node_id: str) -> None:
@@ -515,6 +552,7 @@ class RunHandle:
         self.execution.provide_input(value, node_id=node.id, actor="user")
         self._waiting_input = None
         self._record(node.id, "input", data=json.dumps(_jsonable_inputs({"v": value})["v"]))
+        self.execution.node_started(node.id)
         self._complete(i, {"value": value})
         self._poke()
 
@@ -556,6 +594,9 @@ class RunHandle:
     def _poke(self) -> None:
         if self._wake is not None:
             self._wake.set()
+        if self._gate is not None:
+            self._gate.set()
+            self._gate = None
 
     def _push(self, i: int) -> None:
         policy = self._policy(i)
@@ -656,11 +697,16 @@ class RunHandle:
                                 return
             if ex.is_terminal:
                 return
-            if self._finished >= total and self._running == 0:
+            if self._finished >= total and self._running == 0 and ex.is_running:
                 self._finish_run()
                 return
             if self._running == 0 and not self._ready and ex.is_running and self._waiting_input is None:
                 failed = [self._ids[i] for i, s in enumerate(self._state) if s == _FAILED]
+                if failed and self._settings.wait_on_failure:  # stay open: a command decides
+                    self._wake = anyio.Event()
+                    await self._wake.wait()
+                    self._wake = None
+                    continue
                 if failed:
                     self._fail_run(f"{len(failed)} node(s) failed: {', '.join(failed[:5])}")
                     return
@@ -779,12 +825,12 @@ class RunHandle:
                 self._deliver(i, values, digests)
                 return
         self.execution.node_started(nid)
+        attempt = self._tries[i] = self._tries[i] + 1
         inline = resolved.inline and policy.simple
         if not inline:
             # An inline node starts and completes with no suspension point in between, so its
             # "started" record could never be committed without its "completed" one: only
             # nodes that run in a task log it.
-            attempt = self.execution.node(nid).attempts if policy.retry.attempts > 1 else 1
             self._record(nid, "started", attempt)
         self._state[i] = _RUNNING
         self._running += 1
@@ -792,7 +838,7 @@ class RunHandle:
         self._running_by_type[t] = self._running_by_type.get(t, 0) + 1
         executor_name = policy.executor or getattr(resolved.implementation, "executor", "async")
         if inline and executor_name == "async":
-            context = NodeContext(self.id, nid, t, node.config, 1)
+            context = NodeContext(self.id, nid, t, node.config, attempt)
             self.executed += 1
             try:
                 outputs = resolved.implementation.execute(inputs, context)
@@ -800,7 +846,7 @@ class RunHandle:
                 self._node_done_error(i, exc, traceback.format_exc(), memo_key, inputs, in_digests)
                 return
             if inspect.isawaitable(outputs):
-                self._record(nid, "started", 1)
+                self._record(nid, "started", attempt)
                 assert self._tg is not None
                 self._tg.start_soon(self._await_first, i, outputs, memo_key, inputs, in_digests)
                 return
@@ -832,7 +878,7 @@ class RunHandle:
         node = self._nodes[i]
         nid = node.id
         executor = self.tracker.executors[executor_name]
-        attempt = 1
+        attempt = self._tries[i]
         while True:
             task = NodeTask(self.id, nid, node.type, resolved.provider, resolved.locator, inputs, node.config, attempt)
             context = NodeContext(self.id, nid, node.type, node.config, attempt, on_progress=self._progress_cb(nid))
@@ -854,6 +900,9 @@ class RunHandle:
                 if problem is not None:
                     raise problem
             except Exception as exc:
+                if self.execution.is_terminal:  # the run was cancelled or failed meanwhile
+                    self._release_slot(i)
+                    return
                 tb = traceback.format_exc()
                 if attempt < policy.retry.attempts and policy.retry.retries(exc):
                     self._errors[i] = (f"{type(exc).__name__}: {exc}", tb)
@@ -861,13 +910,13 @@ class RunHandle:
                     self._record(nid, "failed", attempt, json.dumps({"error": str(exc), "traceback": tb, "retry": True}))
                     self.execution.retry_node(nid, actor="retry-policy")
                     await anyio.sleep(policy.retry.delay_before(attempt + 1))
-                    while not self.execution.is_running:
+                    while not self.execution.is_running:  # paused or waiting for input
                         if self.execution.is_terminal:
                             return
-                        gate = anyio.Event()
-                        self.execution.add_sink(_OneShot(gate))
-                        await gate.wait()
-                    attempt += 1
+                        if self._gate is None:
+                            self._gate = anyio.Event()
+                        await self._gate.wait()
+                    attempt = self._tries[i] = attempt + 1
                     self.execution.node_started(nid)
                     self._record(nid, "started", attempt)
                     continue
@@ -961,8 +1010,7 @@ class RunHandle:
         self._release_slot(i)
         entry, values, digests = encoded
         text = _entry_text(entry)
-        attempt = self.execution.node(self._ids[i]).attempts if self._policy(i).retry.attempts > 1 else 1
-        self._record(self._ids[i], "completed", attempt, '{"o":' + text + "}")
+        self._record(self._ids[i], "completed", self._tries[i], '{"o":' + text + "}")
         if memo_key is not None:
             self.tracker._memo_put(memo_key, self._nodes[i].type, text)
         self._deliver(i, values, digests)
@@ -1000,7 +1048,7 @@ class RunHandle:
         message = f"{type(exc).__name__}: {exc}"
         self._errors[i] = (message, tb)
         self.execution.node_failed(nid, message)
-        self._record(nid, "failed", 0, json.dumps({"error": message, "traceback": tb}))
+        self._record(nid, "failed", self._tries[i], json.dumps({"error": message, "traceback": tb}))
         policy = self._policy(i)
         if policy.optional:
             node = self._nodes[i]
@@ -1132,7 +1180,7 @@ class RunHandle:
             return None
         for port_name, vals in multi.items():
             inputs[port_name] = vals
-            digests[port_name] = self._codec.digest(self._codec.encode(vals)[1]).hex if vals else ""
+            digests[port_name] = str(self._codec.digest(self._codec.encode(vals)[1]))
         return self._defaults(i, inputs, digests)
 
     def _defaults(
@@ -1156,7 +1204,7 @@ class RunHandle:
                     return None
                 if port.default is not None or node.kind is not NodeKind.CONTROL:
                     inputs[port.name] = port.default
-                    digests[port.name] = "default"
+                    digests[port.name] = str(self._codec.digest(self._codec.encode(port.default)[1]))
             elif self._settings.check_values and port.type != "any" and node.kind is not NodeKind.CONTROL:
                 value = inputs[port.name]
                 if not checker_for(port.type)(value):
@@ -1224,14 +1272,3 @@ class RunHandle:
             [node.type, resolved.version, policy.cache_salt, config, sorted(in_digests.items()),
              [p.name for p in node.outputs]]
         )
-
-
-class _OneShot:
-    """An execution sink that sets an event at the next state change (wakes a paused retry)."""
-
-    def __init__(self, event: anyio.Event) -> None:
-        self.event = event
-
-    def emit(self, event: Any) -> None:
-        if getattr(event, "kind", None) is not None and str(event.kind.value) == "state_changed":
-            self.event.set()
