@@ -89,17 +89,29 @@ def load_workflow(service: Any, request: RunRequest) -> tuple[Any, Mapping[str, 
 
 
 def installed_node_types(kernel: Any, service: Any) -> dict[str, list[str]]:
-    """Node type -> ids of the usable plugins providing it, from manifests (nothing imported)
-    and from what active plugins registered."""
+    """Node type -> ids of the usable plugins providing it (sorted; empty when only the name is
+    known). The names are the workflow plugin's ``node_type_lookup()`` (manifests, nothing
+    imported, plus what active plugins registered); providers come from the ``node-type:``
+    slots of usable plugins' manifests and the registered specs."""
+    lookup = service.node_type_lookup()
     found: dict[str, set[str]] = {}
+    if lookup is not None and hasattr(lookup, "__iter__"):  # a set of names, or name -> spec
+        for name in lookup:
+            found.setdefault(name, set())
+        if isinstance(lookup, Mapping):
+            for name, spec in lookup.items():
+                provider = getattr(spec, "provider", None)
+                if provider:
+                    found[name].add(provider)
     for record in kernel.providers("node-type:"):
         for slot in record.manifest.provides:
             if slot.startswith("node-type:"):
                 found.setdefault(slot[len("node-type:") :], set()).add(record.id)
     if "node_types" in kernel.registry_names():
         for spec in kernel.registry("node_types").specs():
+            found.setdefault(spec.name, set())
             if spec.provider:
-                found.setdefault(spec.name, set()).add(spec.provider)
+                found[spec.name].add(spec.provider)
     return {name: sorted(ids) for name, ids in sorted(found.items())}
 
 
@@ -160,6 +172,8 @@ def choose_implementations(
         if _kind(node) not in RUNNABLE_KINDS:
             continue
         candidates = sorted(installed[node.type])
+        if not candidates:  # known by name only: the DAG tracker finds its implementation at run time
+            continue
         pick: Any = None
         if len(candidates) > 1 and caller is not None:
             pick = caller(node_type=node.type, candidates=candidates, node=node, kernel=kernel)
