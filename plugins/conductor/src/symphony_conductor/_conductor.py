@@ -507,7 +507,10 @@ class Conductor:
                     digest = result.nodes[node_id].digests.get("value")
                     run.outputs[node_id] = {"value": value, "digest": digest, **_size(value)}
         except Exception as exc:  # the tracker failed (not a node): the run failed, the conductor lives on
-            run.error = f"{type(exc).__name__}: {exc}"
+            if run.interrupted:  # stopping at kernel shutdown: the checkpoint log keeps it resumable
+                _log().warning("run interrupted at shutdown", run=run.id, error=f"{type(exc).__name__}: {exc}")
+            else:
+                run.error = f"{type(exc).__name__}: {exc}"
         finally:
             run.scope = None
             run.finished = time.time()
@@ -575,6 +578,12 @@ def _finished_payload(run: Run) -> dict[str, Any]:
         "nodes": run.node_rows(),
         "progress": run.execution.progress().to_dict() if run.execution is not None else None,
     }
+
+
+def _log() -> Any:
+    from symphony.commons.log import get_logger
+
+    return get_logger("symphony_conductor")
 
 
 def _recorded_inputs(record: Any) -> dict[str, Any]:
