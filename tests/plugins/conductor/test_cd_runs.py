@@ -271,3 +271,53 @@ async def test_pause_resume_and_cancel_over_a_client_link(store_env: Any, templa
         assert cancelled.payload["run_id"] == second
         run = await kernel.service("conductor").wait(second)
         assert run.state == "cancelled" and run.node_rows()["a"]["state"] == "cancelled"
+
+
+class _Flaky(NodeImplementation):
+    """``test.flaky``: fails while ``broken``; otherwise passes the text on (pure: memoized)."""
+
+    pure = True
+
+    def __init__(self) -> None:
+        self.broken = True
+        self.calls: list[str] = []
+
+    def execute(self, inputs: Any, context: Any) -> dict[str, Any]:
+        self.calls.append(context.node_id)
+        if self.broken and context.node_id == "two":
+            raise RuntimeError("the service is down")
+        return {"text": f"{inputs['text']}+{context.node_id}"}
+
+
+class _FlakyPlugin:
+    def __init__(self) -> None:
+        self.impl = _Flaky()
+
+    @hookimpl
+    def symphony_register_node_types(self, registry: Any) -> None:
+        registry.add(
+            "test.wait",
+            kind="operator",
+            inputs={"text": "text"},
+            outputs={"text": "text"},
+            implementation=self.impl,
+        )
+
+
+async def test_retry_of_a_failed_run_reruns_the_failed_node_only(store_env: Any, templates_env: Any) -> None:
+    plugin = _FlakyPlugin()
+    async with Kernel.open(env="test", plugins=[(_WAIT_MANIFEST, plugin)]) as kernel:
+        conductor: Conductor = await kernel.aservice("conductor")
+        failed = await conductor.run(RunRequest(workflow=_chain("one", "two"), inputs={"document": "x"}))
+        assert failed.state == "failed" and "the service is down" in (failed.error or "")
+        with pytest.raises(NotFoundError):
+            await conductor.retry(failed.id, "nope")
+        plugin.impl.broken = False
+        retried = await conductor.retry(failed.id, "two")
+        await retried.done.wait()
+        assert retried.id == f"{failed.id}.2" and retried.resumed_from == failed.id
+        assert retried.state == "completed" and retried.outputs["result"]["value"] == "x+one+two"
+        assert plugin.impl.calls == ["one", "two", "two"]  # `one` came from the memo
+        with pytest.raises(ConflictError) as done:
+            await conductor.retry(retried.id, "two")
+        assert done.value.code == "conductor.retry.not_failed"
