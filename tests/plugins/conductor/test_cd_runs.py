@@ -321,3 +321,21 @@ async def test_retry_of_a_failed_run_reruns_the_failed_node_only(store_env: Any,
         with pytest.raises(ConflictError) as done:
             await conductor.retry(retried.id, "two")
         assert done.value.code == "conductor.retry.not_failed"
+
+
+async def test_a_run_going_at_kernel_shutdown_is_interrupted_and_resumes(
+    store_env: Any, templates_env: Any
+) -> None:
+    plugin = _WaitPlugin()
+    async with Kernel.open(env="test", plugins=[(_WAIT_MANIFEST, plugin)]) as kernel:
+        conductor: Conductor = await kernel.aservice("conductor")
+        run = await conductor.submit(RunRequest(workflow=_chain("one"), inputs={"document": "x"}))
+        await _until(lambda: plugin.impl.started == ["one"])
+    assert run.done.is_set() and run.interrupted and run.error is None
+    plugin.impl.gate.set()
+    async with Kernel.open(env="test", plugins=[(_WAIT_MANIFEST, plugin)]) as kernel:
+        conductor = await kernel.aservice("conductor")
+        assert conductor.status(run.id)["state"] not in ("completed", "failed", "cancelled")
+        resumed = await conductor.resume(run.id)
+        await resumed.done.wait()
+        assert resumed.state == "completed" and resumed.outputs["result"]["value"] == "x+one"
