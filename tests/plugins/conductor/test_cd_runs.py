@@ -156,18 +156,16 @@ class _Wait(NodeImplementation):
         return {"text": f"{inputs['text']}+{context.node_id}"}
 
 
-class _WaitPlugin:
-    def __init__(self) -> None:
-        self.impl = _Wait()
+class _Plugin:
+    """A test plugin registering ``impl`` as the node type ``test.wait``."""
+
+    def __init__(self, impl: Any) -> None:
+        self.impl = impl
 
     @hookimpl
     def symphony_register_node_types(self, registry: Any) -> None:
         registry.add(
-            "test.wait",
-            kind="operator",
-            inputs={"text": "text"},
-            outputs={"text": "text"},
-            implementation=self.impl,
+            "test.wait", kind="operator", inputs={"text": "text"}, outputs={"text": "text"}, implementation=self.impl
         )
 
 
@@ -219,7 +217,7 @@ async def _until(predicate: Any) -> None:
 
 
 async def test_pause_resume_and_cancel_over_a_client_link(store_env: Any, templates_env: Any) -> None:
-    plugin = _WaitPlugin()
+    plugin = _Plugin(_Wait())
     async with (
         Kernel.open(env="test", plugins=[(_WAIT_MANIFEST, plugin)]) as kernel,
         connect_test_client(kernel) as client,
@@ -289,23 +287,8 @@ class _Flaky(NodeImplementation):
         return {"text": f"{inputs['text']}+{context.node_id}"}
 
 
-class _FlakyPlugin:
-    def __init__(self) -> None:
-        self.impl = _Flaky()
-
-    @hookimpl
-    def symphony_register_node_types(self, registry: Any) -> None:
-        registry.add(
-            "test.wait",
-            kind="operator",
-            inputs={"text": "text"},
-            outputs={"text": "text"},
-            implementation=self.impl,
-        )
-
-
 async def test_retry_of_a_failed_run_reruns_the_failed_node_only(store_env: Any, templates_env: Any) -> None:
-    plugin = _FlakyPlugin()
+    plugin = _Plugin(_Flaky())
     async with Kernel.open(env="test", plugins=[(_WAIT_MANIFEST, plugin)]) as kernel:
         conductor: Conductor = await kernel.aservice("conductor")
         failed = await conductor.run(RunRequest(workflow=_chain("one", "two"), inputs={"document": "x"}))
@@ -326,7 +309,7 @@ async def test_retry_of_a_failed_run_reruns_the_failed_node_only(store_env: Any,
 async def test_a_run_going_at_kernel_shutdown_is_interrupted_and_resumes(
     store_env: Any, templates_env: Any
 ) -> None:
-    plugin = _WaitPlugin()
+    plugin = _Plugin(_Wait())
     async with Kernel.open(env="test", plugins=[(_WAIT_MANIFEST, plugin)]) as kernel:
         conductor: Conductor = await kernel.aservice("conductor")
         run = await conductor.submit(RunRequest(workflow=_chain("one"), inputs={"document": "x"}))
