@@ -40,6 +40,8 @@ KERNEL_DISTRIBUTIONS: frozenset[str] = frozenset(
         "symphony-transport-tcp",
         "symphony-transport-stdio",
         "symphony-workflow",
+        "symphony-artifact-store",
+        "symphony-dag-tracker",
     }
 )
 """The distributions of Symphony itself: their plugins keep their slots, commands and config
