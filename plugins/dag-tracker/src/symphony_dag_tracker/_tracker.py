@@ -352,25 +352,23 @@ class DagTracker:
             raise NotFoundError(f"no run {run_id!r}: checkpoints are off", code="dag.run.not_found")
         return self.log.run(run_id)
 
-    def completed_outputs(self, run_id: str) -> dict[str, dict[str, str]]:
-        """For each node the log records as completed: its output digests (port -> digest)."""
+    def _completed_entries(self, run_id: str) -> dict[str, dict[str, list[Any]]]:
+        """node -> its logged output entries ``{port: [digest, kind, inline]}``, for completed nodes."""
         if self.log is None:
             return {}
-        done: dict[str, dict[str, str]] = {}
-        for rec in self.log.records(run_id):
-            if rec.event == "completed" and rec.node is not None:
-                done[rec.node] = {p: v[0] for p, v in rec.data["o"].items()}
-        return done
+        return {
+            rec.node: rec.data["o"]
+            for rec in self.log.records(run_id)
+            if rec.event == "completed" and rec.node is not None
+        }
+
+    def completed_outputs(self, run_id: str) -> dict[str, dict[str, str]]:
+        """For each node the log records as completed: its output digests (port -> digest)."""
+        return {n: {p: v[0] for p, v in o.items()} for n, o in self._completed_entries(run_id).items()}
 
     def completed_values(self, run_id: str) -> dict[str, dict[str, Any]]:
         """For each node the log records as completed: its output values (read from the store if large)."""
-        if self.log is None:
-            return {}
-        done: dict[str, dict[str, Any]] = {}
-        for rec in self.log.records(run_id):
-            if rec.event == "completed" and rec.node is not None:
-                done[rec.node] = {p: self.load_value(v) for p, v in rec.data["o"].items()}
-        return done
+        return {n: {p: self.load_value(v) for p, v in o.items()} for n, o in self._completed_entries(run_id).items()}
 
     def load_value(self, entry: list[Any]) -> Any:
         """The value of one logged output entry ``[digest, kind, inline]`` (from the store if not inline)."""
