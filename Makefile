@@ -23,7 +23,7 @@ $(STAMP): $(BIN)/python requirements-dev.txt $(addsuffix /pyproject.toml,$(DISTS
 
 install: $(STAMP)  ## create .venv and install every distribution in the repo (editable)
 
-demo: $(STAMP)  ## run the main job: a kernel with every installed plugin, and a scenario through them
+demo: $(STAMP)  ## run the main job: a workflow over this repo's READMEs, live, then again from the memo
 	$(BIN)/python examples/demo.py
 
 test: $(STAMP)  ## run the whole suite (every async test on asyncio and trio)

@@ -1,27 +1,37 @@
 """`make demo`: the main job, end to end, with every plugin installed in this repo.
 
-1. Open a kernel: discover every installed plugin by manifest (nothing imported yet).
-2. Print the plugin table.
-3. Run a short scenario through the plugins' services: text statistics of this repository's
-   README (the example operator plugin), and more as plugins provide it.
+1. Open a kernel: discover every installed plugin by manifest (only the conductor is imported).
+2. Run a real workflow over this repository's READMEs through the conductor
+   (``examples/workflows/readme-report.json``: ``docs.join`` -> ``textstats.analyze``,
+   ``docs.sizes`` and ``markdown.outline`` in parallel, then ``report.compose``), with the live
+   view the ``symphony run`` command uses; print the report it composed.
+3. Run it again with ``symphony run`` (a separate process): every node is ``cached``.
+4. Ask the same conductor over the bus (``run.list``, ``run.status``), as an editor would.
+
+Runs, checkpoints and artifacts go to a fresh data directory, so the first run really runs.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 import sys
+import tempfile
 from pathlib import Path
+from typing import Any
 
 import anyio
 from rich.console import Console
+from rich.live import Live
 from rich.table import Table
 
-from symphony import Kernel, PluginState
-
 ROOT = Path(__file__).resolve().parent.parent
+WORKFLOW = ROOT / "examples" / "workflows" / "readme-report.json"
 console = Console()
 
 
-def plugin_table(kernel: Kernel, title: str) -> Table:
+def plugin_table(kernel: Any, title: str) -> Table:
     table = Table(title=title, title_justify="left")
     for column in ("plugin", "state", "kind", "provides"):
         table.add_column(column)
@@ -36,95 +46,114 @@ def plugin_table(kernel: Kernel, title: str) -> Table:
     return table
 
 
-def readme_prose() -> str:
-    """The README without code blocks and tables: the words a reader meets."""
-    lines, in_code = [], False
-    for line in (ROOT / "README.md").read_text("utf-8").splitlines():
-        if line.startswith("```"):
-            in_code = not in_code
-        elif not in_code and not line.startswith("|"):
-            lines.append(line)
-    return "\n".join(lines)
+def readmes() -> dict[str, str]:
+    """This repository's READMEs: path (relative to the repository) -> text."""
+    paths = [ROOT / "README.md", ROOT / "core" / "README.md", ROOT / "sdk" / "README.md"]
+    paths += sorted(ROOT.glob("plugins/*/README.md")) + sorted(ROOT.glob("examples/extensions/*/README.md"))
+    return {str(p.relative_to(ROOT)): p.read_text("utf-8") for p in paths if p.is_file()}
 
 
-async def scenario_textstats(kernel: Kernel) -> None:
-    console.rule("text statistics (symphony-textstats, an operator written against the SDK)")
-    service = await kernel.aservice("text-stats")
-    stats = service.analyze_file(ROOT / "README.md", root=ROOT)
-    console.print(
-        f"README.md: {stats.lines} lines, {stats.words} words, {stats.characters} characters, "
-        f"~{stats.reading_minutes} min to read"
+async def run_in_process(kernel: Any, docs_file: Path) -> str:
+    """Run the workflow through the conductor, showing the live view; return the run id."""
+    from symphony_conductor import RunRequest, RunView
+
+    console.rule("run 1: the conductor runs the README report (in process, live view)")
+    conductor = await kernel.aservice("conductor")
+    plan = conductor.prepare(
+        RunRequest(workflow=str(WORKFLOW), inputs={"readmes": docs_file.read_text("utf-8")})
     )
-    prose = service.analyze_text(readme_prose(), top=1000)
-    subject = [(w, n) for w, n in prose.top_words if len(w) > 4 and w.isalpha()][:6]
+    console.print(f"plan {plan.run_id}: " + ", ".join(f"{n} -> {p}" for n, p in plan.implementations.items()))
+    view = RunView(plan.run_id, live=console.is_terminal, echo=console.print)
+    with kernel.bus.subscribe("run.#", buffer=10_000, policy="drop-oldest") as events:
+        run = await conductor.submit(plan)
+        with (
+            Live(view.render(), console=console, refresh_per_second=10) if view.live else _nothing() as screen
+        ):
+            while not run.done.is_set():
+                with anyio.move_on_after(0.1):
+                    msg = await events.receive()
+                    view.feed(msg.type, msg.payload)
+                if screen is not None:
+                    screen.update(view.render())
+            while (msg := events.receive_nowait()) is not None:
+                view.feed(msg.type, msg.payload)
+            if screen is not None:
+                screen.update(view.render())
+    for line in view.summary_lines():
+        console.print(line, highlight=False, markup=False)
+    if run.state != "completed":
+        raise SystemExit(f"run 1 {run.state}: {run.error}")
+    console.rule("the report (output node `report`)")
+    console.print(run.outputs["report"]["value"], highlight=False, markup=False)
+    return str(run.id)
+
+
+class _nothing:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+def run_with_cli(docs_file: Path, env: dict[str, str]) -> None:
+    """The same run again through `symphony run` in its own process: everything comes from the memo."""
+    console.rule("run 2: `symphony run` again, same inputs -> every operator cached (from the memo)")
+    command = [
+        str(Path(sys.executable).with_name("symphony")),
+        "run",
+        str(WORKFLOW),
+        "--input",
+        f"readmes=@{docs_file}",
+    ]
     console.print(
-        "README.md prose, most common words of 5+ letters: "
-        + ", ".join(f"{w} ({n})" for w, n in subject),
-        highlight=False,
+        "$ symphony run examples/workflows/readme-report.json --input readmes=@docs.json", markup=False
     )
+    sys.stdout.flush()
+    proc = subprocess.run(command, env=env, timeout=120, check=False)
+    if proc.returncode != 0:
+        raise SystemExit(f"`symphony run` exited with {proc.returncode}")
 
 
-async def scenario_workflow(kernel: Kernel) -> None:
-    console.rule("a melody (symphony-workflow): load, validate against the installed node types, analyse")
-    workflows = await kernel.aservice("workflow")
-    melody = workflows.load(ROOT / "examples" / "workflows" / "text-report.json")
-    report = workflows.validate(melody)
-    console.print(
-        f"{melody.name!r}: {len(melody.nodes)} nodes, valid={report.valid}, "
-        f"{len(report.errors)} errors, {len(report.warnings)} warnings"
-    )
-    console.print(workflows.render(melody, "text"), highlight=False)
-    from symphony_workflow import levels
-
-    console.print("parallel levels: " + " | ".join(", ".join(level) for level in levels(melody)))
-    binary = workflows.to_binary(melody)
-    console.print(f"JSON {len(workflows.dumps(melody))} bytes, binary {len(binary)} bytes")
-
-
-async def scenario_bus(kernel: Kernel) -> None:
-    console.rule("the bus: a service behind a request handler, reached over a real Unix socket")
-    import tempfile
-
-    from symphony.commons.errors import SymphonyError
+async def ask_over_the_bus(kernel: Any, first_run: str) -> None:
+    """The bus API an editor uses: run.list and run.status, through a real client link."""
     from symphony_bus_remote import BusClient, BusServer
 
-    stats = await kernel.aservice("text-stats")
-
-    async def analyse(msg):  # a request handler: payload in, payload out, errors cross as themselves
-        return stats.analyze_file(msg.payload["path"], root=ROOT).to_dict()
-
-    kernel.bus.handle("demo.textstats.analyse", analyse)
-    with tempfile.TemporaryDirectory(prefix="sy-") as tmp:
-        async with BusServer(kernel.bus, f"unix://{tmp}/bus.sock", kernel=kernel) as server:
-            console.print(f"serving on {server.url}")
-            async with BusClient.connect(server.url, reconnect=False) as client:
-                reply = await client.request("demo.textstats.analyse", {"path": "README.md"}, timeout=5)
-                console.print(f"reply: {reply.payload['words']} words in README.md")
-                try:
-                    await client.request("demo.textstats.analyse", {"path": "/etc/passwd"}, timeout=5)
-                except SymphonyError as err:
-                    console.print(
-                        f"error crossed the socket as {type(err).__name__} ({err.code}): {err.message}",
-                        markup=False,
-                    )
-                async with kernel.bus.subscribe("demo.#") as sub:
-                    await client.send("demo.tick", {"n": 1})
-                    event = await sub.receive(timeout=5)
-                    console.print(
-                        f"event from the client reached the kernel's bus: {event.type} {event.payload}"
-                    )
-    console.print(f"bus metrics: {kernel.bus.metrics.snapshot()['counters']}")
+    console.rule("the bus: run.list and run.status through a client link (what an editor does)")
+    async with BusServer(kernel.bus, "memory://demo-conductor", kernel=kernel) as server:
+        assert server.url is not None
+        async with BusClient.connect(server.url, reconnect=False) as client:
+            listing = (await client.request("run.list", {}, timeout=10)).payload
+            for row in listing[:3]:
+                console.print(f"run.list: {row['run_id']} {row['workflow']} {row['state']}", markup=False)
+            status = (await client.request("run.status", {"run_id": first_run}, timeout=10)).payload
+            cached = sum(1 for n in status["nodes"].values() if n.get("cached"))
+            console.print(
+                f"run.status {first_run}: {status['state']}, {len(status['nodes'])} nodes, {cached} cached",
+                markup=False,
+            )
 
 
 async def main() -> int:
+    from symphony import Kernel, PluginState
+
     async with Kernel.open(overrides={"logging": {"level": "warning"}}) as kernel:
         console.print(
-            plugin_table(kernel, f"Discovered plugins (index: {kernel.index_status}) — none imported yet")
+            plugin_table(
+                kernel, f"Discovered plugins (index: {kernel.index_status}) — only the conductor imported"
+            )
         )
-        await scenario_textstats(kernel)
-        await scenario_workflow(kernel)
-        await scenario_bus(kernel)
-        console.print(plugin_table(kernel, "After the scenario — only what was used got activated"))
+        with tempfile.TemporaryDirectory(prefix="symphony-demo-docs-") as tmp:
+            docs_file = Path(tmp) / "docs.json"
+            docs = readmes()
+            docs_file.write_text(json.dumps(docs), "utf-8")
+            console.print(
+                f"{len(docs)} READMEs, {sum(len(t) for t in docs.values())} characters -> {docs_file.name}"
+            )
+            first = await run_in_process(kernel, docs_file)
+            await anyio.to_thread.run_sync(run_with_cli, docs_file, dict(os.environ))
+            await ask_over_the_bus(kernel, first)
+        console.print(plugin_table(kernel, "After the runs — only what was used got activated"))
         failures = [
             r
             for r in kernel.plugins
@@ -136,4 +165,7 @@ async def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(anyio.run(main))
+    with tempfile.TemporaryDirectory(prefix="symphony-demo-") as data:
+        os.environ["SYMPHONY_DATA_DIR"] = data  # a fresh store, so the first run really runs
+        code = anyio.run(main)
+    sys.exit(code)

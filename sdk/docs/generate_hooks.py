@@ -23,6 +23,11 @@ SOURCES = (
         "the workflow plugin (`symphony-workflow`)",
         'added when the workflow plugin is activated; implementers list `requires = ["symphony-workflow"]`',
     ),
+    (
+        "symphony_conductor.hookspecs",
+        "the conductor (`symphony-conductor`)",
+        'added when the conductor is activated (at kernel start); implementers list `requires = ["symphony-conductor"]`',
+    ),
 )
 COMMAND = "python sdk/docs/generate_hooks.py"
 _ROLE = re.compile(r":(?:func|class|meth|data|attr|mod):`~?([^`]+)`")

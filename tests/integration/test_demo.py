@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def test_demo_runs_end_to_end() -> None:
+def test_demo_runs_the_report_then_takes_every_operator_from_the_memo(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, str(ROOT / "examples" / "demo.py")],
         capture_output=True,
@@ -18,17 +19,22 @@ def test_demo_runs_end_to_end() -> None:
         check=False,
         env={
             "COLUMNS": "160",
-            "PATH": "/usr/bin:/bin",
-            "HOME": str(ROOT),
+            "PATH": str(Path(sys.executable).parent) + ":/usr/bin:/bin",
+            "HOME": str(tmp_path),
             "SYMPHONY_ENV": "test",
-            "SYMPHONY_CACHE_DIR": str(ROOT / ".venv" / "demo-cache"),
-            "SYMPHONY_USER_CONFIG": str(ROOT / ".venv" / "no-user-config.toml"),
+            "SYMPHONY_CACHE_DIR": str(tmp_path / "cache"),
+            "SYMPHONY_CONFIG_DIR": str(tmp_path / "config"),
+            "SYMPHONY_USER_CONFIG": str(tmp_path / "no-user-config.toml"),
         },
     )
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert "symphony-textstats" in proc.stdout
-    assert "README.md:" in proc.stdout
-    (words,) = [line for line in proc.stdout.splitlines() if "most common words" in line]
-    top = [w.split(" (")[0] for w in words.split(": ", 1)[1].split(", ")]
-    assert "symphony" in top and "plugin" in top
-    assert all(w.isalpha() for w in top), top  # words that say what the tool is for, not 0, 1, ms
+    out = proc.stdout
+    assert proc.returncode == 0, out[-3000:] + proc.stderr[-3000:]
+    first, second = re.findall(r"^run (\w+) completed in [\d.]+ s: (.*)$", out, re.MULTILINE)
+    assert first[1] == "8 completed"  # the first run executes every node
+    assert second[1] == "8 completed (5 cached)"  # the second takes the five operators from the memo
+    for node in ("prose", "sizes", "outline", "stats", "compose"):
+        assert f"  {node}: completed" in out and f"  {node}: cached" in out
+    assert re.search(r"^# \d+ documents, \d+ words of prose$", out, re.MULTILINE)
+    assert "| README.md |" in out and "| plugins/conductor/README.md |" in out
+    assert f"run.status {first[0]}: completed, 8 nodes, 0 cached" in out
+    assert "symphony-dag-tracker" in out and "symphony-demo-ops" in out

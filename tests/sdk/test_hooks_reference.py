@@ -12,6 +12,7 @@ import pytest
 
 import symphony_sdk
 from symphony import hookspecs as kernel_specs
+from symphony_conductor import hookspecs as conductor_specs
 from symphony_workflow import hookspecs as workflow_specs
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -19,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 
 HOOKS = [
     (name, fn)
-    for module in (kernel_specs, workflow_specs)
+    for module in (kernel_specs, workflow_specs, conductor_specs)
     for name, fn in vars(module).items()
     if name.startswith("symphony_") and inspect.isfunction(fn) and hasattr(fn, "symphony_spec")
 ]

@@ -35,6 +35,7 @@ from symphony.plugins.states import PluginRecord, PluginState
 from symphony.services import CommandRegistry, ServiceRegistry
 from symphony_sdk.cli import current_kernel
 from symphony_sdk.manifest import ManifestReport, check_manifest, manifest_path_of
+from symphony_sdk.nodes import Instrument, NodeContext, NodeImplementation, ResourceEstimate
 from symphony_sdk.operator import Operator
 
 if TYPE_CHECKING:
@@ -61,11 +62,14 @@ __all__ = [
     "CodecRegistry",
     "CommandRegistry",
     "ConfigError",
+    "Instrument",
     "Kernel",
     "Manifest",
     "ManifestReport",
     "Message",
     "MessageTypeRegistry",
+    "NodeContext",
+    "NodeImplementation",
     "NotFoundError",
     "Operator",
     "PermissionDeniedError",
@@ -73,6 +77,7 @@ __all__ = [
     "PluginRecord",
     "PluginState",
     "PreValidationError",
+    "ResourceEstimate",
     "ServiceRegistry",
     "SymphonyError",
     "TransportRegistry",

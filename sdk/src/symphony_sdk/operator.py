@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping
+import inspect
+from collections.abc import Awaitable, Mapping
 from typing import Any, ClassVar
 
 from symphony.commons.errors import ValidationError
+from symphony_sdk.nodes import NodeContext, NodeImplementation
 
 __all__ = ["Operator"]
 
 
-class Operator(abc.ABC):
+class Operator(NodeImplementation):
     """Subclass, set ``name`` and the JSON Schemas, and implement :meth:`process`.
 
     :meth:`run` validates the inputs, calls :meth:`process`, and validates the outputs, so a
-    bad call fails with a :class:`ValidationError` naming the offending path.
+    bad call fails with a :class:`ValidationError` naming the offending path. ``process`` may
+    also be an ``async`` method (then call :meth:`arun`). As a workflow node implementation
+    (:meth:`execute`) an operator is ``pure`` by default, so its results are memoized.
 
     >>> class Upper(Operator):
     ...     name = "text.upper"
@@ -31,18 +35,40 @@ class Operator(abc.ABC):
     input_schema: ClassVar[Mapping[str, Any]] = {"type": "object"}
     output_schema: ClassVar[Mapping[str, Any]] = {"type": "object"}
 
+    pure: ClassVar[bool] = True
+
     _validators: ClassVar[dict[tuple[type, str], Any]] = {}
 
     @abc.abstractmethod
-    def process(self, inputs: Mapping[str, Any]) -> Mapping[str, Any]:
-        """Do the work: map validated inputs to outputs."""
+    def process(self, inputs: Mapping[str, Any]) -> Mapping[str, Any] | Awaitable[Mapping[str, Any]]:
+        """Do the work: map validated inputs to outputs (a plain or an ``async`` method)."""
 
     def run(self, inputs: Mapping[str, Any]) -> Mapping[str, Any]:
         """Validate ``inputs``, process them, validate and return the outputs."""
         self._check("input", inputs)
         outputs = self.process(inputs)
+        if inspect.isawaitable(outputs):
+            close = getattr(outputs, "close", None)
+            if close is not None:
+                close()
+            raise TypeError(f"{self.name or type(self).__name__}.process is async: call arun()")
         self._check("output", outputs)
         return outputs
+
+    async def arun(self, inputs: Mapping[str, Any]) -> Mapping[str, Any]:
+        """Like :meth:`run`, awaiting ``process`` if it is ``async``."""
+        self._check("input", inputs)
+        outputs = self.process(inputs)
+        if inspect.isawaitable(outputs):
+            outputs = await outputs
+        self._check("output", outputs)
+        return outputs
+
+    def execute(self, inputs: Mapping[str, Any], context: NodeContext) -> Any:
+        """Run as a workflow node: :meth:`run`, or :meth:`arun` when ``process`` is ``async``."""
+        if inspect.iscoroutinefunction(self.process):
+            return self.arun(inputs)
+        return self.run(inputs)
 
     def describe(self) -> dict[str, Any]:
         """Name, summary and schemas, for registries and UIs."""

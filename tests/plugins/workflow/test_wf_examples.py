@@ -13,7 +13,7 @@ from symphony_workflow import TemplateLibrary, dumps, load, loads, render, to_bi
 
 from .conftest import EXAMPLE_FILES, REPO, TEMPLATES
 
-KNOWN = {"textstats.analyze"}
+KNOWN = {"textstats.analyze", "docs.join", "docs.sizes", "markdown.outline", "report.compose"}
 """The node types the repository installs (the textstats example extension)."""
 
 

@@ -839,6 +839,8 @@ class Execution:
         actor: str = "system",
     ) -> None:
         self._seq += 1
+        if not self._sinks:
+            return
         event = ExecutionEvent(
             kind, self.id, self.workflow.id, self._seq, self._clock(), node_id, dict(data or {}), actor
         )

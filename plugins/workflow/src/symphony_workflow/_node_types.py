@@ -17,6 +17,7 @@ operators it can run::
             inputs={"text": "text"},
             outputs={"chunks": "list[text]"},
             summary="Split text into chunks.",
+            implementation=SplitText(),   # an symphony_sdk Operator or Instrument
         )
 
 Each type should also be declared in the plugin's manifest, its name as a slot and its ports in
@@ -98,6 +99,9 @@ class NodeTypeSpec:
     outputs: Mapping[str, str] = attrs.field(factory=dict, converter=_frozen_ports)
     summary: str = ""
     provider: str | None = None
+    implementation: Any = attrs.field(default=None, eq=False, repr=False)
+    """What runs the node (an ``symphony_sdk`` ``Operator``/``Instrument``); ``None`` for metadata only."""
+
     source: str | None = attrs.field(default=None, eq=False)
     """Where it was declared: the manifest file for a spec read from one, else ``None``."""
 
@@ -151,8 +155,13 @@ class NodeTypeRegistry:
         outputs: Mapping[str, str] | None = None,
         summary: str = "",
         provider: str | None = None,
+        implementation: Any = None,
     ) -> NodeTypeSpec:
         """Register ``type_name``; returns its spec.
+
+        ``implementation`` is what executes the node (an object with an ``execute(inputs,
+        context)`` method, e.g. an ``symphony_sdk.Operator`` or ``Instrument``); without one the
+        type is metadata only and a run reaching it fails naming the type.
 
         Raises :class:`ValidationError` for a malformed name, kind or port mapping and
         :class:`ConflictError` (naming both providers) if the name is already registered.
@@ -178,9 +187,22 @@ class NodeTypeRegistry:
                 code="node_types.invalid_summary",
                 context={"type": type_name},
             )
+        if implementation is not None and not callable(getattr(implementation, "execute", None)):
+            raise ValidationError(
+                f"implementation of node type {type_name!r} has no execute(inputs, context) method",
+                code="node_types.invalid_implementation",
+                context={"type": type_name, "implementation": type(implementation).__name__},
+                hint="subclass symphony_sdk.Operator or symphony_sdk.Instrument",
+            )
         who = provider if provider is not None else self.current_plugin
         spec = NodeTypeSpec(
-            name=type_name, kind=str(kind), inputs=ports_in, outputs=ports_out, summary=summary, provider=who
+            name=type_name,
+            kind=str(kind),
+            inputs=ports_in,
+            outputs=ports_out,
+            summary=summary,
+            provider=who,
+            implementation=implementation,
         )
         if self._declared is not None and who is not None:
             _check_declared(spec, self._declared(type_name, who))

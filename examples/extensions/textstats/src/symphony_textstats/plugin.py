@@ -31,8 +31,10 @@ def symphony_register_services(registry: ServiceRegistry, kernel: Kernel) -> Non
 
 
 @hookimpl
-def symphony_register_node_types(registry: NodeTypeRegistry) -> None:
-    """Provide the ``textstats.analyze`` workflow node type (as its manifest declares it)."""
+def symphony_register_node_types(registry: NodeTypeRegistry, kernel: Kernel | None) -> None:
+    """Provide the ``textstats.analyze`` workflow node type (as its manifest declares it), run by
+    :class:`TextStatsOperator`."""
+    section = kernel.config.section("textstats") if kernel is not None else {}
     registry.add(
         "textstats.analyze",
         kind="operator",
@@ -40,6 +42,7 @@ def symphony_register_node_types(registry: NodeTypeRegistry) -> None:
         outputs={"stats": "json"},
         summary=TextStatsOperator.summary,
         provider="symphony-textstats",
+        implementation=TextStatsOperator(TextStats(**section)),
     )
 
 

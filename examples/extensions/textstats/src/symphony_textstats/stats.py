@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 import attrs
 
 from symphony.commons.fs import read_text
-from symphony_sdk import Operator
+from symphony_sdk import NodeContext, Operator
 
 __all__ = ["Stats", "TextStats", "TextStatsOperator"]
 
@@ -109,3 +109,12 @@ class TextStatsOperator(Operator):
     def process(self, inputs: Mapping[str, Any]) -> Mapping[str, Any]:
         """Analyse ``inputs["text"]``; the statistics go out through the ``stats`` port."""
         return {"stats": self.service.analyze_text(inputs["text"], top=inputs.get("top")).to_dict()}
+
+    def execute(self, inputs: Mapping[str, Any], context: NodeContext) -> Mapping[str, Any]:
+        """Run as the ``textstats.analyze`` node: port ``text`` in, port ``stats`` out (``top`` from
+        the input port, else from the node's config)."""
+        args = dict(inputs)
+        top = context.config.get("top")
+        if "top" not in args and top is not None:
+            args["top"] = top
+        return self.run(args)
