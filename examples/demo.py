@@ -33,15 +33,17 @@ console = Console()
 
 def plugin_table(kernel: Any, title: str) -> Table:
     table = Table(title=title, title_justify="left")
-    for column in ("plugin", "state", "kind", "provides"):
+    table.add_column("plugin", no_wrap=True)  # ids are never cut
+    for column in ("state", "kind"):
         table.add_column(column)
+    table.add_column("provides", overflow="fold")
     for record in kernel.plugins:
         colour = {"active": "green", "discovered": "cyan"}.get(record.state.value, "red")
         table.add_row(
             record.id,
             f"[{colour}]{record.state.value}[/{colour}]",
             record.manifest.kind if record.manifest else "",
-            ", ".join(record.manifest.provides) if record.manifest else "",
+            "\n".join(record.manifest.provides) if record.manifest else "",
         )
     return table
 
