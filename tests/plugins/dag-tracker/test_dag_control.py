@@ -202,3 +202,17 @@ async def test_a_retry_waits_while_the_run_is_paused(tracker: DagTracker, tmp_pa
         assert lines(log) == ["b:1"]  # the second attempt waits for resume
         handle.resume()
     assert handle.result is not None and handle.result.ok and lines(log) == ["b:1", "b:2"]
+
+
+async def test_a_process_timeout_fails_the_other_nodes_of_the_pool_instead_of_hanging(tmp_path: Path, registry) -> None:
+    tracker = DagTracker(tmp_path / "s", node_types=registry, settings=TrackerSettings(fail_fast=False))
+    wf = Workflow("pp", nodes=[
+        Node.operator("p1", "slow.process", config={"i": 1, "policy": {"timeout": 3}}),
+        Node.operator("p2", "slow.process", config={"i": 2}),
+    ])
+    with anyio.fail_after(60):
+        result = await tracker.run(wf)
+    await tracker.aclose()
+    assert result.state == "failed"
+    assert "timed out" in result.nodes["p1"].error
+    assert "worker pool was stopped" in result.nodes["p2"].error

@@ -141,6 +141,7 @@ class ProcessExecutor:
         self.max_workers = max_workers
         self._pool: Any = None
         self._lock = threading.Lock()
+        self._waiting: dict[int, tuple[threading.Event, list[Any]]] = {}
 
     def _get_pool(self) -> Any:
         with self._lock:
@@ -167,6 +168,9 @@ class ProcessExecutor:
             outcome.append(value)
             done.set()
 
+        key = id(done)
+        with self._lock:
+            self._waiting[key] = (done, outcome)
         pool.apply_async(
             _worker.run_task,
             (task.provider, task.locator, task.node_type, dict(task.inputs), dict(task.config),
@@ -181,6 +185,9 @@ class ProcessExecutor:
             if not done.is_set():
                 self._terminate()
             raise
+        finally:
+            with self._lock:
+                self._waiting.pop(key, None)
         value = outcome[0]
         if isinstance(value, BaseException):
             raise value
@@ -190,11 +197,19 @@ class ProcessExecutor:
         return NodeResult(payload)
 
     def _terminate(self) -> None:
+        """Kill the workers; every other task still waiting on this pool fails (it can be retried)."""
         with self._lock:
             pool, self._pool = self._pool, None
+            others = list(self._waiting.values())
         if pool is not None:
             pool.terminate()
             pool.join()
+        from symphony_dag_tracker._worker import WorkerError
+
+        for done, outcome in others:
+            if not done.is_set():
+                outcome.append(WorkerError("the worker pool was stopped to cancel another node"))
+                done.set()
 
     async def aclose(self) -> None:
         """Stop the worker processes."""
