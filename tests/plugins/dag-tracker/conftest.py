@@ -26,8 +26,3 @@ def tracker(tmp_path: Path, registry: NodeTypeRegistry) -> Iterator[DagTracker]:
         yield t
     finally:
         t.close()
-
-
-def lines(path: Path) -> list[str]:
-    """The lines a node appended to ``path`` (none if it does not exist)."""
-    return path.read_text().splitlines() if path.exists() else []

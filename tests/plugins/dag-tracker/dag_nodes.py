@@ -6,6 +6,7 @@ import os
 import time
 from collections.abc import AsyncIterator, Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -211,3 +212,8 @@ def diamond_layers(layers: int, width: int, log: str | None = None) -> Workflow:
                 edges.append(Edge.data(f"n{layer - 1}_{w}", "sum", nid, "a"))
                 edges.append(Edge.data(f"n{layer - 1}_{(w + 1) % width}", "sum", nid, "b"))
     return Workflow("layers", nodes=nodes, edges=edges, id="00000000-0000-4000-8000-000000000002", created=CREATED)
+
+
+def lines(path: Path) -> list[str]:
+    """The lines a node appended to ``path`` (none if it does not exist)."""
+    return path.read_text().splitlines() if path.exists() else []

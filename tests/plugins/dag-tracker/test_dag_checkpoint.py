@@ -17,7 +17,7 @@ import attrs
 import dag_nodes
 import dag_runner
 import pytest
-from conftest import lines
+from dag_nodes import lines
 
 from symphony.commons.errors import ConflictError, NotFoundError
 from symphony_dag_tracker import CheckpointError, DagTracker

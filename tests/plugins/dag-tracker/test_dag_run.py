@@ -7,7 +7,7 @@ from pathlib import Path
 import attrs
 import dag_nodes
 import pytest
-from conftest import lines
+from dag_nodes import lines
 
 from symphony.commons.errors import NotFoundError, ValidationError
 from symphony_dag_tracker import DagTracker, TrackerSettings
