@@ -79,7 +79,7 @@ def prepare_root(root: Path) -> Path:
         except OSError as exc:
             raise _os_error(exc, root, "write to the artifact store root") from exc
         os.close(fd)
-        os.unlink(probe)
+        unlink_quiet(probe)  # another process's recovery may have taken it already
     except SymphonyError as err:
         err.context.setdefault("root", str(root))
         if err.hint is None:
