@@ -1,20 +1,6 @@
 """The in-process message bus: pub/sub, request/response routing, endpoints, health, metrics.
 
-::
-
-    from symphony.bus import Bus, Message
-
-    async with Bus() as bus:
-        async def greet(msg: Message) -> dict:
-            return {"text": f"hello {msg.payload['name']}"}
-
-        bus.handle("demo.greet", greet)
-        reply = await bus.request("demo.greet", {"name": "Ada"})
-        assert reply.payload == {"text": "hello Ada"}
-
-        async with bus.subscribe("demo.#") as sub:
-            await bus.publish(Message("demo.tick", {"n": 1}))
-            msg = await sub.receive()
+The package README shows a complete example.
 
 Publish/subscribe
 -----------------
@@ -109,14 +95,10 @@ ENDPOINT_HEALTH = "bus.endpoint.health"
 _perf_counter = time.perf_counter
 
 
-def _get_logger(name: str) -> Any:
-    try:
-        from symphony.commons.log import get_logger
-    except ImportError:  # commons logging not installed yet: plain structlog
-        import structlog
-
-        return structlog.get_logger(name)
-    return get_logger(name)
+def _unknown_endpoint(name: str, type: str) -> NotFoundError:
+    return NotFoundError(
+        f"no endpoint named {name!r}", code="bus.unknown_endpoint", context={"endpoint": name, "type": type}
+    )
 
 
 def _is_async_callable(fn: Any) -> bool:
@@ -149,7 +131,9 @@ class Bus:
             else MessageTypeRegistry(unknown=self.config.unknown_message_types)
         )
         self.transports: TransportRegistry = transports if transports is not None else TransportRegistry()
-        self._log = _get_logger("symphony.bus")
+        from symphony.commons.log import get_logger
+
+        self._log = get_logger("symphony.bus")
         self._trie: TopicTrie[Subscription] = TopicTrie()
         self._traffic: TopicTrie[Subscription] = TopicTrie()  # traffic subscriptions
         self._tapped = 0  # how many are open: the hot paths test only this
@@ -513,14 +497,7 @@ class Bus:
             if endpoint is None:
                 self.metrics.requests += 1
                 self.metrics.errors += 1
-                return self._refuse(
-                    msg,
-                    NotFoundError(
-                        f"no endpoint named {to!r}",
-                        code="bus.unknown_endpoint",
-                        context={"endpoint": to, "type": msg.type},
-                    ),
-                )
+                return self._refuse(msg, _unknown_endpoint(to, msg.type))
             return await self._run(msg, None, endpoint, timeout, checkpoint, scoped)
         route = self.router.route_one(msg.type, self._available)
         if route is None:
@@ -590,13 +567,7 @@ class Bus:
             if route.endpoint is not None:
                 endpoint = self.endpoints.find(route.endpoint)
                 if endpoint is None:
-                    replies[index] = msg.fail(
-                        NotFoundError(
-                            f"no endpoint named {route.endpoint!r}",
-                            code="bus.unknown_endpoint",
-                            context={"endpoint": route.endpoint, "type": type},
-                        )
-                    )
+                    replies[index] = msg.fail(_unknown_endpoint(route.endpoint, type))
                     return
                 replies[index] = await self._run(msg, None, endpoint, timeout)
             else:

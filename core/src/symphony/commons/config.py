@@ -13,20 +13,8 @@ Layers, later wins:
 Tables merge key by key at every depth; any other value (arrays included) replaces the one
 below it. Missing files are skipped silently.
 
-**Environments** (``SYMPHONY_ENV``, default ``development``) and the packaged profiles:
-
-- ``development``: ``debug.duck_debugging = true`` so :func:`symphony.commons.debug.duck`
-  prints while you work; everything else at its default (level ``info``, format ``auto``).
-- ``test``: ``logging.level = "debug"``, ``logging.format = "compact"`` (no colours in CI
-  logs), ``fs.max_file_size`` = 10 MiB, duck debugging off.
-- ``production``: ``logging.level = "warning"``, ``logging.console = false``,
-  ``fs.max_file_size`` = 1 GiB, duck debugging off. ``logging.file`` / ``logging.json_file``
-  stay null because no path suits every machine: set them in the config dir or the user file.
-  With no output configured at all, :func:`symphony.commons.log.configure_logging` still sends
-  errors to stderr as a last resort.
-- ``default.toml`` holds no values: the schemas' defaults are the base profile (so
-  :meth:`Config.source_of` reports ``"default"`` for them); it exists so every environment has
-  the same layer list and as a documented place for shared overrides.
+**Environments** (``SYMPHONY_ENV``, default ``development``; see :data:`ENVIRONMENTS`) pick
+the packaged profile ``profiles/<env>.toml``; each profile file says what it sets.
 
 **Environment variables.** ``SYMPHONY_LOGGING__LEVEL=debug`` sets ``logging.level``;
 ``SYMPHONY_KERNEL__HOOK_POLICY__SYMPHONY_STARTUP=isolate`` sets a nested key. Names are
@@ -295,15 +283,8 @@ def _known_keys(schema: Any) -> list[str]:
     return [str(k) for k in props] if isinstance(props, Mapping) else []
 
 
-def _check_known(layer: Mapping[str, Any], schemas: Mapping[str, Any], source: str) -> None:
-    """Raise ``config.unknown_key`` for the first section or key the schemas do not allow."""
-    for section, value in layer.items():
-        if section not in schemas:
-            raise _unknown_key(source, str(section), list(schemas))
-        _check_known_in(value, schemas[section], str(section), source)
-
-
 def _check_known_in(value: Any, schema: Any, prefix: str, source: str) -> None:
+    """Raise ``config.unknown_key`` for the first key under ``prefix`` that ``schema`` does not allow."""
     if not isinstance(value, Mapping):
         return
     for key, sub in value.items():
@@ -1099,7 +1080,7 @@ def load_config(
             if not adopt(section, source):
                 raise _unknown_key(source, section, list(all_schemas))
             try:
-                _check_known({section: layer[raw_section]}, all_schemas, source)
+                _check_known_in(layer[raw_section], all_schemas[section], section, source)
             except ConfigError as exc:
                 if not lenient(section):
                     raise
@@ -1346,21 +1327,18 @@ def set_user_value(
     with _editing(real):
         doc = _load_user_doc(real)
         before = _file_problems(_plain(doc.unwrap()), all_schemas, source)
-        container: Any = doc
-        for part in parts[:-1]:
-            child = container.get(part)
-            if not isinstance(child, MutableMapping):
-                container[part] = tomlkit.table()
-                child = container[part]
-            container = child
-        last = parts[-1]
         if value is None:
-            if last in container:
-                del container[last]
-            _prune_empty(doc, parts[:-1])
+            _remove_key(doc, parts)
         else:
+            container: Any = doc
+            for part in parts[:-1]:
+                child = container.get(part)
+                if not isinstance(child, MutableMapping):
+                    container[part] = tomlkit.table()
+                    child = container[part]
+                container = child
             try:
-                container[last] = value
+                container[parts[-1]] = value
             except (TypeError, ValueError) as exc:  # tomlkit cannot represent the value
                 raise ConfigError(
                     f"{source}: {dotted_key}: cannot write {_short(value, 80)} to TOML: {exc}",
@@ -1371,6 +1349,20 @@ def set_user_value(
         _refuse_worse(before, after, dotted_key, source)
         _write_user_doc(real, doc)
     return path
+
+
+def _remove_key(doc: Any, parts: list[str]) -> bool:
+    """Delete the key at ``parts`` and the tables it leaves empty; False when it is absent."""
+    container: Any = doc
+    for part in parts[:-1]:
+        container = container.get(part)
+        if not isinstance(container, MutableMapping):
+            return False
+    if parts[-1] not in container:
+        return False
+    del container[parts[-1]]
+    _prune_empty(doc, parts[:-1])
+    return True
 
 
 def _prune_empty(doc: Any, parts: list[str]) -> None:
@@ -1412,14 +1404,6 @@ def unset_user_value(
         return path
     with _editing(real):
         doc = _load_user_doc(real)
-        container: Any = doc
-        for part in parts[:-1]:
-            container = container.get(part)
-            if not isinstance(container, MutableMapping):
-                return path
-        if parts[-1] not in container:
-            return path
-        del container[parts[-1]]
-        _prune_empty(doc, parts[:-1])
-        _write_user_doc(real, doc)
+        if _remove_key(doc, parts):
+            _write_user_doc(real, doc)
     return path
