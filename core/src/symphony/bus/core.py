@@ -4,15 +4,11 @@ The package README shows a complete example.
 
 Publish/subscribe
 -----------------
-``subscribe(pattern)`` takes the wildcards of :mod:`symphony.bus.topics` (``*`` = exactly one
-segment, ``#`` = zero or more). Each subscription is a bounded queue with a backpressure policy,
-``"wait"`` (publishers wait for room) or ``"drop-oldest"`` (the oldest message is dropped and
-counted) -- see :mod:`symphony.bus.subscription`. ``subscribe_callback(pattern, fn)`` calls a
-plain function inline or runs an ``async def`` one in a worker task. ``await publish(msg)``
-delivers to every matching subscription and returns how many matched; ``publish_nowait``
-never waits. ``subscribe(pattern, traffic=True)`` watches everything of a matching type that
-passes through the bus -- requests and their answers as well as events -- without ever
-slowing it (what ``symphony bus monitor`` shows).
+``subscribe(pattern)`` returns a bounded queue (its wildcards: :mod:`symphony.bus.topics`; its
+backpressure policies and ``traffic=True``: :mod:`symphony.bus.subscription`).
+``subscribe_callback(pattern, fn)`` calls a plain function inline or runs an ``async def`` one
+in a worker task. ``await publish(msg)`` returns how many subscriptions matched;
+``publish_nowait`` never waits.
 
 Request/response
 ----------------
