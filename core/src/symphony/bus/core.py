@@ -61,6 +61,7 @@ from typing import Any
 
 import anyio
 import anyio.lowlevel
+import attrs
 from anyio.abc import TaskGroup, TaskStatus
 
 from symphony.bus.config import BusConfig
@@ -547,19 +548,7 @@ class Bus:
         replies: list[Message | None] = [None] * len(routes)
 
         async def ask(index: int, route: Route) -> None:
-            msg = (
-                base
-                if index == 0
-                else Message(
-                    base.type,
-                    base.payload,
-                    id=new_id(),
-                    kind=REQUEST,
-                    version=version,
-                    timestamp=base.timestamp,
-                    headers=dict(base.headers),
-                )
-            )
+            msg = base if index == 0 else attrs.evolve(base, id=new_id(), headers=dict(base.headers))
             if route.endpoint is not None:
                 endpoint = self.endpoints.find(route.endpoint)
                 if endpoint is None:
@@ -666,16 +655,16 @@ class Bus:
         except SymphonyError as err:
             return msg.fail(err)
         except Exception as exc:
-            return self._crashed(msg, exc, "handler", route.name, "crashed")
+            return self._crashed(msg, exc, "handler", route.name)
         return self._as_reply(msg, result, route.name)
 
-    def _crashed(self, msg: Message, exc: Exception, role: str, name: str, what: str) -> Message:
+    def _crashed(self, msg: Message, exc: Exception, role: str, name: str) -> Message:
         """The error reply for a non-Symphony exception in a handler or endpoint (logged once)."""
-        code = f"bus.{role}_{what}"
+        code = f"bus.{role}_crashed"
         self._log.exception(code, type=msg.type, **{role: name}, id=msg.id)
         return msg.fail(
             InternalError(
-                f"{role} {name!r} {what} on {msg.type!r}: {type(exc).__name__}: {exc}",
+                f"{role} {name!r} crashed on {msg.type!r}: {type(exc).__name__}: {exc}",
                 code=code,
                 context={"type": msg.type, role: name, "exception": type(exc).__name__},
             )
@@ -687,7 +676,7 @@ class Bus:
         except SymphonyError as err:
             return msg.fail(err)
         except Exception as exc:
-            return self._crashed(msg, exc, "endpoint", endpoint.name, "crashed")
+            return self._crashed(msg, exc, "endpoint", endpoint.name)
         if reply is None:
             return None
         if not isinstance(reply, Message):
@@ -711,17 +700,7 @@ class Bus:
         if result.__class__ is Message:
             if result.kind in (RESPONSE, ERROR):
                 if result.correlation_id != msg.id:
-                    return Message(
-                        result.type,
-                        result.payload,
-                        id=result.id,
-                        kind=result.kind,
-                        version=result.version,
-                        timestamp=result.timestamp,
-                        correlation_id=msg.id,
-                        reply_to=result.reply_to,
-                        headers=result.headers,
-                    )
+                    return attrs.evolve(result, correlation_id=msg.id)
                 return result
             return msg.fail(
                 InternalError(
