@@ -506,7 +506,6 @@ class Kernel:
                 PluginState.IMPORT_FAILED,
                 f"importing {record.entry_point} raised {type(exc).__name__}: {exc}",
                 code="plugin.import_failed",
-                tb=traceback.format_exc(),
                 cause=exc,
             )
         finally:
@@ -523,7 +522,6 @@ class Kernel:
                 PluginState.ACTIVATE_FAILED,
                 f"registering {record.id} failed: {exc}",
                 code="plugin.bad_hookimpl",
-                tb=traceback.format_exc(),
                 cause=exc,
             )
         unknown = self._unknown_hooks(record)
@@ -542,7 +540,6 @@ class Kernel:
                 PluginState.ACTIVATE_FAILED,
                 f"activating {record.id} raised {type(exc).__name__}: {exc}",
                 code="plugin.activate_failed",
-                tb=traceback.format_exc(),
                 cause=exc,
             )
         finally:
@@ -608,9 +605,9 @@ class Kernel:
         reason: str,
         *,
         code: str,
-        tb: str | None = None,
         cause: BaseException | None = None,
     ) -> None:
+        tb = None if cause is None else "".join(traceback.format_exception(cause))
         record.fail(state, reason, code=code, traceback=tb)
         self._log().warning("plugin failed", plugin=record.id, state=state.value, reason=reason)
         err = PluginError(
