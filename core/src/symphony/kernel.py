@@ -38,6 +38,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from symphony._version import PLUGIN_API_VERSION
+from symphony.commons.config import env_flag
 from symphony.commons.errors import (
     ConfigError,
     ConflictError,
@@ -68,13 +69,6 @@ Every other registry is added by the subsystem or plugin that owns it (:meth:`Ke
 PluginSpec = str | ModuleType | tuple[Any, Any]
 """An explicitly given plugin: an import path or module whose package ships ``symphony.toml``,
 or a ``(manifest, plugin_object)`` pair where the manifest is a :class:`Manifest` or a path."""
-
-_TRUE = ("1", "true", "yes", "on")
-
-
-def _env_flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in _TRUE
-
 
 def _import_object(ref: str) -> Any:
     module_name, _, attr = ref.partition(":")
@@ -275,7 +269,7 @@ class Kernel:
         diagnostic tools such as ``symphony doctor``).
         """
         if autoload is None:
-            autoload = not _env_flag("SYMPHONY_DISABLE_PLUGIN_AUTOLOAD")
+            autoload = env_flag("SYMPHONY_DISABLE_PLUGIN_AUTOLOAD") is not True
         records: list[PluginRecord] = []
         index_status = "unused"
         if autoload:
@@ -301,7 +295,7 @@ class Kernel:
 
         configure_duck_from_config(config)
         if strict is None:
-            strict = _env_flag("SYMPHONY_STRICT_PLUGINS") or bool(config.get("kernel.strict_plugins", False))
+            strict = env_flag("SYMPHONY_STRICT_PLUGINS") is True or bool(config.get("kernel.strict_plugins", False))
         kernel = cls(
             config=config, records=records, strict=strict, index_status=index_status, autoload=autoload
         )

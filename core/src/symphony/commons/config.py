@@ -84,6 +84,7 @@ __all__ = [
     "KernelConfig",
     "LoggingConfig",
     "PluginsConfig",
+    "env_flag",
     "load_config",
     "parse_env_value",
     "set_user_value",
@@ -619,13 +620,24 @@ class _NoParse(Exception):
     pass
 
 
-def _parse_bool(raw: str, schema: Mapping[str, Any]) -> bool:
+def env_flag(name: str, environ: Mapping[str, str] | None = None) -> bool | None:
+    """The on/off variable ``name``: True for ``1/true/yes/on``, False for ``0/false/no/off``
+    (any case), None when it is unset or says neither."""
+    return _flag((os.environ if environ is None else environ).get(name, ""))
+
+
+def _flag(raw: str) -> bool | None:
     word = raw.strip().lower()
     if word in _TRUE:
         return True
-    if word in _FALSE:
-        return False
-    raise _NoParse
+    return False if word in _FALSE else None
+
+
+def _parse_bool(raw: str, schema: Mapping[str, Any]) -> bool:
+    value = _flag(raw)
+    if value is None:
+        raise _NoParse
+    return value
 
 
 def _parse_null(raw: str, schema: Mapping[str, Any]) -> None:
