@@ -806,15 +806,13 @@ class Bus:
                 await endpoint.ping()
         except TimeoutError:
             return  # silence: check() turns it into degraded/unhealthy in time
-        except SymphonyError as err:
-            if name in self.endpoints:
-                self.health.mark_unhealthy(name, err)
-            return
         except Exception as exc:
             if name in self.endpoints:
                 self.health.mark_unhealthy(
                     name,
-                    TransportError(
+                    exc
+                    if isinstance(exc, SymphonyError)
+                    else TransportError(
                         f"ping of {name!r} failed: {exc}",
                         code="bus.ping_failed",
                         context={"endpoint": name, "exception": type(exc).__name__},

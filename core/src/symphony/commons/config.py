@@ -562,12 +562,6 @@ def _file_limit(data: Mapping[str, Any]) -> int:
     return limit if isinstance(limit, int) and not isinstance(limit, bool) and limit >= 0 else DEFAULT_MAX_FILE_SIZE
 
 
-def _read_toml(path: Path, source: str | None = None, max_size: int = DEFAULT_MAX_FILE_SIZE) -> dict[str, Any] | None:
-    """Parse a TOML file; None when it does not exist."""
-    raw = _read_file(path, max_size)
-    return None if raw is None else _parse_toml_bytes(raw, source or str(path))
-
-
 def _parse_toml_bytes(raw: bytes, label: str) -> dict[str, Any]:
     import tomllib
 
@@ -1101,7 +1095,8 @@ def load_config(
 
     def read(path: Path, label: str | None = None) -> dict[str, Any] | None:
         try:
-            return _read_toml(path, label, max_size=_file_limit(data))
+            raw = _read_file(path, _file_limit(data))
+            return None if raw is None else _parse_toml_bytes(raw, label or str(path))
         except ConfigError as exc:
             if not tolerant:
                 raise
@@ -1197,11 +1192,6 @@ def _unclaimed(section: str, source: str) -> ConfigError:
 
 
 # --------------------------------------------------------------------------- user file editing
-
-
-def _accepts_string(schema: Any) -> bool:
-    types = _schema_types(schema)
-    return not types or "string" in types
 
 
 def _load_user_doc(path: Path) -> Any:
@@ -1323,7 +1313,8 @@ def set_user_value(
     schema = _schema_at(all_schemas, parts)
     if schema is None or len(parts) < 2:
         raise _unknown_key(source, dotted_key, _known_near(all_schemas, parts))
-    if isinstance(value, str) and not _accepts_string(schema):
+    types = _schema_types(schema)
+    if isinstance(value, str) and types and "string" not in types:
         try:
             value = parse_env_value(value, schema)
         except ConfigError as exc:
