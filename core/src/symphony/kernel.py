@@ -38,6 +38,7 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from symphony._version import PLUGIN_API_VERSION
+from symphony.commons.config import env_flag
 from symphony.commons.errors import (
     ConfigError,
     ConflictError,
@@ -69,13 +70,6 @@ Every other registry is added by the subsystem or plugin that owns it (:meth:`Ke
 PluginSpec = str | ModuleType | tuple[Any, Any]
 """An explicitly given plugin: an import path or module whose package ships ``symphony.toml``,
 or a ``(manifest, plugin_object)`` pair where the manifest is a :class:`Manifest` or a path."""
-
-_TRUE = ("1", "true", "yes", "on")
-
-
-def _env_flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in _TRUE
-
 
 def _import_object(ref: str) -> Any:
     module_name, _, attr = ref.partition(":")
@@ -276,7 +270,7 @@ class Kernel:
         diagnostic tools such as ``symphony doctor``).
         """
         if autoload is None:
-            autoload = not _env_flag("SYMPHONY_DISABLE_PLUGIN_AUTOLOAD")
+            autoload = env_flag("SYMPHONY_DISABLE_PLUGIN_AUTOLOAD") is not True
         records: list[PluginRecord] = []
         index_status = "unused"
         if autoload:
@@ -302,7 +296,7 @@ class Kernel:
 
         configure_duck_from_config(config)
         if strict is None:
-            strict = _env_flag("SYMPHONY_STRICT_PLUGINS") or bool(config.get("kernel.strict_plugins", False))
+            strict = env_flag("SYMPHONY_STRICT_PLUGINS") is True or bool(config.get("kernel.strict_plugins", False))
         kernel = cls(
             config=config, records=records, strict=strict, index_status=index_status, autoload=autoload
         )
@@ -510,7 +504,6 @@ class Kernel:
                 PluginState.IMPORT_FAILED,
                 f"importing {record.entry_point} raised {type(exc).__name__}: {exc}",
                 code="plugin.import_failed",
-                tb=traceback.format_exc(),
                 cause=exc,
             )
         finally:
@@ -527,7 +520,6 @@ class Kernel:
                 PluginState.ACTIVATE_FAILED,
                 f"registering {record.id} failed: {exc}",
                 code="plugin.bad_hookimpl",
-                tb=traceback.format_exc(),
                 cause=exc,
             )
         unknown = self._unknown_hooks(record)
@@ -546,7 +538,6 @@ class Kernel:
                 PluginState.ACTIVATE_FAILED,
                 f"activating {record.id} raised {type(exc).__name__}: {exc}",
                 code="plugin.activate_failed",
-                tb=traceback.format_exc(),
                 cause=exc,
             )
         finally:
@@ -612,9 +603,9 @@ class Kernel:
         reason: str,
         *,
         code: str,
-        tb: str | None = None,
         cause: BaseException | None = None,
     ) -> None:
+        tb = None if cause is None else "".join(traceback.format_exception(cause))
         record.fail(state, reason, code=code, traceback=tb)
         self._log().warning("plugin failed", plugin=record.id, state=state.value, reason=reason)
         err = PluginError(

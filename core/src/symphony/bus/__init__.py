@@ -2,15 +2,7 @@
 request/response, endpoints, health, metrics, batching, and the transport contract with the
 built-in ``memory://`` transport.
 
-::
-
-    from symphony.bus import Bus, Message
-
-    async with Bus() as bus:
-        bus.handle("demo.greet", greet)                 # request routing
-        reply = await bus.request("demo.greet", {"name": "Ada"})
-        async with bus.subscribe("demo.#") as sub:      # pub/sub with * and # wildcards
-            await bus.publish(Message("demo.tick", {"n": 1}))
+The package README shows it at work.
 
 This package exports what a user of the bus calls. The modules hold the rest, for plugin
 authors: :mod:`~symphony.bus.message` (the envelope, its kinds and wire form),

@@ -1,26 +1,6 @@
 """The ``[bus]`` configuration section: its JSON Schema and the typed :class:`BusConfig`.
 
-.. code-block:: toml
-
-    [bus]
-    default_timeout = 5.0        # seconds a request waits for its answer
-    heartbeat_interval = 1.0     # seconds between health checks / pings
-    heartbeat_timeout = 3.0      # silence after which an endpoint is unhealthy
-    default_buffer = 100         # queue size of a subscription that names none
-    default_policy = "wait"      # or "drop-oldest"
-    slow_consumer_timeout = 2.0  # seconds a "wait" subscription may stay full before it is dropped
-    max_frame_size = 16777216    # bytes (1 KiB to 1 GiB); larger frames are refused by transports
-    codec = "msgpack"            # codec for socket connections ("json", "msgpack", or a plugin's)
-    busy_poll = 0.0001           # seconds a socket reader polls before it parks; 0 = off
-    unknown_message_types = "allow"   # or "strict": reject (type, version) nobody registered
-    validate_inbound = true      # check payloads of messages arriving from remote peers
-    socket = "/run/user/1000/symphony/bus.sock"   # unix socket of `symphony serve`; "" = off
-    [bus.tcp]                    # optional TCP listener (off when absent)
-    host = "127.0.0.1"
-    port = 7711
-    token = "..."                # shared secret peers must present
-    tls = { cert = "server.pem", key = "server.key" }
-
+Each key's meaning and default are the ``description`` and ``default`` in :data:`BUS_CONFIG_SCHEMA`.
 Environment variables follow the config rules: ``SYMPHONY_BUS__DEFAULT_TIMEOUT=2``.
 """
 

@@ -1,32 +1,14 @@
 """The in-process message bus: pub/sub, request/response routing, endpoints, health, metrics.
 
-::
-
-    from symphony.bus import Bus, Message
-
-    async with Bus() as bus:
-        async def greet(msg: Message) -> dict:
-            return {"text": f"hello {msg.payload['name']}"}
-
-        bus.handle("demo.greet", greet)
-        reply = await bus.request("demo.greet", {"name": "Ada"})
-        assert reply.payload == {"text": "hello Ada"}
-
-        async with bus.subscribe("demo.#") as sub:
-            await bus.publish(Message("demo.tick", {"n": 1}))
-            msg = await sub.receive()
+The package README shows a complete example.
 
 Publish/subscribe
 -----------------
-``subscribe(pattern)`` takes the wildcards of :mod:`symphony.bus.topics` (``*`` = exactly one
-segment, ``#`` = zero or more). Each subscription is a bounded queue with a backpressure policy,
-``"wait"`` (publishers wait for room) or ``"drop-oldest"`` (the oldest message is dropped and
-counted) -- see :mod:`symphony.bus.subscription`. ``subscribe_callback(pattern, fn)`` calls a
-plain function inline or runs an ``async def`` one in a worker task. ``await publish(msg)``
-delivers to every matching subscription and returns how many matched; ``publish_nowait``
-never waits. ``subscribe(pattern, traffic=True)`` watches everything of a matching type that
-passes through the bus -- requests and their answers as well as events -- without ever
-slowing it (what ``symphony bus monitor`` shows).
+``subscribe(pattern)`` returns a bounded queue (its wildcards: :mod:`symphony.bus.topics`; its
+backpressure policies and ``traffic=True``: :mod:`symphony.bus.subscription`).
+``subscribe_callback(pattern, fn)`` calls a plain function inline or runs an ``async def`` one
+in a worker task. ``await publish(msg)`` returns how many subscriptions matched;
+``publish_nowait`` never waits.
 
 Request/response
 ----------------
@@ -79,6 +61,7 @@ from typing import Any
 
 import anyio
 import anyio.lowlevel
+import attrs
 from anyio.abc import TaskGroup, TaskStatus
 
 from symphony.bus.config import BusConfig
@@ -109,14 +92,10 @@ ENDPOINT_HEALTH = "bus.endpoint.health"
 _perf_counter = time.perf_counter
 
 
-def _get_logger(name: str) -> Any:
-    try:
-        from symphony.commons.log import get_logger
-    except ImportError:  # commons logging not installed yet: plain structlog
-        import structlog
-
-        return structlog.get_logger(name)
-    return get_logger(name)
+def _unknown_endpoint(name: str, type: str) -> NotFoundError:
+    return NotFoundError(
+        f"no endpoint named {name!r}", code="bus.unknown_endpoint", context={"endpoint": name, "type": type}
+    )
 
 
 def _is_async_callable(fn: Any) -> bool:
@@ -149,7 +128,9 @@ class Bus:
             else MessageTypeRegistry(unknown=self.config.unknown_message_types)
         )
         self.transports: TransportRegistry = transports if transports is not None else TransportRegistry()
-        self._log = _get_logger("symphony.bus")
+        from symphony.commons.log import get_logger
+
+        self._log = get_logger("symphony.bus")
         self._trie: TopicTrie[Subscription] = TopicTrie()
         self._traffic: TopicTrie[Subscription] = TopicTrie()  # traffic subscriptions
         self._tapped = 0  # how many are open: the hot paths test only this
@@ -513,14 +494,7 @@ class Bus:
             if endpoint is None:
                 self.metrics.requests += 1
                 self.metrics.errors += 1
-                return self._refuse(
-                    msg,
-                    NotFoundError(
-                        f"no endpoint named {to!r}",
-                        code="bus.unknown_endpoint",
-                        context={"endpoint": to, "type": msg.type},
-                    ),
-                )
+                return self._refuse(msg, _unknown_endpoint(to, msg.type))
             return await self._run(msg, None, endpoint, timeout, checkpoint, scoped)
         route = self.router.route_one(msg.type, self._available)
         if route is None:
@@ -574,29 +548,11 @@ class Bus:
         replies: list[Message | None] = [None] * len(routes)
 
         async def ask(index: int, route: Route) -> None:
-            msg = (
-                base
-                if index == 0
-                else Message(
-                    base.type,
-                    base.payload,
-                    id=new_id(),
-                    kind=REQUEST,
-                    version=version,
-                    timestamp=base.timestamp,
-                    headers=dict(base.headers),
-                )
-            )
+            msg = base if index == 0 else attrs.evolve(base, id=new_id(), headers=dict(base.headers))
             if route.endpoint is not None:
                 endpoint = self.endpoints.find(route.endpoint)
                 if endpoint is None:
-                    replies[index] = msg.fail(
-                        NotFoundError(
-                            f"no endpoint named {route.endpoint!r}",
-                            code="bus.unknown_endpoint",
-                            context={"endpoint": route.endpoint, "type": type},
-                        )
-                    )
+                    replies[index] = msg.fail(_unknown_endpoint(route.endpoint, type))
                     return
                 replies[index] = await self._run(msg, None, endpoint, timeout)
             else:
@@ -699,16 +655,16 @@ class Bus:
         except SymphonyError as err:
             return msg.fail(err)
         except Exception as exc:
-            return self._crashed(msg, exc, "handler", route.name, "crashed")
+            return self._crashed(msg, exc, "handler", route.name)
         return self._as_reply(msg, result, route.name)
 
-    def _crashed(self, msg: Message, exc: Exception, role: str, name: str, what: str) -> Message:
+    def _crashed(self, msg: Message, exc: Exception, role: str, name: str) -> Message:
         """The error reply for a non-Symphony exception in a handler or endpoint (logged once)."""
-        code = f"bus.{role}_{what}"
+        code = f"bus.{role}_crashed"
         self._log.exception(code, type=msg.type, **{role: name}, id=msg.id)
         return msg.fail(
             InternalError(
-                f"{role} {name!r} {what} on {msg.type!r}: {type(exc).__name__}: {exc}",
+                f"{role} {name!r} crashed on {msg.type!r}: {type(exc).__name__}: {exc}",
                 code=code,
                 context={"type": msg.type, role: name, "exception": type(exc).__name__},
             )
@@ -720,7 +676,7 @@ class Bus:
         except SymphonyError as err:
             return msg.fail(err)
         except Exception as exc:
-            return self._crashed(msg, exc, "endpoint", endpoint.name, "crashed")
+            return self._crashed(msg, exc, "endpoint", endpoint.name)
         if reply is None:
             return None
         if not isinstance(reply, Message):
@@ -744,17 +700,7 @@ class Bus:
         if result.__class__ is Message:
             if result.kind in (RESPONSE, ERROR):
                 if result.correlation_id != msg.id:
-                    return Message(
-                        result.type,
-                        result.payload,
-                        id=result.id,
-                        kind=result.kind,
-                        version=result.version,
-                        timestamp=result.timestamp,
-                        correlation_id=msg.id,
-                        reply_to=result.reply_to,
-                        headers=result.headers,
-                    )
+                    return attrs.evolve(result, correlation_id=msg.id)
                 return result
             return msg.fail(
                 InternalError(
@@ -860,15 +806,13 @@ class Bus:
                 await endpoint.ping()
         except TimeoutError:
             return  # silence: check() turns it into degraded/unhealthy in time
-        except SymphonyError as err:
-            if name in self.endpoints:
-                self.health.mark_unhealthy(name, err)
-            return
         except Exception as exc:
             if name in self.endpoints:
                 self.health.mark_unhealthy(
                     name,
-                    TransportError(
+                    exc
+                    if isinstance(exc, SymphonyError)
+                    else TransportError(
                         f"ping of {name!r} failed: {exc}",
                         code="bus.ping_failed",
                         context={"endpoint": name, "exception": type(exc).__name__},

@@ -324,13 +324,16 @@ class MessageTypeRegistry:
         """The entry for ``(type, version)``; NotFoundError (``bus.unknown_message_type``) if absent."""
         entry = self._types.get((type, version))
         if entry is None:
-            raise NotFoundError(
-                f"unknown message type {type!r} v{version}",
-                code="bus.unknown_message_type",
-                context={"type": type, "version": version, "known_versions": self.versions(type)},
-                hint="a plugin registers message types with the symphony_register_message_types hook",
-            )
+            raise self._unknown_type(type, version)
         return entry
+
+    def _unknown_type(self, type: str, version: int) -> NotFoundError:
+        return NotFoundError(
+            f"unknown message type {type!r} v{version}",
+            code="bus.unknown_message_type",
+            context={"type": type, "version": version, "known_versions": self.versions(type)},
+            hint="a plugin registers message types with the symphony_register_message_types hook",
+        )
 
     def find(self, type: str, version: int = 1) -> MessageType | None:
         """The entry for ``(type, version)`` or ``None``."""
@@ -356,15 +359,7 @@ class MessageTypeRegistry:
         entry = self._types.get((msg.type, msg.version))
         if entry is None:
             if self._unknown == "strict":
-                raise NotFoundError(
-                    f"unknown message type {msg.type!r} v{msg.version}",
-                    code="bus.unknown_message_type",
-                    context={
-                        "type": msg.type,
-                        "version": msg.version,
-                        "known_versions": self.versions(msg.type),
-                    },
-                )
+                raise self._unknown_type(msg.type, msg.version)
             return
         entry.check(msg)
 

@@ -50,6 +50,7 @@ stops. Several tasks may consume one subscription; each message goes to one of t
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import math
 import time
@@ -253,20 +254,14 @@ class Subscription:
             try:
                 with anyio.move_on_after(left):
                     await event.wait()
-                if not event.is_set():
-                    try:
-                        self._space.remove(event)
-                    except ValueError:
-                        pass
             except BaseException:
                 if event.is_set():
                     self._wake_publisher()  # we were woken but leave: pass the turn on
-                else:
-                    try:
-                        self._space.remove(event)
-                    except ValueError:
-                        pass
                 raise
+            finally:
+                if not event.is_set():
+                    with contextlib.suppress(ValueError):
+                        self._space.remove(event)
         if self._closed:
             return
         queue.append((msg, t0))

@@ -15,7 +15,6 @@ if TYPE_CHECKING:
     from symphony.kernel import Kernel
 
 EXIT_ERROR = 1
-EXIT_USAGE = 2
 EXIT_PLUGIN_FAILURES = 3
 EXIT_CONFIG = 4
 

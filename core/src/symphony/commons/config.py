@@ -13,20 +13,8 @@ Layers, later wins:
 Tables merge key by key at every depth; any other value (arrays included) replaces the one
 below it. Missing files are skipped silently.
 
-**Environments** (``SYMPHONY_ENV``, default ``development``) and the packaged profiles:
-
-- ``development``: ``debug.duck_debugging = true`` so :func:`symphony.commons.debug.duck`
-  prints while you work; everything else at its default (level ``info``, format ``auto``).
-- ``test``: ``logging.level = "debug"``, ``logging.format = "compact"`` (no colours in CI
-  logs), ``fs.max_file_size`` = 10 MiB, duck debugging off.
-- ``production``: ``logging.level = "warning"``, ``logging.console = false``,
-  ``fs.max_file_size`` = 1 GiB, duck debugging off. ``logging.file`` / ``logging.json_file``
-  stay null because no path suits every machine: set them in the config dir or the user file.
-  With no output configured at all, :func:`symphony.commons.log.configure_logging` still sends
-  errors to stderr as a last resort.
-- ``default.toml`` holds no values: the schemas' defaults are the base profile (so
-  :meth:`Config.source_of` reports ``"default"`` for them); it exists so every environment has
-  the same layer list and as a documented place for shared overrides.
+**Environments** (``SYMPHONY_ENV``, default ``development``; see :data:`ENVIRONMENTS`) pick
+the packaged profile ``profiles/<env>.toml``; each profile file says what it sets.
 
 **Environment variables.** ``SYMPHONY_LOGGING__LEVEL=debug`` sets ``logging.level``;
 ``SYMPHONY_KERNEL__HOOK_POLICY__SYMPHONY_STARTUP=isolate`` sets a nested key. Names are
@@ -96,6 +84,7 @@ __all__ = [
     "KernelConfig",
     "LoggingConfig",
     "PluginsConfig",
+    "env_flag",
     "load_config",
     "parse_env_value",
     "set_user_value",
@@ -295,15 +284,8 @@ def _known_keys(schema: Any) -> list[str]:
     return [str(k) for k in props] if isinstance(props, Mapping) else []
 
 
-def _check_known(layer: Mapping[str, Any], schemas: Mapping[str, Any], source: str) -> None:
-    """Raise ``config.unknown_key`` for the first section or key the schemas do not allow."""
-    for section, value in layer.items():
-        if section not in schemas:
-            raise _unknown_key(source, str(section), list(schemas))
-        _check_known_in(value, schemas[section], str(section), source)
-
-
 def _check_known_in(value: Any, schema: Any, prefix: str, source: str) -> None:
+    """Raise ``config.unknown_key`` for the first key under ``prefix`` that ``schema`` does not allow."""
     if not isinstance(value, Mapping):
         return
     for key, sub in value.items():
@@ -580,12 +562,6 @@ def _file_limit(data: Mapping[str, Any]) -> int:
     return limit if isinstance(limit, int) and not isinstance(limit, bool) and limit >= 0 else DEFAULT_MAX_FILE_SIZE
 
 
-def _read_toml(path: Path, source: str | None = None, max_size: int = DEFAULT_MAX_FILE_SIZE) -> dict[str, Any] | None:
-    """Parse a TOML file; None when it does not exist."""
-    raw = _read_file(path, max_size)
-    return None if raw is None else _parse_toml_bytes(raw, source or str(path))
-
-
 def _parse_toml_bytes(raw: bytes, label: str) -> dict[str, Any]:
     import tomllib
 
@@ -638,13 +614,24 @@ class _NoParse(Exception):
     pass
 
 
-def _parse_bool(raw: str, schema: Mapping[str, Any]) -> bool:
+def env_flag(name: str, environ: Mapping[str, str] | None = None) -> bool | None:
+    """The on/off variable ``name``: True for ``1/true/yes/on``, False for ``0/false/no/off``
+    (any case), None when it is unset or says neither."""
+    return _flag((os.environ if environ is None else environ).get(name, ""))
+
+
+def _flag(raw: str) -> bool | None:
     word = raw.strip().lower()
     if word in _TRUE:
         return True
-    if word in _FALSE:
-        return False
-    raise _NoParse
+    return False if word in _FALSE else None
+
+
+def _parse_bool(raw: str, schema: Mapping[str, Any]) -> bool:
+    value = _flag(raw)
+    if value is None:
+        raise _NoParse
+    return value
 
 
 def _parse_null(raw: str, schema: Mapping[str, Any]) -> None:
@@ -1099,7 +1086,7 @@ def load_config(
             if not adopt(section, source):
                 raise _unknown_key(source, section, list(all_schemas))
             try:
-                _check_known({section: layer[raw_section]}, all_schemas, source)
+                _check_known_in(layer[raw_section], all_schemas[section], section, source)
             except ConfigError as exc:
                 if not lenient(section):
                     raise
@@ -1108,7 +1095,8 @@ def load_config(
 
     def read(path: Path, label: str | None = None) -> dict[str, Any] | None:
         try:
-            return _read_toml(path, label, max_size=_file_limit(data))
+            raw = _read_file(path, _file_limit(data))
+            return None if raw is None else _parse_toml_bytes(raw, label or str(path))
         except ConfigError as exc:
             if not tolerant:
                 raise
@@ -1204,11 +1192,6 @@ def _unclaimed(section: str, source: str) -> ConfigError:
 
 
 # --------------------------------------------------------------------------- user file editing
-
-
-def _accepts_string(schema: Any) -> bool:
-    types = _schema_types(schema)
-    return not types or "string" in types
 
 
 def _load_user_doc(path: Path) -> Any:
@@ -1330,7 +1313,8 @@ def set_user_value(
     schema = _schema_at(all_schemas, parts)
     if schema is None or len(parts) < 2:
         raise _unknown_key(source, dotted_key, _known_near(all_schemas, parts))
-    if isinstance(value, str) and not _accepts_string(schema):
+    types = _schema_types(schema)
+    if isinstance(value, str) and types and "string" not in types:
         try:
             value = parse_env_value(value, schema)
         except ConfigError as exc:
@@ -1346,21 +1330,18 @@ def set_user_value(
     with _editing(real):
         doc = _load_user_doc(real)
         before = _file_problems(_plain(doc.unwrap()), all_schemas, source)
-        container: Any = doc
-        for part in parts[:-1]:
-            child = container.get(part)
-            if not isinstance(child, MutableMapping):
-                container[part] = tomlkit.table()
-                child = container[part]
-            container = child
-        last = parts[-1]
         if value is None:
-            if last in container:
-                del container[last]
-            _prune_empty(doc, parts[:-1])
+            _remove_key(doc, parts)
         else:
+            container: Any = doc
+            for part in parts[:-1]:
+                child = container.get(part)
+                if not isinstance(child, MutableMapping):
+                    container[part] = tomlkit.table()
+                    child = container[part]
+                container = child
             try:
-                container[last] = value
+                container[parts[-1]] = value
             except (TypeError, ValueError) as exc:  # tomlkit cannot represent the value
                 raise ConfigError(
                     f"{source}: {dotted_key}: cannot write {_short(value, 80)} to TOML: {exc}",
@@ -1371,6 +1352,20 @@ def set_user_value(
         _refuse_worse(before, after, dotted_key, source)
         _write_user_doc(real, doc)
     return path
+
+
+def _remove_key(doc: Any, parts: list[str]) -> bool:
+    """Delete the key at ``parts`` and the tables it leaves empty; False when it is absent."""
+    container: Any = doc
+    for part in parts[:-1]:
+        container = container.get(part)
+        if not isinstance(container, MutableMapping):
+            return False
+    if parts[-1] not in container:
+        return False
+    del container[parts[-1]]
+    _prune_empty(doc, parts[:-1])
+    return True
 
 
 def _prune_empty(doc: Any, parts: list[str]) -> None:
@@ -1412,14 +1407,6 @@ def unset_user_value(
         return path
     with _editing(real):
         doc = _load_user_doc(real)
-        container: Any = doc
-        for part in parts[:-1]:
-            container = container.get(part)
-            if not isinstance(container, MutableMapping):
-                return path
-        if parts[-1] not in container:
-            return path
-        del container[parts[-1]]
-        _prune_empty(doc, parts[:-1])
-        _write_user_doc(real, doc)
+        if _remove_key(doc, parts):
+            _write_user_doc(real, doc)
     return path

@@ -44,19 +44,14 @@ PREFIX = "[DUCK DEBUGGING]"
 """The greppable prefix of every duck line."""
 
 _ENV_VAR = "SYMPHONY_DUCK"
-_TRUE = frozenset({"1", "true", "yes", "on"})
-_FALSE = frozenset({"0", "false", "no", "off"})
 _MISSING: Any = object()
 _THIS_FILE = os.path.realpath(__file__)
 
 
 def _env_setting() -> bool | None:
-    raw = os.environ.get(_ENV_VAR, "").strip().lower()
-    if raw in _TRUE:
-        return True
-    if raw in _FALSE:
-        return False
-    return None
+    from symphony.commons.config import env_flag
+
+    return env_flag(_ENV_VAR)
 
 
 class _DuckState:

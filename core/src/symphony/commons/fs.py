@@ -6,17 +6,9 @@ paths (bytes, NUL, anything but ``str`` / ``os.PathLike[str]``) raise
 :class:`~symphony.commons.errors.ValidationError` (``fs.bad_path``), escapes
 :class:`~symphony.commons.errors.PermissionDeniedError` (``fs.outside_root``).
 
-**Confinement.** Everything that keeps paths inside a root (the artifact store, operators'
-file access, the sandbox's granted roots) goes through this module: :func:`open_within`,
-:func:`makedirs_within`, :func:`stat_within`, :func:`list_within`, :func:`remove_within`,
-and the ``root=`` argument of :func:`read_bytes`, :func:`read_text`, :func:`atomic_write` and
-:func:`exists`. They resolve the path one component at a time from a directory descriptor
-(``openat`` with ``O_NOFOLLOW``, ``readlinkat``) and act relative to the directory they
-resolved, so the check and the use are one operation and a symlink swapped in meanwhile
-cannot lead outside. POSIX only (``dir_fd`` support).
-
-**Reading** takes regular files only (a FIFO, socket, device or directory is refused without
-blocking) and at most :data:`DEFAULT_MAX_FILE_SIZE` bytes unless told otherwise.
+**Confinement** (the ``*_within`` helpers and the ``root=`` arguments) and **reading** (regular
+files only, at most :data:`DEFAULT_MAX_FILE_SIZE` bytes unless told otherwise) work as the
+package README's *Files: what is read, and how much* describes.
 
     >>> from symphony.commons.fs import atomic_write, read_text
     >>> path = atomic_write("notes/a.txt", "hello", root=tmp)   # doctest: +SKIP
@@ -764,17 +756,18 @@ def _from_env(environ: Mapping[str, str] | None, name: str) -> Path | None:
     return Path(os.path.expanduser(value)) if value else None
 
 
+def _user_dir(kind: str) -> Path:
+    import platformdirs
+
+    return Path(getattr(platformdirs, f"user_{kind}_dir")(APP_NAME, appauthor=False))
+
+
 def cache_dir(*, environ: Mapping[str, str] | None = None) -> Path:
     """Symphony's cache directory: ``$SYMPHONY_CACHE_DIR``, else the platform user cache dir.
 
     The directory is not created (use :func:`ensure_dir`).
     """
-    found = _from_env(environ, "SYMPHONY_CACHE_DIR")
-    if found is not None:
-        return found
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir(APP_NAME, appauthor=False))
+    return _from_env(environ, "SYMPHONY_CACHE_DIR") or _user_dir("cache")
 
 
 def data_dir(*, environ: Mapping[str, str] | None = None) -> Path:
@@ -782,12 +775,7 @@ def data_dir(*, environ: Mapping[str, str] | None = None) -> Path:
 
     The directory is not created (use :func:`ensure_dir`).
     """
-    found = _from_env(environ, "SYMPHONY_DATA_DIR")
-    if found is not None:
-        return found
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
+    return _from_env(environ, "SYMPHONY_DATA_DIR") or _user_dir("data")
 
 
 def user_config_file(*, environ: Mapping[str, str] | None = None) -> Path:
@@ -795,12 +783,7 @@ def user_config_file(*, environ: Mapping[str, str] | None = None) -> Path:
 
     Neither the file nor its directory is created.
     """
-    found = _from_env(environ, "SYMPHONY_USER_CONFIG")
-    if found is not None:
-        return found
-    import platformdirs
-
-    return Path(platformdirs.user_config_dir(APP_NAME, appauthor=False)) / "config.toml"
+    return _from_env(environ, "SYMPHONY_USER_CONFIG") or _user_dir("config") / "config.toml"
 
 
 # --------------------------------------------------------------------------- locking, leftovers

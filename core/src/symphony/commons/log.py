@@ -431,45 +431,8 @@ class _LazyLogger:
     def __repr__(self) -> str:
         return f"<symphony logger {self._name!r} context={self._context!r}>"
 
-    def debug(self, event: str | None = None, *args: Any, **kw: Any) -> Any:
-        """Log at debug level."""
-        return self._real().debug(event, *args, **kw)
-
-    def info(self, event: str | None = None, *args: Any, **kw: Any) -> Any:
-        """Log at info level."""
-        return self._real().info(event, *args, **kw)
-
-    def warning(self, event: str | None = None, *args: Any, **kw: Any) -> Any:
-        """Log at warning level."""
-        return self._real().warning(event, *args, **kw)
-
-    warn = warning
-
-    def error(self, event: str | None = None, *args: Any, **kw: Any) -> Any:
-        """Log at error level."""
-        return self._real().error(event, *args, **kw)
-
-    def exception(self, event: str | None = None, *args: Any, **kw: Any) -> Any:
-        """Log at error level with the current exception's traceback."""
-        return self._real().exception(event, *args, **kw)
-
-    def critical(self, event: str | None = None, *args: Any, **kw: Any) -> Any:
-        """Log at critical level."""
-        return self._real().critical(event, *args, **kw)
-
-    def bind(self, **new_values: Any) -> Any:
-        """A structlog bound logger with ``new_values`` added to the context."""
-        return self._real().bind(**new_values)
-
-    def unbind(self, *keys: str) -> Any:
-        """A structlog bound logger without ``keys``."""
-        return self._real().unbind(*keys)
-
-    def new(self, **new_values: Any) -> Any:
-        """A structlog bound logger whose context is only ``logger`` plus ``new_values``."""
-        return self._real().new(**new_values)
-
     def __getattr__(self, name: str) -> Any:
+        # debug/info/warning/error/exception/critical, bind/unbind/new: the real logger's own.
         return getattr(self._real(), name)
 
 

@@ -125,6 +125,17 @@ class _NonEmpty(_Rule):
             raise self.fail(value, field)
 
 
+def _bounds(subject: str, low: Any, high: Any, less: str = "<=", greater: str = ">=", show: Any = str) -> str:
+    """``"low <= subject <= high"``, or the one-sided form, or ``"any <subject>"``."""
+    if low is not None and high is not None:
+        return f"{show(low)} {less} {subject} {less} {show(high)}"
+    if low is not None:
+        return f"{subject} {greater} {show(low)}"
+    if high is not None:
+        return f"{subject} {less} {show(high)}"
+    return f"any {subject}"
+
+
 class _Length(_Rule):
     __slots__ = ("high", "low", "name")
 
@@ -136,15 +147,7 @@ class _Length(_Rule):
                 )
         if low is not None and high is not None and low > high:
             raise _bad_rule(f"min length {low} is above max length {high}", min=low, max=high)
-        if low is not None and high is not None:
-            description = f"{low} <= length <= {high}"
-        elif low is not None:
-            description = f"length >= {low}"
-        elif high is not None:
-            description = f"length <= {high}"
-        else:
-            description = "any length"
-        super().__init__(description)
+        super().__init__(_bounds("length", low, high))
         self.name = name
         self.low = low
         self.high = high
@@ -209,14 +212,7 @@ class _InRange(_Rule):
                     )
             except TypeError:
                 raise _bad_rule(f"range bounds {low!r} and {high!r} are not comparable") from None
-            description = f"{low!r} {less} value {less} {high!r}"
-        elif low is not None:
-            description = f"value {greater} {low!r}"
-        elif high is not None:
-            description = f"value {less} {high!r}"
-        else:
-            description = "any value"
-        super().__init__(description)
+        super().__init__(_bounds("value", low, high, less, greater, repr))
         self.low = low
         self.high = high
         self.inclusive = inclusive

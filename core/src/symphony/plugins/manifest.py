@@ -2,25 +2,8 @@
 
 The kernel reads it *without importing the plugin*: discovery stays fast, and a plugin that
 crashes on import cannot take the host down. The format is published as a JSON Schema
-(:data:`MANIFEST_SCHEMA`, also ``symphony plugins schema``)::
-
-    [plugin]
-    id = "symphony-transport-unix"     # the distribution name
-    version = "0.1.0"
-    kind = "transport"
-    api = ">=0.1,<0.2"                 # kernel plugin-API range, checked before import
-    summary = "Unix domain socket transport for the Symphony bus"
-    provides = ["transport:unix"]      # named slots; two plugins providing one slot conflict
-    requires = []                      # plugin ids that must be active first
-    after = []                         # ordering only: start after these when present
-    activation = "on-demand"           # or "on-startup"
-    permissions = []
-    commands = [{ name = "unix-check", summary = "..." }]
-    config_section = "transport_unix"  # optional; its JSON Schema goes in [config_schema]
-
-    [contributes.node_types."text.split"]   # data for the registry ``node_types`` (see below)
-    kind = "operator"
-    inputs = { text = "text" }
+(:data:`MANIFEST_SCHEMA`, also ``symphony plugins schema``); ``sdk/docs/manifest.md``, generated
+from it, explains every field with an example.
 
 ``[contributes.<registry>.<entry>]`` tables carry data for a registry that another plugin owns
 (the workflow plugin reads ``contributes.node_types``). The kernel only checks their shape (a
