@@ -45,7 +45,10 @@ def register_handlers(kernel: Any, conductor: Callable[[], Any]) -> None:
         from symphony_conductor._request import RunRequest
 
         request = RunRequest.from_dict(_payload(msg))
-        run = await conductor().submit(request)
+        if request.resume is not None:
+            run = await conductor().resume(request.resume, workflow=request.workflow)
+        else:
+            run = await conductor().submit(request)
         summary: dict[str, Any] = run.summary()
         return summary
 
