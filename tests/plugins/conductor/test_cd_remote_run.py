@@ -127,3 +127,28 @@ def test_bad_urls_are_usage_errors_and_no_server_is_an_error(env: dict[str, str]
         env, "run", str(TEXT_REPORT), "--input", "document=x", "--socket", str(sock_dir / "none.sock")
     )
     assert absent.returncode == 1 and "error:" in absent.stderr and "Traceback" not in absent.stderr
+
+
+def test_a_template_runs_on_the_server_with_parameters_typed_there(
+    env: dict[str, str],  # noqa: F811
+    served: tuple[subprocess.Popen[str], Path],
+) -> None:
+    _server, sock = served
+    args = ["run", "document-stats", "-p", "title=README", "-p", "top=3", "--input", "document=hello"]
+    proc = _symphony(env, *args, "--socket", str(sock), "--json")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert json.loads(proc.stdout)["state"] == "completed"
+    bad = _symphony(
+        env, "run", "document-stats", "-p", "top=lots", "--input", "document=x", "--socket", str(sock)
+    )
+    assert bad.returncode == 1 and "'top'" in bad.stderr and "integer" in bad.stderr
+    malformed = _symphony(
+        env,
+        "bus",
+        "--socket",
+        str(sock),
+        "request",
+        "run.submit",
+        '{"template": "document-stats", "param_text": {"top": 3}}',
+    )
+    assert malformed.returncode == 1 and "param_text" in malformed.stderr

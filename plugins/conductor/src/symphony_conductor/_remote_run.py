@@ -106,7 +106,7 @@ def build_payload(
         return {"workflow": _document(target), "inputs": values}
     payload = {
         "template": target,
-        "params": dict(split_assignment(p, "parameter") for p in params),
+        "param_text": dict(split_assignment(p, "parameter") for p in params),
         "inputs": values,
     }
     if template_version is not None:
