@@ -79,6 +79,12 @@ BAD_PAYLOADS: list[tuple[str, Any]] = [
     ("run.submit", {"workflow": {"schema_version": "1.0"}}),
     ("run.submit", {"template": "t", "workflow": "x"}),
     ("run.submit", {"workflow": "/nonexistent/wf.json"}),
+    ("run.submit", {"template": "document-stats", "param_text": {"top": 3}}),
+    ("run.submit", {"template": "document-stats", "param_text": {"top": "lots"}}),
+    ("run.submit", {"template": "document-stats", "param_text": {}, "params": [1]}),
+    ("run.submit", {"param_text": {"top": "3"}}),
+    ("run.submit", {"template": "no-such-template", "param_text": {"top": "3"}}),
+    ("run.submit", {"resume": "no-such-run"}),
     ("run.status", {}),
     ("run.status", {"run_id": 3}),
     ("run.list", {"state": 4}),
@@ -96,3 +102,26 @@ async def test_bad_bus_requests_answer_with_a_symphony_error(
     with pytest.raises(SymphonyError) as info:
         await kernel.bus.request(type_, payload, timeout=10)
     assert info.value.code != "bus.handler_crashed", info.value
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.dictionaries(
+        st.sampled_from(["template", "template_version", "params", "param_text"]),
+        json_values
+        | st.just("document-stats")
+        | st.dictionaries(st.sampled_from(["top", "title"]), json_values),
+        max_size=4,
+    )
+)
+def test_param_text_of_any_shape(payload: dict[str, Any]) -> None:
+    from types import SimpleNamespace
+
+    from symphony_conductor._bus import _typed_params
+
+    holder = SimpleNamespace(workflows=SimpleNamespace(templates=TemplateLibrary.from_paths([TEMPLATES])))
+    try:
+        typed = _typed_params(holder, payload)
+    except SymphonyError:
+        return
+    assert "param_text" not in typed

@@ -38,14 +38,46 @@ def _run_id(payload: Mapping[str, Any], type_: str) -> str:
     return run_id
 
 
+def _typed_params(conductor: Any, payload: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``payload`` with its ``param_text`` (name -> text, as typed on a command line) typed by
+    the template's parameter types and merged into ``params``."""
+    from symphony_conductor._request import coerce_parameter
+
+    if "param_text" not in payload:
+        return payload
+    texts = payload["param_text"]
+    template_id = payload.get("template")
+    version = payload.get("template_version")
+    if (
+        not isinstance(texts, Mapping)
+        or not all(isinstance(k, str) and isinstance(v, str) for k, v in texts.items())
+        or not isinstance(template_id, str)
+        or not isinstance(version, str | None)
+        or not isinstance(payload.get("params") or {}, Mapping)
+    ):
+        raise ValidationError(
+            "param_text maps parameter names to text and needs a template id",
+            code="conductor.request.malformed",
+            context={"field": "param_text"},
+        )
+    template = conductor.workflows.templates.get(template_id, version)
+    params = dict(payload.get("params") or {})
+    params.update((name, coerce_parameter(template, name, raw)) for name, raw in texts.items())
+    rest = {k: v for k, v in payload.items() if k != "param_text"}
+    return {**rest, "params": params}
+
+
 def register_handlers(kernel: Any, conductor: Callable[[], Any]) -> None:
     """Route the ``run.*`` requests of ``kernel.bus`` to the conductor (built on first request)."""
 
     async def submit(msg: Any) -> dict[str, Any]:
         from symphony_conductor._request import RunRequest
 
-        request = RunRequest.from_dict(_payload(msg))
-        run = await conductor().submit(request)
+        request = RunRequest.from_dict(_typed_params(conductor(), _payload(msg)))
+        if request.resume is not None:
+            run = await conductor().resume(request.resume, workflow=request.workflow)
+        else:
+            run = await conductor().submit(request)
         summary: dict[str, Any] = run.summary()
         return summary
 

@@ -193,6 +193,19 @@ async def _pump(sub: Any, view: Any, run: Any, refresh: Any) -> None:
 )
 @click.option("--resume", default=None, metavar="RUN_ID", help="Finish an interrupted or killed run.")
 @click.option("--json", "as_json", is_flag=True, help="Print the final run status as JSON (no live view).")
+@click.option(
+    "--server",
+    default=None,
+    metavar="URL",
+    help="Run in the served kernel at URL (unix:///PATH or tcp://HOST:PORT) instead of here.",
+)
+@click.option(
+    "--socket",
+    "socket_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Run in the served kernel on this Unix socket (as given to `symphony serve --socket`).",
+)
 def run(
     target: str | None,
     inputs: tuple[str, ...],
@@ -200,6 +213,8 @@ def run(
     template_version: str | None,
     resume: str | None,
     as_json: bool,
+    server: str | None,
+    socket_path: Path | None,
 ) -> None:
     """Run TARGET (a workflow file or a template id) and show it live.
 
@@ -208,6 +223,15 @@ def run(
     """
     import anyio
 
+    from symphony_conductor._remote_run import build_payload, remote_url, run_remote
+
+    url = remote_url(server, socket_path)
+    if url is not None:
+        try:
+            payload = build_payload(target, inputs, params, template_version, resume)
+        except SymphonyError as err:
+            _fail(err, as_json)
+        sys.exit(run_remote(url, payload, as_json, _fail, user_url=server is not None))
     state = _state()
 
     async def main() -> int:
