@@ -417,3 +417,25 @@ async def test_port_defaults_are_part_of_the_memo_key(tracker: DagTracker, tmp_p
     result = await tracker.run(Workflow("defaults", nodes=nodes))
     assert result.ok and (result.executed, result.cached) == (2, 1)
     assert sorted(lines(log)) == ["a", "b"] or sorted(lines(log)) == ["b", "c"]
+
+
+async def test_an_executor_hint_in_metadata_overrides_the_implementations(tracker: DagTracker) -> None:
+    import os
+
+    def square(hint: object) -> Workflow:
+        return (
+            WorkflowBuilder("hint")
+            .input("x", "integer")
+            .operator("p", "square", inputs={"x": "integer"}, outputs={"y": "integer", "pid": "integer"},
+                      metadata={"executor": hint})
+            .connect("x.value", "p.x")
+            .output("pid", "integer").connect("p.pid", "pid.value")
+            .build()
+        )
+
+    result = await tracker.run(square("thread"), inputs={"x": 9})  # a process node run on a thread
+    assert result.ok, result.error
+    assert result.outputs["pid"] == os.getpid()
+    result = await tracker.run(square("gpu"), inputs={"x": 10})
+    assert result.state == "failed"
+    assert "metadata['executor'] must name an executor" in result.nodes["p"].error
