@@ -21,7 +21,7 @@ from dag_nodes import lines
 
 from symphony.commons.errors import ConflictError, NotFoundError
 from symphony_dag_tracker import CheckpointError, DagTracker
-from symphony_workflow import Edge, Node
+from symphony_workflow import Edge, Node, NodePolicy
 
 HERE = Path(__file__).parent
 
@@ -110,6 +110,10 @@ async def test_resume_refuses_unknown_finished_and_changed_runs(tracker: DagTrac
         tracker.resume(handle.id, changed)
     message = str(info.value)
     assert "workflow changed" in message and "+ node extra" in message and "~ node c0: config" in message
+    stricter = dag_nodes.chain(2)
+    stricter.replace_node(attrs.evolve(stricter.node("c1"), policy=NodePolicy(retries=2, timeout=5)))
+    with pytest.raises(ConflictError, match="~ node c1: policy"):  # the policy is part of the workflow
+        tracker.resume(handle.id, stricter)
     resumed = tracker.resume(handle.id, wf)
     assert (await resumed.run()).outputs == {"y": 3}
 

@@ -11,7 +11,7 @@ from dag_nodes import lines
 
 from symphony.commons.errors import ConflictError
 from symphony_dag_tracker import DagTracker, TrackerSettings
-from symphony_workflow import Edge, Node, Port, Workflow
+from symphony_workflow import Edge, Node, NodePolicy, Port, Workflow
 
 pytestmark = pytest.mark.anyio
 
@@ -190,9 +190,9 @@ async def test_a_run_paused_when_its_last_node_finishes_completes_on_resume(trac
 
 async def test_a_retry_waits_while_the_run_is_paused(tracker: DagTracker, tmp_path: Path) -> None:
     log = tmp_path / "b.log"
-    policy = {"retry": {"attempts": 2, "backoff": "constant", "delay": 0.05}}
+    policy = NodePolicy(retries=1, backoff="constant", retry_delay=0.05)
     wf = Workflow("r", nodes=[Node.operator("b", "boom", outputs={"y": "integer"},
-                                             config={"log": str(log), "succeed_on": 2, "policy": policy})])
+                                             config={"log": str(log), "succeed_on": 2}, policy=policy)])
     handle = tracker.prepare(wf)
     async with anyio.create_task_group() as tg:
         tg.start_soon(handle.run)
@@ -207,7 +207,7 @@ async def test_a_retry_waits_while_the_run_is_paused(tracker: DagTracker, tmp_pa
 async def test_a_process_timeout_fails_the_other_nodes_of_the_pool_instead_of_hanging(tmp_path: Path, registry) -> None:
     tracker = DagTracker(tmp_path / "s", node_types=registry, settings=TrackerSettings(fail_fast=False))
     wf = Workflow("pp", nodes=[
-        Node.operator("p1", "slow.process", config={"i": 1, "policy": {"timeout": 3}}),
+        Node.operator("p1", "slow.process", config={"i": 1}, policy=NodePolicy(timeout=3)),
         Node.operator("p2", "slow.process", config={"i": 2}),
     ])
     with anyio.fail_after(60):

@@ -1,64 +1,53 @@
-"""Property tests: policy parsing rejects bad input with a SymphonyError only; backoff stays in bounds."""
+"""Property tests: retry waits stay in bounds; bad scheduling hints and settings raise a SymphonyError only."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import dag_nodes
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from symphony.commons.errors import SymphonyError
-from symphony_dag_tracker import BACKOFFS, NodePolicy, RetryPolicy, TrackerSettings, check_value, policy_of
+from symphony_dag_tracker import DagTracker, TrackerSettings, check_value, retry_wait
+from symphony_workflow import Node, NodePolicy, Workflow
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=5),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
     max_leaves=10,
 )
-policy_keys = st.sampled_from(
-    ["retry", "timeout", "fallback", "optional", "default", "cache", "cache_salt", "priority", "executor", "other"]
-)
-retry_values = st.dictionaries(
-    st.sampled_from(["attempts", "backoff", "delay", "max_delay", "jitter", "on", "bogus"]),
-    json_values | st.sampled_from(BACKOFFS),
-    max_size=4,
-)
-
-
-@settings(max_examples=300, deadline=None)
-@given(st.dictionaries(policy_keys, json_values | retry_values, max_size=5))
-def test_policy_parsing_accepts_or_raises_a_symphony_error(raw: dict[str, Any]) -> None:
-    try:
-        policy = policy_of({"policy": raw})
-    except SymphonyError as exc:
-        assert exc.code == "dag.policy.invalid"
-        return
-    assert isinstance(policy, NodePolicy)
-
-
-@settings(max_examples=100, deadline=None)
-@given(json_values)
-def test_a_policy_that_is_not_an_object_is_refused(raw: Any) -> None:
-    try:
-        policy_of({"policy": raw})
-    except SymphonyError:
-        return
-    assert raw is None or isinstance(raw, dict)
+# checkpoints off: the tracker writes nothing, so one serves every example
+_TRACKER = DagTracker("unused-state", node_types=dag_nodes.registry(), settings=TrackerSettings(checkpoints=False))
 
 
 @settings(max_examples=200, deadline=None)
 @given(
-    st.integers(1, 50),
-    st.sampled_from(BACKOFFS),
+    st.integers(1, 100),
+    st.sampled_from(("constant", "linear", "exponential")),
     st.floats(0, 100),
     st.floats(0, 100),
     st.floats(0, 1),
 )
-def test_backoff_delays_stay_within_zero_and_max_delay(
-    attempt: int, backoff: str, delay: float, max_delay: float, jitter: float
+def test_retry_waits_stay_within_the_jitter_band_below_max_delay(
+    retry: int, backoff: str, delay: float, extra: float, jitter: float
 ) -> None:
-    policy = RetryPolicy(attempts=60, backoff=backoff, delay=delay, max_delay=max_delay, jitter=jitter)
-    assert 0.0 <= policy.delay_before(attempt) <= max_delay
+    policy = NodePolicy(retries=100, backoff=backoff, retry_delay=delay, retry_max_delay=delay + extra,
+                        retry_jitter=jitter)
+    wait = retry_wait(policy, retry)
+    assert policy.delay(retry) * (1 - jitter) - 1e-9 <= wait <= policy.delay(retry) <= delay + extra
+
+
+@settings(max_examples=200, deadline=None)
+@given(json_values)
+def test_a_priority_hint_is_a_number_or_a_symphony_error(raw: Any) -> None:
+    wf = Workflow("p", nodes=[Node.operator("n", "noop", metadata={"priority": raw})])
+    try:
+        _TRACKER.prepare(wf)
+    except SymphonyError as exc:
+        assert exc.code == "dag.node.invalid_hint" and exc.context["field"] == "metadata.priority"
+        return
+    assert isinstance(raw, int | float) and not isinstance(raw, bool)
 
 
 @settings(max_examples=100, deadline=None)

@@ -9,9 +9,9 @@ import dag_nodes
 import pytest
 from dag_nodes import lines
 
-from symphony.commons.errors import NotFoundError, ValidationError
-from symphony_dag_tracker import DagTracker, TrackerSettings
-from symphony_workflow import Edge, Node, NodeTypeRegistry, Port, Workflow, WorkflowBuilder
+from symphony.commons.errors import NotFoundError, OperationTimeoutError, ValidationError
+from symphony_dag_tracker import DagTracker, TrackerSettings, retried
+from symphony_workflow import Edge, Node, NodePolicy, NodeTypeRegistry, Port, Workflow, WorkflowBuilder
 
 pytestmark = pytest.mark.anyio
 
@@ -54,9 +54,17 @@ async def test_memo_key_covers_config_version_and_cache_policy(tmp_path: Path, r
     assert (await tracker.run(other, inputs={"x": 1})).executed == 1
     off = dag_nodes.chain(1, str(tmp_path / "a.log"))
     node = off.node("c0")
-    off.replace_node(attrs.evolve(node, config={**node.config, "policy": {"cache": False}}))
+    off.replace_node(attrs.evolve(node, policy=NodePolicy(cache=False)))
     r = await tracker.run(off, inputs={"x": 1})
     assert (r.executed, r.cached) == (1, 0)
+    salted = dag_nodes.chain(1, str(tmp_path / "a.log"))
+    salted.replace_node(attrs.evolve(node, policy=NodePolicy(cache_salt="v2")))
+    assert (await tracker.run(salted, inputs={"x": 1})).executed == 1  # a new salt: a new key
+    assert (await tracker.run(salted, inputs={"x": 1})).cached == 1
+    # retries, timeout and optional do not change what a node computes: same key, cached
+    patient = dag_nodes.chain(1, str(tmp_path / "a.log"))
+    patient.replace_node(attrs.evolve(node, policy=NodePolicy(retries=3, timeout=30, optional=True)))
+    assert (await tracker.run(patient, inputs={"x": 1})).cached == 1
     tracker.close()
 
     class CountedV2(dag_nodes.Counted):
@@ -128,9 +136,9 @@ async def test_an_implementation_that_raises_keeps_its_traceback(tracker: DagTra
 
 async def test_retries_per_policy_then_succeed(tracker: DagTracker, tmp_path: Path) -> None:
     log = tmp_path / "tries.log"
-    policy = {"retry": {"attempts": 3, "backoff": "exponential", "delay": 0.001, "jitter": 0.5}}
+    policy = NodePolicy(retries=2, backoff="exponential", retry_delay=0.001, retry_jitter=0.5)
     wf = Workflow("r", nodes=[Node.operator("b", "boom", outputs={"y": "integer"},
-                                             config={"log": str(log), "succeed_on": 3, "policy": policy})])
+                                             config={"log": str(log), "succeed_on": 3}, policy=policy)])
     result = await tracker.run(wf)
     assert result.ok, result.error
     assert lines(log) == ["b:1", "b:2", "b:3"]
@@ -139,52 +147,97 @@ async def test_retries_per_policy_then_succeed(tracker: DagTracker, tmp_path: Pa
 
 async def test_retries_exhausted_and_error_filter(tracker: DagTracker, tmp_path: Path) -> None:
     log = tmp_path / "tries.log"
-    wf = Workflow("r", nodes=[Node.operator("b", "boom", outputs={"y": "integer"},
-                                             config={"log": str(log), "policy": {"retry": {"attempts": 2, "delay": 0}}})])
+    wf = Workflow("r", nodes=[Node.operator("b", "boom", outputs={"y": "integer"}, config={"log": str(log)},
+                                             policy=NodePolicy(retries=1, retry_delay=0))])
     result = await tracker.run(wf)
     assert result.state == "failed" and lines(log) == ["b:1", "b:2"]
     log.unlink()
-    only_timeouts = {"retry": {"attempts": 5, "delay": 0, "on": ["OperationTimeoutError"]}}
-    wf = Workflow("r", nodes=[Node.operator("b", "boom", outputs={"y": "integer"},
-                                             config={"log": str(log), "policy": only_timeouts})])
+    only_timeouts = NodePolicy(retries=4, retry_delay=0, retry_on=("timeout",))
+    wf = Workflow("r", nodes=[Node.operator("b", "boom", outputs={"y": "integer"}, config={"log": str(log)},
+                                             policy=only_timeouts)])
     result = await tracker.run(wf)
     assert result.state == "failed" and lines(log) == ["b:1"]  # a ValueError is not retried
+    log.unlink()
+    hang = Node.operator("h", "hang", config={"log": str(log)},
+                         policy=NodePolicy(retries=1, retry_delay=0, timeout=0.05, retry_on=("dag.node",)))
+    result = await tracker.run(Workflow("h", nodes=[hang]))
+    # dag.node selects the code dag.node.timeout: timed out twice, each attempt cancelled
+    assert result.state == "failed" and lines(log) == ["start h", "end h"] * 2
+    assert result.nodes["h"].attempts == 2
+
+
+async def test_retry_on_selects_by_category_code_and_code_prefix() -> None:
+    timeout = OperationTimeoutError("late", code="dag.node.timeout")
+    assert retried(NodePolicy(retry_on=("timeout",)), timeout)
+    assert retried(NodePolicy(retry_on=("dag.node.timeout",)), timeout)
+    assert retried(NodePolicy(retry_on=("dag",)), timeout)
+    assert not retried(NodePolicy(retry_on=("dag.no",)), timeout)
+    assert not retried(NodePolicy(retry_on=("validation",)), timeout)
+    assert retried(NodePolicy(), ValueError("any error"))
+    assert not retried(NodePolicy(retry_on=("timeout",)), ValueError("no code, no category"))
 
 
 async def test_a_hanging_node_times_out(tracker: DagTracker, tmp_path: Path) -> None:
     log = tmp_path / "hang.log"
-    wf = Workflow("h", nodes=[Node.operator("h", "hang", config={"log": str(log), "policy": {"timeout": 0.05}})])
+    wf = Workflow("h", nodes=[Node.operator("h", "hang", config={"log": str(log)}, policy=NodePolicy(timeout=0.05))])
     result = await tracker.run(wf)
     assert result.state == "failed"
     assert "timed out after 0.05 s" in result.nodes["h"].error
     assert lines(log) == ["start h", "end h"]  # cancelled, not orphaned
 
 
-async def test_fallback_value_and_fallback_type(tracker: DagTracker) -> None:
-    by_value = {"fallback": {"value": {"y": 42}}}
-    by_type = {"fallback": {"type": "wrong"}}
-    wf = Workflow(
-        "f",
-        nodes=[
-            Node.operator("v", "boom", outputs={"y": "integer"}, config={"policy": by_value}),
-            Node.operator("t", "boom", outputs={"y": "integer"}, config={"policy": by_type, "returns": {"y": 7}}),
-            Node.output_node("out_v", "integer"),
-            Node.output_node("out_t", "integer"),
-        ],
-        edges=[Edge.data("v", "y", "out_v", "value"), Edge.data("t", "y", "out_t", "value")],
+async def test_fallback_value_and_fallback_node(tracker: DagTracker) -> None:
+    wf = (
+        WorkflowBuilder("f")
+        .input("x", "integer")
+        .operator("v", "boom", outputs={"y": "integer"})
+        .fallback(value={"y": 42})
+        .operator("n", "boom", inputs={"x": "integer"}, outputs={"y": "integer"})
+        .fallback("stand_in")
+        .connect("x.value", "n.x")
+        # the stand-in also runs as a node of its own (x + 1); in n's place it sees n's inputs
+        .operator("stand_in", "counted", inputs={"x": "integer"}, outputs={"y": "integer"})
+        .connect("x.value", "stand_in.x")
+        .output("out_v", "integer").connect("v.y", "out_v.value")
+        .output("out_n", "integer").connect("n.y", "out_n.value")
+        .output("out_s", "integer").connect("stand_in.y", "out_s.value")
+        .build()
+    )
+    result = await tracker.run(wf, inputs={"x": 10})
+    assert result.ok, result.error
+    assert result.outputs == {"out_v": 42, "out_n": 11, "out_s": 11}
+    assert "fallback after ValueError" in result.nodes["v"].reason
+    assert "fallback after ValueError" in result.nodes["n"].reason
+
+
+async def test_a_fallback_value_leaves_unnamed_outputs_null_and_a_failing_stand_in_fails_the_node(
+    tracker: DagTracker,
+) -> None:
+    wf = (
+        WorkflowBuilder("f2")
+        .operator("v", "boom", outputs={"y": "any", "z": "any"})
+        .fallback(value={"y": 1})
+        .output("out_z", "any").connect("v.z", "out_z.value")
+        .build()
     )
     result = await tracker.run(wf)
-    assert result.ok, result.error
-    assert result.outputs == {"out_v": 42, "out_t": 7}
-    assert "fallback after ValueError" in result.nodes["v"].reason
+    assert result.ok and result.outputs == {"out_z": None}
+    failing = Workflow("f3", nodes=[
+        Node.operator("a", "boom", outputs={"y": "integer"}, policy=NodePolicy(fallback="b")),
+        Node.operator("b", "boom", outputs={"y": "integer"}, policy=NodePolicy(optional=True)),
+    ])
+    result = await tracker.run(failing)
+    assert result.state == "failed" and result.nodes["a"].state == "failed"
+    assert "ValueError" in result.nodes["a"].error and result.nodes["b"].state == "skipped"
 
 
 async def test_optional_node_is_skipped_and_dependents_see_its_default(tracker: DagTracker) -> None:
     wf = Workflow(
         "o",
         nodes=[
-            Node.operator("b", "boom", outputs={"y": "integer"}, config={"policy": {"optional": True, "default": {"y": 5}}}),
-            Node.operator("c", "counted", inputs={"x": "integer"}, outputs={"y": "integer"}),
+            Node.operator("b", "boom", outputs={"y": "integer"}, policy=NodePolicy(optional=True)),
+            # c's input port default is what it sees in place of the failed optional node's output
+            Node.operator("c", "counted", inputs=[Port("x", "integer", default=5)], outputs={"y": "integer"}),
             Node.output_node("out", "integer"),
         ],
         edges=[Edge.data("b", "y", "c", "x"), Edge.data("c", "y", "out", "value")],
@@ -268,7 +321,7 @@ async def test_priority_orders_ready_nodes(tmp_path: Path, registry) -> None:
     tracker = DagTracker(tmp_path / "s", node_types=registry, settings=TrackerSettings(max_concurrency=1))
     nodes = [
         Node.operator(f"n{p}", "counted", inputs=[Port("x", "integer", required=False)], outputs={"y": "integer"},
-                      config={"log": str(log), "i": p, "policy": {"priority": p}})
+                      config={"log": str(log), "i": p}, metadata={"priority": p})
         for p in (1, 5, 3, 4, 2)
     ]
     result = await tracker.run(Workflow("prio", nodes=nodes))
@@ -364,3 +417,25 @@ async def test_port_defaults_are_part_of_the_memo_key(tracker: DagTracker, tmp_p
     result = await tracker.run(Workflow("defaults", nodes=nodes))
     assert result.ok and (result.executed, result.cached) == (2, 1)
     assert sorted(lines(log)) == ["a", "b"] or sorted(lines(log)) == ["b", "c"]
+
+
+async def test_an_executor_hint_in_metadata_overrides_the_implementations(tracker: DagTracker) -> None:
+    import os
+
+    def square(hint: object) -> Workflow:
+        return (
+            WorkflowBuilder("hint")
+            .input("x", "integer")
+            .operator("p", "square", inputs={"x": "integer"}, outputs={"y": "integer", "pid": "integer"},
+                      metadata={"executor": hint})
+            .connect("x.value", "p.x")
+            .output("pid", "integer").connect("p.pid", "pid.value")
+            .build()
+        )
+
+    result = await tracker.run(square("thread"), inputs={"x": 9})  # a process node run on a thread
+    assert result.ok, result.error
+    assert result.outputs["pid"] == os.getpid()
+    result = await tracker.run(square("gpu"), inputs={"x": 10})
+    assert result.state == "failed"
+    assert "metadata['executor'] must name an executor" in result.nodes["p"].error

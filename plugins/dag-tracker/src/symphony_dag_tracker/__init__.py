@@ -11,7 +11,9 @@ under a global and a per-type concurrency limit; the built-in control nodes (bra
 parallel, join) and conditional edges decide what runs; every transition is appended to an
 SQLite checkpoint log, so ``tracker.resume(run_id, workflow)`` finishes a killed run without
 redoing completed nodes; pure nodes whose type, implementation version, config and input
-digests match an earlier run are taken from the memo table (``cached``). The package is also a
+digests match an earlier run are taken from the memo table (``cached``). Each node runs per
+the workflow model's execution policy, ``Node.policy`` (retries, timeout, fallback, optional,
+cache). The package is also a
 Symphony plugin: the service ``dag-tracker``.
 """
 
@@ -26,30 +28,28 @@ from symphony_dag_tracker._executors import (
     ProcessExecutor,
     ThreadExecutor,
 )
-from symphony_dag_tracker._policy import BACKOFFS, NodePolicy, RetryPolicy, policy_of
+from symphony_dag_tracker._policy import retried, retry_wait
 from symphony_dag_tracker._status import NodeStatus, RunResult
 from symphony_dag_tracker._tracker import DagTracker, RunHandle, TrackerSettings
 from symphony_dag_tracker._values import check_value
 
 __all__ = [
-    "BACKOFFS",
     "CheckpointError",
     "CheckpointLog",
     "DagTracker",
     "Executor",
     "LocalExecutor",
     "LogRecord",
-    "NodePolicy",
     "NodeResult",
     "NodeStatus",
     "NodeTask",
     "ProcessExecutor",
-    "RetryPolicy",
     "RunHandle",
     "RunRecord",
     "RunResult",
     "ThreadExecutor",
     "TrackerSettings",
     "check_value",
-    "policy_of",
+    "retried",
+    "retry_wait",
 ]

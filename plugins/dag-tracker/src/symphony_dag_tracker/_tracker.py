@@ -35,11 +35,11 @@ from symphony_dag_tracker._executors import (
     ThreadExecutor,
     locator_of,
 )
-from symphony_dag_tracker._policy import NodePolicy, policy_of
+from symphony_dag_tracker._policy import executor_of, is_simple, priority_of, retried, retry_wait
 from symphony_dag_tracker._status import NodeStatus, RunResult
 from symphony_dag_tracker._values import ValueCodec, check_value, checker_for, outputs_problem
 from symphony_sdk.nodes import NodeContext, implementation_version
-from symphony_workflow import Execution, NodeKind, NodeTypeRegistry, Workflow
+from symphony_workflow import Execution, NodeKind, NodePolicy, NodeTypeRegistry, Workflow
 
 __all__ = ["DagTracker", "RunHandle", "TrackerSettings"]
 
@@ -470,7 +470,7 @@ class RunHandle:
         self._released = [False] * n
         self._values: list[dict[str, Any] | None] = [None] * n
         self._digests: list[dict[str, str] | None] = [None] * n
-        self._policies: list[NodePolicy | None] = [None] * n
+        self._priorities = [priority_of(node) if node.metadata else 0.0 for node in self._nodes]
         self._cached = [False] * n
         self._tries = [0] * n
         self._restored_flag = [False] * n
@@ -597,14 +597,10 @@ class RunHandle:
             self._gate = None
 
     def _push(self, i: int) -> None:
-        policy = self._policy(i)
-        heapq.heappush(self._ready, (-policy.priority, i))
+        heapq.heappush(self._ready, (-self._priorities[i], i))
 
     def _policy(self, i: int) -> NodePolicy:
-        p = self._policies[i]
-        if p is None:
-            p = self._policies[i] = policy_of(self._nodes[i].config)
-        return p
+        return self._nodes[i].policy
 
     # -- restore ----------------------------------------------------------------------------------
 
@@ -805,6 +801,7 @@ class RunHandle:
         policy = self._policy(i)
         try:
             resolved = self.tracker.resolve(node.type)
+            executor_name = executor_of(node, resolved.implementation, self.tracker.executors)
         except SymphonyError as exc:
             self.execution.node_started(nid)
             self._node_failed(i, exc, "", final=True)
@@ -824,7 +821,7 @@ class RunHandle:
                 return
         self.execution.node_started(nid)
         attempt = self._tries[i] = self._tries[i] + 1
-        inline = resolved.inline and policy.simple
+        inline = resolved.inline and is_simple(policy)
         if not inline:
             # An inline node starts and completes with no suspension point in between, so its
             # "started" record could never be committed without its "completed" one: only
@@ -834,7 +831,6 @@ class RunHandle:
         self._running += 1
         t = node.type
         self._running_by_type[t] = self._running_by_type.get(t, 0) + 1
-        executor_name = policy.executor or getattr(resolved.implementation, "executor", "async")
         if inline and executor_name == "async":
             context = NodeContext(self.id, nid, t, node.config, attempt)
             self.executed += 1
@@ -902,12 +898,12 @@ class RunHandle:
                     self._release_slot(i)
                     return
                 tb = traceback.format_exc()
-                if attempt < policy.retry.attempts and policy.retry.retries(exc):
+                if attempt <= policy.retries and retried(policy, exc):
                     self._errors[i] = (f"{type(exc).__name__}: {exc}", tb)
                     self.execution.node_failed(nid, f"{type(exc).__name__}: {exc}")
                     self._record(nid, "failed", attempt, json.dumps({"error": str(exc), "traceback": tb, "retry": True}))
                     self.execution.retry_node(nid, actor="retry-policy")
-                    await anyio.sleep(policy.retry.delay_before(attempt + 1))
+                    await anyio.sleep(retry_wait(policy, attempt))
                     while not self.execution.is_running:  # paused or waiting for input
                         if self.execution.is_terminal:
                             return
@@ -918,7 +914,7 @@ class RunHandle:
                     self.execution.node_started(nid)
                     self._record(nid, "started", attempt)
                     continue
-                if policy.fallback_type is not None or policy.fallback_value is not None:
+                if policy.fallback is not None or policy.fallback_value is not None:
                     await self._fallback(i, policy, inputs, in_digests, exc, tb)
                     return
                 self._node_done_error(i, exc, tb, memo_key, inputs, in_digests, checked=True)
@@ -938,23 +934,35 @@ class RunHandle:
         node = self._nodes[i]
         self._reasons[i] = f"fallback after {type(exc).__name__}: {exc}"
         if policy.fallback_value is not None:
-            self._node_done_ok(i, dict(policy.fallback_value), None, in_digests)
+            fixed = policy.fallback_value
+            self._node_done_ok(i, {p.name: fixed.get(p.name) for p in node.outputs}, None, in_digests)
             return
-        assert policy.fallback_type is not None
+        # the fallback node of the workflow runs in this node's place, with this node's inputs
+        assert policy.fallback is not None
         try:
-            resolved = self.tracker.resolve(policy.fallback_type)
-            context = NodeContext(self.id, node.id, policy.fallback_type, node.config, 1)
-            task = NodeTask(self.id, node.id, policy.fallback_type, resolved.provider, resolved.locator, inputs, node.config)
-            executor = self.tracker.executors[getattr(resolved.implementation, "executor", "async")]
-            if policy.timeout is not None:
-                with anyio.fail_after(policy.timeout):
+            stand_in = self.workflow.nodes.get(policy.fallback)
+            if stand_in is None:
+                raise NotFoundError(
+                    f"node {node.id!r}: fallback node {policy.fallback!r} is not in the workflow",
+                    code="dag.fallback.unknown",
+                    context={"node": node.id, "fallback": policy.fallback},
+                )
+            resolved = self.tracker.resolve(stand_in.type)
+            executor = self.tracker.executors[executor_of(stand_in, resolved.implementation, self.tracker.executors)]
+            context = NodeContext(self.id, node.id, stand_in.type, stand_in.config, 1)
+            task = NodeTask(self.id, node.id, stand_in.type, resolved.provider, resolved.locator, inputs, stand_in.config)
+            if stand_in.policy.timeout is not None:
+                with anyio.fail_after(stand_in.policy.timeout):
                     result = await executor.submit(task, resolved.implementation, context)
             else:
                 result = await executor.submit(task, resolved.implementation, context)
         except Exception as fallback_exc:
-            self._node_done_error(i, fallback_exc, traceback.format_exc(), None, inputs, in_digests)
+            self._node_done_error(i, fallback_exc, traceback.format_exc(), None, inputs, in_digests, checked=True)
             return
-        self._node_done_ok(i, result.outputs, None, in_digests)
+        outputs = result.outputs
+        if isinstance(outputs, Mapping):  # the stand-in may have more outputs than this node
+            outputs = {p.name: outputs[p.name] for p in node.outputs if p.name in outputs}
+        self._node_done_ok(i, outputs, None, in_digests)
 
     def _progress_cb(self, nid: str) -> Any:
         def report(percent: float, message: str) -> None:
@@ -1029,7 +1037,7 @@ class RunHandle:
         if self.execution.is_terminal:
             return
         policy = self._policy(i)
-        if not checked and (policy.retry.attempts > 1 or policy.fallback_type or policy.fallback_value is not None):
+        if not checked and (policy.retries or policy.fallback is not None or policy.fallback_value is not None):
             # an inline first attempt failed: the policy takes over in a task
             self._running += 1
             t = self._nodes[i].type
@@ -1050,7 +1058,8 @@ class RunHandle:
         policy = self._policy(i)
         if policy.optional:
             node = self._nodes[i]
-            default = dict(policy.default) if policy.default is not None else {p.name: p.default for p in node.outputs}
+            # its outputs are placeholders: each dependent input sees its own port's default (_gather)
+            default = dict.fromkeys((p.name for p in node.outputs), None)
             self._state[i] = _FAILED
             self.execution.node_skipped(nid, f"optional node failed: {message}")
             self._reasons[i] = f"optional node failed: {message}"
@@ -1161,8 +1170,15 @@ class RunHandle:
                     dead_required = edge.source
                 continue
             live_any = True
-            value = values.get(edge.source_port)
             port_obj = node.input(edge.target_port)
+            if self._state[src] == _SKIPPED:  # an optional node that failed: the port's default stands in
+                value = port_obj.default if port_obj is not None else None
+                if not (collecting or (port_obj is not None and port_obj.multiple)):
+                    inputs[edge.target_port] = value
+                    digests[edge.target_port] = str(self._codec.digest(self._codec.encode(value)[1]))
+                    continue
+            else:
+                value = values.get(edge.source_port)
             if collecting or (port_obj is not None and port_obj.multiple):
                 multi.setdefault(edge.target_port, []).append(value)
                 continue
@@ -1262,11 +1278,10 @@ class RunHandle:
         return values, digests
 
     def _memo_key(self, i: int, resolved: _Resolved, policy: NodePolicy, in_digests: Mapping[str, str]) -> str:
+        # the policy fields that can change a node's outputs: only cache_salt (retries, timeout and
+        # fallbacks never reach the memo: a fallback's outputs are not memoized)
         node = self._nodes[i]
-        config = node.config
-        if "policy" in config:
-            config = {k: v for k, v in config.items() if k != "policy"}
         return self._codec.fingerprint(
-            [node.type, resolved.version, policy.cache_salt, config, sorted(in_digests.items()),
+            [node.type, resolved.version, policy.cache_salt, node.config, sorted(in_digests.items()),
              [p.name for p in node.outputs]]
         )
