@@ -309,9 +309,11 @@ async def test_measured_use_is_charged_when_it_fits(vectors_file: Path, clock: F
     pool.register("greedy", GreedyLoader(vectors_file, actual=16 * MiB))
     async with pool.lease("greedy"):
         status = pool.status()["models"][0]
-        assert status["measured"]["memory"] >= 12 * MiB
+        # RSS deltas are process-wide (other threads and the allocator move it too): well above
+        # the declared 1 MiB is what shows the measurement was charged
+        assert status["measured"]["memory"] >= 8 * MiB
         assert status["charged"]["memory"] == status["measured"]["memory"]
-    assert pool.demand("greedy")["memory"] >= 12 * MiB
+    assert pool.demand("greedy")["memory"] >= 8 * MiB
 
 
 async def test_release_owner_reclaims_crashed_leases(vectors_file: Path, clock: FakeClock) -> None:
