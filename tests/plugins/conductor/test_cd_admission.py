@@ -13,11 +13,13 @@ import anyio
 import pytest
 
 from symphony import Kernel
+from symphony.commons.errors import ValidationError
 from symphony.hookspecs import hookimpl
 from symphony.plugins.manifest import parse_manifest
 from symphony_conductor import Conductor, RunRequest
 from symphony_pool_manager import ResourceEstimate
 from symphony_sdk import Instrument
+from symphony_sdk.testing import connect_test_client
 
 pytestmark = pytest.mark.anyio
 
@@ -33,7 +35,7 @@ class WordModel:
 
     def classify(self, text: str) -> str:
         words = text.lower().split()
-        return max(sorted(self.counts), key=lambda label: sum(self.counts[label][w] for w in words))
+        return str(max(sorted(self.counts), key=lambda label: sum(self.counts[label][w] for w in words)))
 
 
 class WordLoader:
@@ -80,7 +82,8 @@ class Classify(Instrument):
             await self.gate.wait()
         if self.fail:
             raise RuntimeError("the classifier broke")
-        return {"label": context.model.classify(inputs["text"])}
+        model = context.model if context.model is not None else WordModel(self.loader.path)  # no pool: its own
+        return {"label": model.classify(inputs["text"])}
 
 
 class ClassifyOther(Classify):
@@ -241,3 +244,49 @@ async def test_an_interactive_run_gets_its_model_within_one_eviction(
             await batch.done.wait()
         assert batch.state == "failed" and "PreemptedError" in str(batch.status())
         assert engine.grants() == [] and pool.refs("test.words") == 0
+
+
+async def test_without_the_pool_an_instrument_runs_as_before(
+    store_env: Any, templates_env: Any, model_file: Path
+) -> None:
+    plugin = _Plugin(Classify(WordLoader(model_file)), ClassifyOther(WordLoader(model_file)))
+    overrides = {**OVERRIDES, "plugins": {"disabled": ["symphony-pool-manager"]}}
+    async with Kernel.open(env="test", plugins=[(_MANIFEST, plugin)], overrides=overrides) as kernel:
+        conductor: Conductor = await kernel.aservice("conductor")
+        run = await conductor.run(RunRequest(workflow=_workflow(), inputs={"document": "bread soup"}))
+        assert run.state == "completed", run.error
+        assert run.outputs["result"]["value"] == "food"
+        assert plugin.main.models == [None] and plugin.main.loader.loads == 0
+        assert "pool-manager" not in kernel.registry("services")
+
+
+async def test_the_priority_comes_from_the_run_request_over_the_bus(
+    store_env: Any, templates_env: Any, model_file: Path
+) -> None:
+    plugin = _Plugin(Classify(WordLoader(model_file)), ClassifyOther(WordLoader(model_file)))
+    async with (
+        Kernel.open(env="test", plugins=[(_MANIFEST, plugin)], overrides=OVERRIDES) as kernel,
+        connect_test_client(kernel) as client,
+    ):
+        reply = await client.request(
+            "run.submit",
+            {"workflow": _workflow(), "inputs": {"document": "goal"}, "priority": "low"},
+            timeout=30,
+        )
+        conductor: Conductor = await kernel.aservice("conductor")
+        run = conductor.get(reply.payload["run_id"])
+        with anyio.fail_after(20):
+            await run.done.wait()
+        assert run.state == "completed" and run.status()["plan"]["priority"] == "low"
+        engine = await kernel.aservice("arbitration")
+        granted = [d["decision"] for d in _decisions(engine) if d["decision"]["owner"] == run.id]
+        assert granted and "class low" in granted[0]["rationale"]
+        with pytest.raises(ValidationError, match="priority must be one of"):
+            await client.request("run.submit", {"workflow": _workflow(), "priority": "urgent"}, timeout=30)
+
+
+def test_a_run_request_refuses_an_unknown_priority() -> None:
+    with pytest.raises(ValidationError) as caught:
+        RunRequest(workflow="x.json", priority="urgent")
+    assert caught.value.code == "conductor.request.priority"
+    assert RunRequest(workflow="x.json").priority == "normal"

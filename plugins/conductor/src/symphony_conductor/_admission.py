@@ -17,8 +17,6 @@ from typing import Any
 
 import attrs
 
-from symphony.commons.errors import NotFoundError
-
 __all__ = ["Admissions", "AdmittingExecutor", "admit_through"]
 
 
@@ -36,15 +34,14 @@ class Admissions:
         self._missing = False
 
     async def services(self) -> tuple[Any, Any] | None:
-        """``(arbitration engine, pool)``, or ``None`` when either plugin is not installed."""
+        """``(arbitration engine, pool)``, or ``None`` when either plugin is not installed (or
+        disabled); a plugin that is installed but fails to start fails the node with its error."""
         if self._services is None and not self._missing:
-            try:
-                engine = await self.kernel.aservice("arbitration")
-                pool = await self.kernel.aservice("pool-manager")
-            except NotFoundError:
+            usable = set(self.kernel.service_names())
+            if not {"arbitration", "pool-manager"} <= usable:
                 self._missing = True
                 return None
-            self._services = (engine, pool)
+            self._services = (await self.kernel.aservice("arbitration"), await self.kernel.aservice("pool-manager"))
         return self._services
 
     async def release_run(self, run_id: str) -> None:
