@@ -92,13 +92,30 @@ class ClassifyOther(Classify):
     model_key = "test.words-other"
 
 
+class ClassifySync(Instrument):
+    """A blocking-free but synchronous instrument on the pool's model (it is never run inline)."""
+
+    model_key = "test.words"
+
+    def __init__(self, loader: WordLoader) -> None:
+        self.loader = loader
+
+    def model_loader(self) -> WordLoader:
+        return self.loader
+
+    def execute(self, inputs: Any, context: Any) -> dict[str, Any]:  # type: ignore[override]
+        return {"label": context.model.classify(inputs["text"])}
+
+
 class _Plugin:
     def __init__(self, main: Classify, other: Classify) -> None:
         self.main, self.other = main, other
+        self.sync = ClassifySync(main.loader)
 
     @hookimpl
     def symphony_register_node_types(self, registry: Any) -> None:
-        for name, impl in (("test.classify", self.main), ("test.classify-other", self.other)):
+        types = (("test.classify", self.main), ("test.classify-other", self.other), ("test.classify-sync", self.sync))
+        for name, impl in types:
             registry.add(name, kind="instrument", inputs={"text": "text"}, outputs={"label": "text"}, implementation=impl)
 
 
@@ -110,7 +127,7 @@ _MANIFEST = parse_manifest(
             "kind": "instrument",
             "api": ">=0.1,<0.2",
             "summary": "a word-frequency classifier",
-            "provides": ["node-type:test.classify", "node-type:test.classify-other"],
+            "provides": ["node-type:test.classify", "node-type:test.classify-other", "node-type:test.classify-sync"],
             "requires": ["symphony-workflow"],
         }
     }
@@ -185,6 +202,10 @@ async def test_an_instrument_node_runs_through_arbitration_and_the_pool(
         again = await conductor.run(RunRequest(workflow=_workflow(), inputs={"document": "salt and bread"}))
         assert again.outputs["result"]["value"] == "food"
         assert pool.metrics["hits"] == 1 and plugin.main.loader.loads == 1
+        # a synchronous instrument naming a model is leased too (it runs through an executor, not inline)
+        sync = await conductor.run(RunRequest(workflow=_workflow("test.classify-sync"), inputs={"document": "win"}))
+        assert sync.state == "completed" and sync.outputs["result"]["value"] == "sport", sync.error
+        assert pool.metrics["hits"] == 2 and pool.refs("test.words") == 0
 
 
 async def test_grant_and_lease_are_released_after_failure_and_cancellation(
