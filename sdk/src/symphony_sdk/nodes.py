@@ -91,6 +91,9 @@ class NodeContext:
     attempt: int = 1
     on_progress: Callable[[float, str], None] = attrs.field(default=_ignore_progress, repr=False)
     on_chunk: Callable[[Any], Awaitable[None]] = attrs.field(default=_ignore_chunk, repr=False)
+    model: Any = attrs.field(default=None, repr=False)
+    """The model instance leased for this execution (an instrument naming a ``model_key``, run
+    by a conductor with the pool and arbitration installed); ``None`` otherwise."""
 
     def progress(self, percent: float, message: str = "") -> None:
         """Report how far the node is (0-100)."""
@@ -149,6 +152,15 @@ class Instrument(NodeImplementation):
     """
 
     resources: ClassVar[ResourceEstimate] = ResourceEstimate()
+    model_key: ClassVar[str | None] = None
+    """The pool key of the model this instrument runs on; when set, a conductor with the
+    ``pool-manager`` and ``arbitration`` services asks arbitration for it, leases it for the
+    execution and hands the instance over as ``context.model``."""
+
+    def model_loader(self) -> Any:
+        """The pool loader for :attr:`model_key` (registered with the pool on first use when no
+        plugin registered one); ``None`` (the default) when the providing plugin registers it."""
+        return None
 
     def estimate(self, inputs: Mapping[str, Any], config: Mapping[str, Any]) -> ResourceEstimate:
         """The resources one execution with ``inputs`` and ``config`` needs (default: ``resources``)."""

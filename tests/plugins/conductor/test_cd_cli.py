@@ -165,6 +165,16 @@ def test_run_json_and_runs_list_show_logs(env: dict[str, str]) -> None:
     assert missing.returncode == 1 and "no run 'no-such-run'" in missing.stderr
 
 
+def test_run_priority_reaches_the_plan_and_a_bad_one_is_refused(env: dict[str, str]) -> None:
+    proc = _symphony(
+        env, "run", str(README_REPORT), "--json", "--priority", "background", "--input", 'readmes={"a.md": "# A"}'
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["plan"]["priority"] == "background"
+    bad = _symphony(env, "run", str(README_REPORT), "--priority", "urgent")
+    assert bad.returncode == 2 and "urgent" in bad.stderr
+
+
 def test_a_run_that_fails_exits_non_zero(env: dict[str, str]) -> None:
     proc = _symphony(env, "run", str(README_REPORT), "--input", 'readmes={"a.md": 3}')
     assert proc.returncode == 1

@@ -65,6 +65,7 @@ def build_request(
     params: Sequence[str],
     template_version: str | None,
     resume: str | None,
+    priority: str = "normal",
 ) -> Any:
     """A :class:`RunRequest` from the command line: TARGET is a workflow file when such a file
     exists, else a template id; ``--param`` text is typed by the template's parameter types."""
@@ -76,7 +77,7 @@ def build_request(
                 "--resume finishes a run with its own inputs and parameters; drop --input/--param"
             )
         is_file = target is not None and Path(target).is_file()
-        return RunRequest(workflow=target if is_file else None, resume=resume)
+        return RunRequest(workflow=target if is_file else None, resume=resume, priority=priority)
     values: dict[str, Any] = {}
     for text in inputs:
         node, raw = split_assignment(text, "input")
@@ -87,13 +88,15 @@ def build_request(
     if is_file:
         if params:
             raise click.UsageError("--param fills a template; TARGET is a workflow file")
-        return RunRequest(workflow=target, inputs=values)
+        return RunRequest(workflow=target, inputs=values, priority=priority)
     template = conductor.workflows.templates.get(target, template_version)
     typed = dict(
         (name, coerce_parameter(template, name, raw))
         for name, raw in (split_assignment(p, "parameter") for p in params)
     )
-    return RunRequest(template=target, template_version=template_version, params=typed, inputs=values)
+    return RunRequest(
+        template=target, template_version=template_version, params=typed, inputs=values, priority=priority
+    )
 
 
 async def _watch(kernel: Any, conductor: Any, run: Any, as_json: bool) -> int:
@@ -192,6 +195,13 @@ async def _pump(sub: Any, view: Any, run: Any, refresh: Any) -> None:
     help="Template version constraint (e.g. ^1.1); default the latest.",
 )
 @click.option("--resume", default=None, metavar="RUN_ID", help="Finish an interrupted or killed run.")
+@click.option(
+    "--priority",
+    type=click.Choice(["critical", "high", "normal", "low", "background"]),
+    default="normal",
+    show_default=True,
+    help="Arbitration class of the run's instrument nodes (models from the pool).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the final run status as JSON (no live view).")
 @click.option(
     "--server",
@@ -212,6 +222,7 @@ def run(
     params: tuple[str, ...],
     template_version: str | None,
     resume: str | None,
+    priority: str,
     as_json: bool,
     server: str | None,
     socket_path: Path | None,
@@ -238,10 +249,10 @@ def run(
         async with _open_kernel(state) as kernel:
             conductor = await kernel.aservice("conductor")
             try:
-                request = build_request(conductor, target, inputs, params, template_version, resume)
+                request = build_request(conductor, target, inputs, params, template_version, resume, priority)
                 plan = conductor.prepare(request) if resume is None else None
                 if resume is not None:
-                    started = await conductor.resume(resume, workflow=request.workflow)
+                    started = await conductor.resume(resume, workflow=request.workflow, priority=priority)
                 else:
                     started = await conductor.submit(plan)
             except SymphonyError as err:

@@ -30,6 +30,7 @@ from typing import Any
 import anyio
 
 from symphony.commons.errors import NotFoundError, SymphonyError, ValidationError
+from symphony_conductor._admission import Admissions, admit_through
 from symphony_conductor._plan import (
     Plan,
     check_node_types,
@@ -140,6 +141,12 @@ class Conductor:
         self.finished_runs = finished_runs
         self._runs: OrderedDict[str, Run] = OrderedDict()
         self._closing = False
+        self.admissions = Admissions(kernel, self._priority_of)
+        """Instrument nodes through ``arbitration`` and ``pool-manager`` (see :mod:`symphony_conductor._admission`)."""
+
+    def _priority_of(self, run_id: str) -> str:
+        run = self._runs.get(run_id)
+        return run.plan.priority if run is not None else "normal"
 
     @classmethod
     def from_kernel(cls, kernel: Any) -> Conductor:
@@ -220,6 +227,7 @@ class Conductor:
         run = Run(plan)
         sinks = [_RunEvents(self, run), *self.workflows.sinks()]
         tracker = await self.kernel.aservice("dag-tracker")
+        admit_through(tracker, self.admissions)
         run.handle = tracker.prepare(plan.workflow, inputs=dict(plan.inputs), run_id=plan.run_id, sinks=sinks)
         run.execution = run.handle.execution
         self._start(run)
@@ -229,7 +237,7 @@ class Conductor:
         self._remember(run)
         self.kernel.start_soon(self._drive, run, name=f"symphony-conductor run {run.id}")
 
-    async def resume(self, run_id: str, *, workflow: Any = None) -> Run:
+    async def resume(self, run_id: str, *, workflow: Any = None, priority: str = "normal") -> Run:
         """Finish run ``run_id``: after a kill its completed nodes are restored from the
         checkpoint log (never run again), after Ctrl-C (cancelled) a new run of the same
         workflow and inputs takes them from the memo. ``workflow`` (e.g. the file given again)
@@ -244,7 +252,7 @@ class Conductor:
         installed = installed_node_types(self.kernel, self.workflows)
         check_node_types(self.kernel, workflow, installed)
         if record.state == "cancelled":
-            return await self._continue(record, workflow)
+            return await self._continue(record, workflow, priority)
         if record.state in TERMINAL:
             from symphony.commons.errors import ConflictError
 
@@ -261,9 +269,15 @@ class Conductor:
         )
         run = Run(placeholder)
         sinks = [_RunEvents(self, run), *self.workflows.sinks()]
+        admit_through(tracker, self.admissions)
         run.handle = tracker.resume(run_id, workflow, sinks=sinks)
         run.plan = Plan(
-            run_id, workflow, dict(run.handle.inputs), placeholder.implementations, f"resume {run_id}"
+            run_id,
+            workflow,
+            dict(run.handle.inputs),
+            placeholder.implementations,
+            f"resume {run_id}",
+            priority=priority,
         )
         run.execution = run.handle.execution
         run.resumed_from = run_id
@@ -296,7 +310,7 @@ class Conductor:
             )
         return await self._continue(record, workflow)
 
-    async def _continue(self, record: Any, workflow: Any) -> Run:
+    async def _continue(self, record: Any, workflow: Any, priority: str = "normal") -> Run:
         """A new run continuing ``record`` (cancelled or failed): same workflow, same inputs."""
         from symphony.commons.errors import ConflictError
         from symphony_workflow import diff
@@ -313,7 +327,7 @@ class Conductor:
         new_id = _next_id(record.run_id)
         while self._recorded(new_id):
             new_id = _next_id(new_id)
-        plan = self.prepare(RunRequest(workflow=workflow, inputs=inputs, run_id=new_id))
+        plan = self.prepare(RunRequest(workflow=workflow, inputs=inputs, run_id=new_id, priority=priority))
         run = await self.submit(plan)
         run.resumed_from = record.run_id
         return run
@@ -521,6 +535,7 @@ class Conductor:
             elif run.state not in TERMINAL:
                 run.state = "failed"
             with anyio.CancelScope(shield=True):
+                await self.admissions.release_run(run.id)
                 self._publish("run.finished", _finished_payload(run))
             run.done.set()
 

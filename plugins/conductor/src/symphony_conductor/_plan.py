@@ -41,6 +41,8 @@ class Plan:
     source: str
     template: Mapping[str, Any] | None = None
     warnings: tuple[str, ...] = ()
+    priority: str = "normal"
+    """The arbitration class of the run's instrument nodes (from the request)."""
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe summary (the workflow by id and name, not in full)."""
@@ -53,6 +55,7 @@ class Plan:
             "inputs": sorted(self.inputs),
             "implementations": dict(self.implementations),
             "warnings": list(self.warnings),
+            "priority": self.priority,
         }
 
 
@@ -247,4 +250,5 @@ def prepare(kernel: Any, service: Any, request: RunRequest) -> Plan:
         source=request.describe(),
         template=template,
         warnings=(*warnings, *(w.message for w in report.warnings)),
+        priority=request.priority,
     )

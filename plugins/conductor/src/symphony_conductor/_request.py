@@ -13,7 +13,10 @@ import attrs
 
 from symphony.commons.errors import ValidationError
 
-__all__ = ["RunRequest", "coerce_input", "coerce_parameter", "split_assignment"]
+__all__ = ["PRIORITIES", "RunRequest", "coerce_input", "coerce_parameter", "split_assignment"]
+
+PRIORITIES = ("critical", "high", "normal", "low", "background")
+"""The priority classes a run may ask for (arbitration's, highest first)."""
 
 _MAX_JSON_DEPTH_TEXT = 1_000_000
 """Longest text parsed as JSON for one value (parameters and inputs given on a command line)."""
@@ -39,6 +42,8 @@ class RunRequest:
 
     ``run_id`` names the run (a fresh id by default); ``resume`` names an earlier run to finish
     instead of starting a new one (``workflow``/``template`` may then be left out).
+    ``priority`` (one of :data:`PRIORITIES`, default ``normal``) is the class arbitration gives
+    the run's instrument nodes.
     """
 
     workflow: Any = None
@@ -48,8 +53,15 @@ class RunRequest:
     inputs: Mapping[str, Any] = attrs.field(factory=dict, converter=_mapping)
     run_id: str | None = None
     resume: str | None = None
+    priority: str = "normal"
 
     def __attrs_post_init__(self) -> None:
+        if self.priority not in PRIORITIES:
+            raise ValidationError(
+                f"priority must be one of {', '.join(PRIORITIES)}, got {self.priority!r}",
+                code="conductor.request.priority",
+                context={"priority": repr(self.priority)[:200], "choices": list(PRIORITIES)},
+            )
         sources = (self.workflow is not None) + (self.template is not None)
         if sources > 1 or (sources == 0 and self.resume is None):
             raise ValidationError(
@@ -76,7 +88,7 @@ class RunRequest:
     @classmethod
     def from_dict(cls, payload: Any) -> RunRequest:
         """A request from a bus payload: ``{"workflow": path-or-document, "template": id,
-        "template_version": "^1", "params": {...}, "inputs": {...}, "run_id": ..., "resume": ...}``."""
+        "template_version": "^1", "params": {...}, "inputs": {...}, "run_id": ..., "resume": ..., "priority": "high"}``."""
         if not isinstance(payload, Mapping):
             raise ValidationError("a run request must be an object", code="conductor.request.malformed")
         known = {f.name for f in attrs.fields(cls)}

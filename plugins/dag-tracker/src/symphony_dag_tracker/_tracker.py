@@ -128,6 +128,7 @@ class _Resolved:
             getattr(implementation, "executor", "async") == "async"
             and not inspect.iscoroutinefunction(execute)
             and not inspect.iscoroutinefunction(process)
+            and getattr(implementation, "model_key", None) is None  # a pooled model: through an executor
         )
 
 
