@@ -67,6 +67,18 @@ async def test_an_instrument_streams_chunks_to_its_context() -> None:
 
 
 @pytest.mark.anyio
+async def test_an_instrument_without_output_is_a_clear_plugin_error() -> None:
+    from symphony_sdk import PluginError
+
+    class Silent(Instrument):
+        pass
+
+    with pytest.raises(PluginError) as info:
+        await Silent().execute({}, CTX)
+    assert info.value.code == "sdk.instrument.no_output" and "Silent" in info.value.message
+
+
+@pytest.mark.anyio
 async def test_batches_run_one_by_one_by_default() -> None:
     assert await Upper().execute_batch([{"text": "a"}, {"text": "b"}], CTX) == [{"text": "A"}, {"text": "B"}]
 

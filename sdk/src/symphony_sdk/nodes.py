@@ -31,7 +31,7 @@ from typing import Any, ClassVar, Literal
 
 import attrs
 
-from symphony.commons.errors import ValidationError
+from symphony.commons.errors import PluginError, ValidationError
 
 __all__ = [
     "EXECUTORS",
@@ -167,8 +167,17 @@ class Instrument(NodeImplementation):
         return self.resources
 
     def stream(self, inputs: Mapping[str, Any], context: NodeContext) -> AsyncIterator[Any]:
-        """Yield chunks of output; override this or :meth:`execute`."""
-        raise NotImplementedError(f"{type(self).__name__} implements neither stream() nor execute()")
+        """Yield chunks of output; override this or :meth:`execute`.
+
+        Raises:
+            PluginError: ``sdk.instrument.no_output`` when the subclass overrides neither.
+        """
+        raise PluginError(
+            f"instrument {type(self).__name__} produces no output: it overrides neither stream() nor execute()",
+            code="sdk.instrument.no_output",
+            context={"instrument": type(self).__name__},
+            hint="override stream() to yield chunks, or execute() to return the outputs",
+        )
 
     def collect(self, chunks: list[Any]) -> Mapping[str, Any]:
         """Turn the streamed chunks into the outputs (default: ``{"chunks": chunks}``)."""

@@ -6,7 +6,7 @@
     async with Kernel.open() as kernel:
         conductor = await kernel.aservice("conductor")
         run = await conductor.run(RunRequest(workflow="report.json", inputs={"document": "..."}))
-        print(run.state, run.outputs)
+        assert run.state == "completed", run.error   # run.outputs holds each output's value or digest
 
 A request names a workflow file, document or object, or a template id with parameters, and
 values for the workflow's input nodes. The conductor checks it against the installed node

@@ -5,8 +5,8 @@
 
     with ArtifactStore("/tmp/store") as store:
         manager = StaleManager(store, StalePolicy(grace=3600, keep_last=5))
-        for action in manager.plan().actions:          # what would move or go, and why
-            print(action.action, action.digest, action.rule)
+        plan = manager.plan()                          # what would move or go, and why:
+        reasons = {a.digest: (a.action, a.rule) for a in plan.actions}
         manager.gc()                                   # trash, restore, move tiers, purge old trash
 
 Retention rules in restic's style (keep the last N versions of each ref, keep within a

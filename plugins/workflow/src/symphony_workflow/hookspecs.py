@@ -71,9 +71,11 @@ def symphony_handle_workflow_event(event: ExecutionEvent) -> None:
         from symphony_sdk import hookimpl
         from symphony_workflow import ExecutionEvent
 
+        SEEN: list[tuple[int, str]] = []
+
         @hookimpl
         def symphony_handle_workflow_event(event: ExecutionEvent) -> None:
-            print(event.seq, event.kind, event.node_id)
+            SEEN.append((event.seq, event.kind))
     """
 
 
