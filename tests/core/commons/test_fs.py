@@ -19,26 +19,6 @@ from symphony.commons.errors import (
     ValidationError,
 )
 
-# --------------------------------------------------------------------------- reject_parent_refs
-
-
-@pytest.mark.parametrize("path", ["a/b.txt", "/abs/path", ".hidden/..x", "x..y/z", "./a"])
-def test_reject_parent_refs_accepts_paths_without_dotdot(path: str) -> None:
-    assert fs.reject_parent_refs(path) == Path(path)
-
-
-@pytest.mark.parametrize("path", ["..", "../x", "a/../b", "a/..", "a\\..\\b", "/abs/../etc"])
-def test_reject_parent_refs_refuses_dotdot(path: str) -> None:
-    with pytest.raises(ValidationError) as info:
-        fs.reject_parent_refs(path)
-    assert info.value.code == "fs.parent_ref"
-    assert info.value.context == {"field": "path", "value": path}
-
-
-def test_reject_parent_refs_takes_pathlike(tmp_path: Path) -> None:
-    assert fs.reject_parent_refs(tmp_path / "a") == tmp_path / "a"
-
-
 # --------------------------------------------------------------------------- resolve_within
 
 
@@ -167,15 +147,6 @@ def test_read_text_bad_bytes_and_bad_encoding(tmp_path: Path) -> None:
     with pytest.raises(ValidationError) as info2:
         fs.read_text(target, encoding="no-such-codec")
     assert info2.value.code == "fs.bad_encoding"
-
-
-def test_exists(tmp_path: Path) -> None:
-    (tmp_path / "here").write_text("")
-    assert fs.exists(tmp_path / "here")
-    assert not fs.exists(tmp_path / "not-here")
-    assert fs.exists("here", root=tmp_path)
-    with pytest.raises(PermissionDeniedError):
-        fs.exists("../x", root=tmp_path)
 
 
 # --------------------------------------------------------------------------- ensure_dir

@@ -32,7 +32,6 @@ from typing import Any, TypeVar, Union
 
 from symphony.commons.errors import (
     FilesystemError,
-    NotFoundError,
     PermissionDeniedError,
     SerializationError,
     ValidationError,
@@ -47,18 +46,11 @@ __all__ = [
     "data_dir",
     "ensure_dir",
     "exclusive_lock",
-    "exists",
-    "fsync_dir",
-    "list_within",
-    "makedirs_within",
     "open_within",
     "read_bytes",
     "read_text",
-    "reject_parent_refs",
     "remove_temporaries",
-    "remove_within",
     "resolve_within",
-    "stat_within",
     "user_config_file",
 ]
 
@@ -100,26 +92,6 @@ def _path_text(path: object, field: str = "path") -> str:
     return text
 
 
-def reject_parent_refs(path: StrPath) -> Path:
-    """Return ``path`` as a :class:`~pathlib.Path`, refusing any ``..`` component.
-
-    Both ``/`` and ``\\`` count as separators, so ``a\\..\\b`` is refused on every platform.
-
-    Raises:
-        ValidationError: ``code="fs.parent_ref"``, ``context={"field": "path", "value": ...}``;
-        ``fs.bad_path`` for a value that is not a text path.
-    """
-    text = _path_text(path)
-    if ".." in text.replace("\\", "/").split("/"):
-        raise ValidationError(
-            f"path must not contain '..': {text}",
-            code="fs.parent_ref",
-            context={"field": "path", "value": text},
-            hint="use a path relative to the root without parent references",
-        )
-    return Path(text)
-
-
 def _outside(path: str, root: str) -> PermissionDeniedError:
     return PermissionDeniedError(
         f"path {path} resolves outside the allowed root {root}",
@@ -150,7 +122,6 @@ def _walk(
     final: Callable[[int, str], _R],
     *,
     create_dirs: bool = False,
-    dir_mode: int = 0o777,
     missing_ok: bool = False,
 ) -> tuple[_R, str]:
     """Resolve ``path`` beneath ``root`` one component at a time, holding a directory fd.
@@ -212,7 +183,7 @@ def _walk(
                     if not create_dirs:
                         raise from_os_error(exc, path=os.path.join(here, name), action="open") from exc
                     try:
-                        os.mkdir(name, dir_mode, dir_fd=fd)
+                        os.mkdir(name, dir_fd=fd)
                     except FileExistsError:
                         pass
                     except OSError as err:
@@ -279,13 +250,6 @@ def _readlink(dir_fd: int, name: str, here: str, original: OSError | None) -> st
         raise from_os_error(cause, path=os.path.join(here, name), action="open") from cause
 
 
-def _is_link(dir_fd: int, name: str) -> bool:
-    try:
-        return stat.S_ISLNK(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode)
-    except FileNotFoundError:
-        return False
-
-
 def _lstat_final(dir_fd: int, name: str) -> os.stat_result | None:
     """lstat of ``name``, :data:`_LINK` for a symlink, None when missing."""
     try:
@@ -300,7 +264,7 @@ def resolve_within(root: StrPath, path: StrPath) -> Path:
 
     A relative ``path`` is taken relative to ``root``; ``root`` itself may be reached through a
     symlink. The path need not exist. Symlinks inside the root are followed only while they
-    stay inside it. This is a *check*: to act on the path use the ``*_within`` helpers (or the
+    stay inside it. This is a *check*: to act on the path use :func:`open_within` (or the
     ``root=`` argument of :func:`read_bytes` / :func:`atomic_write`), which resolve and act in
     one race-free walk.
 
@@ -320,7 +284,7 @@ def open_within(root: StrPath, path: StrPath, flags: int = os.O_RDONLY, mode: in
     """Open ``path`` beneath ``root`` without ever following a link out of it; return the fd.
 
     ``flags`` are :func:`os.open` flags (``O_CLOEXEC`` is added); missing directories are not
-    created (see :func:`makedirs_within`). Wrap the fd with :func:`os.fdopen`.
+    created. Wrap the fd with :func:`os.fdopen`.
 
     Raises:
         PermissionDeniedError: ``fs.outside_root``; ValidationError: ``fs.bad_path``;
@@ -334,98 +298,15 @@ def open_within(root: StrPath, path: StrPath, flags: int = os.O_RDONLY, mode: in
     return fd
 
 
-def makedirs_within(root: StrPath, path: StrPath, mode: int = 0o777) -> Path:
-    """Create the directory ``path`` beneath ``root`` and its missing parents; return its path.
-
-    Raises:
-        PermissionDeniedError: ``fs.outside_root``; ConflictError: ``io.exists`` when a
-        component is not a directory; other OS errors converted.
-    """
-
-    def final(dir_fd: int, name: str) -> int:
-        if name != ".":
-            try:
-                os.mkdir(name, mode, dir_fd=dir_fd)
-            except FileExistsError:
-                pass
-        try:
-            return os.open(name, _DIR_FLAGS | _NOFOLLOW, dir_fd=dir_fd)
-        except NotADirectoryError:
-            if _is_link(dir_fd, name):
-                return _LINK  # type: ignore[no-any-return]
-            raise FileExistsError(errno.EEXIST, "exists and is not a directory", name) from None
-
-    fd, resolved = _walk(root, path, final, create_dirs=True, dir_mode=mode)
-    os.close(fd)
-    return Path(resolved)
-
-
-def stat_within(root: StrPath, path: StrPath) -> os.stat_result:
-    """``os.stat`` of ``path`` beneath ``root`` (links inside the root followed, as by every helper).
-
-    Raises:
-        NotFoundError: ``io.not_found``; PermissionDeniedError: ``fs.outside_root``.
-    """
-
-    def final(dir_fd: int, name: str) -> os.stat_result:
-        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-        return _LINK if stat.S_ISLNK(st.st_mode) else st
-
-    result, _ = _walk(root, path, final)
-    return result
-
-
-def list_within(root: StrPath, path: StrPath = ".") -> list[str]:
-    """The sorted entry names of the directory ``path`` beneath ``root``.
-
-    Raises:
-        PermissionDeniedError: ``fs.outside_root``; OS errors converted (``io.not_found``...).
-    """
-    fd = open_within(root, path, _DIR_FLAGS)
-    try:
-        return sorted(os.listdir(fd))
-    except OSError as exc:
-        raise from_os_error(exc, path=path, action="list") from exc
-    finally:
-        os.close(fd)
-
-
-def remove_within(root: StrPath, path: StrPath) -> None:
-    """Remove the file, link or empty directory ``path`` beneath ``root`` (a link itself, never its target).
-
-    Raises:
-        PermissionDeniedError: ``fs.outside_root`` (the root itself cannot be removed either);
-        NotFoundError: ``io.not_found``; other OS errors converted.
-    """
-    parent, name = _parent_within(root, path, create_dirs=False, follow_last=False)
-    try:
-        if name == ".":
-            raise _outside(str(path), str(root))
-        try:
-            os.unlink(name, dir_fd=parent)
-        except IsADirectoryError:
-            os.rmdir(name, dir_fd=parent)
-        except PermissionError:
-            if not stat.S_ISDIR(os.stat(name, dir_fd=parent, follow_symlinks=False).st_mode):
-                raise
-            os.rmdir(name, dir_fd=parent)
-    except OSError as exc:
-        raise from_os_error(exc, path=path, action="remove") from exc
-    finally:
-        os.close(parent)
-
-
-def _parent_within(
-    root: StrPath, path: StrPath, *, create_dirs: bool, follow_last: bool = True
-) -> tuple[int, str]:
+def _parent_within(root: StrPath, path: StrPath) -> tuple[int, str]:
     """An fd of the directory holding ``path``'s last component, and that component's name."""
 
     def final(dir_fd: int, name: str) -> tuple[int, str]:
-        if follow_last and name != "." and _is_link(dir_fd, name):
+        if name != "." and _lstat_final(dir_fd, name) is _LINK:
             return _LINK  # type: ignore[no-any-return]
         return os.dup(dir_fd), name
 
-    result, _ = _walk(root, path, final, create_dirs=create_dirs)
+    result, _ = _walk(root, path, final, create_dirs=True)
     return result
 
 
@@ -541,17 +422,6 @@ def read_text(
         ) from exc
 
 
-def exists(path: StrPath, *, root: StrPath | None = None) -> bool:
-    """True if ``path`` exists (resolved beneath ``root`` when given)."""
-    if root is None:
-        return Path(_path_text(path)).exists()
-    try:
-        stat_within(root, path)
-    except NotFoundError:
-        return False
-    return True
-
-
 # --------------------------------------------------------------------------- writing
 
 
@@ -559,7 +429,7 @@ def ensure_dir(path: StrPath, mode: int | None = None) -> Path:
     """Create ``path`` and its parents if missing; return it as a :class:`~pathlib.Path`.
 
     ``mode`` (subject to the umask) applies to the directories created; an existing directory
-    is left as it is. Within a root, use :func:`makedirs_within`.
+    is left as it is.
 
     Raises:
         ConflictError: ``io.exists`` when ``path`` exists and is not a directory; other OS
@@ -574,29 +444,6 @@ def ensure_dir(path: StrPath, mode: int | None = None) -> Path:
 
 
 _TEMP_SUFFIX = ".tmp"
-
-
-def fsync_dir(directory: StrPath) -> None:
-    """Flush a directory's entries to disk (after a rename, link or unlink in it).
-
-    A no-op off POSIX, and on filesystems that cannot fsync a directory.
-
-    Raises:
-        NotFoundError / PermissionDeniedError / FilesystemError converted from the OS error.
-    """
-    if os.name != "posix":
-        return
-    try:
-        fd = os.open(_path_text(directory, "directory"), _DIR_FLAGS)
-    except OSError as exc:
-        raise from_os_error(exc, path=directory, action="sync directory") from exc
-    try:
-        os.fsync(fd)
-    except OSError as exc:
-        if exc.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF):  # cannot fsync a directory here
-            raise from_os_error(exc, path=directory, action="sync directory") from exc
-    finally:
-        os.close(fd)
 
 
 def _temp_name(name: str) -> str:
@@ -685,7 +532,7 @@ def atomic_write(
     payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
     if root is not None:
         target = resolve_within(root, path)  # for messages and the result; the walk below acts
-        dir_fd, name = _parent_within(root, path, create_dirs=True)
+        dir_fd, name = _parent_within(root, path)
     else:
         target = Path(_path_text(path))
         ensure_dir(target.parent)
@@ -707,27 +554,22 @@ def atomic_write(
     return target
 
 
-def remove_temporaries(
-    directory: StrPath, *, name: str | None = None, root: StrPath | None = None, older_than: float = 0.0
-) -> int:
+def remove_temporaries(directory: StrPath, *, name: str | None = None, older_than: float = 0.0) -> int:
     """Remove the temporaries :func:`atomic_write` left in ``directory`` (a killed process's).
 
     Only names of the form ``.<name>.<12 hex>.tmp`` are touched, and only those of ``name``
     when given, last modified at least ``older_than`` seconds ago (a writer running at the same
     time may own a fresh one: pass a margin, or call this under the lock that orders the
-    writers). With ``root``, ``directory`` is resolved beneath it. Returns how many were removed.
+    writers). Returns how many were removed.
     """
     import time
 
-    if root is not None:
-        fd = open_within(root, directory, _DIR_FLAGS)
-    else:
-        try:
-            fd = os.open(_path_text(directory, "directory"), _DIR_FLAGS)
-        except FileNotFoundError:
-            return 0
-        except OSError as exc:
-            raise from_os_error(exc, path=directory, action="list") from exc
+    try:
+        fd = os.open(_path_text(directory, "directory"), _DIR_FLAGS)
+    except FileNotFoundError:
+        return 0
+    except OSError as exc:
+        raise from_os_error(exc, path=directory, action="list") from exc
     removed = 0
     try:
         now = time.time()
