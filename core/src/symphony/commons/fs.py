@@ -302,9 +302,9 @@ def _parent_within(root: StrPath, path: StrPath) -> tuple[int, str]:
     """An fd of the directory holding ``path``'s last component, and that component's name."""
 
     def final(dir_fd: int, name: str) -> tuple[int, str]:
-        if name != "." and _lstat_final(dir_fd, name) is _LINK:
-            return _LINK  # type: ignore[no-any-return]
-        return os.dup(dir_fd), name
+        if _lstat_final(dir_fd, name) is not _LINK:  # "." is never a link
+            return os.dup(dir_fd), name
+        return _LINK  # type: ignore[return-value]
 
     result, _ = _walk(root, path, final, create_dirs=True)
     return result
