@@ -70,26 +70,19 @@ def _path_text(path: object, field: str = "path") -> str:
     except TypeError:
         text = None
     if not isinstance(text, str):
-        raise ValidationError(
-            f"{field} must be a str or os.PathLike[str], not {type(path).__name__}",
-            code="fs.bad_path",
-            context={"field": field, "value": repr(path)[:200]},
-        )
-    if "\x00" in text:
-        raise ValidationError(
-            f"{field} contains a NUL character: {text[:200]!r}",
-            code="fs.bad_path",
-            context={"field": field, "value": text[:200]},
-        )
-    try:
-        os.fsencode(text)
-    except UnicodeEncodeError as exc:
-        raise ValidationError(
-            f"{field} cannot be encoded for the filesystem: {text[:200]!r}",
-            code="fs.bad_path",
-            context={"field": field, "value": text[:200]},
-        ) from exc
-    return text
+        problem = f"must be a str or os.PathLike[str], not {type(path).__name__}"
+    elif "\x00" in text:
+        problem = "contains a NUL character"
+    else:
+        try:
+            os.fsencode(text)
+            return text
+        except UnicodeEncodeError:
+            problem = "cannot be encoded for the filesystem"
+    shown = repr(path)[:200]
+    raise ValidationError(
+        f"{field} {problem}: {shown}", code="fs.bad_path", context={"field": field, "value": shown}
+    )
 
 
 def _outside(path: str, root: str) -> PermissionDeniedError:
@@ -148,8 +141,6 @@ def _walk(
     links = 0
     try:
         while True:
-            while pending and pending[0] in ("", "."):
-                pending.pop(0)
             if pending and pending[0] == "..":
                 pending.pop(0)
                 if len(stack) == 1:
@@ -158,9 +149,8 @@ def _walk(
                 continue
             fd, here = stack[-1]
             name = pending.pop(0) if pending else "."
-            is_last = not [p for p in pending if p not in ("", ".")]
             target: str | None = None
-            if is_last:
+            if not pending:  # the last component
                 try:
                     result = final(fd, name)
                 except OSError as exc:
@@ -298,16 +288,11 @@ def open_within(root: StrPath, path: StrPath, flags: int = os.O_RDONLY, mode: in
     return fd
 
 
-def _parent_within(root: StrPath, path: StrPath) -> tuple[int, str]:
-    """An fd of the directory holding ``path``'s last component, and that component's name."""
-
-    def final(dir_fd: int, name: str) -> tuple[int, str]:
-        if _lstat_final(dir_fd, name) is not _LINK:  # "." is never a link
-            return os.dup(dir_fd), name
-        return _LINK  # type: ignore[return-value]
-
-    result, _ = _walk(root, path, final, create_dirs=True)
-    return result
+def _parent_fd(dir_fd: int, name: str) -> tuple[int, str]:
+    """A walk's final step: an fd of the directory holding ``name``, and ``name``."""
+    if _lstat_final(dir_fd, name) is not _LINK:  # "." is never a link
+        return os.dup(dir_fd), name
+    return _LINK  # type: ignore[return-value]
 
 
 def _too_large(path: object, size: int, max_size: int) -> ValidationError:
@@ -531,8 +516,8 @@ def atomic_write(
     """
     payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
     if root is not None:
-        target = resolve_within(root, path)  # for messages and the result; the walk below acts
-        dir_fd, name = _parent_within(root, path)
+        (dir_fd, name), resolved = _walk(root, path, _parent_fd, create_dirs=True)
+        target = Path(resolved)
     else:
         target = Path(_path_text(path))
         ensure_dir(target.parent)
