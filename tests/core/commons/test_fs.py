@@ -93,7 +93,6 @@ def test_read_bytes_and_text(tmp_path: Path) -> None:
     target.write_bytes("héllo\n".encode())
     assert fs.read_bytes(target) == "héllo\n".encode()
     assert fs.read_text(target) == "héllo\n"
-    assert fs.read_text(target, encoding="latin-1") == "héllo\n".encode().decode("latin-1")
     assert fs.read_text("f.txt", root=tmp_path) == "héllo\n"
 
 
@@ -137,16 +136,13 @@ def test_read_unreadable_is_permission_denied(tmp_path: Path) -> None:
         target.chmod(0o600)
 
 
-def test_read_text_bad_bytes_and_bad_encoding(tmp_path: Path) -> None:
+def test_read_text_bad_bytes(tmp_path: Path) -> None:
     target = tmp_path / "bad.txt"
     target.write_bytes(b"ok\xff\xfe")
     with pytest.raises(SerializationError) as info:
         fs.read_text(target)
     assert info.value.code == "fs.decode"
     assert info.value.context["position"] == 2
-    with pytest.raises(ValidationError) as info2:
-        fs.read_text(target, encoding="no-such-codec")
-    assert info2.value.code == "fs.bad_encoding"
 
 
 # --------------------------------------------------------------------------- ensure_dir

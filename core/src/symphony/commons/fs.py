@@ -25,7 +25,6 @@ import contextlib
 import errno
 import os
 import stat
-import sys
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar, Union
@@ -377,33 +376,22 @@ def read_bytes(
 
 
 def read_text(
-    path: StrPath,
-    *,
-    root: StrPath | None = None,
-    max_size: int | None = DEFAULT_MAX_FILE_SIZE,
-    encoding: str = "utf-8",
+    path: StrPath, *, root: StrPath | None = None, max_size: int | None = DEFAULT_MAX_FILE_SIZE
 ) -> str:
-    """Read a whole text file (see :func:`read_bytes`) and decode it.
+    """Read a whole UTF-8 text file (see :func:`read_bytes`) and decode it.
 
     Raises:
-        SerializationError: ``fs.decode`` when the bytes are not valid in ``encoding``;
-        ValidationError: ``fs.bad_encoding`` for an unknown encoding name; and everything
+        SerializationError: ``fs.decode`` when the bytes are not valid UTF-8; and everything
         :func:`read_bytes` raises.
     """
     data = read_bytes(path, root=root, max_size=max_size)
     try:
-        return data.decode(encoding)
-    except LookupError as exc:
-        raise ValidationError(
-            f"unknown text encoding {encoding!r}",
-            code="fs.bad_encoding",
-            context={"field": "encoding", "value": encoding},
-        ) from exc
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise SerializationError(
-            f"{path} is not valid {encoding} (byte {exc.start}): {exc.reason}",
+            f"{path} is not valid utf-8 (byte {exc.start}): {exc.reason}",
             code="fs.decode",
-            context={"path": str(path), "encoding": encoding, "position": exc.start},
+            context={"path": str(path), "encoding": "utf-8", "position": exc.start},
         ) from exc
 
 
@@ -621,10 +609,12 @@ def exclusive_lock(path: StrPath) -> Iterator[Path]:
     """Hold an exclusive advisory lock on ``path`` (created if missing, never removed).
 
     Processes that edit one file take the lock on a lock file beside it, then re-read the file
-    under the lock, so concurrent read-modify-write cycles lose no update. ``fcntl.flock`` on
-    POSIX, ``msvcrt.locking`` on Windows; the lock is released when the block exits or the
-    process dies (a killed editor never leaves it held). Yields the lock file's path.
+    under the lock, so concurrent read-modify-write cycles lose no update. ``fcntl.flock``
+    (POSIX, as the ``dir_fd`` walks of this module); the lock is released when the block exits
+    or the process dies (a killed editor never leaves it held). Yields the lock file's path.
     """
+    import fcntl
+
     lock_path = Path(path)
     ensure_dir(lock_path.parent)
     try:
@@ -632,19 +622,7 @@ def exclusive_lock(path: StrPath) -> Iterator[Path]:
     except OSError as exc:
         raise from_os_error(exc, path=lock_path, action="lock") from exc
     try:
-        if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
-            import msvcrt
-
-            while True:
-                try:
-                    msvcrt.locking(fd, msvcrt.LK_LOCK, 1)
-                    break
-                except OSError:
-                    continue
-        else:
-            import fcntl
-
-            fcntl.flock(fd, fcntl.LOCK_EX)
+        fcntl.flock(fd, fcntl.LOCK_EX)
         yield lock_path
     finally:
         os.close(fd)  # closing the descriptor releases the lock
