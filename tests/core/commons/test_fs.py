@@ -240,17 +240,6 @@ def test_atomic_write_keyboard_interrupt_removes_temp(
     assert list(tmp_path.iterdir()) == []
 
 
-def test_atomic_write_size_limit_leaves_file(tmp_path: Path) -> None:
-    target = tmp_path / "limited"
-    target.write_text("old")
-    with pytest.raises(ValidationError) as info:
-        fs.atomic_write(target, "x" * 11, max_size=10)
-    assert info.value.code == "fs.too_large"
-    assert target.read_text() == "old"
-    fs.atomic_write(target, "x" * 10, max_size=10)
-    assert target.read_text() == "x" * 10
-
-
 def test_atomic_write_root_confinement(tmp_path: Path) -> None:
     root = tmp_path / "root"
     root.mkdir()

@@ -57,16 +57,12 @@ class _DuckState:
         self.explicit: bool | None = None
         self.env: bool | None = _env_setting()
         self.config: bool | None = None
-        self.enabled = self._compute()
-
-    def _compute(self) -> bool:
-        for setting in (self.explicit, self.env, self.config):
-            if setting is not None:
-                return setting
-        return False
+        self.update()
 
     def update(self) -> None:
-        self.enabled = self._compute()
+        """``enabled``: the explicit choice, else ``SYMPHONY_DUCK``, else the config, else off."""
+        settings = (self.explicit, self.env, self.config)
+        self.enabled = next((setting for setting in settings if setting is not None), False)
 
 
 _state = _DuckState()

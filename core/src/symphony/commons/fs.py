@@ -479,7 +479,6 @@ def atomic_write(
     data: bytes | str,
     *,
     root: StrPath | None = None,
-    max_size: int | None = None,
     mode: int | None = None,
     fsync: bool = True,
 ) -> Path:
@@ -498,7 +497,7 @@ def atomic_write(
     caches that may be lost on power failure).
 
     Raises:
-        ValidationError: ``fs.too_large`` when ``len(data) > max_size``, ``fs.bad_path``;
+        ValidationError: ``fs.bad_path``;
         PermissionDeniedError: ``fs.outside_root``; OS errors converted with
         :func:`~symphony.commons.errors.from_os_error` (``action="write"``).
     """
@@ -515,8 +514,6 @@ def atomic_write(
         except OSError as exc:
             raise from_os_error(exc, path=target, action="write") from exc
     try:
-        if max_size is not None and len(payload) > max_size:
-            raise _too_large(target, len(payload), max_size)
         if name in (".", ""):
             raise IsADirectoryError(errno.EISDIR, "is a directory", str(target))
         _write_in_dir(dir_fd, name, payload, mode, fsync)

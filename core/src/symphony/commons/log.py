@@ -256,24 +256,21 @@ def configure_logging(
         import logging
 
         handlers: list[logging.Handler] = []
+
+        def add(handler: logging.Handler, kind: str, colors: bool = False) -> None:
+            handler.setFormatter(_formatter(kind, colors=colors))
+            handlers.append(handler)
+
         try:
             if console:
-                handler = _stderr_handler()
-                handler.setFormatter(_formatter(console_format, colors=tty))
-                handlers.append(handler)
+                add(_stderr_handler(), console_format, colors=tty)
             if file_path:
-                handler = _file_handler(file_path, rotation, max_bytes, backup_count)
-                handler.setFormatter(_formatter("compact"))
-                handlers.append(handler)
+                add(_file_handler(file_path, rotation, max_bytes, backup_count), "compact")
             if json_path:
-                handler = _file_handler(json_path, rotation, max_bytes, backup_count)
-                handler.setFormatter(_formatter("json"))
-                handlers.append(handler)
-            if not handlers and not propagate:
-                handler = _stderr_handler()
-                handler.setLevel(logging.ERROR)
-                handler.setFormatter(_formatter("compact"))
-                handlers.append(handler)
+                add(_file_handler(json_path, rotation, max_bytes, backup_count), "json")
+            if not handlers and not propagate:  # the last resort: errors still reach stderr
+                add(_stderr_handler(), "compact")
+                handlers[-1].setLevel(logging.ERROR)
         except BaseException:
             for handler in handlers:
                 handler.close()
