@@ -524,16 +524,13 @@ def atomic_write(
     return target
 
 
-def remove_temporaries(directory: StrPath, *, name: str | None = None, older_than: float = 0.0) -> int:
+def remove_temporaries(directory: StrPath, *, name: str | None = None) -> int:
     """Remove the temporaries :func:`atomic_write` left in ``directory`` (a killed process's).
 
-    Only names of the form ``.<name>.<12 hex>.tmp`` are touched, and only those of ``name``
-    when given, last modified at least ``older_than`` seconds ago (a writer running at the same
-    time may own a fresh one: pass a margin, or call this under the lock that orders the
-    writers). Returns how many were removed.
+    Only regular files named ``.<name>.<12 hex>.tmp`` are touched, and only those of ``name``
+    when given. A writer running at the same time owns a fresh one: call this under the lock
+    that orders the writers (see :func:`exclusive_lock`). Returns how many were removed.
     """
-    import time
-
     try:
         fd = os.open(_path_text(directory, "directory"), _DIR_FLAGS)
     except FileNotFoundError:
@@ -542,13 +539,12 @@ def remove_temporaries(directory: StrPath, *, name: str | None = None, older_tha
         raise from_os_error(exc, path=directory, action="list") from exc
     removed = 0
     try:
-        now = time.time()
         for entry in os.listdir(fd):
             if not _is_temp_of(entry, name):
                 continue
             try:
                 st = os.stat(entry, dir_fd=fd, follow_symlinks=False)
-                if stat.S_ISREG(st.st_mode) and now - st.st_mtime >= older_than:
+                if stat.S_ISREG(st.st_mode):
                     os.unlink(entry, dir_fd=fd)
                     removed += 1
             except FileNotFoundError:
