@@ -6,9 +6,10 @@ paths (bytes, NUL, anything but ``str`` / ``os.PathLike[str]``) raise
 :class:`~symphony.commons.errors.ValidationError` (``fs.bad_path``), escapes
 :class:`~symphony.commons.errors.PermissionDeniedError` (``fs.outside_root``).
 
-**Confinement** (the ``*_within`` helpers and the ``root=`` arguments) and **reading** (regular
-files only, at most :data:`DEFAULT_MAX_FILE_SIZE` bytes unless told otherwise) work as the
-package README's *Files: what is read, and how much* describes.
+**Confinement** (:func:`open_within`, the check :func:`resolve_within` and the ``root=``
+arguments) and **reading** (regular files only, at most :data:`DEFAULT_MAX_FILE_SIZE` bytes
+unless told otherwise) work as the package README's *Files: what is read, and how much*
+describes. POSIX only: every step works on directory descriptors (``dir_fd``).
 
     >>> from symphony.commons.fs import atomic_write, read_text
     >>> path = atomic_write("notes/a.txt", "hello", root=tmp)   # doctest: +SKIP
