@@ -1,4 +1,4 @@
-"""symphony.commons.debug: duck() output, switches, and the leftover-call scanner."""
+"""symphony.commons.debug: duck() output and its switches (the leftover-call scanner: test_no_duck_in_shipped_code)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ from symphony.commons.debug import (
     configure_duck_from_config,
     duck_enabled,
     enable_duck,
-    find_duck_calls,
 )
 
 # The probe is called through the module attribute on purpose: the shipped-code scanner only
@@ -110,23 +109,3 @@ def test_env_var_read_at_import() -> None:
     env["SYMPHONY_DUCK"] = "0"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert proc.stderr == ""
-
-
-def test_find_duck_calls_finds_bare_and_attribute_calls(tmp_path: Path) -> None:
-    pkg = tmp_path / "pkg"
-    (pkg / "sub").mkdir(parents=True)
-    (pkg / "a.py").write_text("from symphony.commons.debug import duck\n\nx = duck(1)\n")
-    (pkg / "sub" / "b.py").write_text(
-        "import symphony.commons.debug as d\n\n\ndef f():\n    return d.duck(2, k=1)\n"
-    )
-    (pkg / "clean.py").write_text("duck = 3  # a name, not a call\nprint(duck)\n")
-    (pkg / "broken.py").write_text("def (:\n")
-    (pkg / "notes.txt").write_text("duck(1)\n")
-    hits = find_duck_calls([pkg])
-    assert hits == [(pkg / "a.py", 3), (pkg / "sub" / "b.py", 5)]
-    assert find_duck_calls([pkg / "a.py"]) == [(pkg / "a.py", 3)]
-    assert find_duck_calls([]) == []
-
-
-def test_find_duck_calls_skips_the_defining_module() -> None:
-    assert find_duck_calls([Path(debug.__file__)]) == []

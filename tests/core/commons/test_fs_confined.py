@@ -16,7 +16,6 @@ from hypothesis import strategies as st
 
 from symphony.commons import fs
 from symphony.commons.errors import (
-    ConflictError,
     FilesystemError,
     NotFoundError,
     PermissionDeniedError,
@@ -77,35 +76,22 @@ def test_link_loop_is_a_filesystem_error(tmp_path: Path) -> None:
     assert info.value.code == "fs.link_loop"
 
 
-def test_makedirs_stat_list_remove_within(tmp_path: Path) -> None:
+def test_directories_within(tmp_path: Path) -> None:
     root, outside = _tree(tmp_path)
-    made = fs.makedirs_within(root, "new/deeper/still")
-    assert made == (root / "new" / "deeper" / "still").resolve()
-    assert made.is_dir()
-    assert fs.makedirs_within(root, "new/deeper") == made.parent  # existing is fine
+    made = fs.atomic_write("new/deeper/still/f", b"x", root=root)
+    assert made == (root / "new" / "deeper" / "still" / "f").resolve()
     with pytest.raises(FilesystemError):
-        fs.makedirs_within(root, "a/f/sub")  # a file where a directory should be
-    with pytest.raises(FilesystemError):
-        fs.atomic_write("a/f/sub", b"x", root=root)
-    with pytest.raises(ConflictError):
-        fs.makedirs_within(root, "a/f")
+        fs.atomic_write("a/f/sub", b"x", root=root)  # a file where a directory should be
     with pytest.raises(PermissionDeniedError):
-        fs.makedirs_within(root, "out/evil")
+        fs.atomic_write("out/evil/f", b"x", root=root)
     assert not (outside / "evil").exists()
-    assert fs.stat_within(root, "in/f").st_size == len(b"inside")
-    assert fs.list_within(root, "a") == ["b", "f"]
-    assert "a" in fs.list_within(root)
+    fd = fs.open_within(root, "in", os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        assert sorted(os.listdir(fd)) == ["b", "f"]
+    finally:
+        os.close(fd)
     with pytest.raises(NotFoundError):
-        fs.stat_within(root, "missing")
-    fs.remove_within(root, "new/deeper/still")
-    assert not made.exists()
-    fs.remove_within(root, "out")  # removes the link, never its target
-    assert not (root / "out").is_symlink()
-    assert (outside / "f").read_bytes() == SECRET
-    with pytest.raises(PermissionDeniedError):
-        fs.remove_within(root, "rel_out/f")
-    with pytest.raises(PermissionDeniedError):
-        fs.remove_within(root, ".")
+        fs.open_within(root, "missing")
 
 
 def test_open_within_for_writing_creates_inside(tmp_path: Path) -> None:
@@ -123,7 +109,6 @@ def test_wrong_path_types_are_validation_errors(tmp_path: Path, bad: Any) -> Non
         lambda: fs.resolve_within(root, bad),
         lambda: fs.read_bytes(bad, root=root),
         lambda: fs.atomic_write(bad, b"x", root=root),
-        lambda: fs.reject_parent_refs(bad),
         lambda: fs.resolve_within(bad, "a"),
     ):
         with pytest.raises(ValidationError) as info:
@@ -137,7 +122,6 @@ def test_remove_temporaries(tmp_path: Path) -> None:
     for path in left:
         path.write_text("partial")
     (tmp_path / ".config.toml.nothex.tmp").write_text("keep")
-    assert fs.remove_temporaries(tmp_path, name="config.toml", older_than=3600) == 0
     assert fs.remove_temporaries(tmp_path, name="config.toml") == 1
     assert fs.remove_temporaries(tmp_path) == 1
     assert sorted(p.name for p in tmp_path.iterdir()) == [".config.toml.nothex.tmp", "config.toml"]
@@ -207,16 +191,10 @@ def test_fuzz_resolve_and_read_stay_inside(fuzz_tree: tuple[Path, Path], path: A
         pass
     else:
         assert data != SECRET
-    probes = (
-        lambda: fs.stat_within(root, path),
-        lambda: fs.list_within(root, path),
-        lambda: fs.exists(path, root=root),
-    )
-    for probe in probes:
-        try:
-            probe()
-        except SymphonyError:
-            pass
+    try:
+        os.close(fs.open_within(root, path))
+    except SymphonyError:
+        pass
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -227,10 +205,11 @@ def test_fuzz_writes_stay_inside(fuzz_tree: tuple[Path, Path], path: Any) -> Non
         fs.atomic_write(path, b"w", root=root, fsync=False)
     except SymphonyError:
         pass
-    try:
-        fs.makedirs_within(root, path)
-    except SymphonyError:
-        pass
+    if isinstance(path, str):  # directories created on the way stay inside too
+        try:
+            fs.atomic_write(os.path.join(path, "sub", "w"), b"w", root=root, fsync=False)
+        except SymphonyError:
+            pass
     assert sorted(p.name for p in outside.iterdir()) == ["f"]
     assert not [p for p in root.rglob("*.tmp")]
 
@@ -295,7 +274,7 @@ def test_symlink_swap_race_never_escapes(tmp_path: Path) -> None:
             else:
                 writes += 1
             try:
-                fs.makedirs_within(root, f"d/m{i % 5}")
+                fs.atomic_write(f"d/m{i}/w", b"data", root=root, fsync=False)  # creates d/m<i>
             except SymphonyError:
                 refused += 1
     finally:

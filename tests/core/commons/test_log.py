@@ -60,7 +60,7 @@ def test_console_goes_to_stderr_not_stdout(capsys: pytest.CaptureFixture[str]) -
     get_logger("s").warning("to stderr")
     out, err = capsys.readouterr()
     assert out == ""
-    assert "WARNING" in err and "to stderr" in err
+    assert "[warning]" in err and "to stderr" in err
 
 
 def test_levels_filter(capsys: pytest.CaptureFixture[str]) -> None:

@@ -2,11 +2,34 @@
 
 from __future__ import annotations
 
+import ast
 from pathlib import Path
 
-from symphony.commons.debug import find_duck_calls
-
 REPO = Path(__file__).resolve().parents[3]
+
+
+def find_duck_calls(dirs: list[Path]) -> list[tuple[Path, int]]:
+    """Every call to a function named ``duck`` (``duck(...)`` or ``x.duck(...)``) under ``dirs``.
+
+    Files that do not parse are skipped (other checks report syntax errors). Returns
+    ``(file, line)`` pairs sorted by file then line.
+    """
+    hits: list[tuple[Path, int]] = []
+    for directory in dirs:
+        for path in directory.rglob("*.py"):
+            try:
+                tree = ast.parse(path.read_bytes(), filename=str(path))
+            except (SyntaxError, ValueError):
+                continue
+            for node in ast.walk(tree):
+                if not isinstance(node, ast.Call):
+                    continue
+                func = node.func
+                if (isinstance(func, ast.Name) and func.id == "duck") or (
+                    isinstance(func, ast.Attribute) and func.attr == "duck"
+                ):
+                    hits.append((path, node.lineno))
+    return sorted(hits, key=lambda hit: (str(hit[0]), hit[1]))
 
 
 def shipped_source_dirs(repo: Path = REPO) -> list[Path]:
@@ -36,6 +59,20 @@ def test_the_check_can_fail(tmp_path: Path) -> None:
     planted.write_text("from symphony.commons.debug import duck\n\n\ndef f(x):\n    return duck(x)\n")
     (fake_repo / "core" / "src").mkdir(parents=True)
     assert find_duck_calls(shipped_source_dirs(fake_repo)) == [(planted, 5)]
+
+
+def test_find_duck_calls_finds_bare_and_attribute_calls(tmp_path: Path) -> None:
+    pkg = tmp_path / "pkg"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "a.py").write_text("from symphony.commons.debug import duck\n\nx = duck(1)\n")
+    (pkg / "sub" / "b.py").write_text(
+        "import symphony.commons.debug as d\n\n\ndef f():\n    return d.duck(2, k=1)\n"
+    )
+    (pkg / "clean.py").write_text("duck = 3  # a name, not a call\nprint(duck)\n")
+    (pkg / "broken.py").write_text("def (:\n")
+    (pkg / "notes.txt").write_text("duck(1)\n")
+    assert find_duck_calls([pkg]) == [(pkg / "a.py", 3), (pkg / "sub" / "b.py", 5)]
+    assert find_duck_calls([]) == []
 
 
 def test_duck_is_not_a_top_level_export() -> None:

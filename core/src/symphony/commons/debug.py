@@ -14,16 +14,14 @@ when enabled, and costs one flag test when not. Enabling, from weakest to strong
   at import and by :func:`enable_duck` ``(None)``, wins over the config;
 - :func:`enable_duck` ``(True/False)`` wins over both.
 
-Duck calls are temporary: ``tests/core/commons/test_no_duck_in_shipped_code.py`` runs
-:func:`find_duck_calls` over every ``src/`` folder and fails the build on any leftover.
+Duck calls are temporary: ``tests/core/commons/test_no_duck_in_shipped_code.py`` scans
+every ``src/`` folder of the repository and fails the build on any leftover.
 """
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterable
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 if TYPE_CHECKING:
@@ -35,7 +33,6 @@ __all__ = [
     "duck",
     "duck_enabled",
     "enable_duck",
-    "find_duck_calls",
 ]
 
 T = TypeVar("T")
@@ -45,7 +42,6 @@ PREFIX = "[DUCK DEBUGGING]"
 
 _ENV_VAR = "SYMPHONY_DUCK"
 _MISSING: Any = object()
-_THIS_FILE = os.path.realpath(__file__)
 
 
 def _env_setting() -> bool | None:
@@ -61,16 +57,12 @@ class _DuckState:
         self.explicit: bool | None = None
         self.env: bool | None = _env_setting()
         self.config: bool | None = None
-        self.enabled = self._compute()
-
-    def _compute(self) -> bool:
-        for setting in (self.explicit, self.env, self.config):
-            if setting is not None:
-                return setting
-        return False
+        self.update()
 
     def update(self) -> None:
-        self.enabled = self._compute()
+        """``enabled``: the explicit choice, else ``SYMPHONY_DUCK``, else the config, else off."""
+        settings = (self.explicit, self.env, self.config)
+        self.enabled = next((setting for setting in settings if setting is not None), False)
 
 
 _state = _DuckState()
@@ -148,42 +140,3 @@ def duck(value: Any = _MISSING, /, *, label: str | None = None, **context: Any) 
         stream.write(" ".join(parts) + "\n")
         stream.flush()
     return None if value is _MISSING else value
-
-
-def _python_files(paths: Iterable[Path | str]) -> list[Path]:
-    found: list[Path] = []
-    for entry in paths:
-        path = Path(entry)
-        if path.is_dir():
-            found.extend(sorted(p for p in path.rglob("*.py") if p.is_file()))
-        elif path.suffix == ".py" and path.is_file():
-            found.append(path)
-    return found
-
-
-def find_duck_calls(paths: Iterable[Path | str]) -> list[tuple[Path, int]]:
-    """Every call to a function named ``duck`` (``duck(...)`` or ``x.duck(...)``) in ``paths``.
-
-    ``paths`` may hold ``.py`` files and directories (searched recursively). The module
-    defining :func:`duck` is skipped; files that do not parse are skipped too (other checks
-    report syntax errors). Returns ``(file, line)`` pairs sorted by file then line.
-    """
-    import ast
-
-    hits: list[tuple[Path, int]] = []
-    for path in _python_files(paths):
-        if os.path.realpath(path) == _THIS_FILE:
-            continue
-        try:
-            tree = ast.parse(path.read_bytes(), filename=str(path))
-        except (SyntaxError, ValueError, OSError):
-            continue
-        for node in ast.walk(tree):
-            if not isinstance(node, ast.Call):
-                continue
-            func = node.func
-            if (isinstance(func, ast.Name) and func.id == "duck") or (
-                isinstance(func, ast.Attribute) and func.attr == "duck"
-            ):
-                hits.append((path, node.lineno))
-    return sorted(hits, key=lambda hit: (str(hit[0]), hit[1]))

@@ -36,7 +36,6 @@ __all__ = [
     "ValidationError",
     "error_from_wire",
     "from_os_error",
-    "leaf_exceptions",
     "sole_exception",
 ]
 
@@ -220,9 +219,7 @@ class InternalError(SymphonyError):
     default_code = "internal"
 
 
-_BY_CATEGORY["error"] = SymphonyError
-_BY_CATEGORY["internal"] = InternalError
-_BY_CATEGORY["validation"] = ValidationError
+_BY_CATEGORY["error"] = SymphonyError  # the root declares its category without __init_subclass__
 
 
 def error_from_wire(wire: Mapping[str, Any]) -> SymphonyError:
@@ -279,24 +276,13 @@ def from_os_error(exc: OSError, *, path: object = None, action: str = "access") 
     return err
 
 
-def leaf_exceptions(group: BaseExceptionGroup[BaseException]) -> list[BaseException]:
-    """Every non-group exception inside ``group``, depth first."""
-    leaves: list[BaseException] = []
-    for exc in group.exceptions:
-        if isinstance(exc, BaseExceptionGroup):
-            leaves.extend(leaf_exceptions(exc))
-        else:
-            leaves.append(exc)
-    return leaves
-
-
 def sole_exception(exc: BaseException) -> BaseException:
     """The one exception an ``ExceptionGroup`` wraps (task groups wrap whatever crosses them).
 
-    Returns ``exc`` itself when it is not a group or holds several exceptions.
+    Nested groups of one are unwrapped too. Returns ``exc`` itself when it is not a group or
+    holds several exceptions.
     """
-    if isinstance(exc, BaseExceptionGroup):
-        leaves = leaf_exceptions(exc)
-        if len(leaves) == 1:
-            return leaves[0]
-    return exc
+    leaf = exc
+    while isinstance(leaf, BaseExceptionGroup) and len(leaf.exceptions) == 1:
+        leaf = leaf.exceptions[0]
+    return exc if isinstance(leaf, BaseExceptionGroup) else leaf

@@ -6,9 +6,10 @@ paths (bytes, NUL, anything but ``str`` / ``os.PathLike[str]``) raise
 :class:`~symphony.commons.errors.ValidationError` (``fs.bad_path``), escapes
 :class:`~symphony.commons.errors.PermissionDeniedError` (``fs.outside_root``).
 
-**Confinement** (the ``*_within`` helpers and the ``root=`` arguments) and **reading** (regular
-files only, at most :data:`DEFAULT_MAX_FILE_SIZE` bytes unless told otherwise) work as the
-package README's *Files: what is read, and how much* describes.
+**Confinement** (:func:`open_within`, the check :func:`resolve_within` and the ``root=``
+arguments) and **reading** (regular files only, at most :data:`DEFAULT_MAX_FILE_SIZE` bytes
+unless told otherwise) work as the package README's *Files: what is read, and how much*
+describes. POSIX only: every step works on directory descriptors (``dir_fd``).
 
     >>> from symphony.commons.fs import atomic_write, read_text
     >>> path = atomic_write("notes/a.txt", "hello", root=tmp)   # doctest: +SKIP
@@ -25,14 +26,12 @@ import contextlib
 import errno
 import os
 import stat
-import sys
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar, Union
 
 from symphony.commons.errors import (
     FilesystemError,
-    NotFoundError,
     PermissionDeniedError,
     SerializationError,
     ValidationError,
@@ -47,18 +46,11 @@ __all__ = [
     "data_dir",
     "ensure_dir",
     "exclusive_lock",
-    "exists",
-    "fsync_dir",
-    "list_within",
-    "makedirs_within",
     "open_within",
     "read_bytes",
     "read_text",
-    "reject_parent_refs",
     "remove_temporaries",
-    "remove_within",
     "resolve_within",
-    "stat_within",
     "user_config_file",
 ]
 
@@ -78,46 +70,19 @@ def _path_text(path: object, field: str = "path") -> str:
     except TypeError:
         text = None
     if not isinstance(text, str):
-        raise ValidationError(
-            f"{field} must be a str or os.PathLike[str], not {type(path).__name__}",
-            code="fs.bad_path",
-            context={"field": field, "value": repr(path)[:200]},
-        )
-    if "\x00" in text:
-        raise ValidationError(
-            f"{field} contains a NUL character: {text[:200]!r}",
-            code="fs.bad_path",
-            context={"field": field, "value": text[:200]},
-        )
-    try:
-        os.fsencode(text)
-    except UnicodeEncodeError as exc:
-        raise ValidationError(
-            f"{field} cannot be encoded for the filesystem: {text[:200]!r}",
-            code="fs.bad_path",
-            context={"field": field, "value": text[:200]},
-        ) from exc
-    return text
-
-
-def reject_parent_refs(path: StrPath) -> Path:
-    """Return ``path`` as a :class:`~pathlib.Path`, refusing any ``..`` component.
-
-    Both ``/`` and ``\\`` count as separators, so ``a\\..\\b`` is refused on every platform.
-
-    Raises:
-        ValidationError: ``code="fs.parent_ref"``, ``context={"field": "path", "value": ...}``;
-        ``fs.bad_path`` for a value that is not a text path.
-    """
-    text = _path_text(path)
-    if ".." in text.replace("\\", "/").split("/"):
-        raise ValidationError(
-            f"path must not contain '..': {text}",
-            code="fs.parent_ref",
-            context={"field": "path", "value": text},
-            hint="use a path relative to the root without parent references",
-        )
-    return Path(text)
+        problem = f"must be a str or os.PathLike[str], not {type(path).__name__}"
+    elif "\x00" in text:
+        problem = "contains a NUL character"
+    else:
+        try:
+            os.fsencode(text)
+            return text
+        except UnicodeEncodeError:
+            problem = "cannot be encoded for the filesystem"
+    shown = repr(path)[:200]
+    raise ValidationError(
+        f"{field} {problem}: {shown}", code="fs.bad_path", context={"field": field, "value": shown}
+    )
 
 
 def _outside(path: str, root: str) -> PermissionDeniedError:
@@ -150,7 +115,6 @@ def _walk(
     final: Callable[[int, str], _R],
     *,
     create_dirs: bool = False,
-    dir_mode: int = 0o777,
     missing_ok: bool = False,
 ) -> tuple[_R, str]:
     """Resolve ``path`` beneath ``root`` one component at a time, holding a directory fd.
@@ -177,8 +141,6 @@ def _walk(
     links = 0
     try:
         while True:
-            while pending and pending[0] in ("", "."):
-                pending.pop(0)
             if pending and pending[0] == "..":
                 pending.pop(0)
                 if len(stack) == 1:
@@ -187,9 +149,8 @@ def _walk(
                 continue
             fd, here = stack[-1]
             name = pending.pop(0) if pending else "."
-            is_last = not [p for p in pending if p not in ("", ".")]
             target: str | None = None
-            if is_last:
+            if not pending:  # the last component
                 try:
                     result = final(fd, name)
                 except OSError as exc:
@@ -212,7 +173,7 @@ def _walk(
                     if not create_dirs:
                         raise from_os_error(exc, path=os.path.join(here, name), action="open") from exc
                     try:
-                        os.mkdir(name, dir_mode, dir_fd=fd)
+                        os.mkdir(name, dir_fd=fd)
                     except FileExistsError:
                         pass
                     except OSError as err:
@@ -279,13 +240,6 @@ def _readlink(dir_fd: int, name: str, here: str, original: OSError | None) -> st
         raise from_os_error(cause, path=os.path.join(here, name), action="open") from cause
 
 
-def _is_link(dir_fd: int, name: str) -> bool:
-    try:
-        return stat.S_ISLNK(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode)
-    except FileNotFoundError:
-        return False
-
-
 def _lstat_final(dir_fd: int, name: str) -> os.stat_result | None:
     """lstat of ``name``, :data:`_LINK` for a symlink, None when missing."""
     try:
@@ -300,7 +254,7 @@ def resolve_within(root: StrPath, path: StrPath) -> Path:
 
     A relative ``path`` is taken relative to ``root``; ``root`` itself may be reached through a
     symlink. The path need not exist. Symlinks inside the root are followed only while they
-    stay inside it. This is a *check*: to act on the path use the ``*_within`` helpers (or the
+    stay inside it. This is a *check*: to act on the path use :func:`open_within` (or the
     ``root=`` argument of :func:`read_bytes` / :func:`atomic_write`), which resolve and act in
     one race-free walk.
 
@@ -320,7 +274,7 @@ def open_within(root: StrPath, path: StrPath, flags: int = os.O_RDONLY, mode: in
     """Open ``path`` beneath ``root`` without ever following a link out of it; return the fd.
 
     ``flags`` are :func:`os.open` flags (``O_CLOEXEC`` is added); missing directories are not
-    created (see :func:`makedirs_within`). Wrap the fd with :func:`os.fdopen`.
+    created. Wrap the fd with :func:`os.fdopen`.
 
     Raises:
         PermissionDeniedError: ``fs.outside_root``; ValidationError: ``fs.bad_path``;
@@ -334,99 +288,11 @@ def open_within(root: StrPath, path: StrPath, flags: int = os.O_RDONLY, mode: in
     return fd
 
 
-def makedirs_within(root: StrPath, path: StrPath, mode: int = 0o777) -> Path:
-    """Create the directory ``path`` beneath ``root`` and its missing parents; return its path.
-
-    Raises:
-        PermissionDeniedError: ``fs.outside_root``; ConflictError: ``io.exists`` when a
-        component is not a directory; other OS errors converted.
-    """
-
-    def final(dir_fd: int, name: str) -> int:
-        if name != ".":
-            try:
-                os.mkdir(name, mode, dir_fd=dir_fd)
-            except FileExistsError:
-                pass
-        try:
-            return os.open(name, _DIR_FLAGS | _NOFOLLOW, dir_fd=dir_fd)
-        except NotADirectoryError:
-            if _is_link(dir_fd, name):
-                return _LINK  # type: ignore[no-any-return]
-            raise FileExistsError(errno.EEXIST, "exists and is not a directory", name) from None
-
-    fd, resolved = _walk(root, path, final, create_dirs=True, dir_mode=mode)
-    os.close(fd)
-    return Path(resolved)
-
-
-def stat_within(root: StrPath, path: StrPath) -> os.stat_result:
-    """``os.stat`` of ``path`` beneath ``root`` (links inside the root followed, as by every helper).
-
-    Raises:
-        NotFoundError: ``io.not_found``; PermissionDeniedError: ``fs.outside_root``.
-    """
-
-    def final(dir_fd: int, name: str) -> os.stat_result:
-        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
-        return _LINK if stat.S_ISLNK(st.st_mode) else st
-
-    result, _ = _walk(root, path, final)
-    return result
-
-
-def list_within(root: StrPath, path: StrPath = ".") -> list[str]:
-    """The sorted entry names of the directory ``path`` beneath ``root``.
-
-    Raises:
-        PermissionDeniedError: ``fs.outside_root``; OS errors converted (``io.not_found``...).
-    """
-    fd = open_within(root, path, _DIR_FLAGS)
-    try:
-        return sorted(os.listdir(fd))
-    except OSError as exc:
-        raise from_os_error(exc, path=path, action="list") from exc
-    finally:
-        os.close(fd)
-
-
-def remove_within(root: StrPath, path: StrPath) -> None:
-    """Remove the file, link or empty directory ``path`` beneath ``root`` (a link itself, never its target).
-
-    Raises:
-        PermissionDeniedError: ``fs.outside_root`` (the root itself cannot be removed either);
-        NotFoundError: ``io.not_found``; other OS errors converted.
-    """
-    parent, name = _parent_within(root, path, create_dirs=False, follow_last=False)
-    try:
-        if name == ".":
-            raise _outside(str(path), str(root))
-        try:
-            os.unlink(name, dir_fd=parent)
-        except IsADirectoryError:
-            os.rmdir(name, dir_fd=parent)
-        except PermissionError:
-            if not stat.S_ISDIR(os.stat(name, dir_fd=parent, follow_symlinks=False).st_mode):
-                raise
-            os.rmdir(name, dir_fd=parent)
-    except OSError as exc:
-        raise from_os_error(exc, path=path, action="remove") from exc
-    finally:
-        os.close(parent)
-
-
-def _parent_within(
-    root: StrPath, path: StrPath, *, create_dirs: bool, follow_last: bool = True
-) -> tuple[int, str]:
-    """An fd of the directory holding ``path``'s last component, and that component's name."""
-
-    def final(dir_fd: int, name: str) -> tuple[int, str]:
-        if follow_last and name != "." and _is_link(dir_fd, name):
-            return _LINK  # type: ignore[no-any-return]
+def _parent_fd(dir_fd: int, name: str) -> tuple[int, str]:
+    """A walk's final step: an fd of the directory holding ``name``, and ``name``."""
+    if _lstat_final(dir_fd, name) is not _LINK:  # "." is never a link
         return os.dup(dir_fd), name
-
-    result, _ = _walk(root, path, final, create_dirs=create_dirs)
-    return result
+    return _LINK  # type: ignore[return-value]
 
 
 def _too_large(path: object, size: int, max_size: int) -> ValidationError:
@@ -511,45 +377,23 @@ def read_bytes(
 
 
 def read_text(
-    path: StrPath,
-    *,
-    root: StrPath | None = None,
-    max_size: int | None = DEFAULT_MAX_FILE_SIZE,
-    encoding: str = "utf-8",
+    path: StrPath, *, root: StrPath | None = None, max_size: int | None = DEFAULT_MAX_FILE_SIZE
 ) -> str:
-    """Read a whole text file (see :func:`read_bytes`) and decode it.
+    """Read a whole UTF-8 text file (see :func:`read_bytes`) and decode it.
 
     Raises:
-        SerializationError: ``fs.decode`` when the bytes are not valid in ``encoding``;
-        ValidationError: ``fs.bad_encoding`` for an unknown encoding name; and everything
+        SerializationError: ``fs.decode`` when the bytes are not valid UTF-8; and everything
         :func:`read_bytes` raises.
     """
     data = read_bytes(path, root=root, max_size=max_size)
     try:
-        return data.decode(encoding)
-    except LookupError as exc:
-        raise ValidationError(
-            f"unknown text encoding {encoding!r}",
-            code="fs.bad_encoding",
-            context={"field": "encoding", "value": encoding},
-        ) from exc
+        return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise SerializationError(
-            f"{path} is not valid {encoding} (byte {exc.start}): {exc.reason}",
+            f"{path} is not valid utf-8 (byte {exc.start}): {exc.reason}",
             code="fs.decode",
-            context={"path": str(path), "encoding": encoding, "position": exc.start},
+            context={"path": str(path), "encoding": "utf-8", "position": exc.start},
         ) from exc
-
-
-def exists(path: StrPath, *, root: StrPath | None = None) -> bool:
-    """True if ``path`` exists (resolved beneath ``root`` when given)."""
-    if root is None:
-        return Path(_path_text(path)).exists()
-    try:
-        stat_within(root, path)
-    except NotFoundError:
-        return False
-    return True
 
 
 # --------------------------------------------------------------------------- writing
@@ -559,7 +403,7 @@ def ensure_dir(path: StrPath, mode: int | None = None) -> Path:
     """Create ``path`` and its parents if missing; return it as a :class:`~pathlib.Path`.
 
     ``mode`` (subject to the umask) applies to the directories created; an existing directory
-    is left as it is. Within a root, use :func:`makedirs_within`.
+    is left as it is.
 
     Raises:
         ConflictError: ``io.exists`` when ``path`` exists and is not a directory; other OS
@@ -574,29 +418,6 @@ def ensure_dir(path: StrPath, mode: int | None = None) -> Path:
 
 
 _TEMP_SUFFIX = ".tmp"
-
-
-def fsync_dir(directory: StrPath) -> None:
-    """Flush a directory's entries to disk (after a rename, link or unlink in it).
-
-    A no-op off POSIX, and on filesystems that cannot fsync a directory.
-
-    Raises:
-        NotFoundError / PermissionDeniedError / FilesystemError converted from the OS error.
-    """
-    if os.name != "posix":
-        return
-    try:
-        fd = os.open(_path_text(directory, "directory"), _DIR_FLAGS)
-    except OSError as exc:
-        raise from_os_error(exc, path=directory, action="sync directory") from exc
-    try:
-        os.fsync(fd)
-    except OSError as exc:
-        if exc.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF):  # cannot fsync a directory here
-            raise from_os_error(exc, path=directory, action="sync directory") from exc
-    finally:
-        os.close(fd)
 
 
 def _temp_name(name: str) -> str:
@@ -659,7 +480,6 @@ def atomic_write(
     data: bytes | str,
     *,
     root: StrPath | None = None,
-    max_size: int | None = None,
     mode: int | None = None,
     fsync: bool = True,
 ) -> Path:
@@ -678,14 +498,14 @@ def atomic_write(
     caches that may be lost on power failure).
 
     Raises:
-        ValidationError: ``fs.too_large`` when ``len(data) > max_size``, ``fs.bad_path``;
+        ValidationError: ``fs.bad_path``;
         PermissionDeniedError: ``fs.outside_root``; OS errors converted with
         :func:`~symphony.commons.errors.from_os_error` (``action="write"``).
     """
     payload = data.encode("utf-8") if isinstance(data, str) else bytes(data)
     if root is not None:
-        target = resolve_within(root, path)  # for messages and the result; the walk below acts
-        dir_fd, name = _parent_within(root, path, create_dirs=True)
+        (dir_fd, name), resolved = _walk(root, path, _parent_fd, create_dirs=True)
+        target = Path(resolved)
     else:
         target = Path(_path_text(path))
         ensure_dir(target.parent)
@@ -695,8 +515,6 @@ def atomic_write(
         except OSError as exc:
             raise from_os_error(exc, path=target, action="write") from exc
     try:
-        if max_size is not None and len(payload) > max_size:
-            raise _too_large(target, len(payload), max_size)
         if name in (".", ""):
             raise IsADirectoryError(errno.EISDIR, "is a directory", str(target))
         _write_in_dir(dir_fd, name, payload, mode, fsync)
@@ -707,36 +525,27 @@ def atomic_write(
     return target
 
 
-def remove_temporaries(
-    directory: StrPath, *, name: str | None = None, root: StrPath | None = None, older_than: float = 0.0
-) -> int:
+def remove_temporaries(directory: StrPath, *, name: str | None = None) -> int:
     """Remove the temporaries :func:`atomic_write` left in ``directory`` (a killed process's).
 
-    Only names of the form ``.<name>.<12 hex>.tmp`` are touched, and only those of ``name``
-    when given, last modified at least ``older_than`` seconds ago (a writer running at the same
-    time may own a fresh one: pass a margin, or call this under the lock that orders the
-    writers). With ``root``, ``directory`` is resolved beneath it. Returns how many were removed.
+    Only regular files named ``.<name>.<12 hex>.tmp`` are touched, and only those of ``name``
+    when given. A writer running at the same time owns a fresh one: call this under the lock
+    that orders the writers (see :func:`exclusive_lock`). Returns how many were removed.
     """
-    import time
-
-    if root is not None:
-        fd = open_within(root, directory, _DIR_FLAGS)
-    else:
-        try:
-            fd = os.open(_path_text(directory, "directory"), _DIR_FLAGS)
-        except FileNotFoundError:
-            return 0
-        except OSError as exc:
-            raise from_os_error(exc, path=directory, action="list") from exc
+    try:
+        fd = os.open(_path_text(directory, "directory"), _DIR_FLAGS)
+    except FileNotFoundError:
+        return 0
+    except OSError as exc:
+        raise from_os_error(exc, path=directory, action="list") from exc
     removed = 0
     try:
-        now = time.time()
         for entry in os.listdir(fd):
             if not _is_temp_of(entry, name):
                 continue
             try:
                 st = os.stat(entry, dir_fd=fd, follow_symlinks=False)
-                if stat.S_ISREG(st.st_mode) and now - st.st_mtime >= older_than:
+                if stat.S_ISREG(st.st_mode):
                     os.unlink(entry, dir_fd=fd)
                     removed += 1
             except FileNotFoundError:
@@ -794,10 +603,12 @@ def exclusive_lock(path: StrPath) -> Iterator[Path]:
     """Hold an exclusive advisory lock on ``path`` (created if missing, never removed).
 
     Processes that edit one file take the lock on a lock file beside it, then re-read the file
-    under the lock, so concurrent read-modify-write cycles lose no update. ``fcntl.flock`` on
-    POSIX, ``msvcrt.locking`` on Windows; the lock is released when the block exits or the
-    process dies (a killed editor never leaves it held). Yields the lock file's path.
+    under the lock, so concurrent read-modify-write cycles lose no update. ``fcntl.flock``
+    (POSIX, as the ``dir_fd`` walks of this module); the lock is released when the block exits
+    or the process dies (a killed editor never leaves it held). Yields the lock file's path.
     """
+    import fcntl
+
     lock_path = Path(path)
     ensure_dir(lock_path.parent)
     try:
@@ -805,19 +616,7 @@ def exclusive_lock(path: StrPath) -> Iterator[Path]:
     except OSError as exc:
         raise from_os_error(exc, path=lock_path, action="lock") from exc
     try:
-        if sys.platform == "win32":  # pragma: no cover - exercised on Windows only
-            import msvcrt
-
-            while True:
-                try:
-                    msvcrt.locking(fd, msvcrt.LK_LOCK, 1)
-                    break
-                except OSError:
-                    continue
-        else:
-            import fcntl
-
-            fcntl.flock(fd, fcntl.LOCK_EX)
+        fcntl.flock(fd, fcntl.LOCK_EX)
         yield lock_path
     finally:
         os.close(fd)  # closing the descriptor releases the lock

@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -76,51 +77,14 @@ class _State:
         self.key: tuple[Any, ...] | None = None
         self.handlers: list[logging.Handler] = []
         self.processors: list[Any] | None = None
-        self.lock: Any = None
         self.pending: dict[str, Any] | None = None
 
 
 _state = _State()
-
-
-def _lock() -> Any:
-    if _state.lock is None:
-        import threading
-
-        _state.lock = threading.RLock()
-    return _state.lock
+_lock = threading.RLock()
 
 
 # --------------------------------------------------------------------------- renderers
-
-
-def _compact_value(value: Any) -> str:
-    if isinstance(value, str):
-        return value if value and " " not in value and "=" not in value and "\n" not in value else repr(value)
-    return repr(value)
-
-
-def _render_compact(logger: Any, method_name: str, event_dict: dict[str, Any]) -> str:
-    """One line: ``<timestamp> <level> [<logger>] <event> key=value ...`` (+ traceback lines)."""
-    timestamp = event_dict.pop("timestamp", None)
-    level = event_dict.pop("level", method_name)
-    name = event_dict.pop("logger", None)
-    event = event_dict.pop("event", "")
-    exception = event_dict.pop("exception", None)
-    stack = event_dict.pop("stack", None)
-    parts = [str(timestamp)] if timestamp else []
-    parts.append(f"{str(level).upper():<7}")
-    if name:
-        parts.append(f"[{name}]")
-    parts.append(str(event))
-    parts.extend(f"{key}={_compact_value(value)}" for key, value in event_dict.items())
-    line = " ".join(parts)
-    if stack:
-        line += "\n" + str(stack)
-    if exception:
-        line += "\n" + str(exception)
-    return line
-
 
 _STANDARD_KEYS = ("timestamp", "level", "logger", "event")
 
@@ -157,20 +121,21 @@ def _formatter(kind: str, *, colors: bool = False) -> logging.Formatter:
         structlog.stdlib.add_logger_name,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
     ]
-    if kind == "pretty":
-        chain: list[Any] = [
-            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            structlog.dev.ConsoleRenderer(colors=colors),
-        ]
-    else:
-        chain = [
-            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
-            structlog.processors.format_exc_info,
-        ]
-        if kind == "json":
-            chain += [_standard_first, structlog.processors.JSONRenderer()]
-        else:
-            chain.append(_render_compact)
+    chain: list[Any] = [structlog.stdlib.ProcessorFormatter.remove_processors_meta]
+    if kind == "json":
+        chain += [structlog.processors.format_exc_info, _standard_first, structlog.processors.JSONRenderer()]
+    elif kind == "pretty":
+        chain.append(structlog.dev.ConsoleRenderer(colors=colors))
+    else:  # compact: one plain line per event (plus a plain traceback), keys in the order given
+        chain.append(
+            structlog.dev.ConsoleRenderer(
+                colors=False,
+                pad_event_to=0,
+                pad_level=False,
+                sort_keys=False,
+                exception_formatter=structlog.dev.plain_traceback,
+            )
+        )
     return structlog.stdlib.ProcessorFormatter(processors=chain, foreign_pre_chain=foreign)
 
 
@@ -250,28 +215,17 @@ def configure_logging(
         / ``logging.bad_size``; a converted OS error when a log file cannot be opened.
     """
     level_name = str(level).lower()
-    if level_name not in LEVELS:
-        raise ConfigError(
-            f"unknown log level {level!r}",
-            code="logging.bad_level",
-            context={
-                "key": "logging.level",
-                "value": str(level),
-                "allowed": ["debug", "info", "warning", "error"],
-            },
-        )
-    if format not in _FORMATS:
-        raise ConfigError(
-            f"unknown log format {format!r}",
-            code="logging.bad_format",
-            context={"key": "logging.format", "value": str(format), "allowed": list(_FORMATS)},
-        )
-    if rotation not in _ROTATIONS:
-        raise ConfigError(
-            f"unknown log rotation {rotation!r}",
-            code="logging.bad_rotation",
-            context={"key": "logging.rotation", "value": str(rotation), "allowed": list(_ROTATIONS)},
-        )
+    for setting, value, allowed in (
+        ("level", level_name, LEVELS),
+        ("format", format, _FORMATS),
+        ("rotation", rotation, _ROTATIONS),
+    ):
+        if value not in allowed:
+            raise ConfigError(
+                f"unknown log {setting} {value!r}",
+                code=f"logging.bad_{setting}",
+                context={"key": f"logging.{setting}", "value": str(value), "allowed": list(allowed)},
+            )
     for name, number in (("max_bytes", max_bytes), ("backup_count", backup_count)):
         if not isinstance(number, int) or isinstance(number, bool) or number < 0:
             raise ConfigError(
@@ -296,30 +250,27 @@ def configure_logging(
         propagate,
     )
 
-    with _lock():
+    with _lock:
         if not force and key == _state.key:
             return
         import logging
 
         handlers: list[logging.Handler] = []
+
+        def add(handler: logging.Handler, kind: str, colors: bool = False) -> None:
+            handler.setFormatter(_formatter(kind, colors=colors))
+            handlers.append(handler)
+
         try:
             if console:
-                handler = _stderr_handler()
-                handler.setFormatter(_formatter(console_format, colors=tty))
-                handlers.append(handler)
+                add(_stderr_handler(), console_format, colors=tty)
             if file_path:
-                handler = _file_handler(file_path, rotation, max_bytes, backup_count)
-                handler.setFormatter(_formatter("compact"))
-                handlers.append(handler)
+                add(_file_handler(file_path, rotation, max_bytes, backup_count), "compact")
             if json_path:
-                handler = _file_handler(json_path, rotation, max_bytes, backup_count)
-                handler.setFormatter(_formatter("json"))
-                handlers.append(handler)
-            if not handlers and not propagate:
-                handler = _stderr_handler()
-                handler.setLevel(logging.ERROR)
-                handler.setFormatter(_formatter("compact"))
-                handlers.append(handler)
+                add(_file_handler(json_path, rotation, max_bytes, backup_count), "json")
+            if not handlers and not propagate:  # the last resort: errors still reach stderr
+                add(_stderr_handler(), "compact")
+                handlers[-1].setLevel(logging.ERROR)
         except BaseException:
             for handler in handlers:
                 handler.close()
@@ -350,7 +301,7 @@ def reset_logging() -> None:
 
     The next :func:`get_logger` use configures the console with defaults again.
     """
-    with _lock():
+    with _lock:
         _state.pending = None
         if _state.key is None and not _state.handlers:
             return
@@ -387,7 +338,7 @@ def configure_from_config(config: Config, *, force: bool = False, lazy: bool = F
 
 def _ensure_configured() -> None:
     if _state.key is None:
-        with _lock():
+        with _lock:
             if _state.key is None:
                 configure_logging(**(_state.pending or {}))
 

@@ -24,6 +24,7 @@ with that shape (see :class:`Rule`) composes with the combinators.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 from symphony.commons.errors import PreValidationError, ValidationError
@@ -80,49 +81,51 @@ def _bad_rule(message: str, **context: Any) -> ValidationError:
     return ValidationError(message, code="validation.bad_rule", context=context)
 
 
+_Test = Callable[[Any], "dict[str, Any] | None"]
+
+
 class _Rule:
-    """Base of the stock rules: ``name`` gives the error code, ``description`` the text."""
+    """A stock rule: ``name`` gives the error code, ``description`` the text, and ``test(value)``
+    returns None when the value passes, else the error's extra context (its ``reason``, if any,
+    is shown in the message)."""
 
-    __slots__ = ("description",)
-    name = "rule"
+    __slots__ = ("description", "name", "test")
 
-    def __init__(self, description: str) -> None:
+    def __init__(self, name: str, description: str, test: _Test) -> None:
+        self.name = name
         self.description = description
+        self.test = test
 
     def __repr__(self) -> str:
         return f"<rule {self.name}: {self.description}>"
 
-    def fail(self, value: Any, field: str, reason: str | None = None, **extra: Any) -> PreValidationError:
-        """Build the error for ``value`` failing this rule."""
+    def check(self, value: Any, field: str = "value") -> None:
+        """Return None if ``value`` passes; raise :class:`PreValidationError` otherwise."""
+        extra = self.test(value)
+        if extra is None:
+            return
+        reason = extra.pop("reason", None)
         shown = _value_repr(value)
         message = f"{field}: expected {self.description}, got {shown}"
         if reason:
             message = f"{message} ({reason})"
         context: dict[str, Any] = {"field": field, "value": shown, "rule": self.description, **extra}
-        return PreValidationError(message, code=f"validation.pre.{self.name}", context=context)
+        raise PreValidationError(message, code=f"validation.pre.{self.name}", context=context)
 
 
-class _NonEmpty(_Rule):
-    __slots__ = ("strip",)
-    name = "non_empty"
+class _AllOf(_Rule):
+    """Every rule in turn; the first failure raises its own error."""
 
-    def __init__(self, strip: bool) -> None:
-        super().__init__("non-blank" if strip else "non-empty")
-        self.strip = strip
+    __slots__ = ("rules",)
+
+    def __init__(self, rules: tuple[Rule, ...]) -> None:
+        super().__init__("all_of", " and ".join(r.description for r in rules) or "anything", lambda _: None)
+        self.rules = rules
 
     def check(self, value: Any, field: str = "value") -> None:
-        if value is None:
-            raise self.fail(value, field)
-        if self.strip and isinstance(value, str):
-            if not value.strip():
-                raise self.fail(value, field)
-            return
-        try:
-            empty = len(value) == 0
-        except TypeError:
-            return  # no length: present is enough
-        if empty:
-            raise self.fail(value, field)
+        """Check ``value`` against each rule, stopping at the first failure."""
+        for rule in self.rules:
+            rule.check(value, field)
 
 
 def _bounds(subject: str, low: Any, high: Any, less: str = "<=", greater: str = ">=", show: Any = str) -> str:
@@ -136,123 +139,23 @@ def _bounds(subject: str, low: Any, high: Any, less: str = "<=", greater: str = 
     return f"any {subject}"
 
 
-class _Length(_Rule):
-    __slots__ = ("high", "low", "name")
+def _length(name: str, low: int | None, high: int | None) -> Rule:
+    for bound in (low, high):
+        if bound is not None and (not isinstance(bound, int) or isinstance(bound, bool) or bound < 0):
+            raise _bad_rule(f"length bounds must be non-negative integers, got {bound!r}", bound=repr(bound))
+    if low is not None and high is not None and low > high:
+        raise _bad_rule(f"min length {low} is above max length {high}", min=low, max=high)
 
-    def __init__(self, name: str, low: int | None, high: int | None) -> None:
-        for bound in (low, high):
-            if bound is not None and (not isinstance(bound, int) or isinstance(bound, bool) or bound < 0):
-                raise _bad_rule(
-                    f"length bounds must be non-negative integers, got {bound!r}", bound=repr(bound)
-                )
-        if low is not None and high is not None and low > high:
-            raise _bad_rule(f"min length {low} is above max length {high}", min=low, max=high)
-        super().__init__(_bounds("length", low, high))
-        self.name = name
-        self.low = low
-        self.high = high
-
-    def check(self, value: Any, field: str = "value") -> None:
+    def test(value: Any) -> dict[str, Any] | None:
         try:
             size = len(value)
         except TypeError:
-            raise self.fail(value, field, "has no length") from None
-        if (self.low is not None and size < self.low) or (self.high is not None and size > self.high):
-            raise self.fail(value, field, f"length {size}", length=size)
+            return {"reason": "has no length"}
+        if (low is not None and size < low) or (high is not None and size > high):
+            return {"reason": f"length {size}", "length": size}
+        return None
 
-
-class _Pattern(_Rule):
-    __slots__ = ("regex",)
-    name = "pattern"
-
-    def __init__(self, regex: str | re.Pattern[str]) -> None:
-        import re
-
-        try:
-            compiled = re.compile(regex)
-        except (re.error, TypeError) as exc:
-            raise _bad_rule(f"invalid regular expression {regex!r}: {exc}", pattern=repr(regex)) from exc
-        super().__init__(f"matches {compiled.pattern!r}")
-        self.regex = compiled
-
-    def check(self, value: Any, field: str = "value") -> None:
-        if not isinstance(value, str):
-            raise self.fail(value, field, "not a string")
-        if self.regex.fullmatch(value) is None:
-            raise self.fail(value, field)
-
-
-class _OfType(_Rule):
-    __slots__ = ("types",)
-    name = "of_type"
-
-    def __init__(self, types: tuple[type, ...]) -> None:
-        if not types or not all(isinstance(t, type) for t in types):
-            raise _bad_rule(f"of_type() needs classes, got {types!r}")
-        super().__init__("instance of " + " | ".join(t.__qualname__ for t in types))
-        self.types = types
-
-    def check(self, value: Any, field: str = "value") -> None:
-        if not isinstance(value, self.types):
-            raise self.fail(value, field, f"got {type(value).__qualname__}")
-
-
-class _InRange(_Rule):
-    __slots__ = ("high", "inclusive", "low")
-    name = "in_range"
-
-    def __init__(self, low: Any, high: Any, inclusive: bool) -> None:
-        less = "<=" if inclusive else "<"
-        greater = ">=" if inclusive else ">"
-        if low is not None and high is not None:
-            try:
-                if low > high:
-                    raise _bad_rule(
-                        f"range minimum {low!r} is above maximum {high!r}", min=repr(low), max=repr(high)
-                    )
-            except TypeError:
-                raise _bad_rule(f"range bounds {low!r} and {high!r} are not comparable") from None
-        super().__init__(_bounds("value", low, high, less, greater, repr))
-        self.low = low
-        self.high = high
-        self.inclusive = inclusive
-
-    def check(self, value: Any, field: str = "value") -> None:
-        low, high = self.low, self.high
-        try:
-            if self.inclusive:
-                ok = (low is None or value >= low) and (high is None or value <= high)
-            else:
-                ok = (low is None or value > low) and (high is None or value < high)
-        except TypeError:
-            raise self.fail(value, field, "not comparable") from None
-        if not ok:
-            raise self.fail(value, field)
-
-
-class _Number(_Rule):
-    __slots__ = ()
-    name = "number"
-
-    def __init__(self) -> None:
-        super().__init__("a number")
-
-    def check(self, value: Any, field: str = "value") -> None:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise self.fail(value, field)
-
-
-class _AllOf(_Rule):
-    __slots__ = ("rules",)
-    name = "all_of"
-
-    def __init__(self, rules: tuple[Rule, ...]) -> None:
-        super().__init__(" and ".join(r.description for r in rules) or "anything")
-        self.rules = rules
-
-    def check(self, value: Any, field: str = "value") -> None:
-        for rule in self.rules:
-            rule.check(value, field)
+    return _Rule(name, _bounds("length", low, high), test)
 
 
 # --------------------------------------------------------------------------- public factories
@@ -260,37 +163,88 @@ class _AllOf(_Rule):
 
 def non_empty(*, strip: bool = False) -> Rule:
     """Fails for None and for anything with a length of 0; ``strip=True`` also fails blank strings."""
-    return _NonEmpty(strip)
+
+    def test(value: Any) -> dict[str, Any] | None:
+        if value is None or (strip and isinstance(value, str) and not value.strip()):
+            return {}
+        try:
+            return {} if len(value) == 0 else None
+        except TypeError:
+            return None  # no length: present is enough
+
+    return _Rule("non_empty", "non-blank" if strip else "non-empty", test)
 
 
 def max_length(n: int) -> Rule:
     """``len(value) <= n``; values without a length fail."""
-    return _Length("max_length", None, n)
+    return _length("max_length", None, n)
 
 
 def length(min: int | None = None, max: int | None = None) -> Rule:
     """``min <= len(value) <= max`` (either bound optional)."""
-    return _Length("length", min, max)
+    return _length("length", min, max)
 
 
 def in_range(min: Any = None, max: Any = None, *, inclusive: bool = True) -> Rule:
     """``min <= value <= max`` (strict with ``inclusive=False``); NaN and incomparable values fail."""
-    return _InRange(min, max, inclusive)
+    import operator
+
+    if min is not None and max is not None:
+        try:
+            if min > max:
+                raise _bad_rule(
+                    f"range minimum {min!r} is above maximum {max!r}", min=repr(min), max=repr(max)
+                )
+        except TypeError:
+            raise _bad_rule(f"range bounds {min!r} and {max!r} are not comparable") from None
+    above, below = (operator.ge, operator.le) if inclusive else (operator.gt, operator.lt)
+
+    def test(value: Any) -> dict[str, Any] | None:
+        try:
+            ok = (min is None or above(value, min)) and (max is None or below(value, max))
+        except TypeError:
+            return {"reason": "not comparable"}
+        return None if ok else {}
+
+    less, greater = ("<=", ">=") if inclusive else ("<", ">")
+    return _Rule("in_range", _bounds("value", min, max, less, greater, repr), test)
 
 
 def number() -> Rule:
     """An ``int`` or a ``float``, never a ``bool`` (plugin settings read from a config section)."""
-    return _Number()
+    return _Rule(
+        "number",
+        "a number",
+        lambda value: {} if isinstance(value, bool) or not isinstance(value, int | float) else None,
+    )
 
 
 def pattern(regex: str | re.Pattern[str]) -> Rule:
     """The whole string matches ``regex`` (compiled once, :meth:`re.Pattern.fullmatch`)."""
-    return _Pattern(regex)
+    import re
+
+    try:
+        compiled = re.compile(regex)
+    except (re.error, TypeError) as exc:
+        raise _bad_rule(f"invalid regular expression {regex!r}: {exc}", pattern=repr(regex)) from exc
+
+    def test(value: Any) -> dict[str, Any] | None:
+        if not isinstance(value, str):
+            return {"reason": "not a string"}
+        return {} if compiled.fullmatch(value) is None else None
+
+    return _Rule("pattern", f"matches {compiled.pattern!r}", test)
 
 
 def of_type(*types: type) -> Rule:
     """``isinstance(value, types)`` (note that ``bool`` is an ``int``)."""
-    return _OfType(types)
+    if not types or not all(isinstance(t, type) for t in types):
+        raise _bad_rule(f"of_type() needs classes, got {types!r}")
+    return _Rule(
+        "of_type",
+        "instance of " + " | ".join(t.__qualname__ for t in types),
+        lambda value: None if isinstance(value, types) else {"reason": f"got {type(value).__qualname__}"},
+    )
 
 
 def all_of(*rules: Rule) -> Rule:

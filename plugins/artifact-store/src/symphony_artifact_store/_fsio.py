@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from symphony.commons.errors import ConflictError, FilesystemError, SymphonyError, from_os_error
-from symphony.commons.fs import ensure_dir, fsync_dir
+from symphony.commons.fs import ensure_dir
 
 __all__ = [
     "ENCODING_SUFFIX",
@@ -54,6 +54,27 @@ def _os_error(exc: OSError, path: object, action: str) -> SymphonyError:
     elif exc.errno == errno.EROFS:
         err.hint = "the artifact store root is on a read-only filesystem; set [artifact_store] root"
     return err
+
+
+def fsync_dir(directory: Path) -> None:
+    """Flush a directory's entries to disk (after a rename, link or unlink in it).
+
+    A no-op on filesystems that cannot fsync a directory.
+
+    Raises:
+        NotFoundError / PermissionDeniedError / FilesystemError converted from the OS error.
+    """
+    try:
+        fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise _os_error(exc, directory, "sync directory") from exc
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        if exc.errno not in (errno.EINVAL, errno.ENOTSUP, errno.EBADF):  # cannot fsync a directory here
+            raise _os_error(exc, directory, "sync directory") from exc
+    finally:
+        os.close(fd)
 
 
 def prepare_root(root: Path) -> Path:
