@@ -60,7 +60,7 @@ class BusyPoll:
     """The busy-poll state of one stream's reader: its window, the requests outstanding on the
     stream, and whether polling has been paying off (see the module documentation)."""
 
-    __slots__ = ("awaiting", "paying", "turns", "window", "_until")
+    __slots__ = ("_until", "awaiting", "paying", "turns", "window")
 
     def __init__(self, window: float = DEFAULT_BUSY_POLL) -> None:
         self.window = float(window)
