@@ -195,9 +195,10 @@ class SocketByteStream(anyio.abc.ByteStream):
 
 
 async def open_socket_stream(sock: socket.socket, *, busy_poll: float = DEFAULT_BUSY_POLL) -> anyio.abc.ByteStream:
-    """The best byte stream for the connected socket ``sock`` under the running backend,
-    busy polling for ``busy_poll`` seconds before its reader parks (see
-    :mod:`symphony_bus_remote._busypoll`; 0 = off, and off anyway when the peer is this very process).
+    """The best byte stream for the connected socket ``sock`` under the running backend, whose
+    reader may busy-poll for up to ``busy_poll`` seconds after a request while its answer is
+    awaited (see :mod:`symphony_bus_remote._busypoll`; 0 = off, and off anyway when the peer is
+    this very process).
 
     On asyncio the event loop adopts the socket for the whole connection
     (:class:`~symphony_bus_remote._asyncio_stream.AsyncioSocketStream`: no per-read registration
