@@ -300,7 +300,7 @@ async def test_an_outstanding_request_polls_at_most_its_window_then_stops(
                 assert (await client.request("demo.slow", timeout=30)).payload == "done"
             else:
                 with pytest.raises(OperationTimeoutError):
-                    await client.request("demo.slow", timeout=1.5)
+                    await client.request("demo.slow", timeout=1.0)
                 release.set()
             assert client_busy.awaiting == 0
             with anyio.fail_after(30):
