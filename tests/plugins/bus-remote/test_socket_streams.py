@@ -1,5 +1,6 @@
 """The socket byte streams under both backends (``open_socket_stream``: the loop-owned
-``AsyncioSocketStream`` on asyncio, ``SocketByteStream`` on trio) and adaptive busy polling."""
+``AsyncioSocketStream`` on asyncio, ``SocketByteStream`` on trio) and the busy-poll option
+(its bound: ``test_busy_poll.py``)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from symphony.bus.config import BusConfig
 from symphony.commons.errors import ConfigError
 from symphony_bus_remote import SocketByteStream, common_options, open_socket_stream, peer_credentials
 from symphony_bus_remote._asyncio_stream import READ_HIGH_WATER, AsyncioSocketStream, running_asyncio_loop
-from symphony_bus_remote._busypoll import DEFAULT_BUSY_POLL, BusyPoll
+from symphony_bus_remote._busypoll import DEFAULT_BUSY_POLL, BusyPollAttribute
 
 pytestmark = pytest.mark.anyio
 
@@ -275,6 +276,8 @@ async def test_sending_to_a_vanished_peer_breaks() -> None:
 async def test_a_cancelled_receive_leaves_the_stream_usable(busy_poll: float) -> None:
     """Cancelled while parked or while busy polling (a long window): nothing is lost."""
     a, b = await _pair(busy_poll)
+    if busy_poll:
+        b.extra(BusyPollAttribute.busy_poll).expect()  # an answer is awaited: b polls
     with anyio.move_on_after(0.05) as scope:
         await b.receive()
     assert scope.cancelled_caught
@@ -296,50 +299,6 @@ async def test_extra_attributes_name_the_socket() -> None:
 
 
 # -- busy polling ------------------------------------------------------------------------------------
-
-
-async def test_busy_poll_returns_what_arrives_while_other_tasks_run() -> None:
-    busy = BusyPoll(5.0)
-    box: list[str] = []
-    turns = 0
-
-    async def other() -> None:
-        nonlocal turns
-        for _ in range(5):
-            turns += 1
-            await anyio.lowlevel.checkpoint()
-        box.append("ready")
-
-    with anyio.fail_after(5):
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(other)
-            got = await busy.poll(lambda: box[0] if box else None)
-    assert got == "ready" and turns == 5
-
-
-async def test_busy_poll_gives_up_after_its_window_and_adapts() -> None:
-    busy = BusyPoll(0.002)
-    assert await busy.poll(lambda: None) is None  # the window passed, nothing came
-    busy.end_park(busy.start_park() - 1.0)  # a long wait: polling would not have caught it
-    assert not busy.paying
-    calls: list[int] = []
-    assert await busy.poll(lambda: calls.append(1)) is None
-    assert calls == []  # not paying: parks at once, without even trying
-    busy.end_park(busy.start_park())  # a short wait: worth polling again
-    assert busy.paying
-    assert await BusyPoll(0).poll(lambda: "x") is None  # off
-
-
-async def test_busy_polling_reads_a_quick_answer_without_parking() -> None:
-    a, b = await _pair(busy_poll=5.0)  # a huge window: the reader never parks here
-    for i in range(20):
-        await a.send(b"ping%d" % i)
-        with anyio.fail_after(5):
-            assert await _read_exactly(b, len(b"ping%d" % i)) == b"ping%d" % i
-    busy = b._busy  # type: ignore[attr-defined]
-    assert isinstance(busy, BusyPoll) and busy.paying
-    await a.aclose()
-    await b.aclose()
 
 
 def test_busy_poll_option_and_config_are_checked() -> None:

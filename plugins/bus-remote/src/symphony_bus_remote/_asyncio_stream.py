@@ -31,7 +31,7 @@ import anyio.abc
 import anyio.lowlevel
 from anyio.abc import SocketAttribute
 
-from symphony_bus_remote._busypoll import DEFAULT_BUSY_POLL, BusyPoll
+from symphony_bus_remote._busypoll import DEFAULT_BUSY_POLL, BusyPoll, BusyPollAttribute
 
 __all__ = ["READ_HIGH_WATER", "WRITE_HIGH_WATER", "AsyncioSocketStream", "running_asyncio_loop"]
 
@@ -141,12 +141,10 @@ class AsyncioSocketStream(anyio.abc.ByteStream):
         transport, _ = await loop.connect_accepted_socket(lambda: protocol, sock=sock)
         return cls(sock, transport, protocol, busy_poll=busy_poll)
 
-    def _input(self) -> bool | None:
-        """True once there is something for :meth:`receive` to act on (for busy polling)."""
+    def _input(self) -> bool:
+        """Whether there is something for :meth:`receive` to act on (for busy polling)."""
         protocol = self._protocol
-        if protocol.chunks or protocol.lost or protocol.eof or self._closed:
-            return True
-        return None
+        return bool(protocol.chunks) or protocol.lost or protocol.eof or self._closed
 
     @property
     def extra_attributes(self) -> Mapping[Any, Callable[[], Any]]:
@@ -156,12 +154,16 @@ class AsyncioSocketStream(anyio.abc.ByteStream):
         def raw() -> Any:
             return transport.get_extra_info("socket") or sock
 
-        return {
+        attributes: dict[Any, Callable[[], Any]] = {
             SocketAttribute.raw_socket: raw,
             SocketAttribute.family: lambda: sock.family,
             SocketAttribute.local_address: lambda: transport.get_extra_info("sockname"),
             SocketAttribute.remote_address: lambda: transport.get_extra_info("peername"),
         }
+        busy = self._busy
+        if busy is not None:
+            attributes[BusyPollAttribute.busy_poll] = lambda: busy
+        return attributes
 
     async def receive(self, max_bytes: int = 65536) -> bytes:
         protocol = self._protocol
@@ -181,10 +183,8 @@ class AsyncioSocketStream(anyio.abc.ByteStream):
             busy = self._busy
             if busy is None:
                 await self._park()
-            elif await busy.poll(self._input) is None:
-                started = busy.start_park()
-                await self._park()
-                busy.end_park(started)
+            else:
+                await busy.wait(self._input, self._park)
         if self._closed:
             raise anyio.ClosedResourceError
         chunk = chunks.popleft()

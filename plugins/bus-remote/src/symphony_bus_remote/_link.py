@@ -33,6 +33,8 @@ from symphony.commons.errors import (
     ValidationError,
 )
 from symphony.commons.log import get_logger
+from symphony_bus_remote._busypoll import BusyPoll, BusyPollAttribute
+from symphony_bus_remote._sockets import StreamConnection
 
 __all__ = [
     "CONTROL_PREFIX",
@@ -377,6 +379,11 @@ class Link:
         self._deadlines: list[tuple[float, str, float]] = []
         self._timer_target = math.inf
         self._timer_wake = anyio.Event()
+        self._busy: BusyPoll | None = (
+            conn.extra(BusyPollAttribute.busy_poll, None) if isinstance(conn, StreamConnection) else None
+        )
+        """The busy polling of the stream this link reads, if it polls: told when a request of
+        this side is outstanding, the only time its reader may poll."""
 
     # -- what subclasses implement ---------------------------------------------------------
 
@@ -620,9 +627,15 @@ class Link:
 
         Deadlines are kept in a heap watched by one timer task rather than a cancel scope per
         request (which costs more than the rest of the request path on asyncio); they fire
-        within :data:`_TIMER_GRANULARITY` seconds."""
+        within :data:`_TIMER_GRANULARITY` seconds.
+
+        While it waits, the reader of this connection may busy-poll (see
+        :mod:`symphony_bus_remote._busypoll`): only then, never while nothing is outstanding."""
         pending = self.pending.open(msg, self.label)
+        busy = self._busy
         try:
+            if busy is not None:
+                busy.expect()
             deadline = _clock() + timeout
             heapq.heappush(self._deadlines, (deadline, msg.id, timeout))
             if deadline < self._timer_target:
@@ -635,6 +648,8 @@ class Link:
                 raise
             return await pending.wait()
         finally:
+            if busy is not None:
+                busy.settle()
             self.pending.close(msg.id)
             deadlines = self._deadlines
             if len(deadlines) > 4096 and len(deadlines) > 4 * len(self.pending):

@@ -19,7 +19,7 @@ from anyio.abc import SocketAttribute
 
 # Imported here, not on the first accept: with no descriptor left, importing needs one too.
 from symphony_bus_remote._asyncio_stream import AsyncioSocketStream, running_asyncio_loop
-from symphony_bus_remote._busypoll import DEFAULT_BUSY_POLL, BusyPoll
+from symphony_bus_remote._busypoll import DEFAULT_BUSY_POLL, BusyPoll, BusyPollAttribute
 from symphony_bus_remote._same_process import peer_is_this_process
 
 __all__ = ["SocketByteStream", "open_socket_stream"]
@@ -66,12 +66,16 @@ class SocketByteStream(anyio.abc.ByteStream):
             except OSError:
                 return None
 
-        return {
+        attributes: dict[Any, Callable[[], Any]] = {
             SocketAttribute.raw_socket: lambda: sock,
             SocketAttribute.family: lambda: sock.family,
             SocketAttribute.local_address: sock.getsockname,
             SocketAttribute.remote_address: remote,
         }
+        busy = self._busy
+        if busy is not None:
+            attributes[BusyPollAttribute.busy_poll] = lambda: busy
+        return attributes
 
     async def receive(self, max_bytes: int = 65536) -> bytes:
         sock = self._sock
@@ -110,20 +114,21 @@ class SocketByteStream(anyio.abc.ByteStream):
         busy = self._busy
         if busy is None:
             await anyio.wait_readable(self._sock)
-        elif await busy.poll(self._readable) is None:
-            started = busy.start_park()
-            await anyio.wait_readable(self._sock)
-            busy.end_park(started)
+        else:
+            await busy.wait(self._readable, self._park)
 
-    def _readable(self) -> bool | None:
-        """True when a read would not block (for busy polling), else None."""
+    async def _park(self) -> None:
+        await anyio.wait_readable(self._sock)
+
+    def _readable(self) -> bool:
+        """Whether a read would not block (for busy polling)."""
         if self._closed:
             return True
         poller = self._poller
         if poller is None:
             self._poller = poller = select.poll()
             poller.register(self._sock, select.POLLIN)
-        return True if poller.poll(0) else None
+        return bool(poller.poll(0))
 
     def try_send(self, item: bytes) -> int:
         """Write what the socket takes right now, without waiting: the number of bytes sent,
@@ -190,9 +195,10 @@ class SocketByteStream(anyio.abc.ByteStream):
 
 
 async def open_socket_stream(sock: socket.socket, *, busy_poll: float = DEFAULT_BUSY_POLL) -> anyio.abc.ByteStream:
-    """The best byte stream for the connected socket ``sock`` under the running backend,
-    busy polling for ``busy_poll`` seconds before its reader parks (see
-    :mod:`symphony_bus_remote._busypoll`; 0 = off, and off anyway when the peer is this very process).
+    """The best byte stream for the connected socket ``sock`` under the running backend, whose
+    reader may busy-poll for up to ``busy_poll`` seconds after a request while its answer is
+    awaited (see :mod:`symphony_bus_remote._busypoll`; 0 = off, and off anyway when the peer is
+    this very process).
 
     On asyncio the event loop adopts the socket for the whole connection
     (:class:`~symphony_bus_remote._asyncio_stream.AsyncioSocketStream`: no per-read registration

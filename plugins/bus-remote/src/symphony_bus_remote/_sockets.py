@@ -8,8 +8,9 @@ transport documents its own keys too and ignores the ones it does not know):
 ``codec``           codec name or object for the connection (default ``"msgpack"``)
 ``max_frame_size``  largest frame in bytes, both directions (default 16 MiB)
 ``connect_timeout`` seconds before ``connect`` gives up (default 5.0)
-``busy_poll``       seconds a socket reader keeps the event loop turning before it parks
-                    (default 100 µs; 0 = off; see :mod:`symphony_bus_remote._busypoll`)
+``busy_poll``       seconds a socket reader may keep the event loop turning after its side
+                    sent a request, while an answer is awaited (default 100 µs; 0 = off;
+                    see :mod:`symphony_bus_remote._busypoll`)
 """
 
 from __future__ import annotations
