@@ -30,7 +30,6 @@ __all__ = [
     "CommandInfo",
     "Manifest",
     "api_compatible",
-    "check_manifest_file",
     "load_manifest",
     "manifest_path_of",
     "manifest_problems",
@@ -463,26 +462,6 @@ def load_manifest(path: str | Path) -> Manifest:
             context={"file": str(path), "rule": "toml-syntax"},
         ) from None
     return parse_manifest(data, source=str(path))
-
-
-def check_manifest_file(path: str | Path) -> tuple[Manifest | None, list[SymphonyError]]:
-    """Load ``path`` like :func:`load_manifest`, but report every problem instead of the first.
-
-    Returns the manifest (None when it is not valid) and the problems (empty when it is).
-    Never raises for a bad file.
-    """
-    try:
-        return load_manifest(path), []
-    except SymphonyError as exc:
-        if exc.code != "plugin.bad_manifest" or exc.context.get("rule") in ("toml-syntax", "readable"):
-            return None, [exc]
-        from symphony.commons.fs import read_text
-
-        try:
-            data = tomllib.loads(read_text(path))  # load_manifest has just parsed it
-        except (SymphonyError, ValueError):
-            return None, [exc]
-        return None, [*manifest_problems(data, source=str(path))] or [exc]
 
 
 def manifest_path_of(module_name: str) -> Path:
