@@ -306,6 +306,18 @@ class Kernel:
         return kernel
 
     @staticmethod
+    def resolved_plugins(*, reserved_commands: Collection[str] = (), **where: Any) -> list[PluginRecord]:
+        """The installed plugins checked and resolved as :meth:`create` does, none imported.
+
+        The configuration (``env``, ``user_file``, ``config_dir``, ``environ``: as for
+        :func:`~symphony.commons.config.load_config`) is read tolerantly, a broken core section
+        running on its defaults. ``symphony --help`` lists the usable plugins' commands from it.
+        """
+        records, _ = discover()
+        _configure(records, reserved_commands=reserved_commands, tolerate_config=True, **where)
+        return records
+
+    @staticmethod
     def config_schemas(records: Sequence[PluginRecord]) -> dict[str, Any]:
         """Section -> JSON Schema of every config section the kernel or a plugin claims.
 

@@ -122,46 +122,15 @@ class CliState:
             return self._kernel.plugins
         if not self.autoload:
             return []
-        try:
-            from symphony._version import PLUGIN_API_VERSION
-            from symphony.plugins.discovery import discover
-            from symphony.plugins.resolve import resolve
-
-            records, _ = discover()
-        except Exception:  # discovery problems are reported by `plugins list`/`doctor`
-            return []
         from symphony.cli._builtin import BUILTIN_COMMANDS
-
-        # the same claims rules as the kernel: a newcomer cannot take a command, and the
-        # user's plugins.enabled/disabled decide between claimants
-        try:
-            enabled, disabled = self._plugin_choices(records)
-        except Exception:  # the kernel reports configuration problems when a command needs it
-            enabled, disabled = [], []
-        resolve(
-            records,
-            kernel_api=PLUGIN_API_VERSION,
-            enabled=enabled,
-            disabled=disabled,
-            reserved_commands=set(BUILTIN_COMMANDS),
-        )
-        return records
-
-    def _plugin_choices(self, records: list[Any]) -> tuple[list[str], list[str]]:
-        """``plugins.enabled`` and ``plugins.disabled``, read tolerantly (empty when broken)."""
-        from symphony.commons.config import load_config
         from symphony.kernel import Kernel
 
-        config = load_config(
-            schemas={k: v for k, v in Kernel.config_schemas(records).items() if k != "plugins"},
-            env=self.env,
-            user_file=self.config_path,
-            isolate=True,
-        )
-        if config.problem_of("plugins") is not None:
-            return [], []
-        section = config.section("plugins")
-        return list(section.get("enabled", [])), list(section.get("disabled", []))
+        try:  # the kernel's own claims rules, before any plugin is imported
+            return Kernel.resolved_plugins(
+                env=self.env, user_file=self.config_path, reserved_commands=set(BUILTIN_COMMANDS)
+            )
+        except Exception:  # discovery problems are reported by `plugins list`/`doctor`
+            return []
 
     def load_plugin_command(self, name: str, plugin_id: str) -> click.Command:
         """Activate ``plugin_id`` and return the click command it registered as ``name``."""
