@@ -14,7 +14,7 @@ keeps them in :attr:`Manifest.contributes`; what they mean is up to the registry
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -464,16 +464,17 @@ def load_manifest(path: str | Path) -> Manifest:
     return parse_manifest(data, source=str(path))
 
 
-def manifest_path_of(module_name: str) -> Path:
+def manifest_path_of(module_name: str, search_path: Sequence[str] | None = None) -> Path:
     """The ``symphony.toml`` of the package holding ``module_name`` (``pkg.mod[:attr]``).
 
-    Found with ``PathFinder.find_spec`` on the top-level package: nothing is imported.
+    Found with ``PathFinder.find_spec`` on the top-level package, in ``search_path`` (default
+    ``sys.path``): nothing is imported.
     """
     import importlib.machinery
     import sys
 
     top = module_name.split(":", 1)[0].split(".", 1)[0]
-    spec = importlib.machinery.PathFinder.find_spec(top, sys.path)
+    spec = importlib.machinery.PathFinder.find_spec(top, sys.path if search_path is None else search_path)
     locations = list(spec.submodule_search_locations or []) if spec is not None else []
     if not locations:
         raise PluginError(
