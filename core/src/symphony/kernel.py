@@ -136,18 +136,13 @@ def _configure(
     """Load the configuration and resolve the plugins against it and each other.
 
     Core and bus sections are strict; each plugin section is isolated, so a bad value there
-    makes only its owner ``misconfigured``. A section several plugins claim is validated once
-    resolution has settled who owns it (a second load, only when there is such a claim).
+    makes only its owner ``misconfigured``. Plugin sections are validated once resolution has
+    settled who owns each (a second load, only when some usable plugin owns one).
     """
     from symphony.commons.config import load_config
 
     kernel_sections = _kernel_sections()
-    claims: dict[str, list[PluginRecord]] = {}
-    for r in records:
-        if r.ok and r.manifest is not None and r.manifest.config_section:
-            if r.manifest.config_section not in kernel_sections:
-                claims.setdefault(r.manifest.config_section, []).append(r)
-    contested = {s for s, group in claims.items() if len(group) > 1}
+    claimed = {r.manifest.config_section for r in records if r.ok and r.manifest and r.manifest.config_section}
 
     def load(owned: Mapping[str, Any]) -> Config:
         config = load_config(
@@ -155,7 +150,7 @@ def _configure(
             schemas_checked=True,
             allow_unknown_sections=True,
             isolate=True if tolerate_config else set(owned),
-            claimed=set(claims) - set(owned),
+            claimed=claimed - set(owned),
             **where,
         )
         for problem in config.problems:
@@ -167,18 +162,14 @@ def _configure(
                     config.reset_section(str(section))
         return config
 
-    config = load({s: _schema_of(g[0]) for s, g in claims.items() if s not in contested})
+    config = load({})
 
     def check(owners: Mapping[str, PluginRecord]) -> dict[str, str]:
         nonlocal config
-        if contested & set(owners):
+        if owners:
             config = load({s: _schema_of(r) for s, r in owners.items()})
-        found = {}
-        for section in owners:
-            problem = config.problem_of(section)
-            if problem is not None:
-                found[section] = _config_reason(problem)
-        return found
+        problems = {section: config.problem_of(section) for section in owners}
+        return {section: _config_reason(p) for section, p in problems.items() if p is not None}
 
     plugins_cfg = config.section("plugins")
     resolve(
