@@ -97,6 +97,17 @@ def _explicit_record(spec: PluginSpec) -> PluginRecord:
     return PluginRecord(id=manifest.id, entry_point=entry, manifest=manifest, origin="explicit", obj=obj)
 
 
+def _unusable(record: PluginRecord, subject: str = "", **context: Any) -> PluginError:
+    """Why ``record`` cannot be used: ``plugin <id> is <state>: <reason>``, or after ``subject``."""
+    state = record.state.value
+    said = f"{subject} {record.id}, which is" if subject else f"plugin {record.id} is"
+    return PluginError(
+        f"{said} {state}: {record.reason}",
+        code=record.error_code or f"plugin.{state}",
+        context={**context, "plugin": record.id, "state": state},
+    )
+
+
 _WARNED: set[str] = set()
 
 
@@ -402,12 +413,7 @@ class Kernel:
         if record is None:
             blocked = [r for r in self._records if r.manifest and slot in r.manifest.provides]
             if blocked:
-                r = blocked[0]
-                raise PluginError(
-                    f"slot {slot!r} is provided by {r.id}, which is {r.state.value}: {r.reason}",
-                    code=r.error_code or f"plugin.{r.state.value}",
-                    context={"slot": slot, "plugin": r.id, "state": r.state.value},
-                )
+                raise _unusable(blocked[0], f"slot {slot!r} is provided by", slot=slot)
             kind, _, name = slot.partition(":")
             raise NotFoundError(
                 f"no installed plugin provides {slot!r}",
@@ -446,11 +452,7 @@ class Kernel:
             if record.state is PluginState.ACTIVE:  # type: ignore[comparison-overlap]  # another thread won
                 return record
             if record.state is not PluginState.DISCOVERED:
-                raise PluginError(
-                    f"plugin {record.id} is {record.state.value}: {record.reason}",
-                    code=record.error_code or f"plugin.{record.state.value}",
-                    context={"plugin": record.id, "state": record.state.value},
-                )
+                raise _unusable(record)
             assert record.manifest is not None
             for dep in record.manifest.requires:
                 try:
@@ -488,11 +490,7 @@ class Kernel:
         if self._running:
             await self._startup(record)
         if record.state is not PluginState.ACTIVE:
-            raise PluginError(
-                f"plugin {record.id} is {record.state.value}: {record.reason}",
-                code=record.error_code or "plugin.activate_failed",
-                context={"plugin": record.id},
-            )
+            raise _unusable(record)
         return record
 
     def _import(self, record: PluginRecord) -> None:
@@ -626,7 +624,7 @@ class Kernel:
                 self._log().warning("config section ignored", reason=text, hint=warning.hint)
 
     def _report_failures(self) -> None:
-        failed = [r for r in self._records if r.state in FAILED_STATES]
+        failed = self.failures()
         for r in failed:
             self._log().warning("plugin unavailable", plugin=r.id, state=r.state.value, reason=r.reason)
         if self.strict and failed:
@@ -854,11 +852,7 @@ class Kernel:
         if owner_id is not None and owner_id in self._by_id:
             owner = self._by_id[owner_id]
             if owner.state is not PluginState.ACTIVE:
-                raise PluginError(
-                    f"service {name!r} belongs to {owner_id}, which is {owner.state.value}: {owner.reason}",
-                    code=owner.error_code or "plugin.not_active",
-                    context={"service": name, "plugin": owner_id},
-                )
+                raise _unusable(owner, f"service {name!r} belongs to", service=name)
         return services.get(name)
 
     async def aservice(self, name: str) -> Any:

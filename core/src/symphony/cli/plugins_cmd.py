@@ -33,7 +33,8 @@ def plugins() -> None:
     """
 
 
-def _load_all(kernel: Any) -> None:
+def load_all(kernel: Any) -> None:
+    """Activate every plugin still waiting, keeping each failure on its record."""
     from symphony.commons.errors import PluginError
     from symphony.plugins.states import PluginState
 
@@ -58,7 +59,7 @@ def list_plugins(state: CliState, as_json: bool, load: bool) -> None:
     """
     kernel = state.kernel()
     if load:
-        _load_all(kernel)
+        load_all(kernel)
     records = kernel.plugins
     if as_json:
         echo_json([{k: v for k, v in r.to_dict().items() if k != "traceback"} for r in records])
