@@ -205,7 +205,6 @@ class Kernel:
         records: list[PluginRecord],
         strict: bool = False,
         index_status: str = "unused",
-        autoload: bool = True,
     ) -> None:
         self.config = config
         """The layered configuration (:class:`symphony.commons.config.Config`)."""
@@ -213,7 +212,6 @@ class Kernel:
         """Whether plugin failures raise (``SYMPHONY_STRICT_PLUGINS=1``)."""
         self.index_status = index_status
         """How discovery used the on-disk index: ``warm``, ``cold``, ``disabled`` or ``unused``."""
-        self.autoload = autoload
         self._records = records
         self._by_id: dict[str, PluginRecord] = {}
         for r in sorted(records, key=lambda r: not r.ok):  # a usable copy wins the id lookup
@@ -299,9 +297,7 @@ class Kernel:
         configure_duck_from_config(config)
         if strict is None:
             strict = env_flag("SYMPHONY_STRICT_PLUGINS") is True or bool(config.get("kernel.strict_plugins", False))
-        kernel = cls(
-            config=config, records=records, strict=strict, index_status=index_status, autoload=autoload
-        )
+        kernel = cls(config=config, records=records, strict=strict, index_status=index_status)
         kernel._report_config_warnings()
         kernel._report_failures()
         kernel._activate_on_startup()

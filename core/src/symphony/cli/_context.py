@@ -91,7 +91,7 @@ class CliState:
             allow_unknown_sections=True,
         )
         configure_from_config(config, lazy=True)
-        return Kernel(config=config, records=[], strict=bool(self.strict), autoload=False)
+        return Kernel(config=config, records=[], strict=bool(self.strict))
 
     def plugin_commands(self) -> dict[str, tuple[str, str]]:
         """Command name -> (plugin id, summary) of usable plugins, from manifests only.

@@ -261,21 +261,13 @@ class Manifest:
 
     def to_dict(self) -> dict[str, Any]:
         """The manifest as the plain mapping the TOML file holds (JSON-safe)."""
-        plugin: dict[str, Any] = {
-            "id": self.id,
-            "version": self.version,
-            "kind": self.kind,
-            "api": self.api,
-            "summary": self.summary,
-            "provides": list(self.provides),
-            "requires": list(self.requires),
-            "after": list(self.after),
-            "activation": self.activation,
-            "permissions": list(self.permissions),
-            "commands": [{"name": c.name, "summary": c.summary} for c in self.commands],
-        }
-        if self.config_section is not None:
-            plugin["config_section"] = self.config_section
+        plugin: dict[str, Any] = {}
+        for key in MANIFEST_SCHEMA["properties"]["plugin"]["properties"]:  # the fields of the [plugin] table
+            value = getattr(self, key)
+            if isinstance(value, tuple):
+                value = [attrs.asdict(v) if isinstance(v, CommandInfo) else v for v in value]
+            if value is not None:
+                plugin[key] = value
         data: dict[str, Any] = {"plugin": plugin}
         if self.config_schema is not None:
             data["config_schema"] = dict(self.config_schema)
@@ -323,27 +315,14 @@ def parse_manifest(data: Mapping[str, Any], *, source: str | None = None, truste
             first = problems[0]
             first.context["errors"] = len(problems)
             raise first
-    plugin = data["plugin"]
-    activation = plugin.get("activation", "on-demand")
-    if isinstance(activation, list):
-        activation = activation[0]
-    commands = tuple(
-        CommandInfo(c) if isinstance(c, str) else CommandInfo(c["name"], c.get("summary", ""))
-        for c in plugin.get("commands", ())
-    )
+    plugin = dict(data["plugin"])  # its keys are Manifest's fields (the schema admits no other)
+    if isinstance(plugin.get("activation"), list):
+        plugin["activation"] = plugin["activation"][0]
+    plugin["commands"] = [
+        CommandInfo(c) if isinstance(c, str) else CommandInfo(**c) for c in plugin.get("commands", ())
+    ]
     return Manifest(
-        id=plugin["id"],
-        version=plugin["version"],
-        kind=plugin["kind"],
-        api=plugin["api"],
-        summary=plugin.get("summary", ""),
-        provides=tuple(plugin.get("provides", ())),
-        requires=tuple(plugin.get("requires", ())),
-        after=tuple(plugin.get("after", ())),
-        activation=activation,
-        permissions=tuple(plugin.get("permissions", ())),
-        commands=commands,
-        config_section=plugin.get("config_section"),
+        **{key: tuple(value) if isinstance(value, list) else value for key, value in plugin.items()},
         config_schema=data.get("config_schema"),
         contributes=data.get("contributes") or {},
         source=source,
