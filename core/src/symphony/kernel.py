@@ -52,6 +52,7 @@ from symphony.plugins.discovery import discover
 from symphony.plugins.manifest import Manifest, load_manifest, manifest_path_of
 from symphony.plugins.resolve import dependency_order, resolve
 from symphony.plugins.states import FAILED_STATES, PluginRecord, PluginState
+from symphony.services import CommandRegistry, ServiceRegistry
 
 if TYPE_CHECKING:
     import pluggy
@@ -60,12 +61,12 @@ if TYPE_CHECKING:
 
 __all__ = ["Kernel", "PluginSpec"]
 
-_OWN_REGISTRIES: dict[str, tuple[str, str]] = {
-    "services": ("symphony_register_services", "symphony.services:ServiceRegistry"),
-    "commands": ("symphony_register_commands", "symphony.services:CommandRegistry"),
+_OWN_REGISTRIES: dict[str, tuple[str, Callable[[], Any]]] = {
+    "services": ("symphony_register_services", ServiceRegistry),
+    "commands": ("symphony_register_commands", CommandRegistry),
 }
-"""The kernel's own registries: name -> (registration hook, ``module:Class`` built on first use).
-Every other registry is added by the subsystem or plugin that owns it (:meth:`Kernel.add_registry`)."""
+"""The kernel's own registries: name -> (registration hook, class). Every other registry is
+added by the subsystem or plugin that owns it (:meth:`Kernel.add_registry`)."""
 
 PluginSpec = str | ModuleType | tuple[Any, Any]
 """An explicitly given plugin: an import path or module whose package ships ``symphony.toml``,
@@ -80,20 +81,12 @@ def _import_object(ref: str) -> Any:
 
 
 def _explicit_record(spec: PluginSpec) -> PluginRecord:
-    obj: Any = None
-    if isinstance(spec, tuple):
-        manifest_like, target = spec
-        manifest = manifest_like if isinstance(manifest_like, Manifest) else load_manifest(manifest_like)
-        if isinstance(target, str):
-            entry = target
-        else:
-            obj = target
-            entry = getattr(target, "__name__", repr(target))
-    else:
-        entry = spec if isinstance(spec, str) else spec.__name__
-        if not isinstance(spec, str):
-            obj = spec
-        manifest = load_manifest(manifest_path_of(entry))
+    manifest_like, target = spec if isinstance(spec, tuple) else (None, spec)
+    obj = None if isinstance(target, str) else target
+    entry = target if isinstance(target, str) else getattr(target, "__name__", repr(target))
+    if manifest_like is None:
+        manifest_like = manifest_path_of(entry)
+    manifest = manifest_like if isinstance(manifest_like, Manifest) else load_manifest(manifest_like)
     return PluginRecord(id=manifest.id, entry_point=entry, manifest=manifest, origin="explicit", obj=obj)
 
 
@@ -222,7 +215,7 @@ class Kernel:
                 for slot in r.manifest.provides:
                     self._slots[slot] = r
         self._pm: pluggy.PluginManager | None = None
-        self._registries: dict[str, Any] = {}
+        self._registries: dict[str, Any] = {name: cls() for name, (_, cls) in _OWN_REGISTRIES.items()}
         self._registry_hooks: dict[str, str] = {name: hook for name, (hook, _) in _OWN_REGISTRIES.items()}
         self._lock = threading.RLock()
         self._activation_order: list[PluginRecord] = []
@@ -801,18 +794,15 @@ class Kernel:
     def registry(self, name: str) -> Any:
         """The registry handed to the hook that fills ``name`` (``"services"``, ``"commands"``,
         or one a subsystem or plugin added with :meth:`add_registry`)."""
-        registry = self._registries.get(name)
-        if registry is None:
-            if name not in _OWN_REGISTRIES:
-                raise NotFoundError(
-                    f"no registry named {name!r}",
-                    code="kernel.no_registry",
-                    context={"registry": name, "known": self.registry_names()},
-                    hint="a plugin adds its registry when it is activated (kernel.add_registry)",
-                )
-            registry = _import_object(_OWN_REGISTRIES[name][1])()
-            self._registries[name] = registry
-        return registry
+        try:
+            return self._registries[name]
+        except KeyError:
+            raise NotFoundError(
+                f"no registry named {name!r}",
+                code="kernel.no_registry",
+                context={"registry": name, "known": self.registry_names()},
+                hint="a plugin adds its registry when it is activated (kernel.add_registry)",
+            ) from None
 
     def registry_names(self) -> list[str]:
         """The names of every registry known now, sorted."""
