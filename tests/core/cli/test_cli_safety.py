@@ -225,6 +225,16 @@ def test_help_leaves_out_commands_of_disabled_plugins(tmp_path: Path) -> None:
     assert ran.returncode == 2 and "disabled" in ran.stderr
 
 
+def test_help_leaves_out_commands_of_misconfigured_plugins(tmp_path: Path) -> None:
+    user = tmp_path / "user.toml"
+    user.write_text("[textstats]\nmax_bytes = 0\n")
+    env = {"SYMPHONY_USER_CONFIG": str(user)}
+    helped = run(None, "--help", env=env).stdout
+    assert "textstats" not in helped and "workflow" in helped
+    ran = run(None, "textstats", "README.md", env=env)
+    assert ran.returncode == 2 and "misconfigured" in ran.stderr and "max_bytes" in ran.stderr
+
+
 def test_plugins_inspect_accepts_the_short_id_and_a_unique_prefix() -> None:
     for name in ("textstats", "symphony-texts", "texts"):
         proc = run(None, "plugins", "inspect", name, "--json")
