@@ -321,8 +321,9 @@ def parse_manifest(data: Mapping[str, Any], *, source: str | None = None, truste
     plugin["commands"] = [
         CommandInfo(c) if isinstance(c, str) else CommandInfo(**c) for c in plugin.get("commands", ())
     ]
+    fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in plugin.items()}
     return Manifest(
-        **{key: tuple(value) if isinstance(value, list) else value for key, value in plugin.items()},
+        **fields,
         config_schema=data.get("config_schema"),
         contributes=data.get("contributes") or {},
         source=source,
