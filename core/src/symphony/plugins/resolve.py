@@ -168,9 +168,6 @@ def resolve(
                 f"{r.id} needs plugin API {r.manifest.api}, this kernel implements {kernel_api}",
                 code="plugin.incompatible_api",
             )
-
-    for r in records:
-        if not _usable(r) or r.manifest is None:
             continue
         taken = [c.name for c in r.manifest.commands if c.name in reserved_commands]
         if taken:
