@@ -78,18 +78,12 @@ class CliState:
         return list(records)
 
     def _safe_kernel(self) -> Kernel:
-        import os
-
-        from symphony.commons.config import CORE_SCHEMAS, load_config
+        from symphony.commons.config import load_config
         from symphony.commons.log import configure_from_config
         from symphony.kernel import Kernel
 
-        config = load_config(
-            env=self.env,
-            user_file=self.config_path,
-            environ={k: v for k, v in os.environ.items() if not _plugin_variable(k, CORE_SCHEMAS)},
-            allow_unknown_sections=True,
-        )
+        # plugin sections, from files or SYMPHONY_<SECTION>__<KEY>, are kept unvalidated
+        config = load_config(env=self.env, user_file=self.config_path, allow_unknown_sections=True)
         configure_from_config(config, lazy=True)
         return Kernel(config=config, records=[], strict=bool(self.strict))
 
@@ -148,16 +142,6 @@ class CliState:
 
 def _usable(record: Any) -> bool:
     return bool(record.ok) and record.state.value != "disabled"
-
-
-def _plugin_variable(name: str, core_sections: Iterable[str]) -> bool:
-    """True for ``SYMPHONY_<SECTION>__<KEY>`` variables of sections the kernel does not own."""
-    from symphony.commons.config import ENV_PREFIX
-
-    if not name.startswith(ENV_PREFIX) or "__" not in name:
-        return False
-    section = name[len(ENV_PREFIX) :].split("__", 1)[0].lower()
-    return section not in set(core_sections)
 
 
 # --------------------------------------------------------------------------- text output
