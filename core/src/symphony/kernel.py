@@ -390,10 +390,7 @@ class Kernel:
         return [
             r
             for r in self._records
-            if r.ok
-            and r.state is not PluginState.DISABLED
-            and r.manifest
-            and any(s.startswith(prefix) for s in r.manifest.provides)
+            if r.usable and r.manifest and any(s.startswith(prefix) for s in r.manifest.provides)
         ]
 
     def activate_slot(self, slot: str) -> PluginRecord:

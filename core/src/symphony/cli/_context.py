@@ -99,7 +99,7 @@ class CliState:
                 if record.manifest is None:
                     continue
                 for c in record.manifest.commands:
-                    if _usable(record):
+                    if record.usable:
                         commands.setdefault(c.name, (record.id, c.summary))
                     else:
                         self._unavailable.setdefault(c.name, (record.id, f"{record.state.value}: {record.reason}"))
@@ -138,10 +138,6 @@ class CliState:
             fail(exc, EXIT_ERROR)
         self.running_plugin = plugin_id
         return command
-
-
-def _usable(record: Any) -> bool:
-    return bool(record.ok) and record.state.value != "disabled"
 
 
 # --------------------------------------------------------------------------- text output

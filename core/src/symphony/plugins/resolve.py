@@ -56,10 +56,6 @@ ConfigCheck = Callable[[Mapping[str, PluginRecord]], Mapping[str, str]]
 """Given section -> owning plugin, return section -> why its values are bad (for the bad ones)."""
 
 
-def _usable(record: PluginRecord) -> bool:
-    return record.state in (PluginState.DISCOVERED, PluginState.ACTIVE)
-
-
 def is_kernel_distribution(record: PluginRecord) -> bool:
     """Whether ``record`` was installed by one of :data:`KERNEL_DISTRIBUTIONS`."""
     dist = (record.distribution or "").strip().lower().replace("_", "-").replace(".", "-")
@@ -97,7 +93,7 @@ def _claims(
 ) -> dict[str, list[PluginRecord]]:
     found: dict[str, list[PluginRecord]] = defaultdict(list)
     for r in records:
-        if _usable(r) and r.manifest is not None:
+        if r.usable and r.manifest is not None:
             for name in dict.fromkeys(names(r)):
                 found[name].append(r)
     return found
@@ -150,7 +146,7 @@ def resolve(
                 )
 
     for r in records:
-        if not _usable(r) or r.manifest is None:
+        if not r.usable or r.manifest is None:
             continue
         if r.id in disabled_set or (enabled_set and r.id not in enabled_set):
             r.state = PluginState.DISABLED
@@ -202,10 +198,10 @@ def resolve(
         owners = section_owners(records)
         for section, reason in config_problems(owners).items():
             owner = owners.get(section)
-            if owner is not None and _usable(owner):
+            if owner is not None and owner.usable:
                 owner.fail(PluginState.MISCONFIGURED, reason, code="plugin.config_invalid")
 
-    usable = {r.id: r for r in records if _usable(r) and r.manifest is not None}
+    usable = {r.id: r for r in records if r.usable and r.manifest is not None}
     _drop_unmet(usable, {plugin_id: group[0] for plugin_id, group in by_id.items()})
     return _topological(usable)
 
