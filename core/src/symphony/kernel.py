@@ -52,6 +52,7 @@ from symphony.plugins.discovery import discover
 from symphony.plugins.manifest import Manifest, load_manifest, manifest_path_of
 from symphony.plugins.resolve import dependency_order, resolve
 from symphony.plugins.states import FAILED_STATES, PluginRecord, PluginState
+from symphony.services import CommandRegistry, ServiceRegistry
 
 if TYPE_CHECKING:
     import pluggy
@@ -60,12 +61,12 @@ if TYPE_CHECKING:
 
 __all__ = ["Kernel", "PluginSpec"]
 
-_OWN_REGISTRIES: dict[str, tuple[str, str]] = {
-    "services": ("symphony_register_services", "symphony.services:ServiceRegistry"),
-    "commands": ("symphony_register_commands", "symphony.services:CommandRegistry"),
+_OWN_REGISTRIES: dict[str, tuple[str, Callable[[], Any]]] = {
+    "services": ("symphony_register_services", ServiceRegistry),
+    "commands": ("symphony_register_commands", CommandRegistry),
 }
-"""The kernel's own registries: name -> (registration hook, ``module:Class`` built on first use).
-Every other registry is added by the subsystem or plugin that owns it (:meth:`Kernel.add_registry`)."""
+"""The kernel's own registries: name -> (registration hook, class). Every other registry is
+added by the subsystem or plugin that owns it (:meth:`Kernel.add_registry`)."""
 
 PluginSpec = str | ModuleType | tuple[Any, Any]
 """An explicitly given plugin: an import path or module whose package ships ``symphony.toml``,
@@ -80,21 +81,24 @@ def _import_object(ref: str) -> Any:
 
 
 def _explicit_record(spec: PluginSpec) -> PluginRecord:
-    obj: Any = None
-    if isinstance(spec, tuple):
-        manifest_like, target = spec
-        manifest = manifest_like if isinstance(manifest_like, Manifest) else load_manifest(manifest_like)
-        if isinstance(target, str):
-            entry = target
-        else:
-            obj = target
-            entry = getattr(target, "__name__", repr(target))
-    else:
-        entry = spec if isinstance(spec, str) else spec.__name__
-        if not isinstance(spec, str):
-            obj = spec
-        manifest = load_manifest(manifest_path_of(entry))
+    manifest_like, target = spec if isinstance(spec, tuple) else (None, spec)
+    obj = None if isinstance(target, str) else target
+    entry = target if isinstance(target, str) else getattr(target, "__name__", repr(target))
+    if manifest_like is None:
+        manifest_like = manifest_path_of(entry)
+    manifest = manifest_like if isinstance(manifest_like, Manifest) else load_manifest(manifest_like)
     return PluginRecord(id=manifest.id, entry_point=entry, manifest=manifest, origin="explicit", obj=obj)
+
+
+def _unusable(record: PluginRecord, subject: str = "", **context: Any) -> PluginError:
+    """Why ``record`` cannot be used: ``plugin <id> is <state>: <reason>``, or after ``subject``."""
+    state = record.state.value
+    said = f"{subject} {record.id}, which is" if subject else f"plugin {record.id} is"
+    return PluginError(
+        f"{said} {state}: {record.reason}",
+        code=record.error_code or f"plugin.{state}",
+        context={**context, "plugin": record.id, "state": state},
+    )
 
 
 _WARNED: set[str] = set()
@@ -136,18 +140,13 @@ def _configure(
     """Load the configuration and resolve the plugins against it and each other.
 
     Core and bus sections are strict; each plugin section is isolated, so a bad value there
-    makes only its owner ``misconfigured``. A section several plugins claim is validated once
-    resolution has settled who owns it (a second load, only when there is such a claim).
+    makes only its owner ``misconfigured``. Plugin sections are validated once resolution has
+    settled who owns each (a second load, only when some usable plugin owns one).
     """
     from symphony.commons.config import load_config
 
     kernel_sections = _kernel_sections()
-    claims: dict[str, list[PluginRecord]] = {}
-    for r in records:
-        if r.ok and r.manifest is not None and r.manifest.config_section:
-            if r.manifest.config_section not in kernel_sections:
-                claims.setdefault(r.manifest.config_section, []).append(r)
-    contested = {s for s, group in claims.items() if len(group) > 1}
+    claimed = {r.manifest.config_section for r in records if r.ok and r.manifest and r.manifest.config_section}
 
     def load(owned: Mapping[str, Any]) -> Config:
         config = load_config(
@@ -155,7 +154,7 @@ def _configure(
             schemas_checked=True,
             allow_unknown_sections=True,
             isolate=True if tolerate_config else set(owned),
-            claimed=set(claims) - set(owned),
+            claimed=claimed - set(owned),
             **where,
         )
         for problem in config.problems:
@@ -167,18 +166,14 @@ def _configure(
                     config.reset_section(str(section))
         return config
 
-    config = load({s: _schema_of(g[0]) for s, g in claims.items() if s not in contested})
+    config = load({})
 
     def check(owners: Mapping[str, PluginRecord]) -> dict[str, str]:
         nonlocal config
-        if contested & set(owners):
+        if owners:
             config = load({s: _schema_of(r) for s, r in owners.items()})
-        found = {}
-        for section in owners:
-            problem = config.problem_of(section)
-            if problem is not None:
-                found[section] = _config_reason(problem)
-        return found
+        problems = {section: config.problem_of(section) for section in owners}
+        return {section: _config_reason(p) for section, p in problems.items() if p is not None}
 
     plugins_cfg = config.section("plugins")
     resolve(
@@ -203,7 +198,6 @@ class Kernel:
         records: list[PluginRecord],
         strict: bool = False,
         index_status: str = "unused",
-        autoload: bool = True,
     ) -> None:
         self.config = config
         """The layered configuration (:class:`symphony.commons.config.Config`)."""
@@ -211,7 +205,6 @@ class Kernel:
         """Whether plugin failures raise (``SYMPHONY_STRICT_PLUGINS=1``)."""
         self.index_status = index_status
         """How discovery used the on-disk index: ``warm``, ``cold``, ``disabled`` or ``unused``."""
-        self.autoload = autoload
         self._records = records
         self._by_id: dict[str, PluginRecord] = {}
         for r in sorted(records, key=lambda r: not r.ok):  # a usable copy wins the id lookup
@@ -222,7 +215,7 @@ class Kernel:
                 for slot in r.manifest.provides:
                     self._slots[slot] = r
         self._pm: pluggy.PluginManager | None = None
-        self._registries: dict[str, Any] = {}
+        self._registries: dict[str, Any] = {name: cls() for name, (_, cls) in _OWN_REGISTRIES.items()}
         self._registry_hooks: dict[str, str] = {name: hook for name, (hook, _) in _OWN_REGISTRIES.items()}
         self._lock = threading.RLock()
         self._activation_order: list[PluginRecord] = []
@@ -297,13 +290,23 @@ class Kernel:
         configure_duck_from_config(config)
         if strict is None:
             strict = env_flag("SYMPHONY_STRICT_PLUGINS") is True or bool(config.get("kernel.strict_plugins", False))
-        kernel = cls(
-            config=config, records=records, strict=strict, index_status=index_status, autoload=autoload
-        )
+        kernel = cls(config=config, records=records, strict=strict, index_status=index_status)
         kernel._report_config_warnings()
         kernel._report_failures()
         kernel._activate_on_startup()
         return kernel
+
+    @staticmethod
+    def resolved_plugins(*, reserved_commands: Collection[str] = (), **where: Any) -> list[PluginRecord]:
+        """The installed plugins checked and resolved as :meth:`create` does, none imported.
+
+        The configuration (``env``, ``user_file``, ``config_dir``, ``environ``: as for
+        :func:`~symphony.commons.config.load_config`) is read tolerantly, a broken core section
+        running on its defaults. ``symphony --help`` lists the usable plugins' commands from it.
+        """
+        records, _ = discover()
+        _configure(records, reserved_commands=reserved_commands, tolerate_config=True, **where)
+        return records
 
     @staticmethod
     def config_schemas(records: Sequence[PluginRecord]) -> dict[str, Any]:
@@ -387,10 +390,7 @@ class Kernel:
         return [
             r
             for r in self._records
-            if r.ok
-            and r.state is not PluginState.DISABLED
-            and r.manifest
-            and any(s.startswith(prefix) for s in r.manifest.provides)
+            if r.usable and r.manifest and any(s.startswith(prefix) for s in r.manifest.provides)
         ]
 
     def activate_slot(self, slot: str) -> PluginRecord:
@@ -399,12 +399,7 @@ class Kernel:
         if record is None:
             blocked = [r for r in self._records if r.manifest and slot in r.manifest.provides]
             if blocked:
-                r = blocked[0]
-                raise PluginError(
-                    f"slot {slot!r} is provided by {r.id}, which is {r.state.value}: {r.reason}",
-                    code=r.error_code or f"plugin.{r.state.value}",
-                    context={"slot": slot, "plugin": r.id, "state": r.state.value},
-                )
+                raise _unusable(blocked[0], f"slot {slot!r} is provided by", slot=slot)
             kind, _, name = slot.partition(":")
             raise NotFoundError(
                 f"no installed plugin provides {slot!r}",
@@ -443,11 +438,7 @@ class Kernel:
             if record.state is PluginState.ACTIVE:  # type: ignore[comparison-overlap]  # another thread won
                 return record
             if record.state is not PluginState.DISCOVERED:
-                raise PluginError(
-                    f"plugin {record.id} is {record.state.value}: {record.reason}",
-                    code=record.error_code or f"plugin.{record.state.value}",
-                    context={"plugin": record.id, "state": record.state.value},
-                )
+                raise _unusable(record)
             assert record.manifest is not None
             for dep in record.manifest.requires:
                 try:
@@ -485,11 +476,7 @@ class Kernel:
         if self._running:
             await self._startup(record)
         if record.state is not PluginState.ACTIVE:
-            raise PluginError(
-                f"plugin {record.id} is {record.state.value}: {record.reason}",
-                code=record.error_code or "plugin.activate_failed",
-                context={"plugin": record.id},
-            )
+            raise _unusable(record)
         return record
 
     def _import(self, record: PluginRecord) -> None:
@@ -623,7 +610,7 @@ class Kernel:
                 self._log().warning("config section ignored", reason=text, hint=warning.hint)
 
     def _report_failures(self) -> None:
-        failed = [r for r in self._records if r.state in FAILED_STATES]
+        failed = self.failures()
         for r in failed:
             self._log().warning("plugin unavailable", plugin=r.id, state=r.state.value, reason=r.reason)
         if self.strict and failed:
@@ -804,18 +791,15 @@ class Kernel:
     def registry(self, name: str) -> Any:
         """The registry handed to the hook that fills ``name`` (``"services"``, ``"commands"``,
         or one a subsystem or plugin added with :meth:`add_registry`)."""
-        registry = self._registries.get(name)
-        if registry is None:
-            if name not in _OWN_REGISTRIES:
-                raise NotFoundError(
-                    f"no registry named {name!r}",
-                    code="kernel.no_registry",
-                    context={"registry": name, "known": self.registry_names()},
-                    hint="a plugin adds its registry when it is activated (kernel.add_registry)",
-                )
-            registry = _import_object(_OWN_REGISTRIES[name][1])()
-            self._registries[name] = registry
-        return registry
+        try:
+            return self._registries[name]
+        except KeyError:
+            raise NotFoundError(
+                f"no registry named {name!r}",
+                code="kernel.no_registry",
+                context={"registry": name, "known": self.registry_names()},
+                hint="a plugin adds its registry when it is activated (kernel.add_registry)",
+            ) from None
 
     def registry_names(self) -> list[str]:
         """The names of every registry known now, sorted."""
@@ -851,11 +835,7 @@ class Kernel:
         if owner_id is not None and owner_id in self._by_id:
             owner = self._by_id[owner_id]
             if owner.state is not PluginState.ACTIVE:
-                raise PluginError(
-                    f"service {name!r} belongs to {owner_id}, which is {owner.state.value}: {owner.reason}",
-                    code=owner.error_code or "plugin.not_active",
-                    context={"service": name, "plugin": owner_id},
-                )
+                raise _unusable(owner, f"service {name!r} belongs to", service=name)
         return services.get(name)
 
     async def aservice(self, name: str) -> Any:

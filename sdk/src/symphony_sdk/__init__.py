@@ -34,7 +34,7 @@ from symphony.plugins.manifest import Manifest, load_manifest, parse_manifest
 from symphony.plugins.states import PluginRecord, PluginState
 from symphony.services import CommandRegistry, ServiceRegistry
 from symphony_sdk.cli import current_kernel
-from symphony_sdk.manifest import ManifestReport, check_manifest, manifest_path_of
+from symphony_sdk.manifest import ManifestReport, check_manifest, manifest_path_of, validate_project
 from symphony_sdk.nodes import Instrument, NodeContext, NodeImplementation, ResourceEstimate
 from symphony_sdk.operator import Operator
 
@@ -89,6 +89,7 @@ __all__ = [
     "load_manifest",
     "manifest_path_of",
     "parse_manifest",
+    "validate_project",
 ]
 
 

@@ -150,6 +150,30 @@ def test_plugins_validate(tmp_path: Path) -> None:
     assert "unknown kind 'gizmo'" in proc.stderr
 
 
+def test_plugins_validate_without_the_sdk_names_it(tmp_path: Path) -> None:
+    probe = (
+        "import importlib.abc, sys\n"
+        "class Blocker(importlib.abc.MetaPathFinder):\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name.split('.')[0] == 'symphony_sdk':\n"
+        "            raise ModuleNotFoundError(f'No module named {name!r}', name=name)\n"
+        "sys.meta_path.insert(0, Blocker())\n"
+        "from symphony.cli.main import main\n"
+        "main(sys.argv[1:])\n"
+    )
+    manifest = tmp_path / "symphony.toml"
+    manifest.write_text('[plugin]\nid = "x"\nversion = "1"\nkind = "service"\napi = ">=0.1"\n')
+    proc = subprocess.run(
+        [sys.executable, "-c", probe, "plugins", "validate", str(manifest)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert proc.returncode == 1
+    assert "plugin SDK" in proc.stderr and "cli.needs_sdk" in proc.stderr
+
+
 def test_plugins_schema_is_json() -> None:
     proc = run(None, "plugins", "schema")
     assert json.loads(proc.stdout)["title"].startswith("Symphony plugin manifest")

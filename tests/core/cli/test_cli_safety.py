@@ -214,15 +214,22 @@ def test_tables_are_tab_separated_when_piped_and_wrap_whole_ids_on_a_terminal(ho
             assert plugin_id in text, (width, text)
 
 
-def test_help_leaves_out_commands_of_disabled_plugins(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("settings", "why"),
+    [
+        ('[plugins]\ndisabled = ["symphony-textstats"]\n', "disabled"),
+        ("[textstats]\nmax_bytes = 0\n", "misconfigured"),
+    ],
+)
+def test_help_leaves_out_commands_of_unusable_plugins(tmp_path: Path, settings: str, why: str) -> None:
     user = tmp_path / "user.toml"
-    user.write_text('[plugins]\ndisabled = ["symphony-textstats"]\n')
+    user.write_text(settings)
     env = {"SYMPHONY_USER_CONFIG": str(user)}
     helped = run(None, "--help", env=env).stdout
     assert "textstats" not in helped and "workflow" in helped
     assert "textstats" not in run(None, "--config", str(user), "--help").stdout
     ran = run(None, "textstats", "README.md", env=env)
-    assert ran.returncode == 2 and "disabled" in ran.stderr
+    assert ran.returncode == 2 and why in ran.stderr
 
 
 def test_plugins_inspect_accepts_the_short_id_and_a_unique_prefix() -> None:

@@ -68,6 +68,23 @@ def test_requires_cycle_is_spelled_out(
     assert kernel.plugin("p-free").state is PluginState.DISCOVERED
 
 
+def test_a_cycle_fails_what_requires_it_at_any_distance(
+    add_plugin: Callable[..., Path], make_kernel: Callable[..., Kernel]
+) -> None:
+    add_plugin("p-a", manifest={"requires": ["p-b"]})
+    add_plugin("p-b", manifest={"requires": ["p-a"]})
+    add_plugin("p-near", manifest={"requires": ["p-a"]})
+    add_plugin("p-far", manifest={"requires": ["p-near"]})
+    add_plugin("p-after", manifest={"after": ["p-far"]})
+    kernel = make_kernel()
+    for plugin_id in ("p-near", "p-far"):
+        record = kernel.plugin(plugin_id)
+        assert record.state is PluginState.INCOMPATIBLE
+        assert record.error_code == "plugin.missing_requirement"
+    assert "p-near" in (kernel.plugin("p-far").reason or "")
+    assert kernel.plugin("p-after").state is PluginState.DISCOVERED
+
+
 def test_missing_requirement(add_plugin: Callable[..., Path], make_kernel: Callable[..., Kernel]) -> None:
     add_plugin("p-needy", manifest={"requires": ["p-absent"]})
     record = make_kernel().plugin("p-needy")

@@ -78,20 +78,14 @@ class CliState:
         return list(records)
 
     def _safe_kernel(self) -> Kernel:
-        import os
-
-        from symphony.commons.config import CORE_SCHEMAS, load_config
+        from symphony.commons.config import load_config
         from symphony.commons.log import configure_from_config
         from symphony.kernel import Kernel
 
-        config = load_config(
-            env=self.env,
-            user_file=self.config_path,
-            environ={k: v for k, v in os.environ.items() if not _plugin_variable(k, CORE_SCHEMAS)},
-            allow_unknown_sections=True,
-        )
+        # plugin sections, from files or SYMPHONY_<SECTION>__<KEY>, are kept unvalidated
+        config = load_config(env=self.env, user_file=self.config_path, allow_unknown_sections=True)
         configure_from_config(config, lazy=True)
-        return Kernel(config=config, records=[], strict=bool(self.strict), autoload=False)
+        return Kernel(config=config, records=[], strict=bool(self.strict))
 
     def plugin_commands(self) -> dict[str, tuple[str, str]]:
         """Command name -> (plugin id, summary) of usable plugins, from manifests only.
@@ -105,7 +99,7 @@ class CliState:
                 if record.manifest is None:
                     continue
                 for c in record.manifest.commands:
-                    if _usable(record):
+                    if record.usable:
                         commands.setdefault(c.name, (record.id, c.summary))
                     else:
                         self._unavailable.setdefault(c.name, (record.id, f"{record.state.value}: {record.reason}"))
@@ -122,46 +116,15 @@ class CliState:
             return self._kernel.plugins
         if not self.autoload:
             return []
-        try:
-            from symphony._version import PLUGIN_API_VERSION
-            from symphony.plugins.discovery import discover
-            from symphony.plugins.resolve import resolve
-
-            records, _ = discover()
-        except Exception:  # discovery problems are reported by `plugins list`/`doctor`
-            return []
         from symphony.cli._builtin import BUILTIN_COMMANDS
-
-        # the same claims rules as the kernel: a newcomer cannot take a command, and the
-        # user's plugins.enabled/disabled decide between claimants
-        try:
-            enabled, disabled = self._plugin_choices(records)
-        except Exception:  # the kernel reports configuration problems when a command needs it
-            enabled, disabled = [], []
-        resolve(
-            records,
-            kernel_api=PLUGIN_API_VERSION,
-            enabled=enabled,
-            disabled=disabled,
-            reserved_commands=set(BUILTIN_COMMANDS),
-        )
-        return records
-
-    def _plugin_choices(self, records: list[Any]) -> tuple[list[str], list[str]]:
-        """``plugins.enabled`` and ``plugins.disabled``, read tolerantly (empty when broken)."""
-        from symphony.commons.config import load_config
         from symphony.kernel import Kernel
 
-        config = load_config(
-            schemas={k: v for k, v in Kernel.config_schemas(records).items() if k != "plugins"},
-            env=self.env,
-            user_file=self.config_path,
-            isolate=True,
-        )
-        if config.problem_of("plugins") is not None:
-            return [], []
-        section = config.section("plugins")
-        return list(section.get("enabled", [])), list(section.get("disabled", []))
+        try:  # the kernel's own claims rules, before any plugin is imported
+            return Kernel.resolved_plugins(
+                env=self.env, user_file=self.config_path, reserved_commands=set(BUILTIN_COMMANDS)
+            )
+        except Exception:  # discovery problems are reported by `plugins list`/`doctor`
+            return []
 
     def load_plugin_command(self, name: str, plugin_id: str) -> click.Command:
         """Activate ``plugin_id`` and return the click command it registered as ``name``."""
@@ -175,20 +138,6 @@ class CliState:
             fail(exc, EXIT_ERROR)
         self.running_plugin = plugin_id
         return command
-
-
-def _usable(record: Any) -> bool:
-    return bool(record.ok) and record.state.value != "disabled"
-
-
-def _plugin_variable(name: str, core_sections: Iterable[str]) -> bool:
-    """True for ``SYMPHONY_<SECTION>__<KEY>`` variables of sections the kernel does not own."""
-    from symphony.commons.config import ENV_PREFIX
-
-    if not name.startswith(ENV_PREFIX) or "__" not in name:
-        return False
-    section = name[len(ENV_PREFIX) :].split("__", 1)[0].lower()
-    return section not in set(core_sections)
 
 
 # --------------------------------------------------------------------------- text output

@@ -22,18 +22,12 @@ def doctor(state: CliState, as_json: bool, no_import: bool) -> None:
     """
     from symphony import __version__
     from symphony._version import PLUGIN_API_VERSION
-    from symphony.commons.errors import PluginError
+    from symphony.cli.plugins_cmd import load_all
     from symphony.plugins.discovery import DiscoveryIndex
-    from symphony.plugins.states import PluginState
 
     kernel = state.kernel(tolerant=True)
     if not no_import:
-        for record in kernel.plugins:
-            if record.state is PluginState.DISCOVERED:
-                try:
-                    kernel.activate(record.id)
-                except PluginError:
-                    pass
+        load_all(kernel)
     index = DiscoveryIndex()
     counts: dict[str, int] = {}
     for r in kernel.plugins:

@@ -77,15 +77,8 @@ class SymphonyGroup(click.Group):
         if cmd_name in self.commands:
             return self.commands[cmd_name]
         if cmd_name in BUILTIN_COMMANDS:
-            ref = BUILTIN_COMMANDS[cmd_name][0]
-            module_name, _, attr = ref.partition(":")
-            try:
-                module = importlib.import_module(module_name)
-            except ModuleNotFoundError as exc:
-                if exc.name == module_name:
-                    return None
-                raise
-            command: click.Command = getattr(module, attr)
+            module_name, _, attr = BUILTIN_COMMANDS[cmd_name][0].partition(":")
+            command: click.Command = getattr(importlib.import_module(module_name), attr)
             return command
         plugin_commands = self._plugin_commands(ctx)
         if cmd_name in plugin_commands:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +33,8 @@ def plugins() -> None:
     """
 
 
-def _load_all(kernel: Any) -> None:
+def load_all(kernel: Any) -> None:
+    """Activate every plugin still waiting, keeping each failure on its record."""
     from symphony.commons.errors import PluginError
     from symphony.plugins.states import PluginState
 
@@ -59,7 +59,7 @@ def list_plugins(state: CliState, as_json: bool, load: bool) -> None:
     """
     kernel = state.kernel()
     if load:
-        _load_all(kernel)
+        load_all(kernel)
     records = kernel.plugins
     if as_json:
         echo_json([{k: v for k, v in r.to_dict().items() if k != "traceback"} for r in records])
@@ -155,180 +155,6 @@ def _find_plugin(kernel: Any, wanted: str) -> Any:
     return kernel.plugin(wanted)  # raises plugin.not_found, listing the known ids
 
 
-def _problem(code: str, message: str) -> dict[str, Any]:
-    return {"code": code, "message": message}
-
-
-def _manifest_report(manifest_path: Path, report: dict[str, Any]) -> Any:
-    """Load the manifest, adding every problem it has to ``report``; the Manifest or None."""
-    from symphony._version import PLUGIN_API_VERSION
-    from symphony.plugins.manifest import api_compatible, check_manifest_file
-
-    manifest, problems = check_manifest_file(manifest_path)
-    if manifest is None:
-        report["errors"].extend(
-            {k: v for k, v in p.to_wire().items() if k in ("code", "message", "context")} for p in problems
-        )
-        return None
-    report["id"] = manifest.id
-    if not api_compatible(manifest.api, PLUGIN_API_VERSION):
-        report["errors"].append(
-            _problem(
-                "plugin.incompatible_api",
-                f"api {manifest.api} excludes this kernel's plugin API {PLUGIN_API_VERSION}",
-            )
-        )
-    return manifest
-
-
-def _validate_path(path: Path, *, build: bool = True) -> dict[str, Any]:
-    """Validate a manifest file or a plugin project folder; return a report with every problem."""
-    from symphony.commons.errors import SymphonyError
-    from symphony.commons.fs import read_text
-    from symphony.plugins.manifest import MANIFEST_FILENAME
-
-    report: dict[str, Any] = {"path": str(path), "ok": False, "errors": [], "warnings": []}
-    manifest_path = path
-    pyproject = None
-    if path.is_dir():
-        pyproject = path / "pyproject.toml"
-        found = sorted(path.glob(f"src/*/{MANIFEST_FILENAME}")) or sorted(path.glob(f"*/{MANIFEST_FILENAME}"))
-        if (path / MANIFEST_FILENAME).is_file():
-            found = [path / MANIFEST_FILENAME]
-        if not found:
-            report["errors"].append(_problem("plugin.manifest_missing", f"no {MANIFEST_FILENAME} under {path}"))
-            return report
-        manifest_path = found[0]
-    report["manifest"] = str(manifest_path)
-    manifest = _manifest_report(manifest_path, report)
-    project: dict[str, Any] = {}
-    pyproject_doc: dict[str, Any] = {}
-    if pyproject is not None and pyproject.is_file():
-        try:
-            pyproject_doc = tomllib.loads(read_text(pyproject))
-            project = pyproject_doc.get("project", {})
-        except (tomllib.TOMLDecodeError, SymphonyError) as exc:
-            report["errors"].append(_problem("plugin.bad_pyproject", f"{pyproject}: {exc}"))
-        eps = project.get("entry-points", {}).get("symphony.plugins", {})
-        if not eps and not report["errors"]:
-            report["errors"].append(
-                _problem(
-                    "plugin.no_entry_point",
-                    f'{pyproject} declares no [project.entry-points."symphony.plugins"]',
-                )
-            )
-        elif manifest is not None and eps and manifest.id not in eps:
-            report["errors"].append(
-                _problem(
-                    "plugin.id_mismatch",
-                    f"entry point names {sorted(eps)} do not include the manifest id {manifest.id!r}",
-                )
-            )
-        if manifest is not None and project.get("name") and project["name"] != manifest.id:
-            report["warnings"].append(
-                _problem("plugin.name_mismatch", f"distribution {project['name']!r} != manifest id {manifest.id!r}")
-            )
-        if build and manifest is not None and eps and not report["errors"]:
-            _check_wheel(path, pyproject_doc, manifest_path, eps, report)
-    if manifest is not None:
-        for slot in manifest.provides:
-            if slot.startswith("service:") and manifest.kind not in _SERVICE_KINDS:
-                report["warnings"].append(
-                    _problem("plugin.unusual_service", f"{manifest.kind} plugin provides {slot}")
-                )
-    report["ok"] = not report["errors"]
-    return report
-
-
-_SERVICE_KINDS = ("service", "pit", "workflow", "operator", "instrument", "conductor", "registry", "sandbox")
-
-_BUILD_WHEEL = """
-import importlib, sys
-sys.path[:0] = [p for p in sys.argv[3:]]
-module, _, attr = sys.argv[1].partition(":")
-backend = importlib.import_module(module)
-for part in filter(None, attr.split(".")):
-    backend = getattr(backend, part)
-print(backend.build_wheel(sys.argv[2]))
-"""
-
-_NOT_COPIED = (".git", ".venv", "venv", "__pycache__", "build", "dist", "*.egg-info", ".tox", ".mypy_cache")
-
-
-def _check_wheel(
-    project_dir: Path, pyproject: dict[str, Any], manifest_path: Path, eps: dict[str, str], report: dict[str, Any]
-) -> None:
-    """Build the project's wheel (PEP 517, in a copy) and check it ships the manifest and entry point."""
-    import shutil
-    import subprocess
-    import sys
-    import tempfile
-    import zipfile
-
-    system = pyproject.get("build-system", {})
-    backend = system.get("build-backend", "setuptools.build_meta:__legacy__")
-    with tempfile.TemporaryDirectory(prefix="symphony-validate-") as tmp:
-        copy = Path(tmp) / "project"
-        shutil.copytree(project_dir, copy, ignore=shutil.ignore_patterns(*_NOT_COPIED), symlinks=True)
-        out = Path(tmp) / "wheel"
-        out.mkdir()
-        backend_path = [str(copy / p) for p in system.get("backend-path", [])]
-        proc = subprocess.run(
-            [sys.executable, "-c", _BUILD_WHEEL, backend, str(out), *backend_path],
-            cwd=copy,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=300,
-        )
-        wheels = sorted(out.glob("*.whl"))
-        if (proc.returncode != 0 or not wheels) and "build-system" not in pyproject:
-            report["errors"].append(
-                _problem(
-                    "plugin.no_build_system",
-                    "pyproject.toml has no [build-system]: pip then builds the wheel with setuptools' "
-                    "legacy backend, which leaves out symphony.toml unless it is declared as package "
-                    'data; add [build-system] requires = ["hatchling"] (see the SDK README)',
-                )
-            )
-            return
-        if proc.returncode != 0 or not wheels:
-            tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no wheel written"]
-            report["warnings"].append(
-                _problem(
-                    "plugin.wheel_unchecked",
-                    f"could not build the wheel with {backend} to check what it ships: {tail[0]} "
-                    "(pass --no-build to skip this check)",
-                )
-            )
-            return
-        report["wheel"] = wheels[0].name
-        with zipfile.ZipFile(wheels[0]) as wheel:
-            names = set(wheel.namelist())
-            ep_file = next((n for n in names if n.endswith(".dist-info/entry_points.txt")), None)
-            shipped_eps = wheel.read(ep_file).decode("utf-8") if ep_file else ""
-            for plugin_id, target in eps.items():
-                if f"{plugin_id} = {target}" not in shipped_eps:
-                    report["errors"].append(
-                        _problem(
-                            "plugin.entry_point_not_shipped",
-                            f"the built wheel {wheels[0].name} has no symphony.plugins entry point {plugin_id}",
-                        )
-                    )
-                package = target.split(":", 1)[0].split(".", 1)[0]
-                inside = f"{package}/{manifest_path.name}"
-                if inside not in names:
-                    hint = "" if "build-system" in pyproject else " (pyproject.toml has no [build-system])"
-                    report["errors"].append(
-                        _problem(
-                            "plugin.manifest_not_shipped",
-                            f"the built wheel {wheels[0].name} leaves out {inside}{hint}: installed from it, "
-                            "the plugin is invalid; build with hatchling (see the SDK README) or "
-                            "declare the file as package data",
-                        )
-                    )
-
-
 @plugins.command("validate")
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
@@ -340,7 +166,17 @@ def validate_plugin(path: Path, as_json: bool, no_build: bool) -> None:
     against this kernel and, for a project folder, the symphony.plugins entry point and the
     built wheel (it must ship symphony.toml and the entry point). Exits 1 when anything is wrong.
     """
-    report = _validate_path(path, build=not no_build)
+    from symphony.commons.errors import NotFoundError
+
+    try:
+        from symphony_sdk.manifest import validate_project
+    except ModuleNotFoundError:  # an author's tool: it comes with the SDK
+        raise NotFoundError(
+            "`symphony plugins validate` is a tool of the plugin SDK, which is not installed",
+            code="cli.needs_sdk",
+            hint="pip install symphony-sdk",
+        ) from None
+    report = validate_project(path, build=not no_build)
     if as_json:
         echo_json(report)
     else:

@@ -26,7 +26,7 @@ from typing import Any
 
 from symphony._version import PLUGIN_API_VERSION
 from symphony.commons.errors import SymphonyError
-from symphony.plugins.manifest import MANIFEST_FILENAME, api_compatible, load_manifest, parse_manifest
+from symphony.plugins.manifest import api_compatible, load_manifest, manifest_path_of, parse_manifest
 from symphony.plugins.states import PluginRecord, PluginState
 
 __all__ = ["ENTRY_POINT_GROUP", "INDEX_FORMAT", "DiscoveryIndex", "discover", "scan_installed"]
@@ -52,7 +52,6 @@ def scan_installed(paths: list[str] | None = None) -> list[dict[str, Any]]:
     ``paths`` defaults to ``sys.path``. Each entry holds the entry point, the distribution, the
     manifest path and either the validated manifest (as a mapping) or the error that stopped it.
     """
-    import importlib.machinery
     import importlib.metadata as metadata
 
     search = list(sys.path if paths is None else paths)
@@ -75,18 +74,8 @@ def scan_installed(paths: list[str] | None = None) -> list[dict[str, Any]]:
                 "manifest": None,
                 "error": None,
             }
-            top = ep.value.split(":", 1)[0].split(".", 1)[0]
             try:
-                spec = importlib.machinery.PathFinder.find_spec(top, search)
-                locations = list(spec.submodule_search_locations or []) if spec else []
-                if not locations:
-                    raise SymphonyError(
-                        f"entry point {ep.name} = {ep.value!r}: {top!r} is not an importable package",
-                        code="plugin.manifest_missing",
-                        context={"plugin": ep.name, "distribution": name},
-                        hint=f"the entry point must name a module inside a package that ships {MANIFEST_FILENAME}",
-                    )
-                manifest_path = Path(locations[0]) / MANIFEST_FILENAME
+                manifest_path = manifest_path_of(ep.value, search)
                 entry["manifest_path"] = str(manifest_path)
                 manifest = load_manifest(manifest_path)
                 entry["manifest"] = manifest.to_dict()
@@ -208,18 +197,16 @@ def records_from_entries(entries: list[dict[str, Any]]) -> list[PluginRecord]:
 
 
 def discover(
-    *,
-    use_index: bool | None = None,
-    index: DiscoveryIndex | None = None,
-    search_path: list[str] | None = None,
+    *, use_index: bool | None = None, search_path: list[str] | None = None
 ) -> tuple[list[PluginRecord], str]:
     """Discover installed plugins; return the records and how the index was used.
 
     ``search_path`` defaults to ``sys.path``; ``use_index`` defaults to on unless
     ``SYMPHONY_NO_PLUGIN_INDEX=1``.
     """
+    from symphony.commons.config import env_flag
+
     if use_index is None:
-        use_index = os.environ.get("SYMPHONY_NO_PLUGIN_INDEX", "") not in ("1", "true", "yes")
-    index = index or DiscoveryIndex(sys_path=search_path)
-    entries = index.entries(use_cache=use_index)
-    return records_from_entries(entries), index.last_status
+        use_index = env_flag("SYMPHONY_NO_PLUGIN_INDEX") is not True
+    index = DiscoveryIndex(sys_path=search_path)
+    return records_from_entries(index.entries(use_cache=use_index)), index.last_status

@@ -14,7 +14,7 @@ keeps them in :attr:`Manifest.contributes`; what they mean is up to the registry
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,6 @@ __all__ = [
     "CommandInfo",
     "Manifest",
     "api_compatible",
-    "check_manifest_file",
     "load_manifest",
     "manifest_path_of",
     "manifest_problems",
@@ -262,21 +261,13 @@ class Manifest:
 
     def to_dict(self) -> dict[str, Any]:
         """The manifest as the plain mapping the TOML file holds (JSON-safe)."""
-        plugin: dict[str, Any] = {
-            "id": self.id,
-            "version": self.version,
-            "kind": self.kind,
-            "api": self.api,
-            "summary": self.summary,
-            "provides": list(self.provides),
-            "requires": list(self.requires),
-            "after": list(self.after),
-            "activation": self.activation,
-            "permissions": list(self.permissions),
-            "commands": [{"name": c.name, "summary": c.summary} for c in self.commands],
-        }
-        if self.config_section is not None:
-            plugin["config_section"] = self.config_section
+        plugin: dict[str, Any] = {}
+        for key in MANIFEST_SCHEMA["properties"]["plugin"]["properties"]:  # the fields of the [plugin] table
+            value = getattr(self, key)
+            if isinstance(value, tuple):
+                value = [attrs.asdict(v) if isinstance(v, CommandInfo) else v for v in value]
+            if value is not None:
+                plugin[key] = value
         data: dict[str, Any] = {"plugin": plugin}
         if self.config_schema is not None:
             data["config_schema"] = dict(self.config_schema)
@@ -324,27 +315,15 @@ def parse_manifest(data: Mapping[str, Any], *, source: str | None = None, truste
             first = problems[0]
             first.context["errors"] = len(problems)
             raise first
-    plugin = data["plugin"]
-    activation = plugin.get("activation", "on-demand")
-    if isinstance(activation, list):
-        activation = activation[0]
-    commands = tuple(
-        CommandInfo(c) if isinstance(c, str) else CommandInfo(c["name"], c.get("summary", ""))
-        for c in plugin.get("commands", ())
-    )
+    plugin = dict(data["plugin"])  # its keys are Manifest's fields (the schema admits no other)
+    if isinstance(plugin.get("activation"), list):
+        plugin["activation"] = plugin["activation"][0]
+    plugin["commands"] = [
+        CommandInfo(c) if isinstance(c, str) else CommandInfo(**c) for c in plugin.get("commands", ())
+    ]
+    fields: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in plugin.items()}
     return Manifest(
-        id=plugin["id"],
-        version=plugin["version"],
-        kind=plugin["kind"],
-        api=plugin["api"],
-        summary=plugin.get("summary", ""),
-        provides=tuple(plugin.get("provides", ())),
-        requires=tuple(plugin.get("requires", ())),
-        after=tuple(plugin.get("after", ())),
-        activation=activation,
-        permissions=tuple(plugin.get("permissions", ())),
-        commands=commands,
-        config_section=plugin.get("config_section"),
+        **fields,
         config_schema=data.get("config_schema"),
         contributes=data.get("contributes") or {},
         source=source,
@@ -465,36 +444,17 @@ def load_manifest(path: str | Path) -> Manifest:
     return parse_manifest(data, source=str(path))
 
 
-def check_manifest_file(path: str | Path) -> tuple[Manifest | None, list[SymphonyError]]:
-    """Load ``path`` like :func:`load_manifest`, but report every problem instead of the first.
-
-    Returns the manifest (None when it is not valid) and the problems (empty when it is).
-    Never raises for a bad file.
-    """
-    try:
-        return load_manifest(path), []
-    except SymphonyError as exc:
-        if exc.code != "plugin.bad_manifest" or exc.context.get("rule") in ("toml-syntax", "readable"):
-            return None, [exc]
-        from symphony.commons.fs import read_text
-
-        try:
-            data = tomllib.loads(read_text(path))  # load_manifest has just parsed it
-        except (SymphonyError, ValueError):
-            return None, [exc]
-        return None, [*manifest_problems(data, source=str(path))] or [exc]
-
-
-def manifest_path_of(module_name: str) -> Path:
+def manifest_path_of(module_name: str, search_path: Sequence[str] | None = None) -> Path:
     """The ``symphony.toml`` of the package holding ``module_name`` (``pkg.mod[:attr]``).
 
-    Found with ``PathFinder.find_spec`` on the top-level package: nothing is imported.
+    Found with ``PathFinder.find_spec`` on the top-level package, in ``search_path`` (default
+    ``sys.path``): nothing is imported.
     """
     import importlib.machinery
     import sys
 
     top = module_name.split(":", 1)[0].split(".", 1)[0]
-    spec = importlib.machinery.PathFinder.find_spec(top, sys.path)
+    spec = importlib.machinery.PathFinder.find_spec(top, sys.path if search_path is None else search_path)
     locations = list(spec.submodule_search_locations or []) if spec is not None else []
     if not locations:
         raise PluginError(

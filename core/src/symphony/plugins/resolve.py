@@ -56,10 +56,6 @@ ConfigCheck = Callable[[Mapping[str, PluginRecord]], Mapping[str, str]]
 """Given section -> owning plugin, return section -> why its values are bad (for the bad ones)."""
 
 
-def _usable(record: PluginRecord) -> bool:
-    return record.state in (PluginState.DISCOVERED, PluginState.ACTIVE)
-
-
 def is_kernel_distribution(record: PluginRecord) -> bool:
     """Whether ``record`` was installed by one of :data:`KERNEL_DISTRIBUTIONS`."""
     dist = (record.distribution or "").strip().lower().replace("_", "-").replace(".", "-")
@@ -97,7 +93,7 @@ def _claims(
 ) -> dict[str, list[PluginRecord]]:
     found: dict[str, list[PluginRecord]] = defaultdict(list)
     for r in records:
-        if _usable(r) and r.manifest is not None:
+        if r.usable and r.manifest is not None:
             for name in dict.fromkeys(names(r)):
                 found[name].append(r)
     return found
@@ -150,7 +146,7 @@ def resolve(
                 )
 
     for r in records:
-        if not _usable(r) or r.manifest is None:
+        if not r.usable or r.manifest is None:
             continue
         if r.id in disabled_set or (enabled_set and r.id not in enabled_set):
             r.state = PluginState.DISABLED
@@ -168,9 +164,6 @@ def resolve(
                 f"{r.id} needs plugin API {r.manifest.api}, this kernel implements {kernel_api}",
                 code="plugin.incompatible_api",
             )
-
-    for r in records:
-        if not _usable(r) or r.manifest is None:
             continue
         taken = [c.name for c in r.manifest.commands if c.name in reserved_commands]
         if taken:
@@ -205,69 +198,56 @@ def resolve(
         owners = section_owners(records)
         for section, reason in config_problems(owners).items():
             owner = owners.get(section)
-            if owner is not None and _usable(owner):
+            if owner is not None and owner.usable:
                 owner.fail(PluginState.MISCONFIGURED, reason, code="plugin.config_invalid")
 
-    usable = {r.id: r for r in records if _usable(r) and r.manifest is not None}
+    usable = {r.id: r for r in records if r.usable and r.manifest is not None}
+    _drop_unmet(usable, {plugin_id: group[0] for plugin_id, group in by_id.items()})
+    return _topological(usable)
+
+
+def _drop_unmet(usable: dict[str, PluginRecord], known: Mapping[str, PluginRecord]) -> None:
+    """Fail every usable plugin that requires one not in ``usable`` (repeatedly, so failure propagates)."""
     changed = True
     while changed:
         changed = False
         for r in list(usable.values()):
             assert r.manifest is not None
-            for dep in r.manifest.requires:
-                if dep not in usable:
-                    found = by_id.get(dep)
-                    why = f"state {found[0].state.value}" if found else "not installed"
-                    r.fail(
-                        PluginState.INCOMPATIBLE,
-                        f"{r.id} requires {dep}, which is unavailable ({why})",
-                        code="plugin.missing_requirement",
-                    )
-                    del usable[r.id]
-                    changed = True
-                    break
-
-    return _topological(usable)
+            missing = [d for d in r.manifest.requires if d not in usable]
+            if missing:
+                found = known.get(missing[0])
+                why = f"state {found.state.value}" if found else "not installed"
+                r.fail(
+                    PluginState.INCOMPATIBLE,
+                    f"{r.id} requires {missing[0]}, which is unavailable ({why})",
+                    code="plugin.missing_requirement",
+                )
+                del usable[r.id]
+                changed = True
 
 
 def _topological(usable: dict[str, PluginRecord]) -> list[PluginRecord]:
-    graph: dict[str, list[str]] = {}
-    for plugin_id, r in sorted(usable.items()):
-        assert r.manifest is not None
-        deps = [d for d in (*r.manifest.requires, *r.manifest.after) if d in usable]
-        graph[plugin_id] = sorted(set(deps))
+    known = dict(usable)
     while True:
-        sorter = graphlib.TopologicalSorter(graph)
+        graph = {
+            plugin_id: sorted({d for d in (*r.manifest.requires, *r.manifest.after) if d in usable})
+            for plugin_id, r in sorted(usable.items())
+            if r.manifest is not None
+        }
         try:
-            return [usable[i] for i in sorter.static_order()]
+            return [usable[i] for i in graphlib.TopologicalSorter(graph).static_order()]
         except graphlib.CycleError as exc:
             cycle = list(exc.args[1])  # [a, b, ..., a]; graphlib lists it against edge direction
             cycle.reverse()
             text = " -> ".join(cycle)
             for plugin_id in set(cycle):
-                usable[plugin_id].fail(
+                usable.pop(plugin_id).fail(
                     PluginState.INCOMPATIBLE,
                     f"dependency cycle: {text}",
                     code="plugin.dependency_cycle",
                 )
-                del usable[plugin_id]
-                graph.pop(plugin_id, None)
-            for deps in graph.values():
-                deps[:] = [d for d in deps if d in usable]
             # a plugin that *requires* one taken out of the cycle is now unmet too
-            for plugin_id, r in list(usable.items()):
-                assert r.manifest is not None
-                missing = [d for d in r.manifest.requires if d not in usable]
-                if missing:
-                    r.fail(
-                        PluginState.INCOMPATIBLE,
-                        f"{plugin_id} requires {missing[0]}, which is unavailable (dependency cycle)",
-                        code="plugin.missing_requirement",
-                    )
-                    del usable[plugin_id]
-                    graph.pop(plugin_id, None)
-            for deps in graph.values():
-                deps[:] = [d for d in deps if d in usable]
+            _drop_unmet(usable, known)
 
 
 def dependency_order(records: Iterable[PluginRecord]) -> list[PluginRecord]:

@@ -84,6 +84,11 @@ class PluginRecord:
         """True unless the plugin is in a failure state."""
         return self.state not in FAILED_STATES
 
+    @property
+    def usable(self) -> bool:
+        """True while the plugin can serve: ``discovered`` or ``active`` (not failed, not disabled)."""
+        return self.state in (PluginState.DISCOVERED, PluginState.ACTIVE)
+
     def fail(self, state: PluginState, reason: str, *, code: str, traceback: str | None = None) -> None:
         """Move to a failure state, keeping why."""
         self.state = state
