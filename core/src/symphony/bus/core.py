@@ -40,6 +40,8 @@ Transports register each connected peer as an :class:`~symphony.bus.endpoints.En
 (``bus.forward(pattern, peer)``) and feed what it sends into ``await bus.ingest(msg,
 origin=peer.name)``, which validates the payload against the message-type registry (the bus
 boundary), counts as a heartbeat, publishes events, dispatches requests and resolves answers.
+A link that answers its peer's requests from worker tasks of its own (``symphony_bus_remote``)
+hands them to ``await bus.answer_remote(msg)`` instead.
 
 Lifecycle
 ---------
@@ -476,11 +478,9 @@ class Bus:
     async def dispatch(self, msg: Message, *, timeout: float | None = None, to: str | None = None) -> Message:
         """Route the request ``msg`` and return its ``response`` or ``error`` message; never
         raises a SymphonyError (they come back as ``error`` messages)."""
-        return await self._dispatch(msg, timeout, to, True)
+        return await self._dispatch(msg, timeout, to)
 
-    async def _dispatch(
-        self, msg: Message, timeout: float | None, to: str | None, checkpoint: bool, scoped: bool = True
-    ) -> Message:
+    async def _dispatch(self, msg: Message, timeout: float | None, to: str | None, linked: bool = False) -> Message:
         if msg.kind != REQUEST:
             return msg.fail(
                 ValidationError(
@@ -495,7 +495,7 @@ class Bus:
                 self.metrics.requests += 1
                 self.metrics.errors += 1
                 return self._refuse(msg, _unknown_endpoint(to, msg.type))
-            return await self._run(msg, None, endpoint, timeout, checkpoint, scoped)
+            return await self._run(msg, None, endpoint, timeout, linked)
         route = self.router.route_one(msg.type, self._available)
         if route is None:
             self.metrics.requests += 1
@@ -511,8 +511,8 @@ class Bus:
                 ),
             )
         if route.endpoint is not None:
-            return await self._run(msg, None, self.endpoints.get(route.endpoint), timeout, checkpoint, scoped)
-        return await self._run(msg, route, None, timeout, checkpoint, scoped)
+            return await self._run(msg, None, self.endpoints.get(route.endpoint), timeout, linked)
+        return await self._run(msg, route, None, timeout, linked)
 
     def _refuse(self, msg: Message, err: SymphonyError) -> Message:
         """The error answer to a request the bus could not route (shown as traffic)."""
@@ -569,8 +569,7 @@ class Bus:
         route: Route | None,
         endpoint: Endpoint | None,
         timeout: float | None,
-        checkpoint: bool = True,
-        scoped: bool = True,
+        linked: bool = False,
     ) -> Message:
         metrics = self.metrics
         metrics.requests += 1
@@ -586,15 +585,15 @@ class Bus:
             self._observe(msg)
         reply: Message | None = None
         try:
-            if scoped:
-                # A bare CancelScope with a deadline: fail_after() costs twice as much per request.
-                with anyio.CancelScope(deadline=anyio.current_time() + timeout):
-                    reply = await self._answer(msg, route, endpoint, timeout, pending)
-            else:
+            if linked:
                 # The caller (a link's worker, see symphony_bus_remote) enforces the deadline,
                 # and only once the answer has to wait: most are ready at once, and a cancel
                 # scope per request costs more than the rest of the path.
                 reply = await self._answer(msg, route, endpoint, timeout, pending)
+            else:
+                # A bare CancelScope with a deadline: fail_after() costs twice as much per request.
+                with anyio.CancelScope(deadline=anyio.current_time() + timeout):
+                    reply = await self._answer(msg, route, endpoint, timeout, pending)
             if reply is None:  # the deadline cancelled the handler or the wait
                 target = route.name if route is not None else f"endpoint:{endpoint.name if endpoint else '?'}"
                 reply = self.timeout_reply(msg, timeout, target=target)
@@ -607,10 +606,10 @@ class Bus:
             metrics.errors += 1
         else:
             metrics.responses += 1
-        if checkpoint:
+        if not linked:
             # A request is always a checkpoint, even when the handler never awaited anything: a
             # loop of in-process requests must not starve the other tasks. (Requests from a
-            # remote peer skip it: sending the answer back is the reader's business.)
+            # remote peer skip it: sending the answer back is the link's business.)
             await anyio.lowlevel.checkpoint()
         return reply
 
@@ -733,25 +732,18 @@ class Bus:
         response/error (returns None). An invalid event raises the ValidationError; an invalid
         request is answered with it.
         """
-        return await self._ingest(msg, origin, validate, True)
-
-    async def _ingest(
-        self, msg: Message, origin: str | None, validate: bool | None, checkpoint: bool, scoped: bool = True
-    ) -> Message | None:
         if origin is not None and origin in self.health:
             self.health.beat(origin)
         if validate is None:
             validate = self.config.validate_inbound
         kind = msg.kind
+        if kind == REQUEST:
+            return await self._take_request(msg, validate, False)
         if validate and kind != ERROR:
             try:
                 self.message_types.validate(msg)
             except SymphonyError as err:
                 self.metrics.invalid += 1
-                if kind == REQUEST:
-                    self.metrics.requests += 1
-                    self.metrics.errors += 1
-                    return msg.fail(err)
                 if kind == RESPONSE:
                     # The requester gets the validation error instead of the bad answer.
                     self.resolve(
@@ -762,10 +754,31 @@ class Bus:
         if kind == EVENT:
             await self.publish(msg)
             return None
-        if kind == REQUEST:
-            return await self._dispatch(msg, None, None, checkpoint, scoped)
         self.resolve(msg)
         return None
+
+    async def answer_remote(self, msg: Message, *, validate: bool = False) -> Message:
+        """Answer the request ``msg`` that a link's worker took from a remote peer, and return
+        the ``response`` or ``error`` message to send back (``symphony_bus_remote`` calls it).
+
+        As :meth:`ingest` of a request (``validate``: an invalid payload is answered with its
+        ValidationError), minus what the worker does itself: the link counts the heartbeat,
+        enforces the deadline only once the answer has to wait (so no cancel scope is opened
+        here) and sends the answer at once (so no final checkpoint). A request that ran out of
+        the worker's time is answered with :meth:`timed_out_elsewhere`.
+        """
+        return await self._take_request(msg, validate, True)
+
+    async def _take_request(self, msg: Message, validate: bool, linked: bool) -> Message:
+        if validate:
+            try:
+                self.message_types.validate(msg)
+            except SymphonyError as err:
+                self.metrics.invalid += 1
+                self.metrics.requests += 1
+                self.metrics.errors += 1
+                return msg.fail(err)
+        return await self._dispatch(msg, None, None, linked)
 
     # -- health ---------------------------------------------------------------------------
 
