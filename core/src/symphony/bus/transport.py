@@ -67,7 +67,6 @@ __all__ = [
     "message_too_large",
     "number_option",
     "open_transport",
-    "register_builtin_transports",
     "resolve_codec",
     "run_handler",
     "scheme_of",
@@ -513,13 +512,6 @@ class MemoryTransport:
 # -- choosing a transport -----------------------------------------------------------------------
 
 _BUILTIN_TRANSPORTS: Final[dict[str, Callable[[], Any]]] = {"memory": MemoryTransport}
-
-
-def register_builtin_transports(registry: Any) -> None:
-    """Add the transports that ship with the core (``memory``) to a ``TransportRegistry``."""
-    for scheme, factory in _BUILTIN_TRANSPORTS.items():
-        if scheme not in registry:
-            registry.add(scheme, factory)
 
 
 def _instantiate(factory: Any) -> Transport:
