@@ -596,7 +596,8 @@ class Bus:
                     reply = await self._answer(msg, route, endpoint, timeout, pending)
             if reply is None:  # the deadline cancelled the handler or the wait
                 target = route.name if route is not None else f"endpoint:{endpoint.name if endpoint else '?'}"
-                reply = self.timeout_reply(msg, timeout, target=target)
+                metrics.timeouts += 1
+                reply = msg.fail(request_timeout_error(msg.type, msg.id, timeout, key="target", who=target))
         finally:
             self.pending.close(msg.id)
         metrics.request_latency.record(_perf_counter() - t0)
@@ -631,18 +632,14 @@ class Bus:
             reply = await pending.wait()
         return reply
 
-    def timeout_reply(self, msg: Message, timeout: float, *, target: str) -> Message:
-        """The ``bus.request_timeout`` error answering ``msg`` after ``timeout`` seconds spent
-        by ``target`` (a route, endpoint or peer name); counted in ``metrics.timeouts``."""
-        self.metrics.timeouts += 1
-        return msg.fail(request_timeout_error(msg.type, msg.id, timeout, key="target", who=target))
-
     def timed_out_elsewhere(self, msg: Message, timeout: float, *, target: str) -> Message:
-        """:meth:`timeout_reply` for a request whose deadline was enforced outside
-        :meth:`dispatch` (a link's worker, see ``symphony_bus_remote``): also counted in
-        ``metrics.errors``, as dispatch counts the error answers it gives."""
+        """The ``bus.request_timeout`` error answering ``msg`` after ``timeout`` seconds spent
+        by ``target`` (a peer name), for a request whose deadline was enforced outside
+        :meth:`dispatch` (a link's worker, see :meth:`answer_remote`): counted in
+        ``metrics.timeouts`` and ``metrics.errors``, as dispatch counts its own."""
+        self.metrics.timeouts += 1
         self.metrics.errors += 1
-        return self.timeout_reply(msg, timeout, target=target)
+        return msg.fail(request_timeout_error(msg.type, msg.id, timeout, key="target", who=target))
 
     async def _call_handler(self, msg: Message, route: Route) -> Message:
         handler = route.handler
