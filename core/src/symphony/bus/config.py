@@ -156,15 +156,9 @@ class BusConfig:
             from symphony.commons.config import validate_section
 
             validate_section("bus", raw, BUS_CONFIG_SCHEMA, source=source)
-        known = {f.name for f in attrs.fields(cls)}
-        values = {k: v for k, v in raw.items() if k in known}
-        for key in (
-            "default_timeout",
-            "heartbeat_interval",
-            "heartbeat_timeout",
-            "busy_poll",
-            "slow_consumer_timeout",
-        ):
-            if key in values:
-                values[key] = float(values[key])
+        schema = BUS_CONFIG_SCHEMA["properties"]
+        # JSON numbers may be written as integers; the typed fields are floats.
+        values = {
+            k: float(v) if schema[k].get("type") == "number" else v for k, v in raw.items() if k in schema
+        }
         return cls(**values)

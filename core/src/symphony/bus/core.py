@@ -480,7 +480,9 @@ class Bus:
         raises a SymphonyError (they come back as ``error`` messages)."""
         return await self._dispatch(msg, timeout, to)
 
-    async def _dispatch(self, msg: Message, timeout: float | None, to: str | None, linked: bool = False) -> Message:
+    async def _dispatch(
+        self, msg: Message, timeout: float | None, to: str | None, linked: bool = False
+    ) -> Message:
         if msg.kind != REQUEST:
             return msg.fail(
                 ValidationError(
