@@ -158,7 +158,7 @@ class BusConfig:
             validate_section("bus", raw, BUS_CONFIG_SCHEMA, source=source)
         schema = BUS_CONFIG_SCHEMA["properties"]
         # JSON numbers may be written as integers; the typed fields are floats.
-        values = {
+        values: dict[str, Any] = {
             k: float(v) if schema[k].get("type") == "number" else v for k, v in raw.items() if k in schema
         }
         return cls(**values)

@@ -551,12 +551,8 @@ class Bus:
 
         async def ask(index: int, route: Route) -> None:
             msg = base if index == 0 else attrs.evolve(base, id=new_id(), headers=dict(base.headers))
-            if route.endpoint is not None:
-                endpoint = self.endpoints.find(route.endpoint)
-                if endpoint is None:
-                    replies[index] = msg.fail(_unknown_endpoint(route.endpoint, type))
-                    return
-                replies[index] = await self._run(msg, None, endpoint, timeout)
+            if route.endpoint is not None:  # as request(..., to=<endpoint>)
+                replies[index] = await self._dispatch(msg, timeout, route.endpoint)
             else:
                 replies[index] = await self._run(msg, route, None, timeout)
 
@@ -785,21 +781,18 @@ class Bus:
         if old is None:
             return  # first sighting; registration has its own event
         self._log.info("bus.endpoint_health", endpoint=name, state=new.state, reason=new.reason)
-        try:
-            self.publish_nowait(
-                Message(
-                    ENDPOINT_HEALTH,
-                    {
-                        "name": name,
-                        "state": new.state,
-                        "previous": old.state,
-                        "reason": new.reason,
-                        "error": None if new.error is None else new.error.to_wire(),
-                    },
-                )
+        self.endpoints.announce(
+            Message(
+                ENDPOINT_HEALTH,
+                {
+                    "name": name,
+                    "state": new.state,
+                    "previous": old.state,
+                    "reason": new.reason,
+                    "error": None if new.error is None else new.error.to_wire(),
+                },
             )
-        except OperationTimeoutError:
-            pass  # counted as 'rejected' on the full subscriptions
+        )
 
     async def _health_loop(self) -> None:
         while True:

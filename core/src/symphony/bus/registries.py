@@ -328,10 +328,6 @@ class MessageTypeRegistry:
             hint="a plugin registers message types with the symphony_register_message_types hook",
         )
 
-    def find(self, type: str, version: int = 1) -> MessageType | None:
-        """The entry for ``(type, version)`` or ``None``."""
-        return self._types.get((type, version))
-
     def versions(self, type: str) -> list[int]:
         """Registered versions of ``type``, ascending."""
         return sorted(v for (t, v) in self._types if t == type)
