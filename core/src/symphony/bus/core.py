@@ -100,6 +100,12 @@ def _unknown_endpoint(name: str, type: str) -> NotFoundError:
     )
 
 
+def _not_a_message(method: str, value: object) -> ValidationError:
+    return ValidationError(
+        f"{method}() takes a Message, not {type(value).__name__}", code="bus.bad_message", context={}
+    )
+
+
 def _is_async_callable(fn: Any) -> bool:
     return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(getattr(fn, "__call__", None))  # noqa: B004
 
@@ -370,9 +376,7 @@ class Bus:
         """Deliver ``msg`` to every matching subscription, waiting for room where the policy is
         ``"wait"``; return how many subscriptions matched. Always a checkpoint."""
         if msg.__class__ is not Message:
-            raise ValidationError(
-                f"publish() takes a Message, not {type(msg).__name__}", code="bus.bad_message", context={}
-            )
+            raise _not_a_message("publish", msg)
         self.metrics.published += 1
         if self._tapped:
             self._observe(msg)
@@ -394,11 +398,7 @@ class Bus:
         subscription got it, ``OperationTimeoutError(code="bus.would_block")`` names them.
         """
         if msg.__class__ is not Message:
-            raise ValidationError(
-                f"publish_nowait() takes a Message, not {type(msg).__name__}",
-                code="bus.bad_message",
-                context={},
-            )
+            raise _not_a_message("publish_nowait", msg)
         self.metrics.published += 1
         if self._tapped:
             self._observe(msg)
@@ -494,15 +494,11 @@ class Bus:
         if to is not None:
             endpoint = self.endpoints.find(to)
             if endpoint is None:
-                self.metrics.requests += 1
-                self.metrics.errors += 1
                 return self._refuse(msg, _unknown_endpoint(to, msg.type))
             return await self._run(msg, None, endpoint, timeout, linked)
         route = self.router.route_one(msg.type, self._available)
         if route is None:
-            self.metrics.requests += 1
             self.metrics.no_route += 1
-            self.metrics.errors += 1
             return self._refuse(
                 msg,
                 NotFoundError(
@@ -517,7 +513,9 @@ class Bus:
         return await self._run(msg, route, None, timeout, linked)
 
     def _refuse(self, msg: Message, err: SymphonyError) -> Message:
-        """The error answer to a request the bus could not route (shown as traffic)."""
+        """The error answer to a request the bus refused to run (counted, and shown as traffic)."""
+        self.metrics.requests += 1
+        self.metrics.errors += 1
         reply = msg.fail(err)
         if self._tapped:
             self._observe(msg)
@@ -569,16 +567,15 @@ class Bus:
         timeout: float | None,
         linked: bool = False,
     ) -> Message:
-        metrics = self.metrics
-        metrics.requests += 1
         if timeout is None:
             timeout = self.config.default_timeout
         t0 = _perf_counter()
         try:
             pending = self.pending.open(msg, endpoint.name if endpoint is not None else None)
         except SymphonyError as err:
-            metrics.errors += 1
             return self._refuse(msg, err)
+        metrics = self.metrics
+        metrics.requests += 1
         if self._tapped:
             self._observe(msg)
         reply: Message | None = None
@@ -770,9 +767,7 @@ class Bus:
                 self.message_types.validate(msg)
             except SymphonyError as err:
                 self.metrics.invalid += 1
-                self.metrics.requests += 1
-                self.metrics.errors += 1
-                return msg.fail(err)
+                return self._refuse(msg, err)
         return await self._dispatch(msg, None, None, linked)
 
     # -- health ---------------------------------------------------------------------------
