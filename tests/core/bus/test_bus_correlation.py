@@ -25,9 +25,8 @@ async def test_expect_resolve_and_cleanup() -> None:
         tg.start_soon(wait)
         await anyio.wait_all_tasks_blocked()
         assert req.id in table and len(table) == 1
-        (entry,) = table.snapshot()
-        assert (entry["id"], entry["type"], entry["target"]) == (req.id, "a.b", "peer") and entry["age"] >= 0
-        assert table.get(req.id) is not None and not table.get(req.id).done  # type: ignore[union-attr]
+        entry = table.get(req.id)
+        assert entry is not None and (entry.id, entry.type, entry.target, entry.done) == (req.id, "a.b", "peer", False)
         assert table.resolve(req.reply(2))
     assert got[0].payload == 2
     assert len(table) == 0 and table.get(req.id) is None

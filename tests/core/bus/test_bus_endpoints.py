@@ -246,6 +246,25 @@ async def test_ingest_from_a_remote_peer() -> None:
         await bus.ingest(Message("chat.unknown", {}), origin="peer")
 
 
+async def test_answer_remote_answers_a_link_request_checked_when_asked() -> None:
+    bus = Bus()
+    bus.message_types.add("chat.say", schema={"type": "object", "required": ["text"]})
+    bus.handle("chat.say", lambda m: {"echo": m.payload.get("text")})
+    traffic = bus.subscribe("chat.#", traffic=True)
+    reply = await bus.answer_remote(Message.request("chat.say", {"text": "yo"}))
+    assert reply.kind == "response" and reply.payload == {"echo": "yo"}
+    assert [m.kind for m in (traffic.receive_nowait(), traffic.receive_nowait())] == ["request", "response"]
+    # unchecked unless asked: the link's side decides (bus.validate_inbound)
+    unchecked = await bus.answer_remote(Message.request("chat.say", {"nope": 1}))
+    assert unchecked.kind == "response" and unchecked.payload == {"echo": None}
+    bad = await bus.answer_remote(Message.request("chat.say", {"nope": 1}), validate=True)
+    assert bad.kind == "error" and bad.payload["code"] == "bus.invalid_payload"
+    missing = await bus.answer_remote(Message.request("chat.other", {}))
+    assert missing.kind == "error" and missing.payload["code"] == "bus.no_route"
+    counters = bus.metrics.snapshot()["counters"]
+    assert (counters["requests"], counters["responses"], counters["errors"], counters["invalid"]) == (4, 2, 2, 1)
+
+
 async def test_ingest_of_invalid_response_fails_the_waiting_request() -> None:
     bus = Bus()
     bus.message_types.add("q.a", response_schema={"type": "integer"})

@@ -65,7 +65,7 @@ async def test_snapshot_is_json_safe_and_complete() -> None:
 def test_config_defaults() -> None:
     cfg = BusConfig.from_mapping(None)
     assert cfg == BusConfig()
-    assert (cfg.default_timeout, cfg.codec, cfg.max_frame_size, cfg.tcp) == (
+    assert (cfg.default_timeout, cfg.codec, cfg.max_frame_size, cfg.socket) == (
         5.0,
         "msgpack",
         16 * 1024 * 1024,
@@ -73,26 +73,11 @@ def test_config_defaults() -> None:
     )
     for key, spec in BUS_CONFIG_SCHEMA["properties"].items():
         assert "default" in spec, key
-        if key != "tcp":
-            assert getattr(cfg, key) == spec["default"], key
+        assert getattr(cfg, key) == spec["default"], key
 
 
-def test_config_tcp_and_socket() -> None:
-    cfg = BusConfig.from_mapping(
-        {
-            "tcp": {"port": 9000, "token": "s3cret", "tls": {"cert": "c.pem", "key": "k.pem"}},
-            "socket": "/tmp/x.sock",
-        }
-    )
-    assert cfg.tcp is not None and (cfg.tcp.host, cfg.tcp.port, cfg.tcp.token) == (
-        "127.0.0.1",
-        9000,
-        "s3cret",
-    )
-    assert (cfg.tcp.tls_cert, cfg.tcp.tls_key) == ("c.pem", "k.pem")
-    assert str(cfg.socket_path()) == "/tmp/x.sock"
-    assert BusConfig.from_mapping({"socket": ""}).socket_path() is None
-    assert BusConfig().socket_path() == default_socket_path()
+def test_config_socket() -> None:
+    assert BusConfig.from_mapping({"socket": "/tmp/x.sock"}).socket == "/tmp/x.sock"
     assert default_socket_path().name == "bus.sock"
 
 
@@ -105,7 +90,6 @@ def test_config_tcp_and_socket() -> None:
         ({"default_policy": "drop-newest"}, "config.invalid", "bus.default_policy", "enum=['wait', 'drop-oldest']"),
         ({"max_frame_size": 10}, "config.invalid", "bus.max_frame_size", "minimum=1024"),
         ({"colour": "blue"}, "config.unknown_key", "bus.colour", "additionalProperties=false"),
-        ({"tcp": {"port": 70000}}, "config.invalid", "bus.tcp.port", "maximum=65535"),
         ({"unknown_message_types": "maybe"}, "config.invalid", "bus.unknown_message_types", "enum=['allow', 'strict']"),
         ({"busy_poll": -1}, "config.invalid", "bus.busy_poll", "minimum=0"),
     ],

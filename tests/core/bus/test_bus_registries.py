@@ -42,13 +42,13 @@ def reg() -> MessageTypeRegistry:
     return r
 
 
-def test_add_get_find_versions(reg: MessageTypeRegistry) -> None:
+def test_add_get_contains_versions(reg: MessageTypeRegistry) -> None:
     entry = reg.get("pit.pool.allocate")
     assert entry.summary == "Allocate a model instance" and entry.version == 1
     reg.add("pit.pool.allocate", 2, schema={"type": "object"})
     assert reg.versions("pit.pool.allocate") == [1, 2]
     assert reg.latest("pit.pool.allocate").version == 2
-    assert reg.find("pit.pool.allocate", 3) is None
+    assert ("pit.pool.allocate", 3) not in reg
     assert ("pit.pool.allocate", 2) in reg and "pit.pool.allocate" in reg
     assert [(e.type, e.version) for e in reg] == [("pit.pool.allocate", 1), ("pit.pool.allocate", 2)]
     reg.remove("pit.pool.allocate", 2)

@@ -19,7 +19,6 @@ from symphony.bus.transport import (
     PeerInfo,
     Transport,
     open_transport,
-    register_builtin_transports,
     scheme_of,
 )
 from symphony.commons.errors import (
@@ -215,9 +214,6 @@ def test_peer_info_describe() -> None:
 def test_open_transport_by_scheme() -> None:
     assert isinstance(open_transport("memory://x"), MemoryTransport)
     assert isinstance(open_transport("memory://x"), Transport)
-    registry = TransportRegistry()
-    register_builtin_transports(registry)
-    assert registry.schemes() == ["memory"]
     # Installed plugin found through its entry point when no kernel is given.
     unix = open_transport("unix:///tmp/x.sock", TransportRegistry())
     assert unix.scheme == "unix"

@@ -1,6 +1,6 @@
 """The Symphony message bus, in process: envelope, codecs, registries, routing, subscriptions,
-request/response, endpoints, health, metrics, batching, and the transport contract with the
-built-in ``memory://`` transport.
+request/response, endpoints, health, metrics, and the transport contract with the built-in
+``memory://`` transport.
 
 The package README shows it at work.
 
@@ -9,7 +9,7 @@ authors: :mod:`~symphony.bus.message` (the envelope, its kinds and wire form),
 :mod:`~symphony.bus.codecs`, :mod:`~symphony.bus.registries`, :mod:`~symphony.bus.topics`
 (wildcard semantics), :mod:`~symphony.bus.subscription` (backpressure policies),
 :mod:`~symphony.bus.routing`, :mod:`~symphony.bus.correlation`, :mod:`~symphony.bus.endpoints`,
-:mod:`~symphony.bus.health`, :mod:`~symphony.bus.batching`, :mod:`~symphony.bus.metrics`,
+:mod:`~symphony.bus.health`, :mod:`~symphony.bus.metrics`,
 :mod:`~symphony.bus.config`, :mod:`~symphony.bus.sync`, :mod:`~symphony.bus.core` (the
 :class:`Bus`) and :mod:`~symphony.bus.transport` (the contract every transport meets).
 
@@ -27,7 +27,6 @@ from typing import TYPE_CHECKING
 from symphony.commons.lazy import lazy_getattr
 
 if TYPE_CHECKING:
-    from symphony.bus.batching import Batcher
     from symphony.bus.codecs import Codec, JsonCodec, MsgpackCodec, get_codec
     from symphony.bus.config import BUS_CONFIG_SCHEMA, BusConfig
     from symphony.bus.core import Bus
@@ -49,7 +48,6 @@ if TYPE_CHECKING:
     )
 
 _LAZY: dict[str, str] = {
-    "Batcher": "symphony.bus.batching",
     "Codec": "symphony.bus.codecs",
     "JsonCodec": "symphony.bus.codecs",
     "MsgpackCodec": "symphony.bus.codecs",
@@ -83,7 +81,6 @@ _LAZY: dict[str, str] = {
 
 __all__ = [
     "BUS_CONFIG_SCHEMA",
-    "Batcher",
     "Bus",
     "BusConfig",
     "BusMetrics",

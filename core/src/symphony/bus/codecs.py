@@ -37,7 +37,7 @@ from typing import Any, Final, Protocol, runtime_checkable
 import msgpack
 
 from symphony.bus.message import Message, message_from_wire, message_to_wire
-from symphony.commons.errors import NotFoundError, SerializationError
+from symphony.commons.errors import SerializationError
 
 __all__ = ["BUILTIN_CODECS", "Codec", "JsonCodec", "MsgpackCodec", "get_codec"]
 
@@ -162,15 +162,9 @@ def get_codec(name: str, registry: Any = None) -> Codec:
     Raises :class:`~symphony.commons.errors.NotFoundError` (code ``bus.unknown_codec``) naming
     the known codecs.
     """
-    if registry is not None:
-        codec: Codec = registry.get(name)
-        return codec
-    try:
-        return BUILTIN_CODECS[name]
-    except (KeyError, TypeError):
-        raise NotFoundError(
-            f"unknown codec {name!r}",
-            code="bus.unknown_codec",
-            context={"codec": name, "known": sorted(BUILTIN_CODECS)},
-            hint="install a plugin providing 'codec:<name>' or use one of the known codecs",
-        ) from None
+    if registry is None:
+        from symphony.bus.registries import CodecRegistry
+
+        registry = CodecRegistry()
+    codec: Codec = registry.get(name)
+    return codec

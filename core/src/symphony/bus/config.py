@@ -14,14 +14,14 @@ from typing import Any, Final, Literal
 
 import attrs
 
-__all__ = ["BUS_CONFIG_SCHEMA", "BusConfig", "TcpConfig", "default_socket_path"]
+__all__ = ["BUS_CONFIG_SCHEMA", "BusConfig", "default_socket_path"]
 
 MIB: Final = 1024 * 1024
 
 BUS_CONFIG_SCHEMA: Final[dict[str, Any]] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "title": "bus",
-    "description": "The Symphony message bus: timeouts, heartbeats, queues, codec and listeners.",
+    "description": "The Symphony message bus: timeouts, heartbeats, queues, codec and its socket.",
     "type": "object",
     "additionalProperties": False,
     "properties": {
@@ -101,39 +101,8 @@ BUS_CONFIG_SCHEMA: Final[dict[str, Any]] = {
         "socket": {
             "type": ["string", "null"],
             "default": None,
-            "description": "Unix socket path `symphony serve` listens on; null = the platform default, "
-            "empty string = no unix socket.",
-        },
-        "tcp": {
-            "description": "Optional TCP listener; null or absent = none.",
-            "oneOf": [
-                {"type": "null"},
-                {
-                    "type": "object",
-                    "additionalProperties": False,
-                    "properties": {
-                        "host": {"type": "string", "minLength": 1, "default": "127.0.0.1"},
-                        "port": {"type": "integer", "minimum": 0, "maximum": 65535, "default": 7711},
-                        "token": {"type": ["string", "null"], "default": None},
-                        "tls": {
-                            "oneOf": [
-                                {"type": "null"},
-                                {
-                                    "type": "object",
-                                    "additionalProperties": False,
-                                    "required": ["cert", "key"],
-                                    "properties": {
-                                        "cert": {"type": "string", "minLength": 1},
-                                        "key": {"type": "string", "minLength": 1},
-                                    },
-                                },
-                            ],
-                            "default": None,
-                        },
-                    },
-                },
-            ],
-            "default": None,
+            "description": "Unix socket path `symphony serve` listens on and `symphony bus` connects to; "
+            "null or empty = the platform default.",
         },
     },
 }
@@ -141,7 +110,7 @@ BUS_CONFIG_SCHEMA: Final[dict[str, Any]] = {
 
 
 def default_socket_path() -> Path:
-    """Where ``symphony serve`` listens when ``bus.socket`` is null.
+    """Where ``symphony serve`` listens when ``bus.socket`` is null or empty.
 
     ``$XDG_RUNTIME_DIR/symphony/bus.sock`` when that directory exists, else
     ``<tmp>/symphony-<uid>/bus.sock`` (kept short: unix socket paths are limited to ~104 bytes).
@@ -151,17 +120,6 @@ def default_socket_path() -> Path:
         return Path(runtime) / "symphony" / "bus.sock"
     uid = os.getuid() if hasattr(os, "getuid") else os.getpid()
     return Path(tempfile.gettempdir()) / f"symphony-{uid}" / "bus.sock"
-
-
-@attrs.frozen(slots=True)
-class TcpConfig:
-    """``[bus.tcp]``: where to listen on TCP and how peers authenticate."""
-
-    host: str = "127.0.0.1"
-    port: int = 7711
-    token: str | None = None
-    tls_cert: str | None = None
-    tls_key: str | None = None
 
 
 @attrs.frozen(slots=True)
@@ -180,7 +138,6 @@ class BusConfig:
     unknown_message_types: Literal["allow", "strict"] = "allow"
     validate_inbound: bool = True
     socket: str | None = None
-    tcp: TcpConfig | None = None
 
     @classmethod
     def from_mapping(
@@ -199,32 +156,9 @@ class BusConfig:
             from symphony.commons.config import validate_section
 
             validate_section("bus", raw, BUS_CONFIG_SCHEMA, source=source)
-        tcp_raw = raw.pop("tcp", None)
-        tcp = None
-        if tcp_raw is not None:
-            tls = tcp_raw.get("tls") or {}
-            tcp = TcpConfig(
-                host=tcp_raw.get("host", "127.0.0.1"),
-                port=tcp_raw.get("port", 7711),
-                token=tcp_raw.get("token"),
-                tls_cert=tls.get("cert"),
-                tls_key=tls.get("key"),
-            )
-        known = {f.name for f in attrs.fields(cls)}
-        values = {k: v for k, v in raw.items() if k in known}
-        for key in (
-            "default_timeout",
-            "heartbeat_interval",
-            "heartbeat_timeout",
-            "busy_poll",
-            "slow_consumer_timeout",
-        ):
-            if key in values:
-                values[key] = float(values[key])
-        return cls(tcp=tcp, **values)
-
-    def socket_path(self) -> Path | None:
-        """The unix socket to serve on: the configured path, the default, or None when ``""``."""
-        if self.socket == "":
-            return None
-        return Path(self.socket) if self.socket else default_socket_path()
+        schema = BUS_CONFIG_SCHEMA["properties"]
+        # JSON numbers may be written as integers; the typed fields are floats.
+        values: dict[str, Any] = {
+            k: float(v) if schema[k].get("type") == "number" else v for k, v in raw.items() if k in schema
+        }
+        return cls(**values)

@@ -40,6 +40,8 @@ Transports register each connected peer as an :class:`~symphony.bus.endpoints.En
 (``bus.forward(pattern, peer)``) and feed what it sends into ``await bus.ingest(msg,
 origin=peer.name)``, which validates the payload against the message-type registry (the bus
 boundary), counts as a heartbeat, publishes events, dispatches requests and resolves answers.
+A link that answers its peer's requests from worker tasks of its own (``symphony_bus_remote``)
+hands them to ``await bus.answer_remote(msg)`` instead.
 
 Lifecycle
 ---------
@@ -95,6 +97,12 @@ _perf_counter = time.perf_counter
 def _unknown_endpoint(name: str, type: str) -> NotFoundError:
     return NotFoundError(
         f"no endpoint named {name!r}", code="bus.unknown_endpoint", context={"endpoint": name, "type": type}
+    )
+
+
+def _not_a_message(method: str, value: object) -> ValidationError:
+    return ValidationError(
+        f"{method}() takes a Message, not {type(value).__name__}", code="bus.bad_message", context={}
     )
 
 
@@ -368,9 +376,7 @@ class Bus:
         """Deliver ``msg`` to every matching subscription, waiting for room where the policy is
         ``"wait"``; return how many subscriptions matched. Always a checkpoint."""
         if msg.__class__ is not Message:
-            raise ValidationError(
-                f"publish() takes a Message, not {type(msg).__name__}", code="bus.bad_message", context={}
-            )
+            raise _not_a_message("publish", msg)
         self.metrics.published += 1
         if self._tapped:
             self._observe(msg)
@@ -392,11 +398,7 @@ class Bus:
         subscription got it, ``OperationTimeoutError(code="bus.would_block")`` names them.
         """
         if msg.__class__ is not Message:
-            raise ValidationError(
-                f"publish_nowait() takes a Message, not {type(msg).__name__}",
-                code="bus.bad_message",
-                context={},
-            )
+            raise _not_a_message("publish_nowait", msg)
         self.metrics.published += 1
         if self._tapped:
             self._observe(msg)
@@ -476,10 +478,10 @@ class Bus:
     async def dispatch(self, msg: Message, *, timeout: float | None = None, to: str | None = None) -> Message:
         """Route the request ``msg`` and return its ``response`` or ``error`` message; never
         raises a SymphonyError (they come back as ``error`` messages)."""
-        return await self._dispatch(msg, timeout, to, True)
+        return await self._dispatch(msg, timeout, to)
 
     async def _dispatch(
-        self, msg: Message, timeout: float | None, to: str | None, checkpoint: bool, scoped: bool = True
+        self, msg: Message, timeout: float | None, to: str | None, linked: bool = False
     ) -> Message:
         if msg.kind != REQUEST:
             return msg.fail(
@@ -492,15 +494,11 @@ class Bus:
         if to is not None:
             endpoint = self.endpoints.find(to)
             if endpoint is None:
-                self.metrics.requests += 1
-                self.metrics.errors += 1
                 return self._refuse(msg, _unknown_endpoint(to, msg.type))
-            return await self._run(msg, None, endpoint, timeout, checkpoint, scoped)
+            return await self._run(msg, None, endpoint, timeout, linked)
         route = self.router.route_one(msg.type, self._available)
         if route is None:
-            self.metrics.requests += 1
             self.metrics.no_route += 1
-            self.metrics.errors += 1
             return self._refuse(
                 msg,
                 NotFoundError(
@@ -511,11 +509,13 @@ class Bus:
                 ),
             )
         if route.endpoint is not None:
-            return await self._run(msg, None, self.endpoints.get(route.endpoint), timeout, checkpoint, scoped)
-        return await self._run(msg, route, None, timeout, checkpoint, scoped)
+            return await self._run(msg, None, self.endpoints.get(route.endpoint), timeout, linked)
+        return await self._run(msg, route, None, timeout, linked)
 
     def _refuse(self, msg: Message, err: SymphonyError) -> Message:
-        """The error answer to a request the bus could not route (shown as traffic)."""
+        """The error answer to a request the bus refused to run (counted, and shown as traffic)."""
+        self.metrics.requests += 1
+        self.metrics.errors += 1
         reply = msg.fail(err)
         if self._tapped:
             self._observe(msg)
@@ -549,12 +549,8 @@ class Bus:
 
         async def ask(index: int, route: Route) -> None:
             msg = base if index == 0 else attrs.evolve(base, id=new_id(), headers=dict(base.headers))
-            if route.endpoint is not None:
-                endpoint = self.endpoints.find(route.endpoint)
-                if endpoint is None:
-                    replies[index] = msg.fail(_unknown_endpoint(route.endpoint, type))
-                    return
-                replies[index] = await self._run(msg, None, endpoint, timeout)
+            if route.endpoint is not None:  # as request(..., to=<endpoint>)
+                replies[index] = await self._dispatch(msg, timeout, route.endpoint)
             else:
                 replies[index] = await self._run(msg, route, None, timeout)
 
@@ -569,35 +565,34 @@ class Bus:
         route: Route | None,
         endpoint: Endpoint | None,
         timeout: float | None,
-        checkpoint: bool = True,
-        scoped: bool = True,
+        linked: bool = False,
     ) -> Message:
-        metrics = self.metrics
-        metrics.requests += 1
         if timeout is None:
             timeout = self.config.default_timeout
         t0 = _perf_counter()
         try:
             pending = self.pending.open(msg, endpoint.name if endpoint is not None else None)
         except SymphonyError as err:
-            metrics.errors += 1
             return self._refuse(msg, err)
+        metrics = self.metrics
+        metrics.requests += 1
         if self._tapped:
             self._observe(msg)
         reply: Message | None = None
         try:
-            if scoped:
-                # A bare CancelScope with a deadline: fail_after() costs twice as much per request.
-                with anyio.CancelScope(deadline=anyio.current_time() + timeout):
-                    reply = await self._answer(msg, route, endpoint, timeout, pending)
-            else:
+            if linked:
                 # The caller (a link's worker, see symphony_bus_remote) enforces the deadline,
                 # and only once the answer has to wait: most are ready at once, and a cancel
                 # scope per request costs more than the rest of the path.
                 reply = await self._answer(msg, route, endpoint, timeout, pending)
+            else:
+                # A bare CancelScope with a deadline: fail_after() costs twice as much per request.
+                with anyio.CancelScope(deadline=anyio.current_time() + timeout):
+                    reply = await self._answer(msg, route, endpoint, timeout, pending)
             if reply is None:  # the deadline cancelled the handler or the wait
                 target = route.name if route is not None else f"endpoint:{endpoint.name if endpoint else '?'}"
-                reply = self.timeout_reply(msg, timeout, target=target)
+                metrics.timeouts += 1
+                reply = msg.fail(request_timeout_error(msg.type, msg.id, timeout, key="target", who=target))
         finally:
             self.pending.close(msg.id)
         metrics.request_latency.record(_perf_counter() - t0)
@@ -607,10 +602,10 @@ class Bus:
             metrics.errors += 1
         else:
             metrics.responses += 1
-        if checkpoint:
+        if not linked:
             # A request is always a checkpoint, even when the handler never awaited anything: a
             # loop of in-process requests must not starve the other tasks. (Requests from a
-            # remote peer skip it: sending the answer back is the reader's business.)
+            # remote peer skip it: sending the answer back is the link's business.)
             await anyio.lowlevel.checkpoint()
         return reply
 
@@ -632,18 +627,14 @@ class Bus:
             reply = await pending.wait()
         return reply
 
-    def timeout_reply(self, msg: Message, timeout: float, *, target: str) -> Message:
-        """The ``bus.request_timeout`` error answering ``msg`` after ``timeout`` seconds spent
-        by ``target`` (a route, endpoint or peer name); counted in ``metrics.timeouts``."""
-        self.metrics.timeouts += 1
-        return msg.fail(request_timeout_error(msg.type, msg.id, timeout, key="target", who=target))
-
     def timed_out_elsewhere(self, msg: Message, timeout: float, *, target: str) -> Message:
-        """:meth:`timeout_reply` for a request whose deadline was enforced outside
-        :meth:`dispatch` (a link's worker, see ``symphony_bus_remote``): also counted in
-        ``metrics.errors``, as dispatch counts the error answers it gives."""
+        """The ``bus.request_timeout`` error answering ``msg`` after ``timeout`` seconds spent
+        by ``target`` (a peer name), for a request whose deadline was enforced outside
+        :meth:`dispatch` (a link's worker, see :meth:`answer_remote`): counted in
+        ``metrics.timeouts`` and ``metrics.errors``, as dispatch counts its own."""
+        self.metrics.timeouts += 1
         self.metrics.errors += 1
-        return self.timeout_reply(msg, timeout, target=target)
+        return msg.fail(request_timeout_error(msg.type, msg.id, timeout, key="target", who=target))
 
     async def _call_handler(self, msg: Message, route: Route) -> Message:
         handler = route.handler
@@ -733,25 +724,18 @@ class Bus:
         response/error (returns None). An invalid event raises the ValidationError; an invalid
         request is answered with it.
         """
-        return await self._ingest(msg, origin, validate, True)
-
-    async def _ingest(
-        self, msg: Message, origin: str | None, validate: bool | None, checkpoint: bool, scoped: bool = True
-    ) -> Message | None:
         if origin is not None and origin in self.health:
             self.health.beat(origin)
         if validate is None:
             validate = self.config.validate_inbound
         kind = msg.kind
+        if kind == REQUEST:
+            return await self._take_request(msg, validate, False)
         if validate and kind != ERROR:
             try:
                 self.message_types.validate(msg)
             except SymphonyError as err:
                 self.metrics.invalid += 1
-                if kind == REQUEST:
-                    self.metrics.requests += 1
-                    self.metrics.errors += 1
-                    return msg.fail(err)
                 if kind == RESPONSE:
                     # The requester gets the validation error instead of the bad answer.
                     self.resolve(
@@ -762,10 +746,29 @@ class Bus:
         if kind == EVENT:
             await self.publish(msg)
             return None
-        if kind == REQUEST:
-            return await self._dispatch(msg, None, None, checkpoint, scoped)
         self.resolve(msg)
         return None
+
+    async def answer_remote(self, msg: Message, *, validate: bool = False) -> Message:
+        """Answer the request ``msg`` that a link's worker took from a remote peer, and return
+        the ``response`` or ``error`` message to send back (``symphony_bus_remote`` calls it).
+
+        As :meth:`ingest` of a request (``validate``: an invalid payload is answered with its
+        ValidationError), minus what the worker does itself: the link counts the heartbeat,
+        enforces the deadline only once the answer has to wait (so no cancel scope is opened
+        here) and sends the answer at once (so no final checkpoint). A request that ran out of
+        the worker's time is answered with :meth:`timed_out_elsewhere`.
+        """
+        return await self._take_request(msg, validate, True)
+
+    async def _take_request(self, msg: Message, validate: bool, linked: bool) -> Message:
+        if validate:
+            try:
+                self.message_types.validate(msg)
+            except SymphonyError as err:
+                self.metrics.invalid += 1
+                return self._refuse(msg, err)
+        return await self._dispatch(msg, None, None, linked)
 
     # -- health ---------------------------------------------------------------------------
 
@@ -773,21 +776,18 @@ class Bus:
         if old is None:
             return  # first sighting; registration has its own event
         self._log.info("bus.endpoint_health", endpoint=name, state=new.state, reason=new.reason)
-        try:
-            self.publish_nowait(
-                Message(
-                    ENDPOINT_HEALTH,
-                    {
-                        "name": name,
-                        "state": new.state,
-                        "previous": old.state,
-                        "reason": new.reason,
-                        "error": None if new.error is None else new.error.to_wire(),
-                    },
-                )
+        self.endpoints.announce(
+            Message(
+                ENDPOINT_HEALTH,
+                {
+                    "name": name,
+                    "state": new.state,
+                    "previous": old.state,
+                    "reason": new.reason,
+                    "error": None if new.error is None else new.error.to_wire(),
+                },
             )
-        except OperationTimeoutError:
-            pass  # counted as 'rejected' on the full subscriptions
+        )
 
     async def _health_loop(self) -> None:
         while True:

@@ -20,10 +20,8 @@ one per connection.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 
 import anyio
 import anyio.lowlevel
@@ -49,13 +47,12 @@ def request_timeout_error(type: str, request_id: str, timeout: float, *, key: st
 class PendingRequest:
     """One request waiting for its answer."""
 
-    __slots__ = ("_event", "_reply", "id", "started", "target", "type")
+    __slots__ = ("_event", "_reply", "id", "target", "type")
 
     def __init__(self, request_id: str, type: str, target: str | None) -> None:
         self.id = request_id
         self.type = type
         self.target = target
-        self.started = time.perf_counter()
         self._reply: Message | None = None
         self._event: Signal | None = None
 
@@ -146,14 +143,6 @@ class Correlator:
     def get(self, request_id: str) -> PendingRequest | None:
         """The waiter for ``request_id``, if any."""
         return self._pending.get(request_id)
-
-    def snapshot(self) -> list[dict[str, Any]]:
-        """Waiting requests: id, type, target, age in seconds."""
-        now = time.perf_counter()
-        return [
-            {"id": p.id, "type": p.type, "target": p.target, "age": now - p.started}
-            for p in self._pending.values()
-        ]
 
     def __len__(self) -> int:
         return len(self._pending)

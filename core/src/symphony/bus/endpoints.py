@@ -173,7 +173,7 @@ class EndpointRegistry:
         for cap in endpoint.capabilities:
             self._by_capability.setdefault(cap, {})[endpoint.name] = endpoint
         self._bus.health.track(endpoint.name)
-        self._announce(
+        self.announce(
             Message(
                 ENDPOINT_REGISTERED, {"name": endpoint.name, "capabilities": sorted(endpoint.capabilities)}
             )
@@ -193,7 +193,7 @@ class EndpointRegistry:
                 if not holders:
                     del self._by_capability[cap]
         self._bus.health.forget(name)
-        self._announce(
+        self.announce(
             Message(
                 ENDPOINT_UNREGISTERED,
                 {"name": name, "capabilities": sorted(endpoint.capabilities), "reason": reason},
@@ -202,7 +202,8 @@ class EndpointRegistry:
         await anyio.lowlevel.checkpoint()
         return endpoint
 
-    def _announce(self, msg: Message) -> None:
+    def announce(self, msg: Message) -> None:
+        """Publish a control-plane event (an endpoint's registration or health) without waiting."""
         # Control-plane events never wait: a slow "wait" subscriber must not stall the
         # registration of a connecting peer. It misses the event, counted as 'rejected'.
         try:

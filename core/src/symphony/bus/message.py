@@ -394,7 +394,7 @@ def _optional_str(obj: Mapping[str, Any], key: str) -> str | None:
     return str(value)
 
 
-def message_from_wire(obj: Any, *, check_payload_data: bool = True, allow_bytes: bool = True) -> Message:
+def message_from_wire(obj: Any, *, check_payload_data: bool = True) -> Message:
     """Build a :class:`Message` from its wire dict, checking every field.
 
     Raises :class:`~symphony.commons.errors.SerializationError` (code ``bus.bad_envelope``,
@@ -437,6 +437,6 @@ def message_from_wire(obj: Any, *, check_payload_data: bool = True, allow_bytes:
                 raise _bad_envelope("h", "'h' must be a map of string to string", {key: value})
     payload = obj.get("p")
     if check_payload_data:
-        check_payload(payload, allow_bytes=allow_bytes)
+        check_payload(payload)
     # Every field was checked above: build the message without checking them again.
     return trusted_message(str(msg_type), payload, msg_id, kind, version, ts, cid, rto, headers)

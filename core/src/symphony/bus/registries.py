@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from typing import Any, Final, Literal
+from typing import Any, ClassVar, Final, Generic, Literal, TypeVar
 
 import attrs
 from jsonschema import exceptions as _js_exceptions
@@ -60,19 +60,75 @@ UnknownTypePolicy = Literal["allow", "strict"]
 
 _SCHEME_RE: Final = re.compile(r"[a-z][a-z0-9+.\-]*")
 
+T = TypeVar("T")
 
-# -- transports --------------------------------------------------------------------------------
+
+# -- transports and codecs ---------------------------------------------------------------------
 
 
-class TransportRegistry:
+class _NamedRegistry(Generic[T]):
+    """Entries by name: a second, different entry for a name is a ConflictError, and asking for
+    an unknown name a NotFoundError that lists the known ones. ``_kind`` (``"transport"``,
+    ``"codec"``) names the error codes (``bus.<kind>_conflict``, ``bus.unknown_<kind>``),
+    ``_key`` the context key and ``_noun`` what a name is, in messages."""
+
+    _kind: ClassVar[str]
+    _key: ClassVar[str]
+    _noun: ClassVar[str]
+
+    def __init__(self, entries: Mapping[str, T] | None = None) -> None:
+        self._entries: dict[str, T] = dict(entries or {})
+
+    def _put(self, name: str, entry: T) -> None:
+        existing = self._entries.get(name)
+        if existing is not None and existing is not entry:
+            raise ConflictError(
+                f"{self._noun} {name!r} is already registered",
+                code=f"bus.{self._kind}_conflict",
+                context={self._key: name, "existing": repr(existing), "new": repr(entry)},
+            )
+        self._entries[name] = entry
+
+    def get(self, name: str) -> T:
+        """The entry called ``name``; NotFoundError (``bus.unknown_<kind>``) lists the known ones."""
+        try:
+            return self._entries[name]
+        except (KeyError, TypeError):
+            raise NotFoundError(
+                f"unknown {self._noun} {name!r}",
+                code=f"bus.unknown_{self._kind}",
+                context={self._key: name, "known": self.names()},
+                hint=f"install a plugin providing '{self._kind}:{name}'",
+            ) from None
+
+    def remove(self, name: str) -> None:
+        """Forget ``name`` (no error if unknown)."""
+        self._entries.pop(name, None)
+
+    def names(self) -> list[str]:
+        """Registered names, sorted."""
+        return sorted(self._entries)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._entries
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.names()})"
+
+
+class TransportRegistry(_NamedRegistry[Any]):
     """Transport factories by URL scheme (``"unix"``, ``"tcp"``, ``"stdio"``, ``"memory"``...).
 
     What a factory is and how it is called is the transport layer's contract
     (:mod:`symphony.bus.transport`); this registry only stores and finds them.
     """
 
-    def __init__(self) -> None:
-        self._factories: dict[str, Any] = {}
+    _kind = "transport"
+    _key = "scheme"
+    _noun = "transport scheme"
 
     def add(self, scheme: str, factory: Any) -> None:
         """Register ``factory`` for ``scheme``; a second factory for one scheme is a ConflictError."""
@@ -82,53 +138,22 @@ class TransportRegistry:
                 code="bus.bad_transport_scheme",
                 context={"scheme": repr(scheme), "rule": "[a-z][a-z0-9+.-]*"},
             )
-        existing = self._factories.get(scheme)
-        if existing is not None and existing is not factory:
-            raise ConflictError(
-                f"transport scheme {scheme!r} is already registered",
-                code="bus.transport_conflict",
-                context={"scheme": scheme, "existing": repr(existing), "new": repr(factory)},
-            )
-        self._factories[scheme] = factory
-
-    def get(self, scheme: str) -> Any:
-        """The factory for ``scheme``; NotFoundError (``bus.unknown_transport``) lists the known ones."""
-        try:
-            return self._factories[scheme]
-        except (KeyError, TypeError):
-            raise NotFoundError(
-                f"no transport for scheme {scheme!r}",
-                code="bus.unknown_transport",
-                context={"scheme": scheme, "known": self.schemes()},
-                hint=f"install a plugin providing 'transport:{scheme}'",
-            ) from None
-
-    def remove(self, scheme: str) -> None:
-        """Forget ``scheme`` (no error if unknown)."""
-        self._factories.pop(scheme, None)
+        self._put(scheme, factory)
 
     def schemes(self) -> list[str]:
         """Registered schemes, sorted."""
-        return sorted(self._factories)
-
-    def __contains__(self, scheme: object) -> bool:
-        return scheme in self._factories
-
-    def __len__(self) -> int:
-        return len(self._factories)
-
-    def __repr__(self) -> str:
-        return f"TransportRegistry({self.schemes()})"
+        return self.names()
 
 
-# -- codecs ------------------------------------------------------------------------------------
-
-
-class CodecRegistry:
+class CodecRegistry(_NamedRegistry[Codec]):
     """Codecs by name; starts with the built-in ``json`` and ``msgpack`` codecs."""
 
+    _kind = "codec"
+    _key = "codec"
+    _noun = "codec"
+
     def __init__(self, *, builtins: bool = True) -> None:
-        self._codecs: dict[str, Codec] = dict(BUILTIN_CODECS) if builtins else {}
+        super().__init__(BUILTIN_CODECS if builtins else None)
 
     def add(self, codec: Codec) -> None:
         """Register ``codec`` under ``codec.name``; another codec of that name is a ConflictError."""
@@ -144,39 +169,7 @@ class CodecRegistry:
                 code="bus.bad_codec",
                 context={"codec": repr(codec)},
             )
-        existing = self._codecs.get(name)
-        if existing is not None and existing is not codec:
-            raise ConflictError(
-                f"codec {name!r} is already registered",
-                code="bus.codec_conflict",
-                context={"codec": name, "existing": repr(existing), "new": repr(codec)},
-            )
-        self._codecs[name] = codec
-
-    def get(self, name: str) -> Codec:
-        """The codec called ``name``; NotFoundError (``bus.unknown_codec``) lists the known ones."""
-        try:
-            return self._codecs[name]
-        except (KeyError, TypeError):
-            raise NotFoundError(
-                f"unknown codec {name!r}",
-                code="bus.unknown_codec",
-                context={"codec": name, "known": self.names()},
-                hint=f"install a plugin providing 'codec:{name}' or use one of the known codecs",
-            ) from None
-
-    def names(self) -> list[str]:
-        """Registered codec names, sorted."""
-        return sorted(self._codecs)
-
-    def __contains__(self, name: object) -> bool:
-        return name in self._codecs
-
-    def __len__(self) -> int:
-        return len(self._codecs)
-
-    def __repr__(self) -> str:
-        return f"CodecRegistry({self.names()})"
+        self._put(name, codec)
 
 
 # -- message types -----------------------------------------------------------------------------
@@ -334,10 +327,6 @@ class MessageTypeRegistry:
             context={"type": type, "version": version, "known_versions": self.versions(type)},
             hint="a plugin registers message types with the symphony_register_message_types hook",
         )
-
-    def find(self, type: str, version: int = 1) -> MessageType | None:
-        """The entry for ``(type, version)`` or ``None``."""
-        return self._types.get((type, version))
 
     def versions(self, type: str) -> list[int]:
         """Registered versions of ``type``, ascending."""

@@ -321,12 +321,7 @@ class Subscription:
                 if ready is None:
                     ready = self._ready = Signal()
                 await ready.wait()
-        msg, t0 = queue.popleft()
-        self._full_since = 0.0
-        self._metrics.deliver_latency.record(_perf_counter() - t0)
-        if self._space:
-            self._space.popleft().set()
-        return msg
+        return self._take()
 
     async def receive(self, timeout: float | None = None) -> Message:
         """The next message; ``TransportError(bus.subscription_closed)`` once closed and drained,
@@ -335,8 +330,10 @@ class Subscription:
 
     def receive_nowait(self) -> Message | None:
         """The next queued message, or ``None`` if the queue is empty."""
-        if not self._queue:
-            return None
+        return self._take() if self._queue else None
+
+    def _take(self) -> Message:
+        """Pop the oldest queued message, make room for a waiting publisher, count the latency."""
         msg, t0 = self._queue.popleft()
         self._full_since = 0.0
         self._metrics.deliver_latency.record(_perf_counter() - t0)

@@ -31,7 +31,7 @@ the next change, so delivering to 1,000 subscriptions costs one dict lookup to f
 from __future__ import annotations
 
 import re
-from collections.abc import Hashable, Iterator
+from collections.abc import Hashable
 from typing import Final, Generic, TypeVar
 
 from symphony.commons.errors import ValidationError
@@ -213,26 +213,6 @@ class TopicTrie(Generic[T]):
                 return
             node = child
             i += 1
-
-    def clear(self) -> None:
-        """Remove everything."""
-        self._root = _Node()
-        self._cache.clear()
-        self._count = 0
-
-    def items(self) -> Iterator[tuple[str, T]]:
-        """Every ``(pattern, item)`` pair, depth-first."""
-        stack: list[tuple[_Node[T], tuple[str, ...]]] = [(self._root, ())]
-        while stack:
-            node, prefix = stack.pop()
-            for item in node.items:
-                yield ".".join(prefix), item
-            for seg, child in node.children.items():
-                stack.append((child, (*prefix, seg)))
-            if node.star is not None:
-                stack.append((node.star, (*prefix, "*")))
-            if node.hash is not None:
-                stack.append((node.hash, (*prefix, "#")))
 
     def __len__(self) -> int:
         return self._count

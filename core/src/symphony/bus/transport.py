@@ -60,14 +60,12 @@ __all__ = [
     "Connection",
     "ConnectionClosed",
     "ConnectionHandler",
-    "EncodedConnection",
     "MemoryTransport",
     "PeerInfo",
     "Transport",
     "message_too_large",
     "number_option",
     "open_transport",
-    "register_builtin_transports",
     "resolve_codec",
     "run_handler",
     "scheme_of",
@@ -141,24 +139,31 @@ class Connection(abc.ABC):
     ``native`` tells whether the peer speaks Symphony's own protocol (handshake, heartbeats,
     subscriptions; see ``symphony_bus_remote``) or is a foreign endpoint such as a JSON-RPC
     child process, which only exchanges requests, responses and notifications.
+
+    This base holds the codec, the peer and the closed flag (which :meth:`aclose` sets);
+    subclasses move the bytes.
     """
 
-    peer: PeerInfo
     native: ClassVar[bool] = True
 
+    def __init__(self, *, codec: Codec, peer: PeerInfo) -> None:
+        self._codec = codec
+        self.peer = peer
+        self._closed = False
+
     @property
-    @abc.abstractmethod
     def codec(self) -> Codec:
         """The codec messages are encoded with on this connection."""
+        return self._codec
 
-    @abc.abstractmethod
     def set_codec(self, codec: Codec) -> None:
         """Switch codec (both ends switch together after a handshake)."""
+        self._codec = codec
 
     @property
-    @abc.abstractmethod
     def closed(self) -> bool:
         """Whether :meth:`aclose` was called on this side."""
+        return self._closed
 
     @abc.abstractmethod
     async def send(self, msg: Message) -> None:
@@ -193,53 +198,6 @@ class Connection(abc.ABC):
 
 ConnectionHandler = Callable[[Connection], Awaitable[None]]
 """What ``Transport.serve`` calls for each accepted connection."""
-
-
-class EncodedConnection(Connection):
-    """Base of the connections that carry each message as one encoded unit (a socket frame, a
-    memory-stream item): it holds the codec, the closed flag and the units received but not
-    decoded yet. Subclasses move the bytes and decode what they receive with
-    :meth:`decode_batch`."""
-
-    __slots__ = ("_backlog", "_closed", "_codec", "peer")
-
-    def __init__(self, *, codec: Codec, peer: PeerInfo) -> None:
-        self._codec = codec
-        self.peer = peer
-        self._backlog: list[bytes] = []
-        self._closed = False
-
-    @property
-    def codec(self) -> Codec:
-        """The codec messages are encoded with on this connection."""
-        return self._codec
-
-    def set_codec(self, codec: Codec) -> None:
-        """Switch codec (both ends switch together after a handshake)."""
-        self._codec = codec
-
-    @property
-    def closed(self) -> bool:
-        """Whether :meth:`aclose` was called on this side."""
-        return self._closed
-
-    def decode_batch(self, units: list[bytes]) -> list[Message]:
-        """Decode ``units`` in order. One that fails raises its ``SerializationError`` if it is
-        the first; otherwise the messages before it are returned and it stays queued (with the
-        rest) for the next call, where it raises."""
-        decode = self._codec.decode
-        out: list[Message] = []
-        for index, unit in enumerate(units):
-            try:
-                out.append(decode(unit))
-            except SerializationError:
-                if out:
-                    self._backlog = units[index:]
-                    return out
-                self._backlog = units[index + 1 :]
-                raise
-        self._backlog = []
-        return out
 
 
 @runtime_checkable
@@ -329,7 +287,7 @@ async def run_handler(conn: Connection, handler: ConnectionHandler, name: str) -
 # -- the memory transport -----------------------------------------------------------------------
 
 
-class _MemoryConnection(EncodedConnection):
+class _MemoryConnection(Connection):
     """One end of an in-process connection: encoded messages through two anyio memory streams."""
 
     __slots__ = ("_limit", "_receive", "_send")
@@ -364,37 +322,17 @@ class _MemoryConnection(EncodedConnection):
                 "the connection broke while sending", code="transport.broken", context={"error": repr(exc)}
             ) from exc
 
-    async def _next(self) -> bytes:
-        if self._backlog:
-            return self._backlog.pop(0)
+    async def receive(self) -> Message:
+        """Receive and decode the next message."""
         try:
-            return await self._receive.receive()
+            data = await self._receive.receive()
         except anyio.EndOfStream:
             raise ConnectionClosed("the peer closed the connection", code="transport.closed") from None
         except anyio.ClosedResourceError:
             raise ConnectionClosed(
                 "cannot receive: the connection is closed", code="transport.closed_locally"
             ) from None
-
-    async def receive(self) -> Message:
-        """Receive and decode the next message."""
-        return self._codec.decode(await self._next())
-
-    async def receive_many(self) -> list[Message]:
-        """Every message already queued after at most one wait (at least one).
-
-        A message that fails to decode raises its ``SerializationError``; the messages decoded
-        before it are returned first, and the ones after it stay queued for the next call.
-        """
-        items = [await self._next()]
-        items.extend(self._backlog)
-        receive_nowait = self._receive.receive_nowait
-        while True:
-            try:
-                items.append(receive_nowait())
-            except (anyio.WouldBlock, anyio.EndOfStream, anyio.ClosedResourceError):
-                break
-        return self.decode_batch(items)
+        return self._codec.decode(data)
 
     async def aclose(self) -> None:
         """Close the connection (idempotent); the peer sees a clean end of stream."""
@@ -513,13 +451,6 @@ class MemoryTransport:
 # -- choosing a transport -----------------------------------------------------------------------
 
 _BUILTIN_TRANSPORTS: Final[dict[str, Callable[[], Any]]] = {"memory": MemoryTransport}
-
-
-def register_builtin_transports(registry: Any) -> None:
-    """Add the transports that ship with the core (``memory``) to a ``TransportRegistry``."""
-    for scheme, factory in _BUILTIN_TRANSPORTS.items():
-        if scheme not in registry:
-            registry.add(scheme, factory)
 
 
 def _instantiate(factory: Any) -> Transport:

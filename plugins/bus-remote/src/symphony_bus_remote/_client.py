@@ -223,8 +223,8 @@ class _ClientLink(Link):
         await self.client._deliver(msg)
 
     async def answer(self, msg: Message) -> Message:
-        # The worker running this enforces the deadline (scoped=False): see Workers.
-        return await self.client.local._dispatch(msg, None, None, checkpoint=False, scoped=False)
+        # The worker running this enforces the deadline: see Workers.
+        return await self.client.local.answer_remote(msg)
 
     def timeout_reply(self, msg: Message, timeout: float) -> Message:
         return self.client.local.timed_out_elsewhere(msg, timeout, target=f"client:{self.client.name}")

@@ -113,13 +113,9 @@ class ServerPeer(Link):
     async def answer(self, msg: Message) -> Message:
         """Answer the peer's request through the server bus's routing."""
         # As bus.ingest(msg, origin=self.name), minus its heartbeat (on_batch gave it) and its
-        # final checkpoint (the answer goes out now).
-        # The worker running this enforces the deadline (scoped=False): see Workers.
-        if self._validate:
-            reply = await self.bus._ingest(msg, None, True, checkpoint=False, scoped=False)
-            assert reply is not None
-            return reply
-        return await self.bus._dispatch(msg, None, None, checkpoint=False, scoped=False)
+        # final checkpoint (the answer goes out now). The worker running this enforces the
+        # deadline: see Workers.
+        return await self.bus.answer_remote(msg, validate=self._validate)
 
     def timeout_reply(self, msg: Message, timeout: float) -> Message:
         """The error reply for a request of this peer's that ran out of time (counted by the bus)."""

@@ -30,13 +30,12 @@ from symphony.bus.transport import (
     DEFAULT_MAX_FRAME_SIZE,
     Connection,
     ConnectionHandler,
-    EncodedConnection,
     PeerInfo,
     number_option,
     resolve_codec,
     run_handler,
 )
-from symphony.commons.errors import SymphonyError
+from symphony.commons.errors import SerializationError, SymphonyError
 from symphony.commons.log import get_logger
 from symphony_bus_remote._busypoll import DEFAULT_BUSY_POLL
 from symphony_bus_remote._framing import HEADER_SIZE, FramedStream, encode_frame
@@ -68,14 +67,14 @@ _ACCEPT_BACKOFF_MAX: Final = 0.5
 """Seconds the accept loop pauses after a failed accept (doubling from the minimum)."""
 
 
-class StreamConnection(EncodedConnection):
+class StreamConnection(Connection):
     """A :class:`~symphony.bus.transport.Connection` over any :class:`anyio.abc.ByteStream`:
     length-prefixed frames, each one message encoded by ``codec``.
 
     The socket transports (unix, tcp) return this class.
     """
 
-    __slots__ = ("_framed", "_send_lock")
+    __slots__ = ("_backlog", "_framed", "_send_lock")
 
     def __init__(
         self,
@@ -86,6 +85,7 @@ class StreamConnection(EncodedConnection):
         max_frame_size: int = DEFAULT_MAX_FRAME_SIZE,
     ) -> None:
         super().__init__(codec=codec, peer=peer)
+        self._backlog: list[bytes] = []  # frames received but not decoded yet
         if isinstance(stream, FramedStream):
             # Adopt a stream already used for a handshake: bytes it buffered stay queued.
             stream.set_max_frame_size(max_frame_size)
@@ -148,7 +148,20 @@ class StreamConnection(EncodedConnection):
         A frame that fails to decode raises its ``SerializationError``; the messages decoded
         before it are returned first, and the frames after it stay queued for the next call.
         """
-        return self.decode_batch(self._backlog or await self._framed.receive_frames())
+        frames = self._backlog or await self._framed.receive_frames()
+        decode = self._codec.decode
+        out: list[Message] = []
+        for index, frame in enumerate(frames):
+            try:
+                out.append(decode(frame))
+            except SerializationError:
+                if out:
+                    self._backlog = frames[index:]
+                    return out
+                self._backlog = frames[index + 1 :]
+                raise
+        self._backlog = []
+        return out
 
     async def aclose(self) -> None:
         """Close the connection (idempotent)."""

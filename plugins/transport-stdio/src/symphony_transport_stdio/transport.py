@@ -202,6 +202,7 @@ class JsonRpcConnection(Connection):
     """
 
     native = False
+    _codec: JsonRpcCodec
 
     def __init__(
         self,
@@ -214,36 +215,24 @@ class JsonRpcConnection(Connection):
         max_line: int = DEFAULT_MAX_LINE,
         shutdown_timeout: float = DEFAULT_SHUTDOWN_TIMEOUT,
     ) -> None:
-        self.peer = peer
+        super().__init__(codec=JsonRpcCodec(), peer=peer)
         self._in = receive_stream
         self._out = send_stream
         self._role = role
         self._process = process
-        self._codec = JsonRpcCodec()
         self._splitter = LineSplitter(max_line=max_line)
         self._ready: deque[Message] = deque()
         self._send_lock = anyio.Lock(fast_acquire=True)
         self._shutdown_timeout = shutdown_timeout
-        self._closed = False
-
-    @property
-    def codec(self) -> Codec:
-        """The JSON-RPC codec (fixed: this connection does not negotiate)."""
-        return self._codec
 
     def set_codec(self, codec: Codec) -> None:
-        """Only the JSON-RPC codec is possible here."""
+        """Only the JSON-RPC codec is possible here (this connection does not negotiate)."""
         if getattr(codec, "name", None) != "jsonrpc":
             raise ConfigError(
                 "a stdio connection always speaks JSON-RPC",
                 code="transport.bad_option",
                 context={"codec": repr(codec)},
             )
-
-    @property
-    def closed(self) -> bool:
-        """Whether :meth:`aclose` was called."""
-        return self._closed
 
     @property
     def process(self) -> anyio.abc.Process | None:
