@@ -224,7 +224,7 @@ def test_override_unknown_key(home: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load(home, overrides={"logging.colour": True})
     assert info.value.code == "config.unknown_key"
-    assert info.value.context == {"file": "override", "key": "logging.colour"}
+    assert info.value.context == {"file": "override", "key": "logging.colour", "rule": "additionalProperties=false"}
     with pytest.raises(ConfigError) as info2:
         load(home, overrides={"logging..level": "x"})
     assert info2.value.code == "config.unknown_key"
@@ -387,7 +387,7 @@ def test_unknown_key_in_file(home: Path) -> None:
         load(home)
     err = info.value
     assert err.code == "config.unknown_key"
-    assert err.context == {"file": str(conf), "key": "logging.levle"}
+    assert err.context == {"file": str(conf), "key": "logging.levle", "rule": "additionalProperties=false"}
     assert "level" in (err.hint or "")
 
 

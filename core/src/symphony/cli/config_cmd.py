@@ -162,9 +162,7 @@ def set_value(state: CliState, key: str, value: str) -> None:
     from symphony.commons.validation import CONFIG_KEY, validate
 
     validate(key, CONFIG_KEY, field="key")
-    schemas = _schemas(state)
-    parsed = _parse_for_key(key, value, schemas)
-    path = set_user_value(key, parsed, user_file=state.config_path, schemas=schemas)
+    path = set_user_value(key, value, user_file=state.config_path, schemas=_schemas(state))
     click.echo(f"{key} = {_written(path, key)}  ({path})")
 
 
@@ -175,29 +173,6 @@ def _written(path: Any, key: str) -> str:
     for part in key.split("."):
         node = node.get(part) if isinstance(node, dict) else None
     return "(removed)" if node is None else toml_value(node)
-
-
-def _parse_for_key(key: str, raw: str, schemas: dict[str, Any]) -> Any:
-    """VALUE read by the schema type at KEY (``null``/``none`` for a nullable key removes it)."""
-    from symphony.commons.config import CORE_SCHEMAS, parse_env_value
-    from symphony.commons.errors import ConfigError
-
-    node: Any = {"type": "object", "properties": {**CORE_SCHEMAS, **schemas}}
-    for part in key.split("."):
-        props = node.get("properties", {}) if isinstance(node, dict) else {}
-        if part not in props:
-            return raw  # set_user_value names the unknown key
-        node = props[part]
-    try:
-        return parse_env_value(raw, node)
-    except ConfigError as exc:
-        expected = exc.context.get("expected")
-        raise ConfigError(
-            f"{key}: {exc.message}",
-            code="config.invalid",
-            context={"key": key, "value": raw, "rule": f"type={expected}"},
-            hint=exc.hint,
-        ) from None
 
 
 @config.command("unset")
