@@ -48,8 +48,8 @@ any file that is still TOML.
     >>> cfg.get("logging.level"), cfg.source_of("logging.level"), cfg.source_of("fs.max_file_size")
     ('debug', 'override', 'default')
 
-Importing this module is cheap: ``tomllib``, ``jsonschema``, ``tomlkit``, ``cattrs`` and
-``attrs`` are imported by the functions that need them.
+Importing this module is cheap: ``tomllib``, ``jsonschema``, ``tomlkit`` and ``cattrs`` are
+imported by the functions that need them.
 """
 
 from __future__ import annotations
@@ -60,31 +60,15 @@ import os
 import re
 from collections.abc import Callable, Collection, Mapping, MutableMapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from typing import Any, TypeVar
 
 from symphony.commons.errors import ConfigError, NotFoundError, SymphonyError
 from symphony.commons.fs import DEFAULT_MAX_FILE_SIZE
 
-if TYPE_CHECKING:
-    from symphony.commons._config_types import (
-        CORE_TYPES,
-        DebugConfig,
-        FsConfig,
-        KernelConfig,
-        LoggingConfig,
-        PluginsConfig,
-    )
-
 __all__ = [
     "CORE_SCHEMAS",
-    "CORE_TYPES",
     "ENVIRONMENTS",
     "Config",
-    "DebugConfig",
-    "FsConfig",
-    "KernelConfig",
-    "LoggingConfig",
-    "PluginsConfig",
     "env_flag",
     "load_config",
     "parse_env_value",
@@ -201,22 +185,6 @@ CORE_SCHEMAS: dict[str, dict[str, Any]] = {
     "debug": _section("debug", {"duck_debugging": {"type": "boolean", "default": False}}),
 }
 """JSON Schemas (draft 2020-12) of the core sections, with their defaults."""
-
-_TYPE_NAMES = frozenset(
-    {"CORE_TYPES", "DebugConfig", "FsConfig", "KernelConfig", "LoggingConfig", "PluginsConfig"}
-)
-
-
-def __getattr__(name: str) -> Any:
-    # The attrs classes live in a sibling module so that importing config stays cheap.
-    if name in _TYPE_NAMES:
-        from symphony.commons import _config_types
-
-        value = getattr(_config_types, name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
 
 # --------------------------------------------------------------------------- helpers
 
@@ -743,36 +711,18 @@ class Config:
             )
         return _source_for(self.sources, dotted_key.split("."))
 
-    @overload
-    def structure(self, section: str, cls: type[T]) -> T: ...
-
-    @overload
-    def structure(self, section: str, cls: None = None) -> Any: ...
-
-    def structure(self, section: str, cls: type[T] | None = None) -> T | Any:
-        """Structure a section into an attrs class with cattrs.
-
-        Without ``cls`` a core section uses its class from ``CORE_TYPES``
-        (``config.structure("logging")`` -> :class:`LoggingConfig`).
+    def structure(self, section: str, cls: type[T]) -> T:
+        """Structure a section into an attrs class with cattrs (``config.structure("workflow",
+        WorkflowConfig)``); the class mirrors the section's schema.
 
         Raises:
-            NotFoundError: unknown section or no class given for a plugin section;
+            NotFoundError: ``config.unknown_section`` for an unknown section;
             ConfigError: ``config.structure`` when the data does not fit the class.
         """
-        if cls is None:
-            from symphony.commons._config_types import CORE_TYPES
-
-            found = CORE_TYPES.get(section)
-            if found is None:
-                raise NotFoundError(
-                    f"no typed class for config section {section!r}; pass cls=",
-                    code="config.unknown_section",
-                    context={"section": section},
-                )
-            cls = found
         data = self.section(section)
         try:
-            return _converter().structure(data, cls)
+            structured: T = _converter().structure(data, cls)
+            return structured
         except Exception as exc:  # cattrs raises its own (ClassValidationError, ...) types
             raise ConfigError(
                 f"config section {section!r} does not fit {getattr(cls, '__name__', cls)}: {exc}",
