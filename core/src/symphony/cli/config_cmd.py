@@ -123,17 +123,14 @@ def toml_value(value: Any) -> str:
 @click.pass_obj
 def get(state: CliState, key: str, as_json: bool) -> None:
     """Print one value by dotted KEY (e.g. logging.level)."""
-    from symphony.commons.errors import NotFoundError
     from symphony.commons.validation import CONFIG_KEY, validate
 
     validate(key, CONFIG_KEY, field="key")
     cfg = _inspect(state)
-    marker = object()
-    value = cfg.get(key, marker)
-    if value is marker:
-        raise NotFoundError(f"no config key {key!r}", code="config.no_key", context={"key": key})
+    source = cfg.source_of(key)  # NotFoundError (config.no_such_key) when KEY holds no value
+    value = cfg.get(key)
     if as_json:
-        echo_json({"key": key, "value": value, "source": cfg.source_of(key)})
+        echo_json({"key": key, "value": value, "source": source})
     else:
         click.echo(value if isinstance(value, str) else toml_value(value))
 

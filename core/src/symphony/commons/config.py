@@ -291,15 +291,12 @@ def _defaults(schemas: Mapping[str, Any]) -> dict[str, Any]:
 def _combine_schemas(extra: Mapping[str, Mapping[str, Any]] | None) -> dict[str, Mapping[str, Any]]:
     combined: dict[str, Mapping[str, Any]] = dict(CORE_SCHEMAS)
     for name, schema in (extra or {}).items():
-        problem = (
-            f"invalid config section name {name!r}"
-            if not isinstance(name, str) or not name or "." in name
-            else f"the schema of config section {name!r} is not a mapping"
-            if not isinstance(schema, Mapping)
-            else None
-        )
-        if problem is not None:
-            raise ConfigError(problem, code="config.bad_schema", context={"section": str(name)})
+        if not isinstance(name, str) or not name or "." in name or not isinstance(schema, Mapping):
+            raise ConfigError(
+                f"config section {name!r} needs a name without dots and a JSON Schema (a mapping)",
+                code="config.bad_schema",
+                context={"section": str(name)},
+            )
         if name in CORE_SCHEMAS and schema is not CORE_SCHEMAS[name] and schema != CORE_SCHEMAS[name]:
             raise ConfigError(
                 f"a plugin schema may not replace the core config section {name!r}",
@@ -341,14 +338,12 @@ def _validator_for(section: str, schema: Mapping[str, Any]) -> Any:
 
 def _rule(error: Any) -> str:
     value = error.validator_value
-    if error.validator == "type":
-        shown = "|".join(value) if isinstance(value, list) else str(value)
+    if error.validator == "type" and isinstance(value, list):
+        shown = "|".join(value)
     elif isinstance(value, bool):
-        shown = "false" if value is False else "true"
-    elif isinstance(value, (dict, list)) and error.validator not in ("enum",):
-        shown = _short(value, 80)
-    else:
-        shown = _short(value, 120)
+        shown = str(value).lower()
+    else:  # enum lists are shown longer: they say what to write instead
+        shown = _short(value, 80 if isinstance(value, (dict, list)) and error.validator != "enum" else 120)
     return f"{error.validator}={shown}"
 
 
@@ -449,12 +444,9 @@ def _read_file(path: Path, max_size: int) -> bytes | None:
 
 def _file_limit(data: Mapping[str, Any]) -> int:
     """``fs.max_file_size`` as set by the layers merged so far (it bounds the next file read)."""
-    limit = data.get("fs", {}).get("max_file_size", DEFAULT_MAX_FILE_SIZE)
-    return (
-        limit
-        if isinstance(limit, int) and not isinstance(limit, bool) and limit >= 0
-        else DEFAULT_MAX_FILE_SIZE
-    )
+    fs = data.get("fs")
+    limit = fs.get("max_file_size") if isinstance(fs, dict) else None
+    return limit if type(limit) is int and limit >= 0 else DEFAULT_MAX_FILE_SIZE
 
 
 def _parse_toml_bytes(raw: bytes, label: str) -> dict[str, Any]:
@@ -792,8 +784,9 @@ def load_config(
     tolerant = isolate is True
     allow_unknown = allow_unknown_sections or tolerant
     all_schemas = _combine_schemas(schemas)
-    isolated = set() if isinstance(isolate, bool) else {str(s) for s in isolate}
     claimed_set = {str(s) for s in claimed}
+    # sections whose problems are collected (unclaimed ones join as they are found)
+    lenient_sections = claimed_set | (set() if isinstance(isolate, bool) else {str(s) for s in isolate})
     env_name = _resolve_env(env, environ)
     data: dict[str, Any] = {}
     sources: dict[str, str] = {}
@@ -803,9 +796,7 @@ def load_config(
     unclaimed: dict[str, str] = {}
 
     def lenient(section: str | None) -> bool:
-        if section is None:
-            return tolerant
-        return tolerant or section in isolated or section in unclaimed or section in claimed_set
+        return tolerant or (section is not None and (section in lenient_sections or section in unclaimed))
 
     def fail(section: str | None, exc: ConfigError) -> None:
         """Collect the problem of a lenient section (the first one per section); raise the others."""
