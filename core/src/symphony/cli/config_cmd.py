@@ -7,7 +7,6 @@ loading the configuration at all, so a broken file can always be repaired with t
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -73,7 +72,7 @@ def show(state: CliState, as_json: bool, sources: bool) -> None:
         table = values if isinstance(values, dict) else {}
         for key in _leaf_keys(table):
             value = cfg.get(f"{section}.{key}")
-            dotted = ".".join(_toml_key(part) for part in key.split("."))
+            dotted = _toml_key(*key.split("."))
             line = f"# {dotted} is not set" if value is None else f"{dotted} = {toml_value(value)}"
             if sources:
                 line += f"   # {cfg.source_of(f'{section}.{key}')}"
@@ -96,13 +95,11 @@ def _leaf_keys(data: dict[str, Any], prefix: str = "") -> list[str]:
     return keys
 
 
-_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+def _toml_key(*parts: str) -> str:
+    """A (dotted) key written as TOML, each part quoted where it must be."""
+    import tomlkit
 
-
-def _toml_key(key: str) -> str:
-    import json
-
-    return key if _BARE_KEY.match(key) else json.dumps(key, ensure_ascii=False)
+    return str(tomlkit.key(list(parts)).as_string())
 
 
 def toml_value(value: Any) -> str:
@@ -136,12 +133,10 @@ def get(state: CliState, key: str, as_json: bool) -> None:
 
 
 def _schemas(state: CliState) -> dict[str, Any]:
-    """Every claimed section's schema, from the manifests alone (no config is loaded)."""
-    from symphony.commons.config import CORE_SCHEMAS
+    """Every claimed section's schema, core's included, from the manifests alone (no config is loaded)."""
     from symphony.kernel import Kernel
 
-    schemas = Kernel.config_schemas(state.discovered())
-    return {k: v for k, v in schemas.items() if k not in CORE_SCHEMAS}
+    return Kernel.config_schemas(state.discovered())
 
 
 @config.command("set", context_settings={"ignore_unknown_options": True})

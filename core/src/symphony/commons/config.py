@@ -265,27 +265,22 @@ def _merge(
 
 
 def _defaults_of(schema: Any) -> Any:
+    """The ``default`` a schema declares, else a table of its properties' defaults; _MISSING if none."""
     if not isinstance(schema, Mapping):
         return _MISSING
     if "default" in schema:
         return _plain(schema["default"])
     props = schema.get("properties")
-    if isinstance(props, Mapping):
-        out: dict[str, Any] = {}
-        for key, sub in props.items():
-            value = _defaults_of(sub)
-            if value is not _MISSING:
-                out[str(key)] = value
-        return out
-    return _MISSING
+    if not isinstance(props, Mapping):
+        return _MISSING
+    found = {str(key): _defaults_of(sub) for key, sub in props.items()}
+    return {key: value for key, value in found.items() if value is not _MISSING}
 
 
 def _defaults(schemas: Mapping[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for section, schema in schemas.items():
-        value = _defaults_of(schema)
-        out[section] = value if isinstance(value, dict) else {}
-    return out
+    """Each section's defaults (an empty table when its schema declares none)."""
+    found = {section: _defaults_of(schema) for section, schema in schemas.items()}
+    return {section: value if isinstance(value, dict) else {} for section, value in found.items()}
 
 
 def _combine_schemas(extra: Mapping[str, Mapping[str, Any]] | None) -> dict[str, Mapping[str, Any]]:
@@ -658,9 +653,8 @@ class Config:
 
     def reset_section(self, section: str) -> None:
         """Put ``section`` back to its schema's defaults (a tool running despite a problem)."""
-        self.data[section] = _defaults({section: self.schemas.get(section, {})})[section]
-        for key in [k for k in self.sources if k == section or k.startswith(section + ".")]:
-            del self.sources[key]
+        self.data.pop(section, None)
+        _merge(self.data, _defaults({section: self.schemas.get(section, {})}), "default", self.sources)
 
     def get(self, dotted_key: str, default: Any = None) -> Any:
         """The value at a dotted key (``"logging.level"``), or ``default`` when absent."""
