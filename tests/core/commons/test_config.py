@@ -588,6 +588,8 @@ def test_structure_plugin_section_and_mismatch(home: Path) -> None:
         (" -7 ", {"type": "integer"}, -7),
         ("2.5", {"type": "number"}, 2.5),
         ("3", {"type": "number"}, 3),
+        (".5", {"type": "number"}, 0.5),
+        ("0x10", {"type": "integer"}, 16),
         ("TRUE", {"type": "boolean"}, True),
         ("yes", {"type": "boolean"}, True),
         ("on", {"type": "boolean"}, True),

@@ -374,14 +374,12 @@ def _problems(
             if extra:  # name the first key the schema does not allow
                 path.append(extra[0])
                 known = allowed
-        key = ".".join(path)
-        message = _short(error.message)
         found.append(
             {
                 "file": _source_for(sources, path),
-                "key": key,
+                "key": ".".join(path),
                 "rule": _rule(error),
-                "message": message,
+                "message": _short(error.message),
                 "known": known,
             }
         )
@@ -505,7 +503,8 @@ def env_flag(name: str, environ: Mapping[str, str] | None = None) -> bool | None
 
 
 def _literal(text: str) -> Any:
-    """``text`` read as JSON, else as a TOML value (inline arrays and tables); _MISSING if neither."""
+    """``text`` read as JSON, else as a TOML value (inline arrays and tables), else as a float
+    (``.5``, which neither of them reads); _MISSING when nothing reads it."""
     import json
     import tomllib
 
@@ -516,8 +515,13 @@ def _literal(text: str) -> Any:
     try:
         doc = tomllib.loads("v = " + text)
     except (ValueError, RecursionError):
+        doc = {}
+    if set(doc) == {"v"}:
+        return doc["v"]
+    try:
+        return float(text)
+    except ValueError:
         return _MISSING
-    return doc["v"] if set(doc) == {"v"} else _MISSING
 
 
 def _schema_types(schema: Any) -> list[str]:
