@@ -1,4 +1,4 @@
-"""symphony.commons.config: layering, sources, env vars, errors, typed views, user-file editing."""
+"""symphony.commons.config: layering, sources, env vars, errors, cattrs structuring, user-file editing."""
 
 from __future__ import annotations
 
