@@ -62,7 +62,7 @@ def show(state: CliState, as_json: bool, sources: bool) -> None:
             "warnings": [_problem(w) for w in cfg.warnings],
         }
         if sources:
-            out["sources"] = {key: cfg.source_of(key) for key in _leaf_keys(data)}
+            out["sources"] = {key: cfg.source_of(key) for key in (".".join(p) for p, _ in _leaves(data))}
         echo_json(out)
         return
     lines = [f"# env: {cfg.env}", f"# files: {', '.join(map(str, cfg.files)) or '(none)'}"]
@@ -70,12 +70,11 @@ def show(state: CliState, as_json: bool, sources: bool) -> None:
         lines.append("")
         lines.append(f"[{_toml_key(section)}]")
         table = values if isinstance(values, dict) else {}
-        for key in _leaf_keys(table):
-            value = cfg.get(f"{section}.{key}")
-            dotted = _toml_key(*key.split("."))
+        for parts, value in _leaves(table):
+            dotted = _toml_key(*parts)
             line = f"# {dotted} is not set" if value is None else f"{dotted} = {toml_value(value)}"
             if sources:
-                line += f"   # {cfg.source_of(f'{section}.{key}')}"
+                line += f"   # {cfg.source_of('.'.join((section, *parts)))}"
             lines.append(line)
     click.echo("\n".join(lines))
 
@@ -84,15 +83,15 @@ def _problem(error: Any) -> dict[str, Any]:
     return {"message": error.message, "code": error.code, **{k: str(v) for k, v in error.context.items()}}
 
 
-def _leaf_keys(data: dict[str, Any], prefix: str = "") -> list[str]:
-    keys: list[str] = []
+def _leaves(data: dict[str, Any], prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
+    """(key parts, value) of every value in ``data`` that is not a non-empty table."""
+    found: list[tuple[tuple[str, ...], Any]] = []
     for key, value in data.items():
-        dotted = f"{prefix}{key}"
         if isinstance(value, dict) and value:
-            keys.extend(_leaf_keys(value, dotted + "."))
+            found.extend(_leaves(value, (*prefix, key)))
         else:
-            keys.append(dotted)
-    return keys
+            found.append(((*prefix, key), value))
+    return found
 
 
 def _toml_key(*parts: str) -> str:
