@@ -1,4 +1,4 @@
-"""symphony.commons.config: layering, sources, env vars, errors, typed views, user-file editing."""
+"""symphony.commons.config: layering, sources, env vars, errors, cattrs structuring, user-file editing."""
 
 from __future__ import annotations
 
@@ -12,11 +12,6 @@ from symphony.commons import config as cfg
 from symphony.commons.config import (
     CORE_SCHEMAS,
     Config,
-    DebugConfig,
-    FsConfig,
-    KernelConfig,
-    LoggingConfig,
-    PluginsConfig,
     load_config,
     parse_env_value,
     set_user_value,
@@ -224,7 +219,11 @@ def test_override_unknown_key(home: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load(home, overrides={"logging.colour": True})
     assert info.value.code == "config.unknown_key"
-    assert info.value.context == {"file": "override", "key": "logging.colour"}
+    assert info.value.context == {
+        "file": "override",
+        "key": "logging.colour",
+        "rule": "additionalProperties=false",
+    }
     with pytest.raises(ConfigError) as info2:
         load(home, overrides={"logging..level": "x"})
     assert info2.value.code == "config.unknown_key"
@@ -266,7 +265,10 @@ def test_specific_env_var_refines_whole_table_var(home: Path) -> None:
         "SYMPHONY_KERNEL__HOOK_POLICY__SYMPHONY_SHUTDOWN": "propagate",
     }
     config = load(home, environ=environ)
-    assert config.get("kernel.hook_policy") == {"symphony_startup": "isolate", "symphony_shutdown": "propagate"}
+    assert config.get("kernel.hook_policy") == {
+        "symphony_startup": "isolate",
+        "symphony_shutdown": "propagate",
+    }
 
 
 def test_env_var_unknown_section_and_key(home: Path) -> None:
@@ -387,7 +389,7 @@ def test_unknown_key_in_file(home: Path) -> None:
         load(home)
     err = info.value
     assert err.code == "config.unknown_key"
-    assert err.context == {"file": str(conf), "key": "logging.levle"}
+    assert err.context == {"file": str(conf), "key": "logging.levle", "rule": "additionalProperties=false"}
     assert "level" in (err.hint or "")
 
 
@@ -520,17 +522,33 @@ def test_config_accessors(home: Path) -> None:
         config.source_of("logging.nope")
 
 
-def test_structure_into_typed_classes(home: Path) -> None:
+@attrs.frozen
+class Logging:
+    level: str
+    console: bool
+    format: str
+    file: str | None
+    rotation: str
+    max_bytes: int
+    backup_count: int
+    json_file: str | None
+
+
+@attrs.frozen
+class Kernel:
+    strict_plugins: bool
+    hook_policy: dict[str, str]
+    startup_timeout: float
+
+
+def test_structure_core_sections(home: Path) -> None:
     config = load(home, env="production", overrides={"kernel.hook_policy.symphony_startup": "isolate"})
-    logging_cfg = config.structure("logging", LoggingConfig)
-    assert logging_cfg == LoggingConfig(level="warning", console=False)
-    assert config.structure("logging") == logging_cfg
-    assert config.structure("fs") == FsConfig(max_file_size=1024 * MiB)
-    assert config.structure("debug") == DebugConfig()
-    assert config.structure("plugins") == PluginsConfig()
-    assert config.structure("kernel") == KernelConfig(hook_policy={"symphony_startup": "isolate"})
-    for section, cls in cfg.CORE_TYPES.items():
-        assert {f.name for f in attrs.fields(cls)} == set(CORE_SCHEMAS[section]["properties"])
+    logging_cfg = config.structure("logging", Logging)
+    assert (logging_cfg.level, logging_cfg.console, logging_cfg.max_bytes) == ("warning", False, 10 * MiB)
+    kernel_cfg = config.structure("kernel", Kernel)
+    assert kernel_cfg == Kernel(
+        strict_plugins=False, hook_policy={"symphony_startup": "isolate"}, startup_timeout=30
+    )
 
 
 @attrs.define
@@ -557,7 +575,7 @@ def test_structure_plugin_section_and_mismatch(home: Path) -> None:
         config.structure("workflow", NeedsMore)
     assert info.value.code == "config.structure"
     with pytest.raises(NotFoundError):
-        config.structure("workflow")
+        config.structure("nope", Workflow)
 
 
 # --------------------------------------------------------------------------- parse_env_value
@@ -570,6 +588,8 @@ def test_structure_plugin_section_and_mismatch(home: Path) -> None:
         (" -7 ", {"type": "integer"}, -7),
         ("2.5", {"type": "number"}, 2.5),
         ("3", {"type": "number"}, 3),
+        (".5", {"type": "number"}, 0.5),
+        ("0x10", {"type": "integer"}, 16),
         ("TRUE", {"type": "boolean"}, True),
         ("yes", {"type": "boolean"}, True),
         ("on", {"type": "boolean"}, True),

@@ -7,7 +7,6 @@ loading the configuration at all, so a broken file can always be repaired with t
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -63,7 +62,7 @@ def show(state: CliState, as_json: bool, sources: bool) -> None:
             "warnings": [_problem(w) for w in cfg.warnings],
         }
         if sources:
-            out["sources"] = {key: cfg.source_of(key) for key in _leaf_keys(data)}
+            out["sources"] = {key: cfg.source_of(key) for key in (".".join(p) for p, _ in _leaves(data))}
         echo_json(out)
         return
     lines = [f"# env: {cfg.env}", f"# files: {', '.join(map(str, cfg.files)) or '(none)'}"]
@@ -71,12 +70,11 @@ def show(state: CliState, as_json: bool, sources: bool) -> None:
         lines.append("")
         lines.append(f"[{_toml_key(section)}]")
         table = values if isinstance(values, dict) else {}
-        for key in _leaf_keys(table):
-            value = cfg.get(f"{section}.{key}")
-            dotted = ".".join(_toml_key(part) for part in key.split("."))
+        for parts, value in _leaves(table):
+            dotted = _toml_key(*parts)
             line = f"# {dotted} is not set" if value is None else f"{dotted} = {toml_value(value)}"
             if sources:
-                line += f"   # {cfg.source_of(f'{section}.{key}')}"
+                line += f"   # {cfg.source_of('.'.join((section, *parts)))}"
             lines.append(line)
     click.echo("\n".join(lines))
 
@@ -85,24 +83,22 @@ def _problem(error: Any) -> dict[str, Any]:
     return {"message": error.message, "code": error.code, **{k: str(v) for k, v in error.context.items()}}
 
 
-def _leaf_keys(data: dict[str, Any], prefix: str = "") -> list[str]:
-    keys: list[str] = []
+def _leaves(data: dict[str, Any], prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
+    """(key parts, value) of every value in ``data`` that is not a non-empty table."""
+    found: list[tuple[tuple[str, ...], Any]] = []
     for key, value in data.items():
-        dotted = f"{prefix}{key}"
         if isinstance(value, dict) and value:
-            keys.extend(_leaf_keys(value, dotted + "."))
+            found.extend(_leaves(value, (*prefix, key)))
         else:
-            keys.append(dotted)
-    return keys
+            found.append(((*prefix, key), value))
+    return found
 
 
-_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+def _toml_key(*parts: str) -> str:
+    """A (dotted) key written as TOML, each part quoted where it must be."""
+    import tomlkit
 
-
-def _toml_key(key: str) -> str:
-    import json
-
-    return key if _BARE_KEY.match(key) else json.dumps(key, ensure_ascii=False)
+    return str(tomlkit.key(list(parts)).as_string())
 
 
 def toml_value(value: Any) -> str:
@@ -123,28 +119,23 @@ def toml_value(value: Any) -> str:
 @click.pass_obj
 def get(state: CliState, key: str, as_json: bool) -> None:
     """Print one value by dotted KEY (e.g. logging.level)."""
-    from symphony.commons.errors import NotFoundError
     from symphony.commons.validation import CONFIG_KEY, validate
 
     validate(key, CONFIG_KEY, field="key")
     cfg = _inspect(state)
-    marker = object()
-    value = cfg.get(key, marker)
-    if value is marker:
-        raise NotFoundError(f"no config key {key!r}", code="config.no_key", context={"key": key})
+    source = cfg.source_of(key)  # NotFoundError (config.no_such_key) when KEY holds no value
+    value = cfg.get(key)
     if as_json:
-        echo_json({"key": key, "value": value, "source": cfg.source_of(key)})
+        echo_json({"key": key, "value": value, "source": source})
     else:
         click.echo(value if isinstance(value, str) else toml_value(value))
 
 
 def _schemas(state: CliState) -> dict[str, Any]:
-    """Every claimed section's schema, from the manifests alone (no config is loaded)."""
-    from symphony.commons.config import CORE_SCHEMAS
+    """Every claimed section's schema, core's included, from the manifests alone (no config is loaded)."""
     from symphony.kernel import Kernel
 
-    schemas = Kernel.config_schemas(state.discovered())
-    return {k: v for k, v in schemas.items() if k not in CORE_SCHEMAS}
+    return Kernel.config_schemas(state.discovered())
 
 
 @config.command("set", context_settings={"ignore_unknown_options": True})
@@ -162,9 +153,7 @@ def set_value(state: CliState, key: str, value: str) -> None:
     from symphony.commons.validation import CONFIG_KEY, validate
 
     validate(key, CONFIG_KEY, field="key")
-    schemas = _schemas(state)
-    parsed = _parse_for_key(key, value, schemas)
-    path = set_user_value(key, parsed, user_file=state.config_path, schemas=schemas)
+    path = set_user_value(key, value, user_file=state.config_path, schemas=_schemas(state))
     click.echo(f"{key} = {_written(path, key)}  ({path})")
 
 
@@ -175,29 +164,6 @@ def _written(path: Any, key: str) -> str:
     for part in key.split("."):
         node = node.get(part) if isinstance(node, dict) else None
     return "(removed)" if node is None else toml_value(node)
-
-
-def _parse_for_key(key: str, raw: str, schemas: dict[str, Any]) -> Any:
-    """VALUE read by the schema type at KEY (``null``/``none`` for a nullable key removes it)."""
-    from symphony.commons.config import CORE_SCHEMAS, parse_env_value
-    from symphony.commons.errors import ConfigError
-
-    node: Any = {"type": "object", "properties": {**CORE_SCHEMAS, **schemas}}
-    for part in key.split("."):
-        props = node.get("properties", {}) if isinstance(node, dict) else {}
-        if part not in props:
-            return raw  # set_user_value names the unknown key
-        node = props[part]
-    try:
-        return parse_env_value(raw, node)
-    except ConfigError as exc:
-        expected = exc.context.get("expected")
-        raise ConfigError(
-            f"{key}: {exc.message}",
-            code="config.invalid",
-            context={"key": key, "value": raw, "rule": f"type={expected}"},
-            hint=exc.hint,
-        ) from None
 
 
 @config.command("unset")

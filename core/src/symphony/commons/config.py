@@ -48,42 +48,27 @@ any file that is still TOML.
     >>> cfg.get("logging.level"), cfg.source_of("logging.level"), cfg.source_of("fs.max_file_size")
     ('debug', 'override', 'default')
 
-Importing this module is cheap: ``tomllib``, ``jsonschema``, ``tomlkit``, ``cattrs`` and
-``attrs`` are imported by the functions that need them.
+Importing this module is cheap: ``tomllib``, ``jsonschema``, ``tomlkit`` and ``cattrs`` are
+imported by the functions that need them.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
+import math
 import os
-from collections.abc import Callable, Collection, Iterator, Mapping, MutableMapping
+import re
+from collections.abc import Callable, Collection, Mapping, MutableMapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar, overload
+from typing import Any, TypeVar
 
 from symphony.commons.errors import ConfigError, NotFoundError, SymphonyError
 from symphony.commons.fs import DEFAULT_MAX_FILE_SIZE
 
-if TYPE_CHECKING:
-    from symphony.commons._config_types import (
-        CORE_TYPES,
-        DebugConfig,
-        FsConfig,
-        KernelConfig,
-        LoggingConfig,
-        PluginsConfig,
-    )
-
 __all__ = [
     "CORE_SCHEMAS",
-    "CORE_TYPES",
     "ENVIRONMENTS",
     "Config",
-    "DebugConfig",
-    "FsConfig",
-    "KernelConfig",
-    "LoggingConfig",
-    "PluginsConfig",
     "env_flag",
     "load_config",
     "parse_env_value",
@@ -102,18 +87,26 @@ _SEP = "__"
 _MiB = 1024 * 1024
 _TiB = 1024 * 1024 * _MiB
 _PROFILE_DIR = Path(__file__).with_name("profiles")
-_SCHEMA_URI = "https://json-schema.org/draft/2020-12/schema"
 _MISSING: Any = object()
 
 _LEVELS = ["debug", "info", "warning", "error"]
 
-CORE_SCHEMAS: dict[str, dict[str, Any]] = {
-    "kernel": {
-        "$schema": _SCHEMA_URI,
-        "title": "kernel",
+
+def _section(name: str, properties: dict[str, Any]) -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of a core section: a table holding only ``properties``."""
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": name,
         "type": "object",
         "additionalProperties": False,
-        "properties": {
+        "properties": properties,
+    }
+
+
+CORE_SCHEMAS: dict[str, dict[str, Any]] = {
+    "kernel": _section(
+        "kernel",
+        {
             "strict_plugins": {
                 "type": "boolean",
                 "default": False,
@@ -137,13 +130,10 @@ CORE_SCHEMAS: dict[str, dict[str, Any]] = {
                 "description": "Seconds allowed for each plugin's startup hook to finish.",
             },
         },
-    },
-    "plugins": {
-        "$schema": _SCHEMA_URI,
-        "title": "plugins",
-        "type": "object",
-        "additionalProperties": False,
-        "properties": {
+    ),
+    "plugins": _section(
+        "plugins",
+        {
             "disabled": {
                 "type": "array",
                 "items": {"type": "string"},
@@ -157,13 +147,10 @@ CORE_SCHEMAS: dict[str, dict[str, Any]] = {
                 "description": "Plugin ids allowed to activate; empty means all.",
             },
         },
-    },
-    "logging": {
-        "$schema": _SCHEMA_URI,
-        "title": "logging",
-        "type": "object",
-        "additionalProperties": False,
-        "properties": {
+    ),
+    "logging": _section(
+        "logging",
+        {
             "level": {"type": "string", "enum": _LEVELS, "default": "info"},
             "console": {"type": "boolean", "default": True, "description": "Log to stderr."},
             "format": {
@@ -182,13 +169,10 @@ CORE_SCHEMAS: dict[str, dict[str, Any]] = {
                 "description": "JSON-lines log file path.",
             },
         },
-    },
-    "fs": {
-        "$schema": _SCHEMA_URI,
-        "title": "fs",
-        "type": "object",
-        "additionalProperties": False,
-        "properties": {
+    ),
+    "fs": _section(
+        "fs",
+        {
             "max_file_size": {
                 "type": "integer",
                 "minimum": 0,
@@ -197,34 +181,10 @@ CORE_SCHEMAS: dict[str, dict[str, Any]] = {
                 "description": "Largest config file read, in bytes (after the layers below it).",
             },
         },
-    },
-    "debug": {
-        "$schema": _SCHEMA_URI,
-        "title": "debug",
-        "type": "object",
-        "additionalProperties": False,
-        "properties": {
-            "duck_debugging": {"type": "boolean", "default": False},
-        },
-    },
+    ),
+    "debug": _section("debug", {"duck_debugging": {"type": "boolean", "default": False}}),
 }
 """JSON Schemas (draft 2020-12) of the core sections, with their defaults."""
-
-_TYPE_NAMES = frozenset(
-    {"CORE_TYPES", "DebugConfig", "FsConfig", "KernelConfig", "LoggingConfig", "PluginsConfig"}
-)
-
-
-def __getattr__(name: str) -> Any:
-    # The attrs classes live in a sibling module so that importing config stays cheap.
-    if name in _TYPE_NAMES:
-        from symphony.commons import _config_types
-
-        value = getattr(_config_types, name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
 
 # --------------------------------------------------------------------------- helpers
 
@@ -243,7 +203,7 @@ def _short(value: Any, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _unknown_key(source: str, key: str, known: list[str]) -> ConfigError:
+def _unknown_key(source: str, key: str, known: Collection[str]) -> ConfigError:
     shown = ", ".join(sorted(known)[:30]) or "(none)"
     return ConfigError(
         f"{source}: unknown configuration key {key!r}",
@@ -251,113 +211,6 @@ def _unknown_key(source: str, key: str, known: list[str]) -> ConfigError:
         context={"file": source, "key": key},
         hint=f"known keys here: {shown}",
     )
-
-
-def _child_schema(schema: Any, key: str) -> Any:
-    """The schema of ``key`` inside an object ``schema``; None if the key is not allowed."""
-    if schema is True or not isinstance(schema, Mapping):
-        return {} if schema is not False else None
-    props = schema.get("properties")
-    if isinstance(props, Mapping) and key in props:
-        sub = props[key]
-        if sub is False:
-            return None
-        return sub if isinstance(sub, Mapping) else {}
-    patterns = schema.get("patternProperties")
-    if isinstance(patterns, Mapping):
-        import re
-
-        for pattern, sub in patterns.items():
-            try:
-                if re.search(pattern, key):
-                    return sub if isinstance(sub, Mapping) else {}
-            except re.error:
-                continue
-    extra = schema.get("additionalProperties", True)
-    if extra is False:
-        return None
-    return extra if isinstance(extra, Mapping) else {}
-
-
-def _known_keys(schema: Any) -> list[str]:
-    props = schema.get("properties") if isinstance(schema, Mapping) else None
-    return [str(k) for k in props] if isinstance(props, Mapping) else []
-
-
-def _check_known_in(value: Any, schema: Any, prefix: str, source: str) -> None:
-    """Raise ``config.unknown_key`` for the first key under ``prefix`` that ``schema`` does not allow."""
-    if not isinstance(value, Mapping):
-        return
-    for key, sub in value.items():
-        sub_schema = _child_schema(schema, str(key))
-        dotted = f"{prefix}.{key}"
-        if sub_schema is None:
-            raise _unknown_key(source, dotted, _known_keys(schema))
-        _check_known_in(sub, sub_schema, dotted, source)
-
-
-def _schema_at(schemas: Mapping[str, Any], parts: list[str]) -> Any:
-    """The schema at a dotted path, or None if the path is not allowed."""
-    if not parts or parts[0] not in schemas:
-        return None
-    schema: Any = schemas[parts[0]]
-    for part in parts[1:]:
-        schema = _child_schema(schema, part)
-        if schema is None:
-            return None
-    return schema
-
-
-def _known_near(schemas: Mapping[str, Any], parts: list[str]) -> list[str]:
-    """The keys allowed next to the last part of a dotted path (for hints)."""
-    if parts[0] not in schemas:
-        return list(schemas)
-    if len(parts) < 2:
-        return _known_keys(schemas[parts[0]])
-    return _known_keys(_schema_at(schemas, parts[:-1]))
-
-
-def _drop_sources(sources: dict[str, str], dotted: str) -> None:
-    prefix = dotted + "."
-    for key in [k for k in sources if k.startswith(prefix)]:
-        del sources[key]
-
-
-def _mark_sources(value: Any, dotted: str, source: str, sources: dict[str, str]) -> None:
-    sources[dotted] = source
-    if isinstance(value, dict):
-        for key, sub in value.items():
-            _mark_sources(sub, f"{dotted}.{key}", source, sources)
-
-
-def _merge(
-    target: dict[str, Any], layer: Mapping[str, Any], source: str, sources: dict[str, str], prefix: str = ""
-) -> None:
-    """Deep-merge ``layer`` into ``target``, recording which layer set each dotted key."""
-    for raw_key, value in layer.items():
-        key = str(raw_key)
-        dotted = f"{prefix}{key}"
-        if isinstance(value, Mapping) and isinstance(target.get(key), dict):
-            sources[dotted] = source
-            _merge(target[key], value, source, sources, dotted + ".")
-        else:
-            _drop_sources(sources, dotted)
-            target[key] = _plain(value)
-            _mark_sources(target[key], dotted, source, sources)
-
-
-def _set_path(target: dict[str, Any], parts: list[str], value: Any) -> None:
-    node = target
-    for part in parts[:-1]:
-        child = node.get(part)
-        if not isinstance(child, dict):
-            child = node[part] = {}
-        node = child
-    last = parts[-1]
-    if isinstance(value, Mapping) and isinstance(node.get(last), dict):
-        _merge(node[last], value, "", {})
-    else:
-        node[last] = _plain(value)
 
 
 def _split_key(dotted: Any, source: str) -> list[str]:
@@ -371,44 +224,73 @@ def _split_key(dotted: Any, source: str) -> list[str]:
     return dotted.split(".")
 
 
+def _nest(parts: list[str], value: Any) -> dict[str, Any]:
+    """``value`` at the dotted path ``parts``: ``["a", "b"]`` gives ``{"a": {"b": value}}``."""
+    layer: dict[str, Any] = {parts[-1]: value}
+    for part in reversed(parts[:-1]):
+        layer = {part: layer}
+    return layer
+
+
+def _schema_at(schemas: Mapping[str, Any], parts: list[str]) -> Mapping[str, Any]:
+    """The schema at a dotted path as ``properties``, ``patternProperties`` and
+    ``additionalProperties`` give it; ``{}`` (any value) where they give none."""
+    schema: Any = schemas.get(parts[0])
+    try:
+        for part in parts[1:]:
+            patterns = schema.get("patternProperties") or {}
+            matching = [sub for pattern, sub in patterns.items() if re.search(pattern, part)]
+            fallback = matching[0] if matching else schema.get("additionalProperties")
+            schema = (schema.get("properties") or {}).get(part, fallback)
+    except (AttributeError, TypeError, re.error):  # no schema here, or a broken one validation reports
+        return {}
+    return schema if isinstance(schema, Mapping) else {}
+
+
+def _merge(
+    target: dict[str, Any], layer: Mapping[str, Any], source: str, sources: dict[str, str], prefix: str = ""
+) -> None:
+    """Deep-merge ``layer`` into ``target``, recording which layer set each dotted key."""
+    for raw_key, value in layer.items():
+        key = str(raw_key)
+        dotted = f"{prefix}{key}"
+        if not (isinstance(value, Mapping) and isinstance(target.get(key), dict)):
+            # this layer replaces the value below, and the sources of whatever it held
+            for stale in [k for k in sources if k.startswith(dotted + ".")]:
+                del sources[stale]
+            target[key] = {} if isinstance(value, Mapping) else _plain(value)
+        sources[dotted] = source
+        if isinstance(value, Mapping):
+            _merge(target[key], value, source, sources, dotted + ".")
+
+
 def _defaults_of(schema: Any) -> Any:
+    """The ``default`` a schema declares, else a table of its properties' defaults; _MISSING if none."""
     if not isinstance(schema, Mapping):
         return _MISSING
     if "default" in schema:
         return _plain(schema["default"])
     props = schema.get("properties")
-    if isinstance(props, Mapping):
-        out: dict[str, Any] = {}
-        for key, sub in props.items():
-            value = _defaults_of(sub)
-            if value is not _MISSING:
-                out[str(key)] = value
-        return out
-    return _MISSING
+    if not isinstance(props, Mapping):
+        return _MISSING
+    found = {str(key): _defaults_of(sub) for key, sub in props.items()}
+    return {key: value for key, value in found.items() if value is not _MISSING}
 
 
 def _defaults(schemas: Mapping[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for section, schema in schemas.items():
-        value = _defaults_of(schema)
-        out[section] = {} if value is _MISSING else value
-    return out
+    """Each section's defaults (an empty table when its schema declares none)."""
+    found = {section: _defaults_of(schema) for section, schema in schemas.items()}
+    return {section: value if isinstance(value, dict) else {} for section, value in found.items()}
 
 
 def _combine_schemas(extra: Mapping[str, Mapping[str, Any]] | None) -> dict[str, Mapping[str, Any]]:
     combined: dict[str, Mapping[str, Any]] = dict(CORE_SCHEMAS)
     for name, schema in (extra or {}).items():
-        if not isinstance(name, str) or not name or "." in name:
+        if not isinstance(name, str) or not name or "." in name or not isinstance(schema, Mapping):
             raise ConfigError(
-                f"invalid config section name {name!r}",
+                f"config section {name!r} needs a name without dots and a JSON Schema (a mapping)",
                 code="config.bad_schema",
                 context={"section": str(name)},
-            )
-        if not isinstance(schema, Mapping):
-            raise ConfigError(
-                f"the schema of config section {name!r} is not a mapping",
-                code="config.bad_schema",
-                context={"section": name},
             )
         if name in CORE_SCHEMAS and schema is not CORE_SCHEMAS[name] and schema != CORE_SCHEMAS[name]:
             raise ConfigError(
@@ -440,15 +322,8 @@ def _validator_for(section: str, schema: Mapping[str, Any]) -> Any:
     import json
 
     try:
-        key = json.dumps(schema, sort_keys=True, default=str)
-        return _compiled(key)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(
-            f"the schema of config section {section!r} is not JSON: {exc}",
-            code="config.bad_schema",
-            context={"section": section},
-        ) from exc
-    except Exception as exc:  # jsonschema.SchemaError, imported lazily
+        return _compiled(json.dumps(schema, sort_keys=True, default=str))
+    except Exception as exc:  # not JSON (TypeError, ValueError), or jsonschema.SchemaError
         raise ConfigError(
             f"the schema of config section {section!r} is invalid: {getattr(exc, 'message', exc)}",
             code="config.bad_schema",
@@ -458,14 +333,12 @@ def _validator_for(section: str, schema: Mapping[str, Any]) -> Any:
 
 def _rule(error: Any) -> str:
     value = error.validator_value
-    if error.validator == "type":
-        shown = "|".join(value) if isinstance(value, list) else str(value)
+    if error.validator == "type" and isinstance(value, list):
+        shown = "|".join(value)
     elif isinstance(value, bool):
-        shown = "false" if value is False else "true"
-    elif isinstance(value, (dict, list)) and error.validator not in ("enum",):
-        shown = _short(value, 80)
-    else:
-        shown = _short(value, 120)
+        shown = str(value).lower()
+    else:  # enum lists are shown longer: they say what to write instead
+        shown = _short(value, 80 if isinstance(value, (dict, list)) and error.validator != "enum" else 120)
     return f"{error.validator}={shown}"
 
 
@@ -477,54 +350,58 @@ def _source_for(sources: Mapping[str, str], path: list[str]) -> str:
     return "default"
 
 
-def _validate(
-    data: Mapping[str, Any], schemas: Mapping[str, Mapping[str, Any]], sources: Mapping[str, str]
-) -> None:
-    problems: list[dict[str, str]] = []
-    for section, schema in schemas.items():
-        validator = _validator_for(section, schema)
-        for found in validator.iter_errors(data.get(section, {})):
-            error = found
-            if found.context:
-                # A oneOf/anyOf failure: name the branch that came closest (the deepest error).
-                from jsonschema.exceptions import best_match
+def _problems(
+    section: str, value: Any, schema: Mapping[str, Any], sources: Mapping[str, str]
+) -> list[dict[str, Any]]:
+    """Every rule ``value`` breaks, each as ``file`` (the layer that set it), dotted ``key``,
+    ``rule``, ``message`` and, for a key the schema does not allow, the ``known`` keys."""
+    from jsonschema.exceptions import best_match
 
-                error = best_match([found])
-            path = [section, *(str(p) for p in error.absolute_path)]
-            key = ".".join(path)
-            problem = {
+    found: list[dict[str, Any]] = []
+    for error in _validator_for(section, schema).iter_errors(value):
+        if error.context:  # a oneOf/anyOf failure: name the branch that came closest (the deepest error)
+            error = best_match([error])
+        path = [section, *(str(p) for p in error.absolute_path)]
+        known: list[str] | None = None
+        if error.validator == "additionalProperties" and isinstance(error.instance, Mapping):
+            allowed = [str(k) for k in error.schema.get("properties", {})]
+            patterns = error.schema.get("patternProperties", {})
+            extra = [
+                k
+                for k in map(str, error.instance)
+                if k not in allowed and not any(re.search(p, k) for p in patterns)
+            ]
+            if extra:  # name the first key the schema does not allow
+                path.append(extra[0])
+                known = allowed
+        found.append(
+            {
                 "file": _source_for(sources, path),
-                "key": key,
+                "key": ".".join(path),
                 "rule": _rule(error),
                 "message": _short(error.message),
+                "known": known,
             }
-            if error.validator == "additionalProperties" and isinstance(error.instance, Mapping):
-                allowed = _known_keys(error.schema)
-                extra = [str(k) for k in error.instance if str(k) not in allowed]
-                if extra:
-                    problem["key"] = f"{key}.{extra[0]}"
-                    problem["file"] = _source_for(sources, [*path, extra[0]])
-                    problem["unknown"] = "yes"
-            problems.append(problem)
-    if not problems:
-        return
-    problems.sort(key=lambda p: p["key"])
-    first = problems[0]
-    context: dict[str, Any] = {"file": first["file"], "key": first["key"], "rule": first["rule"]}
-    if len(problems) > 1:
-        context["errors"] = [{k: p[k] for k in ("file", "key", "rule")} for p in problems]
-    if first.get("unknown"):
-        raise ConfigError(
-            f"{first['file']}: unknown configuration key {first['key']!r}",
-            code="config.unknown_key",
-            context=context,
-            hint="remove the key or check its spelling",
         )
-    raise ConfigError(
-        f"{first['file']}: {first['key']}: {first['message']} (rule {first['rule']})",
-        code="config.invalid",
-        context=context,
-    )
+    return found
+
+
+def _error(problems: list[dict[str, Any]]) -> ConfigError:
+    """The error for a list of :func:`_problems`: the first by key, every one in ``errors``."""
+    problems = sorted(problems, key=lambda p: str(p["key"]))
+    first = problems[0]
+    if first["known"] is not None:
+        error = _unknown_key(first["file"], first["key"], first["known"])
+        error.context["rule"] = first["rule"]
+    else:
+        error = ConfigError(
+            f"{first['file']}: {first['key']}: {first['message']} (rule {first['rule']})",
+            code="config.invalid",
+            context={"file": first["file"], "key": first["key"], "rule": first["rule"]},
+        )
+    if len(problems) > 1:
+        error.context["errors"] = [{k: p[k] for k in ("file", "key", "rule")} for p in problems]
+    return error
 
 
 def validate_section(
@@ -533,7 +410,9 @@ def validate_section(
     """Check one section's values against its JSON Schema, as :func:`load_config` checks the
     layered config: raises :class:`ConfigError` (``config.unknown_key`` or ``config.invalid``)
     whose context names the ``file`` (``source``), the dotted ``key`` and the ``rule``."""
-    _validate({section: dict(data or {})}, {section: schema}, {section: source})
+    found = _problems(section, dict(data or {}), schema, {section: source})
+    if found:
+        raise _error(found)
 
 
 # --------------------------------------------------------------------------- parsing
@@ -558,8 +437,9 @@ def _read_file(path: Path, max_size: int) -> bytes | None:
 
 def _file_limit(data: Mapping[str, Any]) -> int:
     """``fs.max_file_size`` as set by the layers merged so far (it bounds the next file read)."""
-    limit = data.get("fs", {}).get("max_file_size", DEFAULT_MAX_FILE_SIZE)
-    return limit if isinstance(limit, int) and not isinstance(limit, bool) and limit >= 0 else DEFAULT_MAX_FILE_SIZE
+    fs = data.get("fs")
+    limit = fs.get("max_file_size") if isinstance(fs, dict) else None
+    return limit if type(limit) is int and limit >= 0 else DEFAULT_MAX_FILE_SIZE
 
 
 def _parse_toml_bytes(raw: bytes, label: str) -> dict[str, Any]:
@@ -587,8 +467,6 @@ def _parse_toml_bytes(raw: bytes, label: str) -> dict[str, Any]:
 
 
 def _toml_error(label: str, exc: Exception) -> ConfigError:
-    import re
-
     message = str(exc)
     line: int | None = getattr(exc, "lineno", None) or getattr(exc, "line", None)
     column: int | None = getattr(exc, "colno", None) or getattr(exc, "col", None)
@@ -608,111 +486,42 @@ def _toml_error(label: str, exc: Exception) -> ConfigError:
 _TRUE = frozenset({"true", "1", "yes", "on"})
 _FALSE = frozenset({"false", "0", "no", "off"})
 _TYPE_ORDER = ("null", "boolean", "integer", "number", "array", "object", "string")
-
-
-class _NoParse(Exception):
-    pass
+_PARSE_HINTS = {
+    "boolean": "use true/false, 1/0, yes/no or on/off",
+    "integer": "use a whole number such as 42",
+    "number": "use a number such as 1.5",
+    "array": 'use JSON such as ["a", "b"]',
+    "object": 'use JSON such as {"key": "value"}',
+}
 
 
 def env_flag(name: str, environ: Mapping[str, str] | None = None) -> bool | None:
     """The on/off variable ``name``: True for ``1/true/yes/on``, False for ``0/false/no/off``
     (any case), None when it is unset or says neither."""
-    return _flag((os.environ if environ is None else environ).get(name, ""))
+    word = (os.environ if environ is None else environ).get(name, "").strip().lower()
+    return True if word in _TRUE else False if word in _FALSE else None
 
 
-def _flag(raw: str) -> bool | None:
-    word = raw.strip().lower()
-    if word in _TRUE:
-        return True
-    return False if word in _FALSE else None
-
-
-def _parse_bool(raw: str, schema: Mapping[str, Any]) -> bool:
-    value = _flag(raw)
-    if value is None:
-        raise _NoParse
-    return value
-
-
-def _parse_null(raw: str, schema: Mapping[str, Any]) -> None:
-    if raw.strip().lower() in ("", "null", "none"):
-        return None
-    raise _NoParse
-
-
-def _parse_int(raw: str, schema: Mapping[str, Any]) -> int:
-    try:
-        return int(raw.strip())
-    except ValueError:
-        raise _NoParse from None
-
-
-def _parse_number(raw: str, schema: Mapping[str, Any]) -> int | float:
-    text = raw.strip()
-    try:
-        return int(text)
-    except ValueError:
-        pass
-    try:
-        value = float(text)
-    except ValueError:
-        raise _NoParse from None
-    if value != value or value in (float("inf"), float("-inf")):
-        raise _NoParse
-    return value
-
-
-def _parse_structured(raw: str, kind: type) -> Any:
+def _literal(text: str) -> Any:
+    """``text`` read as JSON, else as a TOML value (inline arrays and tables), else as a float
+    (``.5``, which neither of them reads); _MISSING when nothing reads it."""
     import json
-
-    try:
-        value = json.loads(raw)
-        if isinstance(value, kind):
-            return value
-    except (ValueError, RecursionError):
-        pass
     import tomllib
 
     try:
-        doc = tomllib.loads("v = " + raw)
+        return json.loads(text)
     except (ValueError, RecursionError):
-        raise _NoParse from None
-    if set(doc) == {"v"} and isinstance(doc["v"], kind):
-        return doc["v"]
-    raise _NoParse
-
-
-def _parse_array(raw: str, schema: Mapping[str, Any]) -> list[Any]:
+        pass
     try:
-        return list(_parse_structured(raw, list))
-    except _NoParse:
-        items = schema.get("items")
-        if isinstance(items, Mapping) and items.get("type") == "string":
-            text = raw.strip()
-            if not text:
-                return []
-            if not text.startswith(("[", "{", '"', "'")):
-                return [part.strip() for part in text.split(",") if part.strip()]
-        raise
-
-
-def _parse_object(raw: str, schema: Mapping[str, Any]) -> dict[str, Any]:
-    return dict(_parse_structured(raw, dict))
-
-
-def _parse_string(raw: str, schema: Mapping[str, Any]) -> str:
-    return raw
-
-
-_PARSERS = {
-    "null": _parse_null,
-    "boolean": _parse_bool,
-    "integer": _parse_int,
-    "number": _parse_number,
-    "array": _parse_array,
-    "object": _parse_object,
-    "string": _parse_string,
-}
+        doc = tomllib.loads("v = " + text)
+    except (ValueError, RecursionError):
+        doc = {}
+    if set(doc) == {"v"}:
+        return doc["v"]
+    try:
+        return float(text)
+    except ValueError:
+        return _MISSING
 
 
 def _schema_types(schema: Any) -> list[str]:
@@ -727,7 +536,8 @@ def _schema_types(schema: Any) -> list[str]:
 def parse_env_value(raw: str, schema: Mapping[str, Any]) -> Any:
     """Parse the text of an environment variable by the JSON-Schema ``type`` at its key.
 
-    - ``integer``: a decimal integer; ``number``: an integer or a finite float;
+    - ``integer``: a whole number (JSON or TOML syntax); ``number``: a whole number or a
+      finite float;
     - ``boolean``: ``true/false/1/0/yes/no/on/off`` (any case);
     - ``array`` / ``object``: JSON (``["a", "b"]``) or TOML inline syntax (``['a', 'b']``,
       ``{ a = 1 }``); an array of strings also accepts a plain comma-separated list
@@ -744,13 +554,25 @@ def parse_env_value(raw: str, schema: Mapping[str, Any]) -> Any:
     """
     text = raw if isinstance(raw, str) else str(raw)
     types = _schema_types(schema)
-    if not types:
+    word = text.strip().lower()
+    value = _literal(text) if {"integer", "number", "array", "object"} & set(types) else _MISSING
+    items = schema.get("items") if isinstance(schema, Mapping) else None
+    string_list = isinstance(items, Mapping) and items.get("type") == "string"
+    for kind in types:
+        if kind == "null" and word in ("", "null", "none"):
+            return None
+        if kind == "boolean" and word in _TRUE | _FALSE:
+            return word in _TRUE
+        if kind == "integer" and type(value) is int:
+            return value
+        if kind == "number" and (type(value) is int or (type(value) is float and math.isfinite(value))):
+            return value
+        if (kind, type(value)) in (("array", list), ("object", dict)):
+            return value
+        if kind == "array" and string_list and not word.startswith(("[", "{", '"', "'")):
+            return [part.strip() for part in text.split(",") if part.strip()]
+    if not types or "string" in types:
         return text
-    for type_name in types:
-        try:
-            return _PARSERS[type_name](text, schema)
-        except _NoParse:
-            continue
     expected = "|".join(types)
     raise ConfigError(
         f"cannot read {_short(text, 80)!r} as {expected}",
@@ -760,74 +582,17 @@ def parse_env_value(raw: str, schema: Mapping[str, Any]) -> Any:
     )
 
 
-_PARSE_HINTS = {
-    "boolean": "use true/false, 1/0, yes/no or on/off",
-    "integer": "use a whole number such as 42",
-    "number": "use a number such as 1.5",
-    "array": 'use JSON such as ["a", "b"]',
-    "object": 'use JSON such as {"key": "value"}',
-}
-
-
-def _env_layers(
-    environ: Mapping[str, str],
-    schemas: Mapping[str, Any],
-    adopt: Callable[[str, str], bool] | None = None,
-) -> Iterator[tuple[str, str, dict[str, Any] | ConfigError]]:
-    """(source, section, layer or the error of that variable) per ``SYMPHONY_X__Y`` variable.
-
-    ``adopt(section, source)`` may make room for a section no schema declares (its values
-    stay text); without it such a variable is an error.
-    """
-    for name in sorted(k for k in environ if isinstance(k, str) and k.startswith(ENV_PREFIX)):
-        rest = name[len(ENV_PREFIX) :]
-        if _SEP not in rest:
-            continue  # reserved: SYMPHONY_ENV, SYMPHONY_CONFIG_DIR, ...
-        source = f"env:{name}"
-        parts = [p.lower() for p in rest.split(_SEP)]
-        dotted = ".".join(parts)
-        if any(not p for p in parts):
-            yield (
-                source,
-                "",
-                ConfigError(
-                    f"environment variable {name} does not name a config key",
-                    code="config.unknown_key",
-                    context={"file": source, "key": dotted, "variable": name},
-                    hint="use SYMPHONY_<SECTION>__<KEY>, e.g. SYMPHONY_LOGGING__LEVEL",
-                ),
-            )
-            continue
-        if adopt is not None and parts[0] not in schemas:
-            adopt(parts[0], source)
-        schema = _schema_at(schemas, parts)
-        if schema is None:
-            err = _unknown_key(source, dotted, _known_near(schemas, parts))
-            err.message = f"environment variable {name} names unknown configuration key {dotted!r}"
-            err.context["variable"] = name
-            if parts[0] not in schemas:
-                raise err
-            yield source, parts[0], err
-            continue
-        raw = environ[name]
-        try:
-            value = parse_env_value(raw, schema)
-        except ConfigError as exc:
-            exc.message = f"environment variable {name}: {exc.message}"
-            exc.context = {"variable": name, **exc.context, "file": source, "key": dotted}
-            exc.context.setdefault("rule", f"type={exc.context.get('expected')}")
-            yield source, parts[0], exc
-            continue
-        layer: dict[str, Any] = {}
-        _set_path(layer, parts, value)
-        yield source, parts[0], layer
-
-
-def _expand_overrides(overrides: Mapping[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for key, value in overrides.items():
-        _set_path(out, _split_key(key, "override"), value)
-    return out
+def _parse_at(raw: str, schema: Mapping[str, Any], source: str, key: str, code: str) -> Any:
+    """``raw`` read by :func:`parse_env_value`, its error naming the ``file``, ``key`` and ``rule``."""
+    try:
+        return parse_env_value(raw, schema)
+    except ConfigError as exc:
+        raise ConfigError(
+            f"{source}: {key}: {exc.message}",
+            code=code,
+            context={**exc.context, "file": source, "key": key, "rule": f"type={exc.context['expected']}"},
+            hint=exc.hint,
+        ) from None
 
 
 def _resolve_env(env: str | None, environ: Mapping[str, str]) -> str:
@@ -852,7 +617,7 @@ class Config:
     ``data`` is a plain nested dict holding every known section with its defaults filled in.
     """
 
-    __slots__ = ("_files", "_schemas", "_sources", "data", "env", "problems", "warnings")
+    __slots__ = ("data", "env", "files", "problems", "schemas", "sources", "warnings")
 
     def __init__(
         self,
@@ -867,9 +632,12 @@ class Config:
     ) -> None:
         self.data = data
         self.env = env
-        self._sources = dict(sources or {})
-        self._files = list(files or [])
-        self._schemas = dict(schemas or CORE_SCHEMAS)
+        self.sources: dict[str, str] = dict(sources or {})
+        """Dotted key -> source label, for every key and table set by some layer."""
+        self.files: list[Path] = list(files or [])
+        """The config files actually read, in layer order (packaged profiles not included)."""
+        self.schemas: dict[str, Mapping[str, Any]] = dict(schemas or CORE_SCHEMAS)
+        """Section name -> JSON Schema, core and plugin sections."""
         self.problems: list[ConfigError] = list(problems or [])
         """Problems collected instead of raised (see ``isolate`` in :func:`load_config`): one
         per isolated section at most (``context["section"]``), plus unreadable files."""
@@ -877,7 +645,7 @@ class Config:
         """Sections no schema claims (``config.unclaimed_section``), ignored."""
 
     def __repr__(self) -> str:
-        files = [str(f) for f in self._files]
+        files = [str(f) for f in self.files]
         return f"Config(env={self.env!r}, sections={sorted(self.data)!r}, files={files!r})"
 
     def problem_of(self, section: str) -> ConfigError | None:
@@ -889,11 +657,8 @@ class Config:
 
     def reset_section(self, section: str) -> None:
         """Put ``section`` back to its schema's defaults (a tool running despite a problem)."""
-        schema = self._schemas.get(section, {})
-        value = _defaults_of(schema)
-        self.data[section] = value if isinstance(value, dict) else {}
-        _drop_sources(self._sources, section)
-        self._sources.pop(section, None)
+        self.data.pop(section, None)
+        _merge(self.data, _defaults({section: self.schemas.get(section, {})}), "default", self.sources)
 
     def get(self, dotted_key: str, default: Any = None) -> Any:
         """The value at a dotted key (``"logging.level"``), or ``default`` when absent."""
@@ -934,53 +699,20 @@ class Config:
                 code="config.no_such_key",
                 context={"key": dotted_key},
             )
-        return _source_for(self._sources, dotted_key.split("."))
+        return _source_for(self.sources, dotted_key.split("."))
 
-    @property
-    def sources(self) -> dict[str, str]:
-        """Dotted key -> source label, for every key and table set by some layer."""
-        return dict(self._sources)
-
-    @property
-    def files(self) -> list[Path]:
-        """The config files actually read, in layer order (packaged profiles not included)."""
-        return list(self._files)
-
-    @property
-    def schemas(self) -> dict[str, Mapping[str, Any]]:
-        """Section name -> JSON Schema, core and plugin sections."""
-        return dict(self._schemas)
-
-    @overload
-    def structure(self, section: str, cls: type[T]) -> T: ...
-
-    @overload
-    def structure(self, section: str, cls: None = None) -> Any: ...
-
-    def structure(self, section: str, cls: type[T] | None = None) -> T | Any:
-        """Structure a section into an attrs class with cattrs.
-
-        Without ``cls`` a core section uses its class from ``CORE_TYPES``
-        (``config.structure("logging")`` -> :class:`LoggingConfig`).
+    def structure(self, section: str, cls: type[T]) -> T:
+        """Structure a section into an attrs class with cattrs (``config.structure("workflow",
+        WorkflowConfig)``); the class mirrors the section's schema.
 
         Raises:
-            NotFoundError: unknown section or no class given for a plugin section;
+            NotFoundError: ``config.unknown_section`` for an unknown section;
             ConfigError: ``config.structure`` when the data does not fit the class.
         """
-        if cls is None:
-            from symphony.commons._config_types import CORE_TYPES
-
-            found = CORE_TYPES.get(section)
-            if found is None:
-                raise NotFoundError(
-                    f"no typed class for config section {section!r}; pass cls=",
-                    code="config.unknown_section",
-                    context={"section": section},
-                )
-            cls = found
         data = self.section(section)
         try:
-            return _converter().structure(data, cls)
+            structured: T = _converter().structure(data, cls)
+            return structured
         except Exception as exc:  # cattrs raises its own (ClassValidationError, ...) types
             raise ConfigError(
                 f"config section {section!r} does not fit {getattr(cls, '__name__', cls)}: {exc}",
@@ -1050,103 +782,83 @@ def load_config(
     tolerant = isolate is True
     allow_unknown = allow_unknown_sections or tolerant
     all_schemas = _combine_schemas(schemas)
-    isolated: set[str] = set() if isinstance(isolate, bool) else {str(s) for s in isolate}
     claimed_set = {str(s) for s in claimed}
+    # sections whose problems are collected (unclaimed ones join as they are found)
+    lenient_sections = claimed_set | (set() if isinstance(isolate, bool) else {str(s) for s in isolate})
     env_name = _resolve_env(env, environ)
     data: dict[str, Any] = {}
     sources: dict[str, str] = {}
     files: list[Path] = []
     problems: dict[str, ConfigError] = {}
-    file_problems: list[ConfigError] = []
+    loose: list[ConfigError] = []  # problems of no one section: unreadable files, malformed names
     unclaimed: dict[str, str] = {}
 
-    def lenient(section: str) -> bool:
-        return tolerant or section in isolated or section in unclaimed or section in claimed_set
+    def lenient(section: str | None) -> bool:
+        return tolerant or (section is not None and (section in lenient_sections or section in unclaimed))
 
-    def problem(section: str, exc: ConfigError) -> None:
-        exc.context.setdefault("section", section)
-        problems.setdefault(section, exc)
-
-    def adopt(section: str, source: str) -> bool:
-        """Make room for a section no schema declares; False when that is an error."""
-        if section in all_schemas:
-            return True
-        if not allow_unknown and section not in claimed_set:
-            return False
-        all_schemas[section] = {}
-        if section not in claimed_set:
-            unclaimed.setdefault(section, source)
-        return True
+    def fail(section: str | None, exc: ConfigError) -> None:
+        """Collect the problem of a lenient section (the first one per section); raise the others."""
+        if not lenient(section):
+            raise exc
+        if section is None:
+            loose.append(exc)
+        else:
+            exc.context.setdefault("section", section)
+            problems.setdefault(section, exc)
 
     def apply(layer: Mapping[str, Any], source: str) -> None:
-        if not isinstance(layer, Mapping):
-            return
-        for raw_section in layer:
-            section = str(raw_section)
-            if not adopt(section, source):
+        for section in map(str, layer):
+            if section in all_schemas:
+                continue
+            if not allow_unknown and section not in claimed_set:
                 raise _unknown_key(source, section, list(all_schemas))
-            try:
-                _check_known_in(layer[raw_section], all_schemas[section], section, source)
-            except ConfigError as exc:
-                if not lenient(section):
-                    raise
-                problem(section, exc)
+            all_schemas[section] = {}  # room for a section no schema declares: not validated
+            if section not in claimed_set:
+                unclaimed.setdefault(section, source)
         _merge(data, layer, source, sources)
-
-    def read(path: Path, label: str | None = None) -> dict[str, Any] | None:
-        try:
-            raw = _read_file(path, _file_limit(data))
-            return None if raw is None else _parse_toml_bytes(raw, label or str(path))
-        except ConfigError as exc:
-            if not tolerant:
-                raise
-            file_problems.append(exc)
-            return None
-
-    apply(_defaults(all_schemas), "default")
-    for name in ("default", env_name):
-        label = f"profile:{name}"
-        doc = read(_PROFILE_DIR / f"{name}.toml", label)
-        if doc:
-            apply(doc, label)
 
     if config_dir is None:
         config_dir = environ.get("SYMPHONY_CONFIG_DIR") or None
-    if config_dir is not None:
-        for name in ("default", env_name):
-            path = Path(config_dir) / f"{name}.toml"
-            doc = read(path)
-            if doc is not None:
-                files.append(path)
-                apply(doc, str(path))
-
     if user_file is None:
         from symphony.commons.fs import user_config_file
 
-        user_path = user_config_file(environ=environ)
-    else:
-        user_path = Path(user_file)
-    doc = read(user_path)
-    if doc is not None:
-        files.append(user_path)
-        apply(doc, str(user_path))
+        user_file = user_config_file(environ=environ)
+    files_to_read = [(_PROFILE_DIR / f"{name}.toml", f"profile:{name}") for name in ("default", env_name)]
+    if config_dir is not None:
+        files_to_read += [(Path(config_dir) / f"{name}.toml", "") for name in ("default", env_name)]
+    files_to_read.append((Path(user_file), ""))
 
-    for source, section, layer in _env_layers(environ, all_schemas, adopt):
-        if isinstance(layer, ConfigError):
-            if not lenient(section):
-                raise layer
-            if section:
-                problem(section, layer)
-            else:  # a variable that names no key at all
-                file_problems.append(layer)
+    apply(_defaults(all_schemas), "default")
+    for path, label in files_to_read:
+        try:
+            raw = _read_file(path, _file_limit(data))
+            doc = None if raw is None else _parse_toml_bytes(raw, label or str(path))
+        except ConfigError as exc:
+            fail(None, exc)  # a layer that cannot be read is skipped when everything is tolerated
             continue
-        apply(layer, source)
+        if doc is not None:
+            if not label:
+                files.append(path)
+            apply(doc, label or str(path))
 
-    if overrides:
-        apply(_expand_overrides(overrides), "override")
+    for name in sorted(environ):
+        rest = name[len(ENV_PREFIX) :] if name.startswith(ENV_PREFIX) else ""
+        if _SEP not in rest:
+            continue  # not ours, or reserved: SYMPHONY_ENV, SYMPHONY_CONFIG_DIR, ...
+        source, parts = f"env:{name}", rest.lower().split(_SEP)
+        try:
+            dotted = ".".join(_split_key(".".join(parts), source))
+            value = _parse_at(
+                environ[name], _schema_at(all_schemas, parts), source, dotted, "config.env_parse"
+            )
+            apply(_nest(parts, value), source)
+        except ConfigError as exc:
+            exc.context["variable"] = name
+            fail(None if "" in parts else parts[0], exc)
 
-    for section in all_schemas:
-        data.setdefault(section, {})
+    for key, value in (overrides or {}).items():
+        apply(_nest(_split_key(key, "override"), value), "override")
+
     # Built-in defaults and packaged profiles are trusted (and tested): only sections another
     # layer touched need validating, or every section when the schemas are still unchecked.
     touched = {
@@ -1154,29 +866,29 @@ def load_config(
         for key, source in sources.items()
         if source != "default" and not source.startswith("profile:")
     }
-    to_check = {
-        k: v
-        for k, v in all_schemas.items()
-        if v and k not in problems and (k in touched or (not schemas_checked and k not in CORE_SCHEMAS))
-    }
-    strict = {k: v for k, v in to_check.items() if not lenient(k)}
-    _validate(data, strict, sources)
-    for section, schema in to_check.items():
-        if section in strict:
+    strict: list[dict[str, Any]] = []
+    for section, schema in all_schemas.items():
+        if not schema or (section not in touched and (schemas_checked or section in CORE_SCHEMAS)):
             continue
         try:
-            _validate(data, {section: schema}, sources)
-        except ConfigError as exc:
-            problem(section, exc)
-    warnings = [_unclaimed(section, source) for section, source in sorted(unclaimed.items())]
+            found = _problems(section, data.get(section, {}), schema, sources)
+        except ConfigError as exc:  # the schema itself is broken
+            fail(section, exc)
+            continue
+        if found and lenient(section):
+            fail(section, _error(found))
+        else:
+            strict.extend(found)
+    if strict:
+        raise _error(strict)
     return Config(
         data,
         env=env_name,
         sources=sources,
         files=files,
         schemas={k: v for k, v in all_schemas.items() if k not in unclaimed and k not in claimed_set},
-        problems=[*file_problems, *(problems[k] for k in sorted(problems))],
-        warnings=warnings,
+        problems=[*loose, *(problems[k] for k in sorted(problems))],
+        warnings=[_unclaimed(section, source) for section, source in sorted(unclaimed.items())],
     )
 
 
@@ -1194,89 +906,50 @@ def _unclaimed(section: str, source: str) -> ConfigError:
 # --------------------------------------------------------------------------- user file editing
 
 
-def _load_user_doc(path: Path) -> Any:
+def _user_path(user_file: str | os.PathLike[str] | None) -> Path:
+    from symphony.commons.fs import user_config_file
+
+    return Path(user_file) if user_file is not None else user_config_file()
+
+
+def _edit(path: Path, change: Callable[[Any], bool]) -> None:
+    """Run ``change`` on the user file's tomlkit document; write the file back when it returns True.
+
+    Edits are serialised by a lock beside the file the path finally names (a symlink is edited
+    at its target); the file is re-read under the lock, leftovers of a killed edit are removed
+    first and the file is written atomically.
+    """
     import tomlkit
     from tomlkit.exceptions import ParseError
 
-    raw = _read_file(path, DEFAULT_MAX_FILE_SIZE)
-    if raw is None:
-        return tomlkit.document()
-    _parse_toml_bytes(raw, str(path))  # precise error for invalid files, same as load_config
-    try:
-        return tomlkit.parse(raw.decode("utf-8"))
-    except ParseError as exc:
-        raise _toml_error(str(path), exc) from exc
+    from symphony.commons.fs import atomic_write, exclusive_lock, remove_temporaries
 
-
-def _write_user_doc(path: Path, doc: Any) -> None:
-    import tomlkit
-
-    from symphony.commons.fs import atomic_write
-
-    atomic_write(path, tomlkit.dumps(doc))
-
-
-def _real_user_file(user_file: str | os.PathLike[str] | None) -> tuple[Path, Path]:
-    """(the path as given, the file it finally names): edits go to the target of a symlink."""
-    from symphony.commons.fs import user_config_file
-
-    path = Path(user_file) if user_file is not None else user_config_file()
-    return path, Path(os.path.realpath(path))
-
-
-@contextlib.contextmanager
-def _editing(real: Path) -> Iterator[None]:
-    """Serialise edits of the user file (lock beside it) and clear leftovers of killed edits."""
-    from symphony.commons.fs import exclusive_lock, remove_temporaries
-
+    real = Path(os.path.realpath(path))
     with exclusive_lock(real.with_name(f".{real.name}.lock")):
         remove_temporaries(real.parent, name=real.name)
-        yield
+        raw = _read_file(real, DEFAULT_MAX_FILE_SIZE)
+        doc = tomlkit.document()
+        if raw is not None:
+            _parse_toml_bytes(raw, str(real))  # precise error for invalid files, same as load_config
+            try:
+                doc = tomlkit.parse(raw.decode("utf-8"))
+            except ParseError as exc:
+                raise _toml_error(str(real), exc) from exc
+        if change(doc):
+            atomic_write(real, tomlkit.dumps(doc))
 
 
-def _file_problems(plain: Mapping[str, Any], schemas: Mapping[str, Any], source: str) -> list[dict[str, str]]:
-    """Every problem of a user file's content, as ``{"key", "rule", "message"}`` (no raise)."""
-    found: list[dict[str, str]] = []
-    for raw_section, value in plain.items():
-        section = str(raw_section)
+def _file_problems(doc: Any, schemas: Mapping[str, Any], source: str) -> list[dict[str, Any]]:
+    """Every problem of a user file's content, each section checked on top of its defaults."""
+    found: list[dict[str, Any]] = []
+    for section, value in _plain(doc.unwrap()).items():
         if section not in schemas:
-            found.append({"key": section, "rule": "unknown-section", "message": "unknown section"})
+            found.append({"file": source, "key": section, "rule": "unknown-section", "known": list(schemas)})
             continue
-        data: dict[str, Any] = {}
-        _merge(data, _defaults({section: schemas[section]}), "default", {})
+        data = _defaults({section: schemas[section]})
         _merge(data, {section: value}, source, {})
-        try:
-            _validate(data, {section: schemas[section]}, {section: source})
-        except ConfigError as exc:
-            listed = exc.context.get("errors") or [exc.context]
-            for item in listed:
-                rule = item.get("rule") or ("unknown-key" if exc.code == "config.unknown_key" else exc.code)
-                found.append(
-                    {
-                        "key": str(item.get("key", section)),
-                        "rule": str(rule),
-                        "message": exc.message if item is exc.context else "",
-                    }
-                )
+        found.extend(_problems(section, data[section], schemas[section], {section: source}))
     return found
-
-
-def _refuse_worse(
-    before: list[dict[str, str]], after: list[dict[str, str]], dotted_key: str, source: str
-) -> None:
-    """Refuse an edit that leaves the edited key invalid or adds a problem elsewhere."""
-    old = {(p["key"], p["rule"]) for p in before}
-    under = dotted_key + "."
-    for p in after:
-        if p["key"] == dotted_key or p["key"].startswith(under) or (p["key"], p["rule"]) not in old:
-            if p["rule"] in ("unknown-key", "unknown-section"):
-                raise _unknown_key(source, p["key"], [])
-            message = p["message"] or f"{source}: {p['key']}: breaks rule {p['rule']}"
-            raise ConfigError(
-                message,
-                code="config.invalid",
-                context={"file": source, "key": p["key"], "rule": p["rule"]},
-            )
 
 
 def set_user_value(
@@ -1289,9 +962,9 @@ def set_user_value(
     """Set one key in the user config file, keeping its comments and formatting.
 
     The file is created if missing; a symlinked file is edited at its target. A ``str`` value
-    for a key whose schema does not accept strings is parsed like an environment variable (so
-    ``"42"`` sets an integer, handy for ``symphony config set``). ``None`` removes the key
-    (TOML has no null).
+    is read like an environment variable by the schema type at the key (so ``"42"`` sets an
+    integer and ``"null"`` clears a nullable key, handy for ``symphony config set``). ``None``
+    removes the key (TOML has no null).
 
     Edits are serialised by a lock file beside the user file (``.<name>.lock``) and the file is
     re-read under the lock, so concurrent edits of different keys all land. The new value must
@@ -1306,40 +979,27 @@ def set_user_value(
         ConfigError: ``config.unknown_key``, ``config.invalid``, ``config.parse`` (the existing
         file is not TOML); the file is left byte-identical.
     """
-    path, real = _real_user_file(user_file)
+    import tomlkit
+
+    path = _user_path(user_file)
     source = str(path)
     all_schemas = _combine_schemas(schemas)
     parts = _split_key(dotted_key, source)
-    schema = _schema_at(all_schemas, parts)
-    if schema is None or len(parts) < 2:
-        raise _unknown_key(source, dotted_key, _known_near(all_schemas, parts))
-    types = _schema_types(schema)
-    if isinstance(value, str) and types and "string" not in types:
-        try:
-            value = parse_env_value(value, schema)
-        except ConfigError as exc:
-            raise ConfigError(
-                f"{source}: {dotted_key}: {exc.message}",
-                code="config.invalid",
-                context={"file": source, "key": dotted_key, "rule": f"type={exc.context['expected']}"},
-                hint=exc.hint,
-            ) from exc
+    if len(parts) < 2:
+        raise _unknown_key(source, dotted_key, list(all_schemas))
+    if isinstance(value, str):
+        value = _parse_at(value, _schema_at(all_schemas, parts), source, dotted_key, "config.invalid")
 
-    import tomlkit
-
-    with _editing(real):
-        doc = _load_user_doc(real)
-        before = _file_problems(_plain(doc.unwrap()), all_schemas, source)
+    def change(doc: Any) -> bool:
+        before = {(p["key"], p["rule"]) for p in _file_problems(doc, all_schemas, source)}
         if value is None:
             _remove_key(doc, parts)
         else:
             container: Any = doc
             for part in parts[:-1]:
-                child = container.get(part)
-                if not isinstance(child, MutableMapping):
+                if not isinstance(container.get(part), MutableMapping):
                     container[part] = tomlkit.table()
-                    child = container[part]
-                container = child
+                container = container[part]
             try:
                 container[parts[-1]] = value
             except (TypeError, ValueError) as exc:  # tomlkit cannot represent the value
@@ -1348,38 +1008,33 @@ def set_user_value(
                     code="config.invalid",
                     context={"file": source, "key": dotted_key, "rule": "toml-representable"},
                 ) from exc
-        after = _file_problems(_plain(doc.unwrap()), all_schemas, source)
-        _refuse_worse(before, after, dotted_key, source)
-        _write_user_doc(real, doc)
+        worse = [
+            p
+            for p in _file_problems(doc, all_schemas, source)
+            if p["key"] == dotted_key
+            or p["key"].startswith(dotted_key + ".")
+            or (p["key"], p["rule"]) not in before
+        ]
+        if worse:  # the edited key stays invalid, or the edit breaks something else
+            raise _error(worse)
+        return True
+
+    _edit(path, change)
     return path
 
 
-def _remove_key(doc: Any, parts: list[str]) -> bool:
+def _remove_key(container: Any, parts: list[str]) -> bool:
     """Delete the key at ``parts`` and the tables it leaves empty; False when it is absent."""
-    container: Any = doc
-    for part in parts[:-1]:
-        container = container.get(part)
-        if not isinstance(container, MutableMapping):
+    if len(parts) > 1:
+        child = container.get(parts[0])
+        if not isinstance(child, MutableMapping) or not _remove_key(child, parts[1:]):
             return False
-    if parts[-1] not in container:
+        if len(child) > 0:
+            return True
+    elif parts[0] not in container:
         return False
-    del container[parts[-1]]
-    _prune_empty(doc, parts[:-1])
+    del container[parts[0]]
     return True
-
-
-def _prune_empty(doc: Any, parts: list[str]) -> None:
-    """Remove the tables along ``parts`` that no longer hold any key, deepest first."""
-    for end in range(len(parts), 0, -1):
-        parent: Any = doc
-        for part in parts[: end - 1]:
-            parent = parent.get(part)
-            if not isinstance(parent, MutableMapping):
-                return
-        table = parent.get(parts[end - 1])
-        if not isinstance(table, MutableMapping) or len(table) > 0:
-            return
-        del parent[parts[end - 1]]
 
 
 def unset_user_value(
@@ -1401,12 +1056,8 @@ def unset_user_value(
         for a malformed key.
     """
     del schemas  # removing a key never needs validation
-    path, real = _real_user_file(user_file)
+    path = _user_path(user_file)
     parts = _split_key(dotted_key, str(path))
-    if not real.exists():
-        return path
-    with _editing(real):
-        doc = _load_user_doc(real)
-        if _remove_key(doc, parts):
-            _write_user_doc(real, doc)
+    if path.exists():
+        _edit(path, lambda doc: _remove_key(doc, parts))
     return path
