@@ -7,6 +7,7 @@ import json
 import os
 import random
 import sqlite3
+import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -18,6 +19,7 @@ from symphony.commons.errors import (
     ConfigError,
     IntegrityError,
     NotFoundError,
+    SymphonyError,
     ValidationError,
 )
 from symphony.commons.log import get_logger
@@ -32,6 +34,7 @@ from symphony_artifact_store._digest import (
     new_hasher,
 )
 from symphony_artifact_store._index import Index, Row, Txn, db_error, key64
+from symphony_artifact_store._journal import Journal, PutRecord, attach, attached
 from symphony_artifact_store._model import (
     TIERS,
     ArtifactInfo,
@@ -201,6 +204,11 @@ class StoreCore:
             self.layout.index_path, busy_timeout=self.config.busy_timeout, durable=self.config.durable_index
         )
         self._presence = PresenceCache(self.index)
+        self.journal: Journal | None = None
+        if self.config.durable_index:
+            self.journal = Journal(self.root / "journal")
+        self._marker: _fsio.TempObject | None = None
+        self._marker_lock = threading.Lock()
         self.recovered = self.recover()
 
     # -- life cycle -----------------------------------------------------------------------------
@@ -216,7 +224,16 @@ class StoreCore:
         return self.config.algorithm
 
     def close(self) -> None:
-        """Close the index connections (idempotent)."""
+        """Make this process's relaxed index rows durable, close the index connections (idempotent)."""
+        marker, self._marker = self._marker, None
+        if marker is not None and not self.index.closed:
+            try:
+                self._synced_commit()
+            except SymphonyError as err:  # the marker stays: the next open checks this store
+                log.warning("artifact_store.sync_failed", root=str(self.root), error=str(err))
+                marker.release()
+            else:
+                marker.discard()
         self.index.close()
 
     def __enter__(self) -> Self:
@@ -229,13 +246,81 @@ class StoreCore:
         return f"ArtifactStore(root={str(self.root)!r}, algorithm={self.algorithm!r})"
 
     def recover(self) -> builtins.list[str]:
-        """Remove temporary files of dead writers (adopting objects already in place); return their names."""
-        removed: list[str] = []
+        """Replay put records whose index rows a power loss took, retire the others, and remove
+        temporary files of dead writers (adopting objects already in place).
+
+        Returns what it repaired: ``index row of <digest> rebuilt`` per row a power loss took
+        (see ``_journal``), then the names of the temporary files removed.
+        """
+        removed = self._recover_rows()
         for tier in ("hot", "cold") if self.cold_root is not None else ("hot",):
             removed += _fsio.clean_tmp(self.layout.tmp_dir(tier), self._adopt_temp)
         if removed:
             log.info("artifact_store.recovered", root=str(self.root), removed=len(removed))
         return removed
+
+    def _recover_rows(self) -> builtins.list[str]:
+        """After a machine crash under a process with relaxed rows: rebuild rows the WAL lost."""
+        if self.journal is None:
+            return []
+        markers: builtins.list[Path] = []
+        lost = False
+        for path, maybe_lost in self.journal.dead():
+            markers.append(path)
+            lost = lost or maybe_lost
+        rebuilt = self._rescan() if lost else []
+        if markers:
+            self._synced_commit()
+            for path in markers:
+                _fsio.unlink_quiet(path)
+        if rebuilt:
+            log.warning("artifact_store.rows_rebuilt", root=str(self.root), rows=len(rebuilt))
+        return rebuilt
+
+    def _rescan(self) -> builtins.list[str]:
+        """Rows for the intact local objects that have none, from the put records attached to them."""
+        claimed = {text.rsplit(":", 1)[0] for (text,) in self.index.query("SELECT digest FROM objects")}
+        rebuilt: builtins.list[str] = []
+        for algorithm, hex, encoding, path in self.layout.object_files(self.root):
+            if not hex or algorithm not in ALGORITHMS or f"{algorithm}:{hex}" in claimed:
+                continue
+            try:
+                digest = self._hash_file(path, encoding, algorithm)
+            except Exception:  # unreadable or undecodable: verify reports it
+                continue
+            if digest.hex == hex and self._adopt_object(path, digest, encoding):
+                rebuilt.append(f"index row of {digest} rebuilt")
+        return rebuilt
+
+    def _adopt_object(self, path: Path, digest: Digest, encoding: str, tier: str = "hot") -> bool:
+        """Insert the row of an intact object file that has none, with the metadata of its put
+        record when one is attached; False if a row exists."""
+        record = attached(path)
+        if record is not None and (record.digest, record.encoding) != (str(digest), encoding):
+            record = None
+        info = self._put_meta({})
+        if record is not None:
+            info = _PutMeta(
+                media_type=record.media_type, tags=record.tags, parents=record.parents,
+                producer=Producer(*record.producer), meta=record.meta, compress=None,
+            )  # fmt: skip
+        with self.index.write() as txn:
+            if self.index.row(str(digest), txn) is not None:
+                return False
+            self._insert(
+                txn, digest, info, time.time() if record is None else record.created,
+                stored_size=os.stat(path).st_size, encoding=encoding, inline=False,
+            )  # fmt: skip
+            if tier != "hot":
+                txn.execute("UPDATE objects SET tier = ? WHERE digest = ?", (tier, str(digest)))
+        return True
+
+    def _synced_commit(self) -> None:
+        """One synced commit: every row committed before it is durable from here on."""
+        with self.index.write() as txn:
+            txn.execute(
+                "INSERT INTO store_meta(key, value) VALUES ('synced', 1) ON CONFLICT(key) DO UPDATE SET value = value + 1"
+            )
 
     # -- writing --------------------------------------------------------------------------------
 
@@ -335,7 +420,6 @@ class StoreCore:
         temp = self._new_temp(self._compress(info))
         try:
             write_encoded(temp, data, self.config)
-            temp.sync()
             self._commit_file(digest, temp, info)
         finally:
             temp.discard()
@@ -377,7 +461,6 @@ class StoreCore:
                         total += len(chunk)
                 digest = Digest(self.algorithm, hasher.hexdigest(), total)
                 if not self._refresh_if_present(digest, info):
-                    temp.sync()
                     self._commit_file(digest, temp, info)
             finally:
                 temp.discard()
@@ -501,26 +584,54 @@ class StoreCore:
             txn.execute("DELETE FROM inline_data WHERE id = ?", (row.id,))
 
     def _commit_file(self, digest: Digest, temp: _fsio.TempObject, info: _PutMeta) -> None:
-        """Put a synced temporary file in place and commit its row, all under the index's write lock."""
+        """Make a written temporary file durable, link it in place and commit its row.
+
+        With its put record attached (see ``_journal``), a new row commits without a WAL fsync:
+        the object's own fsync made the record durable. A change to an existing row (another
+        writer got there first, or its file was missing) commits synced. The link, the
+        folder's fsync and the row happen under the index's write lock.
+        """
         final = self.layout.object_path(digest.algorithm, digest.hex, "hot", temp.encoding)
         self.layout.ensure_parent(final)
         now = time.time()
-        with self.index.write() as txn:
-            row = self.index.row(str(digest), txn)
-            if row is not None and self._has_bytes(row):
-                self._refresh(txn, row, info, now)
+        relaxed = self._attach_record(temp, digest, info, now)
+        temp.sync()
+        new = relaxed and self.index.row(str(digest)) is None
+        for sync in (False, True) if new else (True,):
+            with self.index.write(sync=sync) as txn:
+                row = self.index.row(str(digest), txn)
+                if row is not None and not sync:
+                    continue  # another writer's row: change it in a synced commit instead
+                if row is not None and self._has_bytes(row):
+                    self._refresh(txn, row, info, now)
+                    return
+                if temp.link_to(final):
+                    txn.undo.append(lambda: _fsio.remove_object(final))
+                elif _fsio.file_size(final) != temp.size:
+                    temp.replace(final)
+                if row is None:
+                    self._insert(
+                        txn, digest, info, now, stored_size=temp.size, encoding=temp.encoding, inline=False
+                    )
+                else:
+                    self._relocate_row(txn, row, "hot", temp.encoding, temp.size, inline=False)
+                    self._refresh(txn, row, info, now)
                 return
-            if temp.link_to(final):
-                txn.undo.append(lambda: _fsio.remove_object(final))
-            elif _fsio.file_size(final) != temp.size:
-                temp.replace(final)
-            if row is None:
-                self._insert(
-                    txn, digest, info, now, stored_size=temp.size, encoding=temp.encoding, inline=False
-                )
-            else:
-                self._relocate_row(txn, row, "hot", temp.encoding, temp.size, inline=False)
-                self._refresh(txn, row, info, now)
+
+    def _attach_record(self, temp: _fsio.TempObject, digest: Digest, info: _PutMeta, now: float) -> bool:
+        """Attach the put record to ``temp`` (before its fsync); False when the row must commit synced."""
+        if self.journal is None or temp.borrowed:  # a hard link's inode is the caller's file: leave it be
+            return False
+        with self._marker_lock:
+            if self._marker is None:
+                self._marker = self.journal.mark()
+        p = info.producer or Producer()
+        record = PutRecord(
+            digest=str(digest), encoding=temp.encoding, stored_size=temp.size, created=now,
+            media_type=info.media_type, tags=info.tags, parents=info.parents,
+            producer=(p.workflow, p.run, p.node), meta=info.meta,
+        )  # fmt: skip
+        return attach(temp.fd, record)
 
     def _hash_file(self, path: Path, encoding: str, algorithm: str) -> Digest:
         """The digest of a stored file's decoded content (raises OSError, zstd errors)."""
@@ -545,13 +656,8 @@ class StoreCore:
                     continue
             except OSError:
                 continue
-            with self.index.write() as txn:
-                if self.index.row(str(digest), txn) is None:
-                    self._insert(
-                        txn, digest, self._put_meta({}), time.time(),
-                        stored_size=os.stat(final).st_size, encoding=encoding, inline=False,
-                    )  # fmt: skip
-                    log.info("artifact_store.adopted", digest=str(digest))
+            if self._adopt_object(final, digest, encoding):
+                log.info("artifact_store.adopted", digest=str(digest))
             return
 
     # -- reading --------------------------------------------------------------------------------

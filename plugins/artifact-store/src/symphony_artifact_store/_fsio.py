@@ -39,6 +39,7 @@ __all__ = [
     "decoded_chunks",
     "prepare_root",
     "unlink_quiet",
+    "unlocked_files",
 ]
 
 ENCODING_SUFFIX = {"identity": "", "zstd": ".zst"}
@@ -193,21 +194,26 @@ def _is_hex(text: str) -> bool:
 class TempObject:
     """A temporary file in a ``tmp`` folder, exclusively locked while this process writes it."""
 
-    def __init__(self, path: Path, fd: int, encoding: str) -> None:
+    def __init__(self, path: Path, fd: int, encoding: str, *, borrowed: bool = False) -> None:
         self.path = path
         self.fd = fd
         self.encoding = encoding
         self.size = 0
+        self.borrowed = borrowed
+        """True for a hard link to the caller's file: its inode is not the store's to annotate."""
         self._closed = False
 
     @classmethod
-    def create(cls, tmp_dir: Path, encoding: str) -> TempObject:
-        """A new, empty, locked temporary file."""
+    def create(cls, tmp_dir: Path, encoding: str, *, suffix: str | None = None) -> TempObject:
+        """A new, empty, locked temporary file (named ``<pid>-<random><suffix>``; by default
+        the suffix says the encoding: ``.raw.tmp`` or ``.zst.tmp``)."""
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+        if suffix is None:
+            suffix = f".{_TEMP_SUFFIX[encoding]}.tmp"
         while True:
-            path = tmp_dir / f"{os.getpid()}-{os.urandom(6).hex()}.{_TEMP_SUFFIX[encoding]}.tmp"
+            path = tmp_dir / f"{os.getpid()}-{os.urandom(6).hex()}{suffix}"
             try:
-                fd = os.open(path, flags, _READ_ONLY)
+                fd = os.open(path, flags, 0o600)  # read-only once synced
             except FileExistsError:
                 continue
             except OSError as exc:
@@ -234,7 +240,7 @@ class TempObject:
         if not _still_named(path, fd):  # a cleaner removed the name before the lock: copy instead
             os.close(fd)
             return None
-        temp = cls(path, fd, "identity")
+        temp = cls(path, fd, "identity", borrowed=True)
         temp.size = os.fstat(fd).st_size
         return temp
 
@@ -293,6 +299,13 @@ class TempObject:
         unlink_quiet(self.path)
         os.close(self.fd)
 
+    def release(self) -> None:
+        """Release the lock and close the file, keeping its name (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        os.close(self.fd)
+
 
 def unlink_quiet(path: Path) -> bool:
     """Remove ``path``; False if it did not exist or could not be removed."""
@@ -326,22 +339,20 @@ def _still_named(path: Path, fd: int) -> bool:
     return (named.st_dev, named.st_ino) == (here.st_dev, here.st_ino)
 
 
-def clean_tmp(tmp_dir: Path, adopt: Callable[[Path, str], None]) -> list[str]:
-    """Remove temporary files of dead writers in ``tmp_dir``; return their names.
+def unlocked_files(folder: Path) -> Iterator[tuple[str, Path, int]]:
+    """``(name, path, fd)`` of every file in ``folder`` that no live process holds locked.
 
-    A file still locked belongs to a live writer and is left alone. A file with a second link
-    is an object that reached its final name; ``adopt(path, encoding)`` is called before its
-    temporary name goes, so the store can make sure the index has its row.
+    Each file is open and exclusively locked by this process while the caller handles it (the
+    lock goes when the iteration moves on), so two processes never handle the same file at once.
     """
-    removed: list[str] = []
     try:
-        names = os.listdir(tmp_dir)
+        names = os.listdir(folder)
     except FileNotFoundError:
-        return removed
+        return
     except OSError as exc:
-        raise _os_error(exc, tmp_dir, "list temporary files") from exc
+        raise _os_error(exc, folder, "list files") from exc
     for name in names:
-        path = tmp_dir / name
+        path = folder / name
         try:
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
         except OSError:
@@ -351,13 +362,26 @@ def clean_tmp(tmp_dir: Path, adopt: Callable[[Path, str], None]) -> list[str]:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 continue
-            info = os.fstat(fd)
-            if stat.S_ISREG(info.st_mode) and info.st_nlink >= 2 and name.endswith((".raw.tmp", ".zst.tmp")):
-                adopt(path, "zstd" if name.endswith(".zst.tmp") else "identity")
-            if unlink_quiet(path):
-                removed.append(name)
+            if _still_named(path, fd):
+                yield name, path, fd
         finally:
             os.close(fd)
+
+
+def clean_tmp(tmp_dir: Path, adopt: Callable[[Path, str], None]) -> list[str]:
+    """Remove temporary files of dead writers in ``tmp_dir``; return their names.
+
+    A file still locked belongs to a live writer and is left alone. A file with a second link
+    is an object that reached its final name; ``adopt(path, encoding)`` is called before its
+    temporary name goes, so the store can make sure the index has its row.
+    """
+    removed: list[str] = []
+    for name, path, fd in unlocked_files(tmp_dir):
+        info = os.fstat(fd)
+        if stat.S_ISREG(info.st_mode) and info.st_nlink >= 2 and name.endswith((".raw.tmp", ".zst.tmp")):
+            adopt(path, "zstd" if name.endswith(".zst.tmp") else "identity")
+        if unlink_quiet(path):
+            removed.append(name)
     return removed
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import builtins
-import os
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -291,15 +290,8 @@ class LifecycleMixin(StoreCore):
                 digest = None
             if digest is not None and digest.hex == hex:
                 tier = "cold" if base == self.cold_root else ("warm" if encoding == "zstd" else "hot")
-                with self.index.write() as txn:
-                    row = self.index.row(str(digest), txn)
-                    if row is None:
-                        self._insert(
-                            txn, digest, self._put_meta({}), time.time(),
-                            stored_size=os.stat(path).st_size, encoding=encoding, inline=False,
-                        )  # fmt: skip
-                        txn.execute("UPDATE objects SET tier = ? WHERE digest = ?", (tier, str(digest)))
-                        return f"adopted {path}"
+                if self._adopt_object(path, digest, encoding, tier):
+                    return f"adopted {path}"
         _fsio.remove_object(path)
         return f"removed orphan {path}"
 

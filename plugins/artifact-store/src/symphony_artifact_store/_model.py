@@ -65,10 +65,13 @@ class StoreConfig:
 
     ``root`` None means ``<platform data dir>/artifacts``; ``cold_root`` None means no cold tier.
     ``compress_media_types`` holds glob patterns (``text/*``): artifacts of a matching media type
-    are stored zstd-compressed unless a put says otherwise. ``durable_index`` False commits
-    index rows without syncing the WAL (SQLite ``synchronous=NORMAL``): objects stay durable and
-    a process crash loses nothing, but a power loss may lose the newest rows, whose objects
-    ``verify(repair=True)`` adopts back without their metadata.
+    are stored zstd-compressed unless a put says otherwise. With ``durable_index`` (the default)
+    every put that returned survives a power loss with its metadata: a new object's row commits
+    without a WAL fsync because the object carries its put record (rebuilt from it after a
+    machine crash), and every other change commits synced. ``durable_index`` False commits every
+    change without syncing the WAL (SQLite ``synchronous=NORMAL``) and attaches no records:
+    objects stay durable and a process crash loses nothing, but a power loss may lose the newest
+    changes; ``verify(repair=True)`` adopts lost objects back without their metadata.
     """
 
     root: Path | None = None
