@@ -166,7 +166,9 @@ def test_put_records_round_trip(record: PutRecord) -> None:
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.binary(max_size=400) | st.text(max_size=400).map(str.encode) | records.map(lambda r: r.encode()[:-3]))
+@given(
+    st.binary(max_size=400) | st.text(max_size=400).map(str.encode) | records.map(lambda r: r.encode()[:-3])
+)
 def test_put_record_decoder_raises_only_validation_errors(data: bytes) -> None:
     try:
         PutRecord.decode(data)

@@ -45,6 +45,7 @@ from symphony_artifact_store._model import (
     StoreConfig,
 )
 from symphony_artifact_store._presence import PresenceCache
+from symphony_artifact_store._remote import RemoteTier, is_url
 from symphony_artifact_store._stream import (
     ArtifactReader,
     ArtifactWriter,
@@ -197,8 +198,18 @@ class StoreCore:
         assert self.config.root is not None
         self.root = _fsio.prepare_root(Path(self.config.root).expanduser().absolute())
         cold = self.config.cold_root
-        self.cold_root = _fsio.prepare_root(Path(cold).expanduser().absolute()) if cold is not None else None
-        self.layout = _fsio.Layout(self.root, self.cold_root)
+        self.layout: _fsio.Layout
+        self.cold_root: Path | str | None = None
+        """The cold tier: a local directory, an fsspec URL (a ``str``), or None."""
+        if is_url(cold):
+            assert isinstance(cold, str)
+            remote = RemoteTier(cold)
+            self.cold_root = remote.url
+            self.layout = _fsio.Layout(self.root, remote)
+        else:
+            if cold is not None:
+                self.cold_root = _fsio.prepare_root(Path(cold).expanduser().absolute())
+            self.layout = _fsio.Layout(self.root, self.cold_root)
         self.layout.prepare_fanout("hot", self.config.algorithm)
         self.index = Index(
             self.layout.index_path, busy_timeout=self.config.busy_timeout, durable=self.config.durable_index
@@ -253,7 +264,7 @@ class StoreCore:
         (see ``_journal``), then the names of the temporary files removed.
         """
         removed = self._recover_rows()
-        for tier in ("hot", "cold") if self.cold_root is not None else ("hot",):
+        for tier in ("hot", "cold") if self.layout.cold_root is not None else ("hot",):
             removed += _fsio.clean_tmp(self.layout.tmp_dir(tier), self._adopt_temp)
         if removed:
             log.info("artifact_store.recovered", root=str(self.root), removed=len(removed))
@@ -292,10 +303,10 @@ class StoreCore:
                 rebuilt.append(f"index row of {digest} rebuilt")
         return rebuilt
 
-    def _adopt_object(self, path: Path, digest: Digest, encoding: str, tier: str = "hot") -> bool:
+    def _adopt_object(self, path: _fsio.Location, digest: Digest, encoding: str, tier: str = "hot") -> bool:
         """Insert the row of an intact object file that has none, with the metadata of its put
         record when one is attached; False if a row exists."""
-        record = attached(path)
+        record = attached(path) if isinstance(path, Path) else None
         if record is not None and (record.digest, record.encoding) != (str(digest), encoding):
             record = None
         info = self._put_meta({})
@@ -309,7 +320,7 @@ class StoreCore:
                 return False
             self._insert(
                 txn, digest, info, time.time() if record is None else record.created,
-                stored_size=os.stat(path).st_size, encoding=encoding, inline=False,
+                stored_size=self.layout.size(path) or 0, encoding=encoding, inline=False,
             )  # fmt: skip
             if tier != "hot":
                 txn.execute("UPDATE objects SET tier = ? WHERE digest = ?", (tier, str(digest)))
@@ -476,10 +487,10 @@ class StoreCore:
             return True
         algorithm, hex, _ = row.digest.split(":")
         try:
-            path = self.layout.object_path(algorithm, hex, row.tier, row.encoding)
+            path = self.layout.locate(algorithm, hex, row.tier, row.encoding)
         except ConfigError:
             return False
-        return _fsio.file_size(path) == row.stored_size
+        return self.layout.size(path) == row.stored_size
 
     def _refresh_if_present(self, digest: Digest, info: _PutMeta) -> bool:
         """Refresh an existing object's row (its ``last_put`` and metadata); False if it must be written."""
@@ -633,9 +644,9 @@ class StoreCore:
         )  # fmt: skip
         return attach(temp.fd, record)
 
-    def _hash_file(self, path: Path, encoding: str, algorithm: str) -> Digest:
+    def _hash_file(self, path: _fsio.Location, encoding: str, algorithm: str) -> Digest:
         """The digest of a stored file's decoded content (raises OSError, zstd errors)."""
-        with open(path, "rb", buffering=0) as fh:
+        with self.layout.open_object(path) as fh:
             hasher = new_hasher(algorithm)
             size = 0
             for chunk in _fsio.decoded_chunks(fh, encoding, self.config.chunk_size):
@@ -792,9 +803,9 @@ class StoreCore:
     def _open_file(self, digest: Digest, row: Row) -> tuple[IO[bytes], Row]:
         """Open an object's file, following a concurrent move between tiers once."""
         for attempt in range(3):
-            path = self.layout.object_path(digest.algorithm, digest.hex, row.tier, row.encoding)
+            path = self.layout.locate(digest.algorithm, digest.hex, row.tier, row.encoding)
             try:
-                return _fsio.open_read(path), row
+                return self.layout.open_object(path), row
             except FileNotFoundError:
                 fresh = self.index.row(str(digest))
                 if (

@@ -25,14 +25,21 @@ import os
 import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any, TypeAlias
 
 from symphony.commons.errors import ConflictError, FilesystemError, SymphonyError, from_os_error
 from symphony.commons.fs import ensure_dir, fsync_dir
 
+if TYPE_CHECKING:
+    from symphony_artifact_store._remote import RemoteTier
+
+Location: TypeAlias = "Path | str"
+"""Where an object is: a local path, or (a ``str``) a path on the remote cold tier."""
+
 __all__ = [
     "ENCODING_SUFFIX",
     "Layout",
+    "Location",
     "TempObject",
     "atomic_stream_to",
     "clean_tmp",
@@ -90,28 +97,80 @@ def prepare_root(root: Path) -> Path:
 
 
 class Layout:
-    """Where each object lives: the local root, and the cold root when there is one."""
+    """Where each object lives: the local root, and the cold tier when there is one (a local
+    directory, or a :class:`~symphony_artifact_store._remote.RemoteTier` at an fsspec URL)."""
 
-    def __init__(self, root: Path, cold_root: Path | None = None) -> None:
+    def __init__(self, root: Path, cold: Path | RemoteTier | None = None) -> None:
         self.root = root
-        self.cold_root = cold_root
+        self.cold_root = cold if isinstance(cold, Path) else None
+        self.cold_remote = None if isinstance(cold, Path) else cold
         self.index_path = root / "index.sqlite"
         self._made: set[Path] = set()
 
     def base(self, tier: str) -> Path:
-        """The root holding objects of ``tier``."""
+        """The local root holding objects of ``tier`` (see :meth:`where` for a remote cold tier)."""
         if tier == "cold":
             if self.cold_root is None:
                 from symphony.commons.errors import ConfigError
 
                 raise ConfigError(
-                    "this artifact store has no cold tier",
+                    "this artifact store has no local cold tier"
+                    if self.cold_remote is not None
+                    else "this artifact store has no cold tier",
                     code="artifact.config.no_cold_root",
                     context={"section": "artifact_store", "key": "cold_root"},
-                    hint="set [artifact_store] cold_root to a directory",
+                    hint="set [artifact_store] cold_root to a directory or an fsspec URL",
                 )
             return self.cold_root
         return self.root
+
+    def where(self, tier: str) -> str:
+        """The root or URL holding objects of ``tier``, as text."""
+        if tier == "cold" and self.cold_remote is not None:
+            return str(self.cold_remote)
+        return str(self.base(tier))
+
+    def is_remote(self, tier: str) -> bool:
+        """True when ``tier`` lives at an fsspec URL."""
+        return tier == "cold" and self.cold_remote is not None
+
+    def locate(self, algorithm: str, hex: str, tier: str, encoding: str) -> Location:
+        """Where an object of ``tier`` lives: a local path, or a path on the remote cold tier."""
+        if tier == "cold" and self.cold_remote is not None:
+            return self.cold_remote.object_path(algorithm, hex, encoding)
+        return self.object_path(algorithm, hex, tier, encoding)
+
+    def size(self, location: Location) -> int | None:
+        """The stored size at ``location``, None when nothing is there."""
+        if isinstance(location, Path):
+            return file_size(location)
+        assert self.cold_remote is not None
+        return self.cold_remote.size(location)
+
+    def open_object(self, location: Location) -> IO[bytes]:
+        """Open the object at ``location`` for reading (FileNotFoundError as is, for a retry)."""
+        if isinstance(location, Path):
+            return open_read(location)
+        assert self.cold_remote is not None
+        return self.cold_remote.open_read(location)
+
+    def remove(self, location: Location) -> None:
+        """Remove the object at ``location`` (missing is fine)."""
+        if isinstance(location, Path):
+            remove_object(location)
+        else:
+            assert self.cold_remote is not None
+            self.cold_remote.remove(location)
+
+    def all_object_files(self) -> Iterator[tuple[str, str, str, str, Location]]:
+        """Every file under each tier's ``objects``: ``(where, algorithm, hex, encoding, location)``."""
+        bases = [self.root] + ([self.cold_root] if self.cold_root is not None else [])
+        for base in bases:
+            for algorithm, hex, encoding, path in self.object_files(base):
+                yield str(base), algorithm, hex, encoding, path
+        if self.cold_remote is not None:
+            for algorithm, hex, encoding, remote in self.cold_remote.object_files():
+                yield str(self.cold_remote), algorithm, hex, encoding, remote
 
     def object_path(self, algorithm: str, hex: str, tier: str, encoding: str) -> Path:
         """The final path of an object."""

@@ -12,6 +12,7 @@ import attrs
 
 from symphony.commons.errors import ConfigError
 from symphony_artifact_store._digest import ALGORITHMS, Digest
+from symphony_artifact_store._remote import is_url
 
 __all__ = [
     "TIERS",
@@ -63,7 +64,8 @@ def _number(key: str, value: object, integer: bool) -> Any:
 class StoreConfig:
     """Settings of one store (the ``[artifact_store]`` config section).
 
-    ``root`` None means ``<platform data dir>/artifacts``; ``cold_root`` None means no cold tier.
+    ``root`` None means ``<platform data dir>/artifacts``; ``cold_root`` is the cold tier's
+    directory, or a ``str`` fsspec URL (``s3://bucket/artifacts``), or None for no cold tier.
     ``compress_media_types`` holds glob patterns (``text/*``): artifacts of a matching media type
     are stored zstd-compressed unless a put says otherwise. With ``durable_index`` (the default)
     every put that returned survives a power loss with its metadata: a new object's row commits
@@ -82,7 +84,7 @@ class StoreConfig:
     chunk_size: int = 1 << 20
     compress_media_types: tuple[str, ...] = ()
     compression_level: int = 3
-    cold_root: Path | None = None
+    cold_root: Path | str | None = None
     atime_resolution: float = 3600.0
     busy_timeout: float = 30.0
     durable_index: bool = True
@@ -136,7 +138,7 @@ class StoreConfig:
             chunk_size=section.get("chunk_size", 1 << 20),
             compress_media_types=tuple(media_types),
             compression_level=compression.get("level", 3),
-            cold_root=Path(cold).expanduser() if cold else None,
+            cold_root=(cold if is_url(cold) else Path(cold).expanduser()) if cold else None,
             atime_resolution=section.get("atime_resolution", 3600.0),
             busy_timeout=section.get("busy_timeout", 30.0),
             durable_index=section.get("durable_index", True),
