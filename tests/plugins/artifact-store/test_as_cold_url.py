@@ -7,12 +7,13 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import fsspec
 import pytest
 
 from symphony.commons.errors import ConfigError, IntegrityError
-from symphony_artifact_store import ArtifactStore, StoreConfig
+from symphony_artifact_store import ArtifactStore, Digest, StoreConfig
 
 BIG = os.urandom(150_000)
 TEXT = b"a line of text that compresses well\n" * 4000
@@ -34,6 +35,14 @@ def cold_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
 def remote_files(url: str) -> list[str]:
     fs, path = fsspec.core.url_to_fs(url)
     return sorted(str(p) for p in fs.find(path))
+
+
+def one_cold_object(store: ArtifactStore, url: str) -> tuple[Digest, Any, str, bytes]:
+    """Put BIG and move it to the cold tier: its digest, the fsspec filesystem, its path and bytes there."""
+    digest = store.move(store.put(BIG), "cold").digest
+    (path,) = remote_files(url)
+    fs, _ = fsspec.core.url_to_fs(url)
+    return digest, fs, path, fs.cat_file(path)
 
 
 def test_cold_tier_at_a_url_reads_transparently(tmp_path: Path, cold_url: str) -> None:
@@ -71,10 +80,7 @@ def test_trash_and_purge_remove_the_remote_copy(tmp_path: Path, cold_url: str) -
 
 def test_verify_finds_corrupt_and_orphaned_remote_objects(tmp_path: Path, cold_url: str) -> None:
     with ArtifactStore(tmp_path / "store", cold_root=cold_url) as store:
-        digest = store.move(store.put(BIG), "cold").digest
-        (path,) = remote_files(cold_url)
-        fs, _ = fsspec.core.url_to_fs(cold_url)
-        original = fs.cat_file(path)
+        digest, fs, path, original = one_cold_object(store, cold_url)
         fs.pipe_file(path, original[:-8] + bytes(8))  # same size, damaged bytes
         with pytest.raises(IntegrityError) as info:
             store.get(digest)
@@ -91,10 +97,7 @@ def test_verify_finds_corrupt_and_orphaned_remote_objects(tmp_path: Path, cold_u
 
 def test_an_orphan_at_the_url_is_adopted_into_the_cold_tier(tmp_path: Path, cold_url: str) -> None:
     with ArtifactStore(tmp_path / "store", cold_root=cold_url) as store:
-        digest = store.move(store.put(BIG), "cold").digest
-        (path,) = remote_files(cold_url)
-        fs, _ = fsspec.core.url_to_fs(cold_url)
-        data = fs.cat_file(path)
+        digest, fs, path, data = one_cold_object(store, cold_url)
         store.delete(digest)
         fs.pipe_file(path, data)  # the remote copy comes back (restored from a backup, say)
         assert store.verify().orphaned == (path,)

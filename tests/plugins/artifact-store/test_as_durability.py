@@ -87,7 +87,10 @@ def test_a_new_object_commits_relaxed_and_carries_its_record(tmp_path: Path) -> 
         digest = store.put(BIG, tags=["t"], meta={"k": 1})
         (path,) = [p for p in (store.root / "objects").rglob("*") if p.is_file()]
         record = PutRecord.decode(os.getxattr(path, XATTR))
-        assert (record.digest, record.tags, record.meta) == (str(digest), ("t",), {"k": 1})
+        assert (record.tags, record.meta) == (("t",), {"k": 1}) and store.info(
+            digest
+        ).created == record.created
+        assert len(os.getxattr(path, XATTR)) < 60  # compact: it fits in an ext4 inode
         assert len(_markers(store.root)) == 1  # this process committed a relaxed row
         assert store.index.conn().execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
     assert _markers(tmp_path / "s") == []  # close: one synced commit, then the marker goes
@@ -147,9 +150,6 @@ def test_content_put_again_keeps_one_row(tmp_path: Path) -> None:
 
 records = st.builds(
     PutRecord,
-    digest=st.just(str(hash_bytes("blake3", b"x"))),
-    encoding=st.sampled_from(["identity", "zstd"]),
-    stored_size=st.integers(0, 1 << 40),
     created=st.floats(0, 4e9),
     media_type=st.none() | st.just("text/plain"),
     tags=st.lists(st.from_regex(r"[a-z][a-z0-9-]{0,20}", fullmatch=True), max_size=4).map(tuple),

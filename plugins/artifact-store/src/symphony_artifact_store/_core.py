@@ -307,8 +307,6 @@ class StoreCore:
         """Insert the row of an intact object file that has none, with the metadata of its put
         record when one is attached; False if a row exists."""
         record = attached(path) if isinstance(path, Path) else None
-        if record is not None and (record.digest, record.encoding) != (str(digest), encoding):
-            record = None
         info = self._put_meta({})
         if record is not None:
             info = _PutMeta(
@@ -605,7 +603,7 @@ class StoreCore:
         final = self.layout.object_path(digest.algorithm, digest.hex, "hot", temp.encoding)
         self.layout.ensure_parent(final)
         now = time.time()
-        relaxed = self._attach_record(temp, digest, info, now)
+        relaxed = self._attach_record(temp, info, now)
         temp.sync()
         new = relaxed and self.index.row(str(digest)) is None
         for sync in (False, True) if new else (True,):
@@ -629,7 +627,7 @@ class StoreCore:
                     self._refresh(txn, row, info, now)
                 return
 
-    def _attach_record(self, temp: _fsio.TempObject, digest: Digest, info: _PutMeta, now: float) -> bool:
+    def _attach_record(self, temp: _fsio.TempObject, info: _PutMeta, now: float) -> bool:
         """Attach the put record to ``temp`` (before its fsync); False when the row must commit synced."""
         if self.journal is None or temp.borrowed:  # a hard link's inode is the caller's file: leave it be
             return False
@@ -638,8 +636,7 @@ class StoreCore:
                 self._marker = self.journal.mark()
         p = info.producer or Producer()
         record = PutRecord(
-            digest=str(digest), encoding=temp.encoding, stored_size=temp.size, created=now,
-            media_type=info.media_type, tags=info.tags, parents=info.parents,
+            created=now, media_type=info.media_type, tags=info.tags, parents=info.parents,
             producer=(p.workflow, p.run, p.node), meta=info.meta,
         )  # fmt: skip
         return attach(temp.fd, record)
