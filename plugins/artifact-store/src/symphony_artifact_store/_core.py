@@ -10,6 +10,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal, Self, TypedDict, Union, Unpack
 
@@ -93,6 +94,8 @@ class ArtifactFilters(TypedDict, total=False):
 
 
 _FIND_BATCH = 30000
+_OVERLAP_MAX = 16 << 20
+"""Puts of bytes up to this size hash while their object syncs (see ``_put_bytes_overlapped``)."""
 
 
 @attrs.frozen
@@ -220,6 +223,7 @@ class StoreCore:
             self.journal = Journal(self.root / "journal")
         self._marker: _fsio.TempObject | None = None
         self._marker_lock = threading.Lock()
+        self._helpers: ThreadPoolExecutor | None = None
         self.recovered = self.recover()
 
     # -- life cycle -----------------------------------------------------------------------------
@@ -245,6 +249,9 @@ class StoreCore:
                 marker.release()
             else:
                 marker.discard()
+        if self._helpers is not None:
+            self._helpers.shutdown(wait=True)
+            self._helpers = None
         self.index.close()
 
     def __enter__(self) -> Self:
@@ -420,6 +427,8 @@ class StoreCore:
         return self.config.compress_by_default(info.media_type or DEFAULT_MEDIA_TYPE)
 
     def _put_bytes(self, data: bytes | bytearray | memoryview, info: _PutMeta) -> Digest:
+        if self.config.inline_max < len(data) <= _OVERLAP_MAX:
+            return self._put_bytes_overlapped(data, info)
         digest = hash_bytes(self.algorithm, data)
         if self._refresh_if_present(digest, info):
             return digest
@@ -433,6 +442,37 @@ class StoreCore:
         finally:
             temp.discard()
         return digest
+
+    def _put_bytes_overlapped(self, data: bytes | bytearray | memoryview, info: _PutMeta) -> Digest:
+        """Write first, then hash (and look for the content) while the object's fsync runs.
+
+        Storing content that is already there then costs a write and an fsync nobody needed,
+        which is why only puts up to ``_OVERLAP_MAX`` bytes take this path.
+        """
+        temp = self._new_temp(self._compress(info))
+        try:
+            write_encoded(temp, data, self.config)
+            now = time.time()
+            relaxed = self._attach_record(temp, info, now)
+            synced = self._background().submit(temp.sync)
+            try:
+                digest = hash_bytes(self.algorithm, data)
+                present = self._refresh_if_present(digest, info)
+            finally:
+                wait([synced])
+            synced.result()  # a failed sync raises here
+            if not present:
+                self._commit_file(digest, temp, info, prepared=(now, relaxed))
+        finally:
+            temp.discard()
+        return digest
+
+    def _background(self) -> ThreadPoolExecutor:
+        """The store's helper threads (an object's fsync while its bytes are hashed)."""
+        with self._marker_lock:
+            if self._helpers is None:
+                self._helpers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="artifact-store")
+            return self._helpers
 
     def _put_stream(self, chunks: Iterable[bytes], info: _PutMeta) -> Digest:
         with ArtifactWriter(self, info) as writer:
@@ -592,8 +632,13 @@ class StoreCore:
         if not inline:
             txn.execute("DELETE FROM inline_data WHERE id = ?", (row.id,))
 
-    def _commit_file(self, digest: Digest, temp: _fsio.TempObject, info: _PutMeta) -> None:
+    def _commit_file(
+        self, digest: Digest, temp: _fsio.TempObject, info: _PutMeta, prepared: tuple[float, bool] | None = None
+    ) -> None:
         """Make a written temporary file durable, link it in place and commit its row.
+
+        ``prepared`` is ``(time, relaxed)`` when the caller has attached the record and synced
+        ``temp`` already (see :meth:`_put_bytes_overlapped`).
 
         With its put record attached (see ``_journal``), a new row commits without a WAL fsync:
         the object's own fsync made the record durable. A change to an existing row (another
@@ -602,9 +647,12 @@ class StoreCore:
         """
         final = self.layout.object_path(digest.algorithm, digest.hex, "hot", temp.encoding)
         self.layout.ensure_parent(final)
-        now = time.time()
-        relaxed = self._attach_record(temp, info, now)
-        temp.sync()
+        if prepared is None:
+            now = time.time()
+            relaxed = self._attach_record(temp, info, now)
+            temp.sync()
+        else:
+            now, relaxed = prepared
         new = relaxed and self.index.row(str(digest)) is None
         for sync in (False, True) if new else (True,):
             with self.index.write(sync=sync) as txn:
