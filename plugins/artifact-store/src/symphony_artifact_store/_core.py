@@ -264,11 +264,12 @@ class StoreCore:
         return f"ArtifactStore(root={str(self.root)!r}, algorithm={self.algorithm!r})"
 
     def recover(self) -> builtins.list[str]:
-        """Replay put records whose index rows a power loss took, retire the others, and remove
-        temporary files of dead writers (adopting objects already in place).
+        """Rebuild index rows a machine crash took (from the records their objects carry), clear
+        the markers of processes gone, and remove temporary files of dead writers (adopting
+        objects already in place).
 
-        Returns what it repaired: ``index row of <digest> rebuilt`` per row a power loss took
-        (see ``_journal``), then the names of the temporary files removed.
+        Returns what it repaired: ``index row of <digest> rebuilt`` per row rebuilt (see
+        ``_journal``), then the names of the temporary files removed.
         """
         removed = self._recover_rows()
         for tier in ("hot", "cold") if self.layout.cold_root is not None else ("hot",):

@@ -3,8 +3,8 @@
 A put of a new file object attaches what its index row holds beyond what the object itself
 tells (its name the digest, its bytes the sizes): the time and the metadata, as compact JSON,
 to the object's temporary file as the extended attribute ``user.symphony.put``, before the
-file is fsynced: the one fsync makes the bytes and the record
-durable together (an extended attribute is inode metadata, which fsync flushes). Once the object
+file is fsynced: the one fsync makes the bytes and the record durable together (an extended
+attribute is inode metadata, which fsync flushes). Once the object
 is linked into place and its folder synced, the index row commits **without** syncing SQLite's
 WAL (``synchronous=NORMAL``): the row is visible at once and survives a process crash; a power
 loss may roll back the newest unsynced WAL frames, and then the object file itself is the
