@@ -174,3 +174,16 @@ def test_put_record_decoder_raises_only_validation_errors(data: bytes) -> None:
         PutRecord.decode(data)
     except ValidationError:
         pass
+
+
+def test_a_put_of_stored_bytes_hashed_during_the_sync_leaves_one_object(tmp_path: Path) -> None:
+    """Bytes up to 16 MiB are written and synced while they are hashed: storing them again
+    drops the new copy and refreshes the row."""
+    with ArtifactStore(tmp_path / "s") as store:
+        first = store.put(BIG)
+        before = store.info(first).last_put
+        assert store.put(BIG, tags=["again"]) == first
+        info = store.info(first)
+        assert info.put_count == 2 and info.tags == ("again",) and info.last_put >= before
+        assert len([p for p in (store.root / "objects").rglob("*") if p.is_file()]) == 1
+        assert list((store.root / "tmp").iterdir()) == []
