@@ -125,6 +125,7 @@ def test_kill_9_during_puts_200_times(tmp_path: Path) -> None:
                 assert store.get(digest) == data
                 returned += 1
         assert list((root / "tmp").iterdir()) == []
+        assert list((root / "journal").iterdir()) == []  # every dead writer's marker was handled
         for ref in store.refs("trial/"):
             assert store.exists(ref.digest)
     assert returned >= 100  # many trials got puts through before the kill

@@ -27,7 +27,7 @@ def snippets() -> list[tuple[str, str]]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("index", range(3))
+@pytest.mark.parametrize("index", range(4))
 def test_readme_snippet_runs(index: int, tmp_path: Path) -> None:
     code, expected = snippets()[index]
     env = {**os.environ, "SYMPHONY_ARTIFACT_STORE__ROOT": str(tmp_path / "store")}
@@ -38,5 +38,5 @@ def test_readme_snippet_runs(index: int, tmp_path: Path) -> None:
     assert expected and proc.stdout == expected
 
 
-def test_readme_has_three_snippets() -> None:
-    assert len(snippets()) == 3
+def test_readme_has_four_snippets() -> None:
+    assert len(snippets()) == 4

@@ -162,3 +162,19 @@ def test_applying_an_old_plan_spares_what_a_rule_keeps_now(store: ArtifactStore,
         (str(digest), "a rule keeps it since the plan was made"),
     )
     assert store.get("found/again") == blob("late ref")
+
+
+def test_tiers_move_to_a_cold_tier_at_an_fsspec_url(tmp_path: os.PathLike[str], age: Any) -> None:
+    """The cold tier at ``memory://`` (fsspec's in-process filesystem): gc moves, reads follow."""
+    import fsspec
+
+    url = f"memory://sm-cold-{os.getpid()}-{os.path.basename(tmp_path)}"
+    with ArtifactStore(os.path.join(tmp_path, "store"), cold_root=url) as store:
+        cold = store.put(blob("cold", 100_000), tags=["keep"])
+        age(store, [cold], 40 * DAY)
+        report = StaleManager(store, StalePolicy(warm_after=7 * DAY, cold_after=30 * DAY)).gc(delete=False)
+        assert report.moved == ((str(cold), "cold"),) and store.info(cold).tier == "cold"
+        fs, path = fsspec.core.url_to_fs(url)
+        assert len(fs.find(path)) == 1
+        assert store.get(cold) == blob("cold", 100_000) and store.verify().ok
+        fs.rm(path, recursive=True)

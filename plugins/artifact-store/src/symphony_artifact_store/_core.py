@@ -7,8 +7,10 @@ import json
 import os
 import random
 import sqlite3
+import threading
 import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal, Self, TypedDict, Union, Unpack
 
@@ -18,6 +20,7 @@ from symphony.commons.errors import (
     ConfigError,
     IntegrityError,
     NotFoundError,
+    SymphonyError,
     ValidationError,
 )
 from symphony.commons.log import get_logger
@@ -32,6 +35,7 @@ from symphony_artifact_store._digest import (
     new_hasher,
 )
 from symphony_artifact_store._index import Index, Row, Txn, db_error, key64
+from symphony_artifact_store._journal import Journal, PutRecord, attach, attached
 from symphony_artifact_store._model import (
     TIERS,
     ArtifactInfo,
@@ -42,6 +46,7 @@ from symphony_artifact_store._model import (
     StoreConfig,
 )
 from symphony_artifact_store._presence import PresenceCache
+from symphony_artifact_store._remote import RemoteTier, is_url
 from symphony_artifact_store._stream import (
     ArtifactReader,
     ArtifactWriter,
@@ -89,6 +94,8 @@ class ArtifactFilters(TypedDict, total=False):
 
 
 _FIND_BATCH = 30000
+_OVERLAP_MAX = 16 << 20
+"""Puts of bytes up to this size hash while their object syncs (see ``_put_bytes_overlapped``)."""
 
 
 @attrs.frozen
@@ -194,13 +201,29 @@ class StoreCore:
         assert self.config.root is not None
         self.root = _fsio.prepare_root(Path(self.config.root).expanduser().absolute())
         cold = self.config.cold_root
-        self.cold_root = _fsio.prepare_root(Path(cold).expanduser().absolute()) if cold is not None else None
-        self.layout = _fsio.Layout(self.root, self.cold_root)
+        self.layout: _fsio.Layout
+        self.cold_root: Path | str | None = None
+        """The cold tier: a local directory, an fsspec URL (a ``str``), or None."""
+        if is_url(cold):
+            assert isinstance(cold, str)
+            remote = RemoteTier(cold)
+            self.cold_root = remote.url
+            self.layout = _fsio.Layout(self.root, remote)
+        else:
+            if cold is not None:
+                self.cold_root = _fsio.prepare_root(Path(cold).expanduser().absolute())
+            self.layout = _fsio.Layout(self.root, self.cold_root)
         self.layout.prepare_fanout("hot", self.config.algorithm)
         self.index = Index(
             self.layout.index_path, busy_timeout=self.config.busy_timeout, durable=self.config.durable_index
         )
         self._presence = PresenceCache(self.index)
+        self.journal: Journal | None = None
+        if self.config.durable_index:
+            self.journal = Journal(self.root / "journal")
+        self._marker: _fsio.TempObject | None = None
+        self._marker_lock = threading.Lock()
+        self._helpers: ThreadPoolExecutor | None = None
         self.recovered = self.recover()
 
     # -- life cycle -----------------------------------------------------------------------------
@@ -216,7 +239,19 @@ class StoreCore:
         return self.config.algorithm
 
     def close(self) -> None:
-        """Close the index connections (idempotent)."""
+        """Make this process's relaxed index rows durable, close the index connections (idempotent)."""
+        marker, self._marker = self._marker, None
+        if marker is not None and not self.index.closed:
+            try:
+                self._synced_commit()
+            except SymphonyError as err:  # the marker stays: the next open checks this store
+                log.warning("artifact_store.sync_failed", root=str(self.root), error=str(err))
+                marker.release()
+            else:
+                marker.discard()
+        if self._helpers is not None:
+            self._helpers.shutdown(wait=True)
+            self._helpers = None
         self.index.close()
 
     def __enter__(self) -> Self:
@@ -229,13 +264,80 @@ class StoreCore:
         return f"ArtifactStore(root={str(self.root)!r}, algorithm={self.algorithm!r})"
 
     def recover(self) -> builtins.list[str]:
-        """Remove temporary files of dead writers (adopting objects already in place); return their names."""
-        removed: list[str] = []
-        for tier in ("hot", "cold") if self.cold_root is not None else ("hot",):
+        """Rebuild index rows a machine crash took (from the records their objects carry), clear
+        the markers of processes gone, and remove temporary files of dead writers (adopting
+        objects already in place).
+
+        Returns what it repaired: ``index row of <digest> rebuilt`` per row rebuilt (see
+        ``_journal``), then the names of the temporary files removed.
+        """
+        removed = self._recover_rows()
+        for tier in ("hot", "cold") if self.layout.cold_root is not None else ("hot",):
             removed += _fsio.clean_tmp(self.layout.tmp_dir(tier), self._adopt_temp)
         if removed:
             log.info("artifact_store.recovered", root=str(self.root), removed=len(removed))
         return removed
+
+    def _recover_rows(self) -> builtins.list[str]:
+        """After a machine crash under a process with relaxed rows: rebuild rows the WAL lost."""
+        if self.journal is None:
+            return []
+        markers: builtins.list[Path] = []
+        lost = False
+        for path, maybe_lost in self.journal.dead():
+            markers.append(path)
+            lost = lost or maybe_lost
+        rebuilt = self._rescan() if lost else []
+        if markers:
+            self._synced_commit()
+            for path in markers:
+                _fsio.unlink_quiet(path)
+        if rebuilt:
+            log.warning("artifact_store.rows_rebuilt", root=str(self.root), rows=len(rebuilt))
+        return rebuilt
+
+    def _rescan(self) -> builtins.list[str]:
+        """Rows for the intact local objects that have none, from the put records attached to them."""
+        claimed = {text.rsplit(":", 1)[0] for (text,) in self.index.query("SELECT digest FROM objects")}
+        rebuilt: builtins.list[str] = []
+        for algorithm, hex, encoding, path in self.layout.object_files(self.root):
+            if not hex or algorithm not in ALGORITHMS or f"{algorithm}:{hex}" in claimed:
+                continue
+            try:
+                digest = self._hash_file(path, encoding, algorithm)
+            except Exception:  # unreadable or undecodable: verify reports it
+                continue
+            if digest.hex == hex and self._adopt_object(path, digest, encoding):
+                rebuilt.append(f"index row of {digest} rebuilt")
+        return rebuilt
+
+    def _adopt_object(self, path: _fsio.Location, digest: Digest, encoding: str, tier: str = "hot") -> bool:
+        """Insert the row of an intact object file that has none, with the metadata of its put
+        record when one is attached; False if a row exists."""
+        record = attached(path) if isinstance(path, Path) else None
+        info = self._put_meta({})
+        if record is not None:
+            info = _PutMeta(
+                media_type=record.media_type, tags=record.tags, parents=record.parents,
+                producer=Producer(*record.producer), meta=record.meta, compress=None,
+            )  # fmt: skip
+        with self.index.write() as txn:
+            if self.index.row(str(digest), txn) is not None:
+                return False
+            self._insert(
+                txn, digest, info, time.time() if record is None else record.created,
+                stored_size=self.layout.size(path) or 0, encoding=encoding, inline=False,
+            )  # fmt: skip
+            if tier != "hot":
+                txn.execute("UPDATE objects SET tier = ? WHERE digest = ?", (tier, str(digest)))
+        return True
+
+    def _synced_commit(self) -> None:
+        """One synced commit: every row committed before it is durable from here on."""
+        with self.index.write() as txn:
+            txn.execute(
+                "INSERT INTO store_meta(key, value) VALUES ('synced', 1) ON CONFLICT(key) DO UPDATE SET value = value + 1"
+            )
 
     # -- writing --------------------------------------------------------------------------------
 
@@ -326,6 +428,8 @@ class StoreCore:
         return self.config.compress_by_default(info.media_type or DEFAULT_MEDIA_TYPE)
 
     def _put_bytes(self, data: bytes | bytearray | memoryview, info: _PutMeta) -> Digest:
+        if self.config.inline_max < len(data) <= _OVERLAP_MAX:
+            return self._put_bytes_overlapped(data, info)
         digest = hash_bytes(self.algorithm, data)
         if self._refresh_if_present(digest, info):
             return digest
@@ -335,11 +439,41 @@ class StoreCore:
         temp = self._new_temp(self._compress(info))
         try:
             write_encoded(temp, data, self.config)
-            temp.sync()
             self._commit_file(digest, temp, info)
         finally:
             temp.discard()
         return digest
+
+    def _put_bytes_overlapped(self, data: bytes | bytearray | memoryview, info: _PutMeta) -> Digest:
+        """Write first, then hash (and look for the content) while the object's fsync runs.
+
+        Storing content that is already there then costs a write and an fsync nobody needed,
+        which is why only puts up to ``_OVERLAP_MAX`` bytes take this path.
+        """
+        temp = self._new_temp(self._compress(info))
+        try:
+            write_encoded(temp, data, self.config)
+            now = time.time()
+            relaxed = self._attach_record(temp, info, now)
+            synced = self._background().submit(temp.sync)
+            try:
+                digest = hash_bytes(self.algorithm, data)
+                present = self._refresh_if_present(digest, info)
+            finally:
+                wait([synced])
+            synced.result()  # a failed sync raises here
+            if not present:
+                self._commit_file(digest, temp, info, prepared=(now, relaxed))
+        finally:
+            temp.discard()
+        return digest
+
+    def _background(self) -> ThreadPoolExecutor:
+        """The store's helper threads (an object's fsync while its bytes are hashed)."""
+        with self._marker_lock:
+            if self._helpers is None:
+                self._helpers = ThreadPoolExecutor(max_workers=4, thread_name_prefix="artifact-store")
+            return self._helpers
 
     def _put_stream(self, chunks: Iterable[bytes], info: _PutMeta) -> Digest:
         with ArtifactWriter(self, info) as writer:
@@ -377,7 +511,6 @@ class StoreCore:
                         total += len(chunk)
                 digest = Digest(self.algorithm, hasher.hexdigest(), total)
                 if not self._refresh_if_present(digest, info):
-                    temp.sync()
                     self._commit_file(digest, temp, info)
             finally:
                 temp.discard()
@@ -393,10 +526,10 @@ class StoreCore:
             return True
         algorithm, hex, _ = row.digest.split(":")
         try:
-            path = self.layout.object_path(algorithm, hex, row.tier, row.encoding)
+            path = self.layout.locate(algorithm, hex, row.tier, row.encoding)
         except ConfigError:
             return False
-        return _fsio.file_size(path) == row.stored_size
+        return self.layout.size(path) == row.stored_size
 
     def _refresh_if_present(self, digest: Digest, info: _PutMeta) -> bool:
         """Refresh an existing object's row (its ``last_put`` and metadata); False if it must be written."""
@@ -500,31 +633,66 @@ class StoreCore:
         if not inline:
             txn.execute("DELETE FROM inline_data WHERE id = ?", (row.id,))
 
-    def _commit_file(self, digest: Digest, temp: _fsio.TempObject, info: _PutMeta) -> None:
-        """Put a synced temporary file in place and commit its row, all under the index's write lock."""
+    def _commit_file(
+        self, digest: Digest, temp: _fsio.TempObject, info: _PutMeta, prepared: tuple[float, bool] | None = None
+    ) -> None:
+        """Make a written temporary file durable, link it in place and commit its row.
+
+        ``prepared`` is ``(time, relaxed)`` when the caller has attached the record and synced
+        ``temp`` already (see :meth:`_put_bytes_overlapped`).
+
+        With its put record attached (see ``_journal``), a new row commits without a WAL fsync:
+        the object's own fsync made the record durable. A change to an existing row (another
+        writer got there first, or its file was missing) commits synced. The link, the
+        folder's fsync and the row happen under the index's write lock.
+        """
         final = self.layout.object_path(digest.algorithm, digest.hex, "hot", temp.encoding)
         self.layout.ensure_parent(final)
-        now = time.time()
-        with self.index.write() as txn:
-            row = self.index.row(str(digest), txn)
-            if row is not None and self._has_bytes(row):
-                self._refresh(txn, row, info, now)
+        if prepared is None:
+            now = time.time()
+            relaxed = self._attach_record(temp, info, now)
+            temp.sync()
+        else:
+            now, relaxed = prepared
+        new = relaxed and self.index.row(str(digest)) is None
+        for sync in (False, True) if new else (True,):
+            with self.index.write(sync=sync) as txn:
+                row = self.index.row(str(digest), txn)
+                if row is not None and not sync:
+                    continue  # another writer's row: change it in a synced commit instead
+                if row is not None and self._has_bytes(row):
+                    self._refresh(txn, row, info, now)
+                    return
+                if temp.link_to(final):
+                    txn.undo.append(lambda: _fsio.remove_object(final))
+                elif _fsio.file_size(final) != temp.size:
+                    temp.replace(final)
+                if row is None:
+                    self._insert(
+                        txn, digest, info, now, stored_size=temp.size, encoding=temp.encoding, inline=False
+                    )
+                else:
+                    self._relocate_row(txn, row, "hot", temp.encoding, temp.size, inline=False)
+                    self._refresh(txn, row, info, now)
                 return
-            if temp.link_to(final):
-                txn.undo.append(lambda: _fsio.remove_object(final))
-            elif _fsio.file_size(final) != temp.size:
-                temp.replace(final)
-            if row is None:
-                self._insert(
-                    txn, digest, info, now, stored_size=temp.size, encoding=temp.encoding, inline=False
-                )
-            else:
-                self._relocate_row(txn, row, "hot", temp.encoding, temp.size, inline=False)
-                self._refresh(txn, row, info, now)
 
-    def _hash_file(self, path: Path, encoding: str, algorithm: str) -> Digest:
+    def _attach_record(self, temp: _fsio.TempObject, info: _PutMeta, now: float) -> bool:
+        """Attach the put record to ``temp`` (before its fsync); False when the row must commit synced."""
+        if self.journal is None or temp.borrowed:  # a hard link's inode is the caller's file: leave it be
+            return False
+        with self._marker_lock:
+            if self._marker is None:
+                self._marker = self.journal.mark()
+        p = info.producer or Producer()
+        record = PutRecord(
+            created=now, media_type=info.media_type, tags=info.tags, parents=info.parents,
+            producer=(p.workflow, p.run, p.node), meta=info.meta,
+        )  # fmt: skip
+        return attach(temp.fd, record)
+
+    def _hash_file(self, path: _fsio.Location, encoding: str, algorithm: str) -> Digest:
         """The digest of a stored file's decoded content (raises OSError, zstd errors)."""
-        with open(path, "rb", buffering=0) as fh:
+        with self.layout.open_object(path) as fh:
             hasher = new_hasher(algorithm)
             size = 0
             for chunk in _fsio.decoded_chunks(fh, encoding, self.config.chunk_size):
@@ -545,13 +713,8 @@ class StoreCore:
                     continue
             except OSError:
                 continue
-            with self.index.write() as txn:
-                if self.index.row(str(digest), txn) is None:
-                    self._insert(
-                        txn, digest, self._put_meta({}), time.time(),
-                        stored_size=os.stat(final).st_size, encoding=encoding, inline=False,
-                    )  # fmt: skip
-                    log.info("artifact_store.adopted", digest=str(digest))
+            if self._adopt_object(final, digest, encoding):
+                log.info("artifact_store.adopted", digest=str(digest))
             return
 
     # -- reading --------------------------------------------------------------------------------
@@ -686,9 +849,9 @@ class StoreCore:
     def _open_file(self, digest: Digest, row: Row) -> tuple[IO[bytes], Row]:
         """Open an object's file, following a concurrent move between tiers once."""
         for attempt in range(3):
-            path = self.layout.object_path(digest.algorithm, digest.hex, row.tier, row.encoding)
+            path = self.layout.locate(digest.algorithm, digest.hex, row.tier, row.encoding)
             try:
-                return _fsio.open_read(path), row
+                return self.layout.open_object(path), row
             except FileNotFoundError:
                 fresh = self.index.row(str(digest))
                 if (

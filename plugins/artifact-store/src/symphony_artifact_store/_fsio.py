@@ -25,20 +25,28 @@ import os
 import stat
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any, TypeAlias
 
 from symphony.commons.errors import ConflictError, FilesystemError, SymphonyError, from_os_error
 from symphony.commons.fs import ensure_dir
 
+if TYPE_CHECKING:
+    from symphony_artifact_store._remote import RemoteTier
+
+Location: TypeAlias = "Path | str"
+"""Where an object is: a local path, or (a ``str``) a path on the remote cold tier."""
+
 __all__ = [
     "ENCODING_SUFFIX",
     "Layout",
+    "Location",
     "TempObject",
     "atomic_stream_to",
     "clean_tmp",
     "decoded_chunks",
     "prepare_root",
     "unlink_quiet",
+    "unlocked_files",
 ]
 
 ENCODING_SUFFIX = {"identity": "", "zstd": ".zst"}
@@ -110,28 +118,80 @@ def prepare_root(root: Path) -> Path:
 
 
 class Layout:
-    """Where each object lives: the local root, and the cold root when there is one."""
+    """Where each object lives: the local root, and the cold tier when there is one (a local
+    directory, or a :class:`~symphony_artifact_store._remote.RemoteTier` at an fsspec URL)."""
 
-    def __init__(self, root: Path, cold_root: Path | None = None) -> None:
+    def __init__(self, root: Path, cold: Path | RemoteTier | None = None) -> None:
         self.root = root
-        self.cold_root = cold_root
+        self.cold_root = cold if isinstance(cold, Path) else None
+        self.cold_remote = None if isinstance(cold, Path) else cold
         self.index_path = root / "index.sqlite"
         self._made: set[Path] = set()
 
     def base(self, tier: str) -> Path:
-        """The root holding objects of ``tier``."""
+        """The local root holding objects of ``tier`` (see :meth:`where` for a remote cold tier)."""
         if tier == "cold":
             if self.cold_root is None:
                 from symphony.commons.errors import ConfigError
 
                 raise ConfigError(
-                    "this artifact store has no cold tier",
+                    "this artifact store has no local cold tier"
+                    if self.cold_remote is not None
+                    else "this artifact store has no cold tier",
                     code="artifact.config.no_cold_root",
                     context={"section": "artifact_store", "key": "cold_root"},
-                    hint="set [artifact_store] cold_root to a directory",
+                    hint="set [artifact_store] cold_root to a directory or an fsspec URL",
                 )
             return self.cold_root
         return self.root
+
+    def where(self, tier: str) -> str:
+        """The root or URL holding objects of ``tier``, as text."""
+        if tier == "cold" and self.cold_remote is not None:
+            return str(self.cold_remote)
+        return str(self.base(tier))
+
+    def is_remote(self, tier: str) -> bool:
+        """True when ``tier`` lives at an fsspec URL."""
+        return tier == "cold" and self.cold_remote is not None
+
+    def locate(self, algorithm: str, hex: str, tier: str, encoding: str) -> Location:
+        """Where an object of ``tier`` lives: a local path, or a path on the remote cold tier."""
+        if tier == "cold" and self.cold_remote is not None:
+            return self.cold_remote.object_path(algorithm, hex, encoding)
+        return self.object_path(algorithm, hex, tier, encoding)
+
+    def size(self, location: Location) -> int | None:
+        """The stored size at ``location``, None when nothing is there."""
+        if isinstance(location, Path):
+            return file_size(location)
+        assert self.cold_remote is not None
+        return self.cold_remote.size(location)
+
+    def open_object(self, location: Location) -> IO[bytes]:
+        """Open the object at ``location`` for reading (FileNotFoundError as is, for a retry)."""
+        if isinstance(location, Path):
+            return open_read(location)
+        assert self.cold_remote is not None
+        return self.cold_remote.open_read(location)
+
+    def remove(self, location: Location) -> None:
+        """Remove the object at ``location`` (missing is fine)."""
+        if isinstance(location, Path):
+            remove_object(location)
+        else:
+            assert self.cold_remote is not None
+            self.cold_remote.remove(location)
+
+    def all_object_files(self) -> Iterator[tuple[str, str, str, str, Location]]:
+        """Every file under each tier's ``objects``: ``(where, algorithm, hex, encoding, location)``."""
+        bases = [self.root] + ([self.cold_root] if self.cold_root is not None else [])
+        for base in bases:
+            for algorithm, hex, encoding, path in self.object_files(base):
+                yield str(base), algorithm, hex, encoding, path
+        if self.cold_remote is not None:
+            for algorithm, hex, encoding, remote in self.cold_remote.object_files():
+                yield str(self.cold_remote), algorithm, hex, encoding, remote
 
     def object_path(self, algorithm: str, hex: str, tier: str, encoding: str) -> Path:
         """The final path of an object."""
@@ -214,21 +274,26 @@ def _is_hex(text: str) -> bool:
 class TempObject:
     """A temporary file in a ``tmp`` folder, exclusively locked while this process writes it."""
 
-    def __init__(self, path: Path, fd: int, encoding: str) -> None:
+    def __init__(self, path: Path, fd: int, encoding: str, *, borrowed: bool = False) -> None:
         self.path = path
         self.fd = fd
         self.encoding = encoding
         self.size = 0
+        self.borrowed = borrowed
+        """True for a hard link to the caller's file: its inode is not the store's to annotate."""
         self._closed = False
 
     @classmethod
-    def create(cls, tmp_dir: Path, encoding: str) -> TempObject:
-        """A new, empty, locked temporary file."""
+    def create(cls, tmp_dir: Path, encoding: str, *, suffix: str | None = None) -> TempObject:
+        """A new, empty, locked temporary file (named ``<pid>-<random><suffix>``; by default
+        the suffix says the encoding: ``.raw.tmp`` or ``.zst.tmp``)."""
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC
+        if suffix is None:
+            suffix = f".{_TEMP_SUFFIX[encoding]}.tmp"
         while True:
-            path = tmp_dir / f"{os.getpid()}-{os.urandom(6).hex()}.{_TEMP_SUFFIX[encoding]}.tmp"
+            path = tmp_dir / f"{os.getpid()}-{os.urandom(6).hex()}{suffix}"
             try:
-                fd = os.open(path, flags, _READ_ONLY)
+                fd = os.open(path, flags, 0o600)  # read-only once synced
             except FileExistsError:
                 continue
             except OSError as exc:
@@ -255,7 +320,7 @@ class TempObject:
         if not _still_named(path, fd):  # a cleaner removed the name before the lock: copy instead
             os.close(fd)
             return None
-        temp = cls(path, fd, "identity")
+        temp = cls(path, fd, "identity", borrowed=True)
         temp.size = os.fstat(fd).st_size
         return temp
 
@@ -314,6 +379,13 @@ class TempObject:
         unlink_quiet(self.path)
         os.close(self.fd)
 
+    def release(self) -> None:
+        """Release the lock and close the file, keeping its name (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        os.close(self.fd)
+
 
 def unlink_quiet(path: Path) -> bool:
     """Remove ``path``; False if it did not exist or could not be removed."""
@@ -347,22 +419,20 @@ def _still_named(path: Path, fd: int) -> bool:
     return (named.st_dev, named.st_ino) == (here.st_dev, here.st_ino)
 
 
-def clean_tmp(tmp_dir: Path, adopt: Callable[[Path, str], None]) -> list[str]:
-    """Remove temporary files of dead writers in ``tmp_dir``; return their names.
+def unlocked_files(folder: Path) -> Iterator[tuple[str, Path, int]]:
+    """``(name, path, fd)`` of every file in ``folder`` that no live process holds locked.
 
-    A file still locked belongs to a live writer and is left alone. A file with a second link
-    is an object that reached its final name; ``adopt(path, encoding)`` is called before its
-    temporary name goes, so the store can make sure the index has its row.
+    Each file is open and exclusively locked by this process while the caller handles it (the
+    lock goes when the iteration moves on), so two processes never handle the same file at once.
     """
-    removed: list[str] = []
     try:
-        names = os.listdir(tmp_dir)
+        names = os.listdir(folder)
     except FileNotFoundError:
-        return removed
+        return
     except OSError as exc:
-        raise _os_error(exc, tmp_dir, "list temporary files") from exc
+        raise _os_error(exc, folder, "list files") from exc
     for name in names:
-        path = tmp_dir / name
+        path = folder / name
         try:
             fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
         except OSError:
@@ -372,13 +442,26 @@ def clean_tmp(tmp_dir: Path, adopt: Callable[[Path, str], None]) -> list[str]:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 continue
-            info = os.fstat(fd)
-            if stat.S_ISREG(info.st_mode) and info.st_nlink >= 2 and name.endswith((".raw.tmp", ".zst.tmp")):
-                adopt(path, "zstd" if name.endswith(".zst.tmp") else "identity")
-            if unlink_quiet(path):
-                removed.append(name)
+            if _still_named(path, fd):
+                yield name, path, fd
         finally:
             os.close(fd)
+
+
+def clean_tmp(tmp_dir: Path, adopt: Callable[[Path, str], None]) -> list[str]:
+    """Remove temporary files of dead writers in ``tmp_dir``; return their names.
+
+    A file still locked belongs to a live writer and is left alone. A file with a second link
+    is an object that reached its final name; ``adopt(path, encoding)`` is called before its
+    temporary name goes, so the store can make sure the index has its row.
+    """
+    removed: list[str] = []
+    for name, path, fd in unlocked_files(tmp_dir):
+        info = os.fstat(fd)
+        if stat.S_ISREG(info.st_mode) and info.st_nlink >= 2 and name.endswith((".raw.tmp", ".zst.tmp")):
+            adopt(path, "zstd" if name.endswith(".zst.tmp") else "identity")
+        if unlink_quiet(path):
+            removed.append(name)
     return removed
 
 

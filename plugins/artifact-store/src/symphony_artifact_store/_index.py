@@ -124,10 +124,11 @@ class Txn:
 class _Holder:
     """One thread's connection; closed when the thread's locals go (worker threads come and go)."""
 
-    __slots__ = ("__weakref__", "conn")
+    __slots__ = ("__weakref__", "conn", "synchronous")
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection, synchronous: str) -> None:
         self.conn = conn
+        self.synchronous = synchronous
 
     def close(self) -> None:
         try:
@@ -168,11 +169,19 @@ class Index:
             self.close()
             raise _db_error(exc, path) from exc
 
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` was called."""
+        return self._closed
+
     def conn(self) -> sqlite3.Connection:
         """This thread's connection (opened on first use; closed when the thread ends)."""
+        return self._holder().conn
+
+    def _holder(self) -> _Holder:
         holder: _Holder | None = getattr(self._local, "holder", None)
         if holder is not None:
-            return holder.conn
+            return holder
         if self._closed:
             raise SymphonyError(
                 "the artifact store is closed", code="artifact.closed", context={"path": str(self.path)}
@@ -186,21 +195,28 @@ class Index:
             conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout * 1000)}")
         except sqlite3.Error as exc:
             raise _db_error(exc, self.path) from exc
-        holder = _Holder(conn)
+        holder = _Holder(conn, self.synchronous)
         self._local.holder = holder
         with self._lock:
             self._all.add(holder)
-        return conn
+        return holder
 
     @contextmanager
-    def write(self) -> Iterator[Txn]:
+    def write(self, *, sync: bool = True) -> Iterator[Txn]:
         """A write transaction (``BEGIN IMMEDIATE``): committed on success, rolled back on error.
 
-        Callables added to ``txn.undo`` run before a rollback, while the write lock is still
-        held (to remove a file the transaction had put in place).
+        ``sync=False`` commits without syncing the WAL (``synchronous=NORMAL``): for a row that
+        a durable put record covers (see ``_journal``). Callables added to ``txn.undo`` run
+        before a rollback, while the write lock is still held (to remove a file the transaction
+        had put in place).
         """
-        conn = self.conn()
+        holder = self._holder()
+        conn = holder.conn
+        synchronous = self.synchronous if sync else "NORMAL"
         try:
+            if holder.synchronous != synchronous:  # SQLite refuses to change it inside a transaction
+                conn.execute(f"PRAGMA synchronous={synchronous}")
+                holder.synchronous = synchronous
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
             raise _db_error(exc, self.path) from exc

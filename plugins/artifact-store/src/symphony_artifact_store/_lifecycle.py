@@ -3,10 +3,8 @@
 from __future__ import annotations
 
 import builtins
-import os
 import time
-from collections.abc import Iterable, Sequence
-from pathlib import Path
+from collections.abc import Iterable, Iterator, Sequence
 
 from symphony.commons.errors import ConfigError, ConflictError, IntegrityError, NotFoundError, ValidationError
 from symphony_artifact_store import _fsio
@@ -113,13 +111,11 @@ class LifecycleMixin(StoreCore):
                         continue
                     if not row.inline:
                         try:
-                            path = self.layout.object_path(
-                                digest.algorithm, digest.hex, row.tier, row.encoding
-                            )
+                            path = self.layout.locate(digest.algorithm, digest.hex, row.tier, row.encoding)
                         except ConfigError:
                             path = None
                         if path is not None:
-                            _fsio.remove_object(path)
+                            self.layout.remove(path)
                     txn.execute("DELETE FROM objects WHERE id = ?", (row.id,))
                     txn.execute("DELETE FROM inline_data WHERE id = ?", (row.id,))
                     txn.execute("DELETE FROM tags WHERE id = ?", (row.id,))
@@ -147,14 +143,13 @@ class LifecycleMixin(StoreCore):
         encoding = "zstd" if (tier != "hot" if compress is None else compress) else "identity"
         if row.inline or (row.tier, row.encoding) == (tier, encoding):
             return self.info(digest)
+        if self.layout.is_remote(tier):
+            return self._move_remote(digest, row, tier, encoding)
         temp = _fsio.TempObject.create(self.layout.tmp_dir(tier), encoding)
         try:
             with self.open(digest, verify=True) as reader:
-                packer = compressor(self.config) if encoding == "zstd" else None
-                for chunk in reader:
-                    temp.write(packer.compress(chunk) if packer is not None else chunk)
-                if packer is not None:
-                    temp.write(packer.flush())
+                for chunk in self._encoded(reader, encoding):
+                    temp.write(chunk)
             temp.sync()
             final = self.layout.object_path(digest.algorithm, digest.hex, tier, encoding)
             self.layout.ensure_parent(final)
@@ -176,9 +171,40 @@ class LifecycleMixin(StoreCore):
                 elif _fsio.file_size(final) != temp.size:
                     temp.replace(final)
                 self._relocate_row(txn, row, tier, encoding, temp.size, inline=False)
-            _fsio.remove_object(self.layout.object_path(digest.algorithm, digest.hex, row.tier, row.encoding))
+            self.layout.remove(self.layout.locate(digest.algorithm, digest.hex, row.tier, row.encoding))
         finally:
             temp.discard()
+        return self.info(digest)
+
+    def _encoded(self, chunks: Iterable[bytes], encoding: str) -> Iterator[bytes]:
+        packer = compressor(self.config) if encoding == "zstd" else None
+        for chunk in chunks:
+            out = packer.compress(chunk) if packer is not None else chunk
+            if out:
+                yield out
+        if packer is not None:
+            yield packer.flush()
+
+    def _move_remote(self, digest: Digest, row: Row, tier: str, encoding: str) -> ArtifactInfo:
+        """Move to the cold tier at an fsspec URL: upload (checked on the way), switch the index, remove the old file."""
+        remote = self.layout.cold_remote
+        assert remote is not None
+        final = remote.object_path(digest.algorithm, digest.hex, encoding)
+        with self.open(digest, verify=True) as reader:  # a corrupt object raises before the move
+            size = remote.write(final, self._encoded(reader, encoding))
+        with self.index.write() as txn:
+            fresh = self.index.row(str(digest), txn)
+            if fresh is None or (fresh.tier, fresh.encoding, fresh.state) != (row.tier, row.encoding, "present"):
+                if fresh is None or (fresh.tier, fresh.encoding) != (tier, encoding):
+                    remote.remove(final)
+                raise ConflictError(
+                    f"artifact {digest} changed while it was being moved",
+                    code="artifact.move.conflict",
+                    context={"digest": str(digest)},
+                    hint="retry the move",
+                )
+            self._relocate_row(txn, row, tier, encoding, size, inline=False)
+        self.layout.remove(self.layout.locate(digest.algorithm, digest.hex, row.tier, row.encoding))
         return self.info(digest)
 
     # -- maintenance ----------------------------------------------------------------------------
@@ -202,7 +228,7 @@ class LifecycleMixin(StoreCore):
             digest = Digest._trusted(row.digest)
             if not row.inline:
                 try:
-                    where = str(self.layout.base(row.tier))
+                    where = self.layout.where(row.tier)
                 except ConfigError:
                     where = ""
                 claimed.add((digest.key, where, row.encoding))
@@ -215,17 +241,15 @@ class LifecycleMixin(StoreCore):
             elif problem == "corrupt":
                 corrupt.append(digest)
         orphaned: list[str] = []
-        bases = [self.root] + ([self.cold_root] if self.cold_root is not None else [])
-        for base in bases:
-            for algorithm, hex, encoding, path in self.layout.object_files(base):
-                if hex and (f"{algorithm}:{hex}", str(base), encoding) in claimed:
-                    continue
-                if hex and self._claimed_now(algorithm, hex, base, encoding):
-                    continue
-                if repair:
-                    repaired.append(self._repair_orphan(algorithm, hex, encoding, path, base))
-                else:
-                    orphaned.append(str(path))
+        for base, algorithm, hex, encoding, path in self.layout.all_object_files():
+            if hex and (f"{algorithm}:{hex}", base, encoding) in claimed:
+                continue
+            if hex and self._claimed_now(algorithm, hex, base, encoding):
+                continue
+            if repair:
+                repaired.append(self._repair_orphan(algorithm, hex, encoding, path, base))
+            else:
+                orphaned.append(str(path))
         if missing or corrupt or orphaned:
             log.warning(
                 "artifact_store.verify_problems",
@@ -239,7 +263,7 @@ class LifecycleMixin(StoreCore):
             repaired=tuple(repaired),
         )
 
-    def _claimed_now(self, algorithm: str, hex: str, base: Path, encoding: str) -> bool:
+    def _claimed_now(self, algorithm: str, hex: str, base: str, encoding: str) -> bool:
         """Re-check one file against the index (a writer may have committed it during the scan)."""
         found = self.index.query(
             "SELECT tier, encoding, inline FROM objects WHERE digest >= ? AND digest < ?",
@@ -247,7 +271,7 @@ class LifecycleMixin(StoreCore):
         )
         for tier, enc, inline in found:
             try:
-                if not inline and enc == encoding and self.layout.base(tier) == base:
+                if not inline and enc == encoding and self.layout.where(tier) == base:
                     return True
             except ConfigError:
                 continue
@@ -265,8 +289,10 @@ class LifecycleMixin(StoreCore):
             except IntegrityError:
                 return "corrupt"
             return None
-        path = self.layout.object_path(digest.algorithm, digest.hex, row.tier, row.encoding)
-        size = _fsio.file_size(path)
+        try:
+            size = self.layout.size(self.layout.locate(digest.algorithm, digest.hex, row.tier, row.encoding))
+        except ConfigError:  # a cold row in a store opened without its cold tier
+            return "missing"
         if size is None:
             return "missing"
         if size != row.stored_size:
@@ -283,24 +309,19 @@ class LifecycleMixin(StoreCore):
             return "corrupt"
         return None
 
-    def _repair_orphan(self, algorithm: str, hex: str, encoding: str, path: Path, base: Path) -> str:
+    def _repair_orphan(self, algorithm: str, hex: str, encoding: str, path: _fsio.Location, base: str) -> str:
         if hex and algorithm in ALGORITHMS:
             try:
                 digest: Digest | None = self._hash_file(path, encoding, algorithm)
             except Exception:  # unreadable or undecodable: not an object we can keep
                 digest = None
             if digest is not None and digest.hex == hex:
-                tier = "cold" if base == self.cold_root else ("warm" if encoding == "zstd" else "hot")
-                with self.index.write() as txn:
-                    row = self.index.row(str(digest), txn)
-                    if row is None:
-                        self._insert(
-                            txn, digest, self._put_meta({}), time.time(),
-                            stored_size=os.stat(path).st_size, encoding=encoding, inline=False,
-                        )  # fmt: skip
-                        txn.execute("UPDATE objects SET tier = ? WHERE digest = ?", (tier, str(digest)))
-                        return f"adopted {path}"
-        _fsio.remove_object(path)
+                tier = "warm" if encoding == "zstd" else "hot"
+                if base != str(self.root):
+                    tier = "cold"
+                if self._adopt_object(path, digest, encoding, tier):
+                    return f"adopted {path}"
+        self.layout.remove(path)
         return f"removed orphan {path}"
 
     def stats(self) -> StoreStats:

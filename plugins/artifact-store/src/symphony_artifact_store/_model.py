@@ -12,6 +12,7 @@ import attrs
 
 from symphony.commons.errors import ConfigError
 from symphony_artifact_store._digest import ALGORITHMS, Digest
+from symphony_artifact_store._remote import is_url
 
 __all__ = [
     "TIERS",
@@ -63,12 +64,16 @@ def _number(key: str, value: object, integer: bool) -> Any:
 class StoreConfig:
     """Settings of one store (the ``[artifact_store]`` config section).
 
-    ``root`` None means ``<platform data dir>/artifacts``; ``cold_root`` None means no cold tier.
+    ``root`` None means ``<platform data dir>/artifacts``; ``cold_root`` is the cold tier's
+    directory, or a ``str`` fsspec URL (``s3://bucket/artifacts``), or None for no cold tier.
     ``compress_media_types`` holds glob patterns (``text/*``): artifacts of a matching media type
-    are stored zstd-compressed unless a put says otherwise. ``durable_index`` False commits
-    index rows without syncing the WAL (SQLite ``synchronous=NORMAL``): objects stay durable and
-    a process crash loses nothing, but a power loss may lose the newest rows, whose objects
-    ``verify(repair=True)`` adopts back without their metadata.
+    are stored zstd-compressed unless a put says otherwise. With ``durable_index`` (the default)
+    every put that returned survives a power loss with its metadata: a new object's row commits
+    without a WAL fsync because the object carries its put record (rebuilt from it after a
+    machine crash), and every other change commits synced. ``durable_index`` False commits every
+    change without syncing the WAL (SQLite ``synchronous=NORMAL``) and attaches no records:
+    objects stay durable and a process crash loses nothing, but a power loss may lose the newest
+    changes; ``verify(repair=True)`` adopts lost objects back without their metadata.
     """
 
     root: Path | None = None
@@ -79,7 +84,7 @@ class StoreConfig:
     chunk_size: int = 1 << 20
     compress_media_types: tuple[str, ...] = ()
     compression_level: int = 3
-    cold_root: Path | None = None
+    cold_root: Path | str | None = None
     atime_resolution: float = 3600.0
     busy_timeout: float = 30.0
     durable_index: bool = True
@@ -133,7 +138,7 @@ class StoreConfig:
             chunk_size=section.get("chunk_size", 1 << 20),
             compress_media_types=tuple(media_types),
             compression_level=compression.get("level", 3),
-            cold_root=Path(cold).expanduser() if cold else None,
+            cold_root=(cold if is_url(cold) else Path(cold).expanduser()) if cold else None,
             atime_resolution=section.get("atime_resolution", 3600.0),
             busy_timeout=section.get("busy_timeout", 30.0),
             durable_index=section.get("durable_index", True),

@@ -142,7 +142,6 @@ class ArtifactWriter:
                 if self._compressor is not None:
                     self._temp.write(self._compressor.flush())
                 if not store._refresh_if_present(digest, self._info):
-                    self._temp.sync()
                     store._commit_file(digest, self._temp, self._info)
         finally:
             self._finish()
