@@ -35,9 +35,10 @@ from typing import Any
 import attrs
 
 from symphony.commons.errors import ValidationError
-from symphony.commons.fs import ensure_dir, fsync_dir
+from symphony.commons.fs import ensure_dir
 from symphony_artifact_store import _fsio
 from symphony_artifact_store._digest import Digest, check_media_type, check_tag
+from symphony_artifact_store._fsio import fsync_dir
 
 __all__ = ["XATTR", "Journal", "PutRecord", "attach", "attached", "boot_id"]
 
