@@ -215,7 +215,7 @@ def test_transport_registry() -> None:
 
     reg.add("unix", factory)
     reg.add("unix", factory)
-    assert reg.get("unix") is factory and reg.schemes() == ["unix"] and "unix" in reg
+    assert reg.get("unix") is factory and reg.names() == ["unix"] and "unix" in reg
     with pytest.raises(ConflictError) as conflict:
         reg.add("unix", lambda: None)
     assert conflict.value.code == "bus.transport_conflict"

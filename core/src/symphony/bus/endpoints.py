@@ -234,16 +234,10 @@ class EndpointRegistry:
         """Every endpoint name, sorted."""
         return sorted(self._endpoints)
 
-    def with_capability(self, capability: str, *, healthy_only: bool = False) -> builtins.list[Endpoint]:
-        """Endpoints declaring ``capability`` (by name); ``healthy_only`` skips unhealthy ones."""
-        holders = self._by_capability.get(capability)
-        if not holders:
-            return []
-        found = [holders[n] for n in sorted(holders)]
-        if healthy_only:
-            health = self._bus.health
-            found = [e for e in found if health.is_available(e.name)]
-        return found
+    def with_capability(self, capability: str) -> builtins.list[Endpoint]:
+        """Endpoints declaring ``capability``, by name."""
+        holders = self._by_capability.get(capability, {})
+        return [holders[n] for n in sorted(holders)]
 
     def capabilities(self) -> dict[str, builtins.list[str]]:
         """Capability -> names of the endpoints declaring it."""

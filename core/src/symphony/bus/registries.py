@@ -140,10 +140,6 @@ class TransportRegistry(_NamedRegistry[Any]):
             )
         self._put(scheme, factory)
 
-    def schemes(self) -> list[str]:
-        """Registered schemes, sorted."""
-        return self.names()
-
 
 class CodecRegistry(_NamedRegistry[Codec]):
     """Codecs by name; starts with the built-in ``json`` and ``msgpack`` codecs."""

@@ -513,7 +513,7 @@ def open_transport(url: str, registry: Any = None, *, kernel: Any = None, autolo
         return _instantiate(builtin)
     if autoload and kernel is None and _autoload(scheme, registry):
         return _instantiate(registry.get(scheme))
-    known = sorted(set(registry.schemes()) | set(_BUILTIN_TRANSPORTS))
+    known = sorted(set(registry.names()) | set(_BUILTIN_TRANSPORTS))
     raise NotFoundError(
         f"no transport for scheme {scheme!r} (in {url!r})",
         code="transport.unknown_scheme",
