@@ -2,13 +2,30 @@
 
 from __future__ import annotations
 
+import os
 import signal
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import click
 
 from symphony.cli import CliState
+
+
+def served_socket(configured: str | None = None) -> Path:
+    """The Unix socket ``symphony serve`` listens on and ``symphony bus`` connects to:
+    ``configured`` (the ``bus.socket`` setting), or when that is null or empty
+    ``$XDG_RUNTIME_DIR/symphony/bus.sock`` if that directory exists, else
+    ``<tmp>/symphony-<uid>/bus.sock`` (kept short: unix socket paths are limited to ~104 bytes).
+    """
+    if configured:
+        return Path(configured)
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime and os.path.isdir(runtime):
+        return Path(runtime) / "symphony" / "bus.sock"
+    uid = os.getuid() if hasattr(os, "getuid") else os.getpid()
+    return Path(tempfile.gettempdir()) / f"symphony-{uid}" / "bus.sock"
 
 
 def _builtin_handlers(kernel: Any) -> None:
@@ -146,7 +163,6 @@ async def _serve(
 ) -> None:
     import anyio
 
-    from symphony.bus.config import default_socket_path
     from symphony.kernel import Kernel
     from symphony_bus_remote import BusServer
 
@@ -155,8 +171,7 @@ async def _serve(
     ) as kernel:
         bus = kernel.bus
         _builtin_handlers(kernel)
-        configured = kernel.config.get("bus.socket")
-        path = socket_path or (Path(configured) if configured else default_socket_path())
+        path = socket_path or served_socket(kernel.config.get("bus.socket"))
         codecs = [codec] if codec else None
         listeners = [BusServer(bus, f"unix://{path}", codecs=codecs, kernel=kernel)]
         if tcp_address:
