@@ -101,10 +101,6 @@ class _NamedRegistry(Generic[T]):
                 hint=f"install a plugin providing '{self._kind}:{name}'",
             ) from None
 
-    def remove(self, name: str) -> None:
-        """Forget ``name`` (no error if unknown)."""
-        self._entries.pop(name, None)
-
     def names(self) -> list[str]:
         """Registered names, sorted."""
         return sorted(self._entries)
@@ -334,10 +330,6 @@ class MessageTypeRegistry:
         if not versions:
             return self.get(type, 1)
         return self._types[(type, versions[-1])]
-
-    def remove(self, type: str, version: int = 1) -> None:
-        """Forget ``(type, version)`` (no error if absent)."""
-        self._types.pop((type, version), None)
 
     def validate(self, msg: Message) -> None:
         """Check ``msg`` against its registered schema (see the module docs for the errors)."""
