@@ -415,12 +415,14 @@ class Bus:
         *,
         priority: int = 0,
         name: str | None = None,
+        summary: str = "",
     ) -> Route:
         """Route requests whose type matches ``type_pattern`` to ``handler`` (a function, an
         endpoint, or an endpoint's name). Endpoints are looked up by name in ``bus.endpoints``
         when a request arrives, so a route can exist before (and outlive) the endpoint's
-        connection. Keep the returned route to remove it with :meth:`unhandle`."""
-        return self.router.add(type_pattern, handler, priority=priority, name=name)
+        connection. ``summary`` says what it answers. Keep the returned route to remove it with
+        :meth:`unhandle`."""
+        return self.router.add(type_pattern, handler, priority=priority, name=name, summary=summary)
 
     def unhandle(self, route: Route) -> bool:
         """Remove a route added by :meth:`handle`; return whether it was there."""

@@ -50,26 +50,17 @@ def _builtin_handlers(kernel: Any) -> None:
         return [{k: v for k, v in r.to_dict().items() if k != "traceback"} for r in kernel.plugins]
 
     async def routes(msg: Any) -> list[dict[str, Any]]:
-        bus = kernel.bus
-        summaries = {entry.name: entry.summary for entry in kernel.registry("bus_handlers")}
-        summaries.update(_BUILTIN_SUMMARIES)
-        answered = []
-        for route in bus.router.routes():
-            info = route.describe()
-            info["summary"] = summaries.get(route.name, "")
-            answered.append(info)
-        return answered
+        return [route.describe() for route in kernel.bus.router.routes()]
 
-    kernel.bus.handle("symphony.ping", ping, name="symphony.ping")
-    kernel.bus.handle("symphony.plugins", plugins, name="symphony.plugins")
-    kernel.bus.handle("symphony.routes", routes, name="symphony.routes")
-
-
-_BUILTIN_SUMMARIES = {
-    "symphony.ping": "Is the server alive: pid, version, uptime",
-    "symphony.plugins": "The server's plugins and their states",
-    "symphony.routes": "What this server answers (this list)",
-}
+    kernel.bus.handle(
+        "symphony.ping", ping, name="symphony.ping", summary="Is the server alive: pid, version, uptime"
+    )
+    kernel.bus.handle(
+        "symphony.plugins", plugins, name="symphony.plugins", summary="The server's plugins and their states"
+    )
+    kernel.bus.handle(
+        "symphony.routes", routes, name="symphony.routes", summary="What this server answers (this list)"
+    )
 
 
 @click.command()
