@@ -10,7 +10,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from symphony.bus.transport import _memory_name, scheme_of
+from symphony.bus.transport import _memory_options, scheme_of
 from symphony.commons.errors import ConfigError
 from symphony_transport_stdio import parse_stdio_url
 from symphony_transport_tcp import parse_tcp_url
@@ -101,6 +101,6 @@ def test_scheme_of(url: Any) -> None:
 @settings(max_examples=400, deadline=None)
 @given(url=_URLS)
 def test_memory_urls(url: str) -> None:
-    name = _parsed_or_config_error(_memory_name, url)
+    name = _parsed_or_config_error(lambda u: _memory_options(u, None)[0], url)
     if name is not None:
         assert name and name == name.strip("/")

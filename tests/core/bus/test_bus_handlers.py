@@ -30,9 +30,16 @@ async def test_handlers_added_before_and_after_binding_are_routed() -> None:
         assert (await bus.request("demo.early", timeout=2)).payload == "early"
         assert (await bus.request("demo.late.x", 7, timeout=2)).payload == 7
         assert [h.describe() for h in registry] == [
-            {"pattern": "demo.early", "name": "demo.early", "priority": 0, "summary": "added before the bus"},
-            {"pattern": "demo.late.*", "name": "late", "priority": 3, "summary": ""},
+            {
+                "pattern": "demo.early",
+                "priority": 0,
+                "name": "demo.early",
+                "target": "handler:demo.early",
+                "summary": "added before the bus",
+            },
+            {"pattern": "demo.late.*", "priority": 3, "name": "late", "target": "handler:late", "summary": ""},
         ]
+        assert bus.router.routes()[0] is registry.get("late")  # the registry's routes are the bus's
         assert registry.remove("late") and "late" not in registry
         with pytest.raises(NotFoundError, match="no route"):
             await bus.request("demo.late.x", 7, timeout=2)

@@ -75,7 +75,7 @@ def test_self_reported_and_manual_statuses() -> None:
     assert status.state == "unhealthy" and status.error is err and status.reason == "connection reset"
     snap = mon.snapshot()["svc"]
     assert snap["state"] == "unhealthy" and snap["error"]["code"] == "transport.reset"
-    assert HealthStatus.healthy().to_dict()["state"] == "healthy"
+    assert HealthStatus("healthy").to_dict()["state"] == "healthy"
     mon.forget("svc")
     assert "svc" not in mon and len(mon) == 0
     with pytest.raises(NotFoundError):

@@ -11,7 +11,6 @@ import pytest
 
 import symphony.bus as bus_pkg
 from symphony.bus import BUS_CONFIG_SCHEMA, Bus, BusConfig, Message
-from symphony.bus.config import default_socket_path
 from symphony.bus.metrics import COUNTERS, LatencyHistogram
 from symphony.commons.errors import ConfigError
 
@@ -78,7 +77,6 @@ def test_config_defaults() -> None:
 
 def test_config_socket() -> None:
     assert BusConfig.from_mapping({"socket": "/tmp/x.sock"}).socket == "/tmp/x.sock"
-    assert default_socket_path().name == "bus.sock"
 
 
 @pytest.mark.parametrize(

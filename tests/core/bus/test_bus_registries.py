@@ -51,8 +51,7 @@ def test_add_get_contains_versions(reg: MessageTypeRegistry) -> None:
     assert ("pit.pool.allocate", 3) not in reg
     assert ("pit.pool.allocate", 2) in reg and "pit.pool.allocate" in reg
     assert [(e.type, e.version) for e in reg] == [("pit.pool.allocate", 1), ("pit.pool.allocate", 2)]
-    reg.remove("pit.pool.allocate", 2)
-    assert len(reg) == 1
+    assert len(reg) == 2
 
 
 def test_duplicates_conflict(reg: MessageTypeRegistry) -> None:
@@ -215,7 +214,7 @@ def test_transport_registry() -> None:
 
     reg.add("unix", factory)
     reg.add("unix", factory)
-    assert reg.get("unix") is factory and reg.schemes() == ["unix"] and "unix" in reg
+    assert reg.get("unix") is factory and reg.names() == ["unix"] and "unix" in reg
     with pytest.raises(ConflictError) as conflict:
         reg.add("unix", lambda: None)
     assert conflict.value.code == "bus.transport_conflict"
@@ -225,5 +224,4 @@ def test_transport_registry() -> None:
         reg.get("pipe")
     assert info.value.code == "bus.unknown_transport"
     assert info.value.context["known"] == ["unix"]
-    reg.remove("unix")
-    assert len(reg) == 0
+    assert len(reg) == 1

@@ -454,3 +454,15 @@ def test_routes_lists_what_the_server_answers_including_plugin_handlers() -> Non
         assert refused.returncode == 1 and "textstats.bad_request" in refused.stderr
     finally:
         _stop(proc)
+
+
+def test_served_socket_is_the_setting_or_the_platform_default(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from symphony_bus_remote import served_socket
+
+    assert served_socket("/tmp/x.sock") == Path("/tmp/x.sock")
+    monkeypatch.setenv("XDG_RUNTIME_DIR", str(tmp_path))
+    assert served_socket(None) == tmp_path / "symphony" / "bus.sock"
+    monkeypatch.delenv("XDG_RUNTIME_DIR")
+    assert served_socket("").name == "bus.sock" and served_socket("").parent.name.startswith("symphony-")

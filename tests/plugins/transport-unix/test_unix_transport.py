@@ -33,7 +33,7 @@ async def _echo(conn: Connection) -> None:
 def test_plugin_hook_registers_the_scheme() -> None:
     registry = TransportRegistry()
     unix_plugin.symphony_register_transports(registry)
-    assert registry.schemes() == ["unix"]
+    assert registry.names() == ["unix"]
     assert isinstance(open_transport("unix:///tmp/x.sock", registry), UnixTransport)
 
 

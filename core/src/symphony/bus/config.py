@@ -6,15 +6,12 @@ Environment variables follow the config rules: ``SYMPHONY_BUS__DEFAULT_TIMEOUT=2
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any, Final, Literal
 
 import attrs
 
-__all__ = ["BUS_CONFIG_SCHEMA", "BusConfig", "default_socket_path"]
+__all__ = ["BUS_CONFIG_SCHEMA", "BusConfig"]
 
 MIB: Final = 1024 * 1024
 
@@ -107,19 +104,6 @@ BUS_CONFIG_SCHEMA: Final[dict[str, Any]] = {
     },
 }
 """JSON Schema of the ``[bus]`` config section (the lead registers it as a core section)."""
-
-
-def default_socket_path() -> Path:
-    """Where ``symphony serve`` listens when ``bus.socket`` is null or empty.
-
-    ``$XDG_RUNTIME_DIR/symphony/bus.sock`` when that directory exists, else
-    ``<tmp>/symphony-<uid>/bus.sock`` (kept short: unix socket paths are limited to ~104 bytes).
-    """
-    runtime = os.environ.get("XDG_RUNTIME_DIR")
-    if runtime and os.path.isdir(runtime):
-        return Path(runtime) / "symphony" / "bus.sock"
-    uid = os.getuid() if hasattr(os, "getuid") else os.getpid()
-    return Path(tempfile.gettempdir()) / f"symphony-{uid}" / "bus.sock"
 
 
 @attrs.frozen(slots=True)

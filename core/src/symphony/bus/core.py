@@ -59,7 +59,7 @@ import inspect
 import time
 from collections.abc import Callable, Mapping
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import anyio
 import anyio.lowlevel
@@ -76,7 +76,7 @@ from symphony.bus.registries import CodecRegistry, MessageTypeRegistry, Transpor
 from symphony.bus.routing import Handler, Route, Router
 from symphony.bus.subscription import DROP_OLDEST, CallbackSubscription, MessageFilter, Policy, Subscription
 from symphony.bus.sync import start_in_own_task_group
-from symphony.bus.topics import TopicTrie, validate_pattern
+from symphony.bus.topics import TopicTrie
 from symphony.commons.errors import (
     InternalError,
     NotFoundError,
@@ -88,15 +88,20 @@ from symphony.commons.errors import (
 
 __all__ = ["ENDPOINT_HEALTH", "Bus"]
 
+_Sub = TypeVar("_Sub", bound=Subscription)
+
 ENDPOINT_HEALTH = "bus.endpoint.health"
 """Type of the event published when an endpoint's health changes."""
 
 _perf_counter = time.perf_counter
 
 
-def _unknown_endpoint(name: str, type: str) -> NotFoundError:
+def _no_route(type: str, version: int) -> NotFoundError:
     return NotFoundError(
-        f"no endpoint named {name!r}", code="bus.unknown_endpoint", context={"endpoint": name, "type": type}
+        f"no route for request {type!r}",
+        code="bus.no_route",
+        context={"type": type, "version": version},
+        hint="register a handler with bus.handle(pattern, handler)",
     )
 
 
@@ -104,10 +109,6 @@ def _not_a_message(method: str, value: object) -> ValidationError:
     return ValidationError(
         f"{method}() takes a Message, not {type(value).__name__}", code="bus.bad_message", context={}
     )
-
-
-def _is_async_callable(fn: Any) -> bool:
-    return inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(getattr(fn, "__call__", None))  # noqa: B004
 
 
 class Bus:
@@ -143,7 +144,6 @@ class Bus:
         self._traffic: TopicTrie[Subscription] = TopicTrie()  # traffic subscriptions
         self._tapped = 0  # how many are open: the hot paths test only this
         self._subs: dict[Subscription, None] = {}
-        self._idle_workers: list[CallbackSubscription] = []
         self.pending = Correlator()
         self.metrics = BusMetrics(subscriptions=lambda: list(self._subs), pending=lambda: len(self.pending))
         self.router = Router()
@@ -237,21 +237,9 @@ class Bus:
         ``on_slow(sub)`` is called if the subscription is dropped as a slow consumer (its
         ``"wait"`` queue stayed full for ``bus.slow_consumer_timeout`` seconds).
         """
-        self._check_open()
-        validate_pattern(pattern)
-        sub = Subscription(
-            self,
-            pattern,
-            filter=filter,
-            buffer=self.config.default_buffer if buffer is None else buffer,
-            policy=self._policy(policy, traffic),
-            name=name,
-            traffic=traffic,
-            slow_after=self.config.slow_consumer_timeout,
-            on_slow=on_slow,
+        return self._attach(
+            Subscription(self, pattern, **self._options(filter, buffer, policy, name, traffic, on_slow))
         )
-        self._attach(sub)
-        return sub
 
     def subscribe_callback(
         self,
@@ -269,34 +257,11 @@ class Bus:
         if ``async def``; the worker runs while the bus runs). Close the returned handle to stop.
         ``traffic`` and ``on_slow`` as for :meth:`subscribe` (a plain callback then runs inside
         every matching request: keep it short)."""
-        self._check_open()
-        validate_pattern(pattern)
-        if not callable(callback):
-            raise ValidationError(
-                f"callback must be callable, not {callback!r}",
-                code="bus.bad_subscription",
-                context={"pattern": pattern},
-            )
-        is_async = _is_async_callable(callback)
-        sub = CallbackSubscription(
-            self,
-            pattern,
-            callback,
-            is_async=is_async,
-            filter=filter,
-            buffer=self.config.default_buffer if buffer is None else buffer,
-            policy=self._policy(policy, traffic),
-            name=name or getattr(callback, "__qualname__", None),
-            traffic=traffic,
-            slow_after=self.config.slow_consumer_timeout,
-            on_slow=on_slow,
-        )
-        self._attach(sub)
-        if is_async:
-            if self._tg is not None:
-                self._tg.start_soon(sub._work, name=f"bus-callback:{sub.name}")
-            else:
-                self._idle_workers.append(sub)
+        name = name or getattr(callback, "__qualname__", None)
+        options = self._options(filter, buffer, policy, name, traffic, on_slow)
+        sub = self._attach(CallbackSubscription(self, pattern, callback, **options))
+        if sub.is_async and self._tg is not None:
+            self._tg.start_soon(sub._work, name=f"bus-callback:{sub.name}")
         return sub
 
     def forward(
@@ -317,18 +282,38 @@ class Bus:
             pattern, deliver, filter=filter, buffer=buffer, policy=policy, name=f"forward:{endpoint.name}"
         )
 
-    def _policy(self, policy: Policy | None, traffic: bool) -> Policy:
-        if policy is not None:
-            return policy
-        return DROP_OLDEST if traffic else self.config.default_policy
+    def _options(
+        self,
+        filter: MessageFilter | None,
+        buffer: int | None,
+        policy: Policy | None,
+        name: str | None,
+        traffic: bool,
+        on_slow: Callable[[Subscription], Any] | None,
+    ) -> dict[str, Any]:
+        """A new subscription's options, the ``[bus]`` defaults filled in (checks that the bus is open)."""
+        self._check_open()
+        if policy is None:
+            policy = DROP_OLDEST if traffic else self.config.default_policy
+        return {
+            "filter": filter,
+            "buffer": self.config.default_buffer if buffer is None else buffer,
+            "policy": policy,
+            "name": name,
+            "traffic": traffic,
+            "slow_after": self.config.slow_consumer_timeout,
+            "on_slow": on_slow,
+        }
 
-    def _attach(self, sub: Subscription) -> None:
+    def _attach(self, sub: _Sub) -> _Sub:
+        """Start routing to ``sub`` (its pattern is checked here)."""
         if sub.traffic:
             self._traffic.add(sub.pattern, sub)
             self._tapped += 1
         else:
             self._trie.add(sub.pattern, sub)
         self._subs[sub] = None
+        return sub
 
     def _detach(self, sub: Subscription) -> None:
         """Called by ``sub.close()``: stop routing to it and keep its figures."""
@@ -340,8 +325,6 @@ class Bus:
             else:
                 self._trie.remove(sub.pattern, sub)
             self.metrics.retire(sub)
-        if isinstance(sub, CallbackSubscription) and sub in self._idle_workers:
-            self._idle_workers.remove(sub)
 
     def unsubscribe(self, sub: Subscription) -> None:
         """Close ``sub`` (same as ``sub.close()``)."""
@@ -432,12 +415,14 @@ class Bus:
         *,
         priority: int = 0,
         name: str | None = None,
+        summary: str = "",
     ) -> Route:
         """Route requests whose type matches ``type_pattern`` to ``handler`` (a function, an
         endpoint, or an endpoint's name). Endpoints are looked up by name in ``bus.endpoints``
         when a request arrives, so a route can exist before (and outlive) the endpoint's
-        connection. Keep the returned route to remove it with :meth:`unhandle`."""
-        return self.router.add(type_pattern, handler, priority=priority, name=name)
+        connection. ``summary`` says what it answers. Keep the returned route to remove it with
+        :meth:`unhandle`."""
+        return self.router.add(type_pattern, handler, priority=priority, name=name, summary=summary)
 
     def unhandle(self, route: Route) -> bool:
         """Remove a route added by :meth:`handle`; return whether it was there."""
@@ -491,26 +476,19 @@ class Bus:
                     context={"type": msg.type, "kind": msg.kind},
                 )
             )
-        if to is not None:
-            endpoint = self.endpoints.find(to)
-            if endpoint is None:
-                return self._refuse(msg, _unknown_endpoint(to, msg.type))
-            return await self._run(msg, None, endpoint, timeout, linked)
-        route = self.router.route_one(msg.type, self._available)
-        if route is None:
-            self.metrics.no_route += 1
-            return self._refuse(
-                msg,
-                NotFoundError(
-                    f"no route for request {msg.type!r}",
-                    code="bus.no_route",
-                    context={"type": msg.type, "version": msg.version},
-                    hint="register a handler with bus.handle(pattern, handler) or a default route",
-                ),
-            )
-        if route.endpoint is not None:
-            return await self._run(msg, None, self.endpoints.get(route.endpoint), timeout, linked)
-        return await self._run(msg, route, None, timeout, linked)
+        if to is None:
+            route = self.router.route_one(msg.type, self._available)
+            if route is None:
+                self.metrics.no_route += 1
+                return self._refuse(msg, _no_route(msg.type, msg.version))
+            if route.endpoint is None:
+                return await self._run(msg, route, None, timeout, linked)
+            to = route.endpoint
+        try:
+            endpoint = self.endpoints.get(to)
+        except NotFoundError as err:
+            return self._refuse(msg, err)
+        return await self._run(msg, None, endpoint, timeout, linked)
 
     def _refuse(self, msg: Message, err: SymphonyError) -> Message:
         """The error answer to a request the bus refused to run (counted, and shown as traffic)."""
@@ -539,11 +517,7 @@ class Bus:
         routes = self.routes(type)
         if not routes:
             self.metrics.no_route += 1
-            raise NotFoundError(
-                f"no route for request {type!r}",
-                code="bus.no_route",
-                context={"type": type, "version": version},
-            )
+            raise _no_route(type, version)
         base = Message(type, payload, kind=REQUEST, version=version, headers=dict(headers) if headers else {})
         replies: list[Message | None] = [None] * len(routes)
 
@@ -609,24 +583,6 @@ class Bus:
             await anyio.lowlevel.checkpoint()
         return reply
 
-    async def _answer(
-        self,
-        msg: Message,
-        route: Route | None,
-        endpoint: Endpoint | None,
-        timeout: float,
-        pending: PendingRequest,
-    ) -> Message:
-        reply: Message | None
-        if route is not None:
-            reply = await self._call_handler(msg, route)
-        else:
-            assert endpoint is not None
-            reply = await self._call_endpoint(msg, endpoint, timeout)
-        if reply is None:
-            reply = await pending.wait()
-        return reply
-
     def timed_out_elsewhere(self, msg: Message, timeout: float, *, target: str) -> Message:
         """The ``bus.request_timeout`` error answering ``msg`` after ``timeout`` seconds spent
         by ``target`` (a peer name), for a request whose deadline was enforced outside
@@ -636,49 +592,41 @@ class Bus:
         self.metrics.errors += 1
         return msg.fail(request_timeout_error(msg.type, msg.id, timeout, key="target", who=target))
 
-    async def _call_handler(self, msg: Message, route: Route) -> Message:
-        handler = route.handler
-        assert handler is not None
+    async def _answer(
+        self,
+        msg: Message,
+        route: Route | None,
+        endpoint: Endpoint | None,
+        timeout: float,
+        pending: PendingRequest,
+    ) -> Message:
+        """Run ``route``'s handler, or ask ``endpoint``: what either raises is the error answer,
+        logged once when it is not a SymphonyError."""
         try:
-            result = handler(msg)
-            if inspect.isawaitable(result):
-                result = await result
-        except SymphonyError as err:
-            return msg.fail(err)
-        except Exception as exc:
-            return self._crashed(msg, exc, "handler", route.name)
-        return self._as_reply(msg, result, route.name)
-
-    def _crashed(self, msg: Message, exc: Exception, role: str, name: str) -> Message:
-        """The error reply for a non-Symphony exception in a handler or endpoint (logged once)."""
-        code = f"bus.{role}_crashed"
-        self._log.exception(code, type=msg.type, **{role: name}, id=msg.id)
-        return msg.fail(
-            InternalError(
-                f"{role} {name!r} crashed on {msg.type!r}: {type(exc).__name__}: {exc}",
-                code=code,
-                context={"type": msg.type, role: name, "exception": type(exc).__name__},
-            )
-        )
-
-    async def _call_endpoint(self, msg: Message, endpoint: Endpoint, timeout: float) -> Message | None:
-        try:
+            if route is not None:
+                result = route.handler(msg)  # type: ignore[misc]  # a handler route has one
+                if inspect.isawaitable(result):
+                    result = await result
+                return self._as_reply(msg, result, route.name, from_handler=True)
+            assert endpoint is not None
             reply = await endpoint.request(msg, timeout)
         except SymphonyError as err:
             return msg.fail(err)
         except Exception as exc:
-            return self._crashed(msg, exc, "endpoint", endpoint.name)
-        if reply is None:
-            return None
-        if not isinstance(reply, Message):
+            role = "handler" if route is not None else "endpoint"
+            name = route.name if route is not None else getattr(endpoint, "name", "?")
+            code = f"bus.{role}_crashed"
+            self._log.exception(code, type=msg.type, **{role: name}, id=msg.id)
             return msg.fail(
                 InternalError(
-                    f"endpoint {endpoint.name!r} answered with {type(reply).__name__}, not a Message",
-                    code="bus.bad_reply",
-                    context={"type": msg.type, "endpoint": endpoint.name},
+                    f"{role} {name!r} crashed on {msg.type!r}: {type(exc).__name__}: {exc}",
+                    code=code,
+                    context={"type": msg.type, role: name, "exception": type(exc).__name__},
                 )
             )
-        reply = self._as_reply(msg, reply, endpoint.name)
+        if reply is None:  # the answer comes back through ingest()
+            return await pending.wait()
+        reply = self._as_reply(msg, reply, endpoint.name, from_handler=False)
         if self.config.validate_inbound and reply.kind == RESPONSE:
             try:
                 self.message_types.validate(reply)
@@ -687,20 +635,26 @@ class Bus:
                 return msg.fail(err)
         return reply
 
-    def _as_reply(self, msg: Message, result: Any, source: str) -> Message:
+    def _as_reply(self, msg: Message, result: Any, source: str, *, from_handler: bool) -> Message:
+        """``result`` as the answer to ``msg``: a response or error message (correlated to
+        ``msg``), or -- from a handler -- the payload of the response."""
         if result.__class__ is Message:
             if result.kind in (RESPONSE, ERROR):
                 if result.correlation_id != msg.id:
                     return attrs.evolve(result, correlation_id=msg.id)
                 return result
-            return msg.fail(
-                InternalError(
-                    f"{source!r} answered {msg.type!r} with a {result.kind!r} message",
-                    code="bus.bad_reply",
-                    context={"type": msg.type, "handler": source, "kind": result.kind},
-                )
+            what = f"a {result.kind!r} message"
+        elif from_handler:
+            return msg.reply(result)
+        else:
+            what = f"{type(result).__name__}, not a Message"
+        return msg.fail(
+            InternalError(
+                f"{source!r} answered {msg.type!r} with {what}",
+                code="bus.bad_reply",
+                context={"type": msg.type, "handler" if from_handler else "endpoint": source},
             )
-        return msg.reply(result)
+        )
 
     def resolve(self, reply: Message) -> bool:
         """Hand an answer that arrived on its own to the request waiting for it (see
@@ -855,9 +809,8 @@ class Bus:
         try:
             async with anyio.create_task_group() as tg:
                 self._tg = tg
-                idle, self._idle_workers = self._idle_workers, []
-                for sub in idle:
-                    if not sub.closed:
+                for sub in list(self._subs):  # the async callbacks subscribed while idle
+                    if isinstance(sub, CallbackSubscription) and sub.is_async:
                         tg.start_soon(sub._work, name=f"bus-callback:{sub.name}")
                 tg.start_soon(self._health_loop, name="bus-health")
                 task_status.started()

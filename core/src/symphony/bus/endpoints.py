@@ -33,12 +33,11 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import anyio
 import anyio.lowlevel
 
-from symphony.bus.message import ERROR, RESPONSE, Message
+from symphony.bus.message import Message
 from symphony.commons.errors import (
     ConflictError,
     NotFoundError,
     OperationTimeoutError,
-    SymphonyError,
     ValidationError,
 )
 
@@ -105,24 +104,18 @@ class LocalEndpoint:
             await result
 
     async def request(self, msg: Message, timeout: float) -> Message | None:
-        """Answer ``msg`` with ``handler`` (NotFoundError reply if there is none)."""
+        """Answer ``msg`` with ``handler`` (NotFoundError if there is none). What it raises
+        reaches the bus, which answers with it."""
         if self._handler is None:
-            return msg.fail(
-                NotFoundError(
-                    f"endpoint {self.name!r} does not answer requests",
-                    code="bus.no_handler",
-                    context={"endpoint": self.name, "type": msg.type},
-                )
+            raise NotFoundError(
+                f"endpoint {self.name!r} does not answer requests",
+                code="bus.no_handler",
+                context={"endpoint": self.name, "type": msg.type},
             )
-        try:
-            result = self._handler(msg)
-            if inspect.isawaitable(result):
-                result = await result
-        except SymphonyError as err:
-            return msg.fail(err)
-        if isinstance(result, Message) and result.kind in (RESPONSE, ERROR):
-            return result
-        return msg.reply(result)
+        result = self._handler(msg)
+        if inspect.isawaitable(result):
+            result = await result
+        return result if result.__class__ is Message else msg.reply(result)
 
     def __repr__(self) -> str:
         return f"LocalEndpoint({self.name!r}, capabilities={sorted(self.capabilities)})"
@@ -222,10 +215,6 @@ class EndpointRegistry:
             )
         return endpoint
 
-    def find(self, name: str) -> Endpoint | None:
-        """The endpoint called ``name`` or None."""
-        return self._endpoints.get(name)
-
     def list(self) -> builtins.list[Endpoint]:
         """Every endpoint, by name."""
         return [self._endpoints[n] for n in sorted(self._endpoints)]
@@ -234,16 +223,10 @@ class EndpointRegistry:
         """Every endpoint name, sorted."""
         return sorted(self._endpoints)
 
-    def with_capability(self, capability: str, *, healthy_only: bool = False) -> builtins.list[Endpoint]:
-        """Endpoints declaring ``capability`` (by name); ``healthy_only`` skips unhealthy ones."""
-        holders = self._by_capability.get(capability)
-        if not holders:
-            return []
-        found = [holders[n] for n in sorted(holders)]
-        if healthy_only:
-            health = self._bus.health
-            found = [e for e in found if health.is_available(e.name)]
-        return found
+    def with_capability(self, capability: str) -> builtins.list[Endpoint]:
+        """Endpoints declaring ``capability``, by name."""
+        holders = self._by_capability.get(capability, {})
+        return [holders[n] for n in sorted(holders)]
 
     def capabilities(self) -> dict[str, builtins.list[str]]:
         """Capability -> names of the endpoints declaring it."""

@@ -45,23 +45,6 @@ class HealthStatus:
     since: float = 0.0
     last_beat: float | None = None
 
-    @classmethod
-    def healthy(cls, *, since: float = 0.0, last_beat: float | None = None) -> HealthStatus:
-        """A healthy status."""
-        return cls(HEALTHY, since=since, last_beat=last_beat)
-
-    @classmethod
-    def degraded(cls, reason: str, *, since: float = 0.0, last_beat: float | None = None) -> HealthStatus:
-        """A degraded status with its reason."""
-        return cls(DEGRADED, reason=reason, since=since, last_beat=last_beat)
-
-    @classmethod
-    def unhealthy(
-        cls, error: SymphonyError, *, since: float = 0.0, last_beat: float | None = None
-    ) -> HealthStatus:
-        """An unhealthy status with the error that made it so."""
-        return cls(UNHEALTHY, reason=error.message, error=error, since=since, last_beat=last_beat)
-
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form."""
         return {
@@ -104,7 +87,7 @@ class HealthMonitor:
         if name not in self._status:
             now = self.clock()
             self._last[name] = now
-            self._set(name, HealthStatus.healthy(since=now))
+            self._set(name, HealthStatus(HEALTHY, since=now))
 
     def forget(self, name: str) -> None:
         """Stop tracking ``name``."""
@@ -119,19 +102,23 @@ class HealthMonitor:
         current = self._status.get(name)
         if degraded is None:
             if current is None or current.state != HEALTHY:
-                self._set(name, HealthStatus.healthy(since=now))
+                self._set(name, HealthStatus(HEALTHY, since=now))
         elif current is None or current.state != DEGRADED or current.reason != degraded:
-            self._set(name, HealthStatus.degraded(degraded, since=now))
+            self._set(name, HealthStatus(DEGRADED, degraded, since=now))
 
     def mark_degraded(self, name: str, reason: str) -> None:
         """Report ``name`` as degraded for ``reason`` (until its next plain beat)."""
-        self._last.setdefault(name, self.clock())
-        self._set(name, HealthStatus.degraded(reason, since=self.clock()))
+        self._mark(name, DEGRADED, reason, None)
 
     def mark_unhealthy(self, name: str, error: SymphonyError) -> None:
         """Report ``name`` as unhealthy because of ``error`` (until its next beat)."""
-        self._last.setdefault(name, self.clock())
-        self._set(name, HealthStatus.unhealthy(error, since=self.clock()))
+        self._mark(name, UNHEALTHY, error.message, error)
+
+    def _mark(self, name: str, state: HealthState, reason: str | None, error: SymphonyError | None) -> None:
+        """Set ``name``'s status now (or from now on, if it was not tracked)."""
+        now = self.clock()
+        self._last.setdefault(name, now)
+        self._set(name, HealthStatus(state, reason, error, since=now))
 
     def _set(self, name: str, status: HealthStatus) -> None:
         old = self._status.get(name)
@@ -164,10 +151,10 @@ class HealthMonitor:
                     code="bus.heartbeat_timeout",
                     context={"endpoint": name, "silent": round(silent, 6), "timeout": self.timeout},
                 )
-                self._set(name, HealthStatus.unhealthy(error, since=now))
+                self._set(name, HealthStatus(UNHEALTHY, error.message, error, since=now))
                 changed.append(name)
             elif silent >= late_after and status.state == HEALTHY:
-                self._set(name, HealthStatus.degraded("heartbeat late", since=now))
+                self._set(name, HealthStatus(DEGRADED, "heartbeat late", since=now))
                 changed.append(name)
         return changed
 

@@ -135,8 +135,6 @@ class BusMetrics:
         subscriptions: Callable[[], Iterable[Any]] = tuple,
         pending: Callable[[], int] = int,
     ) -> None:
-        for name in COUNTERS:
-            setattr(self, name, 0)
         self.published: int
         self.requests: int
         self.responses: int
@@ -149,12 +147,13 @@ class BusMetrics:
         self.filtered_errors: int
         self.slow_consumers: int
         # delivered/dropped/rejected of subscriptions that were closed (live ones are summed live)
-        self.retired = {"delivered": 0, "dropped": 0, "rejected": 0}
+        self.retired: dict[str, int]
         self.request_latency = LatencyHistogram()
         self.deliver_latency = LatencyHistogram()
         self.fanout_latency = LatencyHistogram()
         self._subscriptions = subscriptions
         self._pending = pending
+        self.reset()
 
     def retire(self, sub: Any) -> None:
         """Fold a closing subscription's counts into the totals."""

@@ -42,10 +42,10 @@ from jsonschema.validators import Draft202012Validator, validator_for
 
 from symphony.bus.codecs import BUILTIN_CODECS, Codec
 from symphony.bus.message import ERROR, RESPONSE, Message, is_valid_type
+from symphony.bus.routing import Route, Router
 from symphony.commons.errors import ConflictError, NotFoundError, ValidationError
 
 __all__ = [
-    "BusHandler",
     "BusHandlerRegistry",
     "CodecRegistry",
     "MessageType",
@@ -101,10 +101,6 @@ class _NamedRegistry(Generic[T]):
                 hint=f"install a plugin providing '{self._kind}:{name}'",
             ) from None
 
-    def remove(self, name: str) -> None:
-        """Forget ``name`` (no error if unknown)."""
-        self._entries.pop(name, None)
-
     def names(self) -> list[str]:
         """Registered names, sorted."""
         return sorted(self._entries)
@@ -139,10 +135,6 @@ class TransportRegistry(_NamedRegistry[Any]):
                 context={"scheme": repr(scheme), "rule": "[a-z][a-z0-9+.-]*"},
             )
         self._put(scheme, factory)
-
-    def schemes(self) -> list[str]:
-        """Registered schemes, sorted."""
-        return self.names()
 
 
 class CodecRegistry(_NamedRegistry[Codec]):
@@ -339,10 +331,6 @@ class MessageTypeRegistry:
             return self.get(type, 1)
         return self._types[(type, versions[-1])]
 
-    def remove(self, type: str, version: int = 1) -> None:
-        """Forget ``(type, version)`` (no error if absent)."""
-        self._types.pop((type, version), None)
-
     def validate(self, msg: Message) -> None:
         """Check ``msg`` against its registered schema (see the module docs for the errors)."""
         entry = self._types.get((msg.type, msg.version))
@@ -370,21 +358,6 @@ class MessageTypeRegistry:
 # -- request handlers plugins expose on the bus -----------------------------------------------------
 
 
-@attrs.frozen(slots=True)
-class BusHandler:
-    """One handler of a :class:`BusHandlerRegistry`: what it answers and how it is listed."""
-
-    pattern: str
-    name: str
-    priority: int
-    summary: str
-    handler: Any = attrs.field(repr=False)
-
-    def describe(self) -> dict[str, Any]:
-        """JSON-safe description (what ``symphony bus routes`` shows)."""
-        return {"pattern": self.pattern, "name": self.name, "priority": self.priority, "summary": self.summary}
-
-
 class BusHandlerRegistry:
     """Request handlers plugins expose on the kernel's bus.
 
@@ -392,55 +365,43 @@ class BusHandlerRegistry:
     the registry is bound to (the kernel binds it to its bus when the bus is built, and
     activates every plugin whose manifest ``provides`` a ``bus-handler:<pattern>`` slot then),
     so it answers requests from this process and -- once ``symphony serve`` serves that bus --
-    from every connected client. Handlers added before binding are routed at :meth:`bind`.
+    from every connected client. Handlers added before binding wait on a router of the
+    registry's own and move to the bus's at :meth:`bind`.
     """
 
     def __init__(self) -> None:
-        self._entries: dict[str, BusHandler] = {}
-        self._routes: dict[str, Any] = {}
+        self._router = Router()  # the bus's router once bound
+        self._routes: dict[str, Route] = {}  # by name
         self._bus: Any = None
 
     def add(
         self, pattern: str, handler: Any, *, name: str | None = None, priority: int = 0, summary: str = ""
-    ) -> BusHandler:
+    ) -> Route:
         """Answer requests whose type matches ``pattern`` with ``handler`` (``async def
-        handler(msg) -> payload``, or a plain function). ``name`` (default: the pattern) must be
-        unique: a second handler of that name is a ``ConflictError(bus.handler_conflict)``."""
-        from symphony.bus.topics import validate_pattern
-
-        validate_pattern(pattern)
+        handler(msg) -> payload``, or a plain function); return its route. ``name`` (default:
+        the pattern) must be unique: a second handler of that name is a
+        ``ConflictError(bus.handler_conflict)``."""
         if not callable(handler):
             raise ValidationError(
                 f"a bus handler must be callable, not {type(handler).__name__}",
                 code="bus.bad_handler",
                 context={"pattern": pattern},
             )
-        if priority.__class__ is not int or not isinstance(summary, str):
-            raise ValidationError(
-                "a bus handler's priority is an integer and its summary a string",
-                code="bus.bad_handler",
-                context={"pattern": pattern, "priority": repr(priority)},
-            )
         key = name or pattern
-        if key in self._entries:
+        if key in self._routes:
             raise ConflictError(
                 f"a bus handler named {key!r} is already registered",
                 code="bus.handler_conflict",
-                context={"name": key, "pattern": self._entries[key].pattern},
+                context={"name": key, "pattern": self._routes[key].pattern},
             )
-        entry = BusHandler(pattern, key, priority, summary, handler)
-        self._entries[key] = entry
-        if self._bus is not None:
-            self._routes[key] = self._bus.handle(pattern, handler, priority=priority, name=key)
-        return entry
+        route = self._router.add(pattern, handler, priority=priority, name=key, summary=summary)
+        self._routes[key] = route
+        return route
 
     def remove(self, name: str) -> bool:
         """Forget the handler ``name`` (and stop routing to it); whether it was there."""
-        entry = self._entries.pop(name, None)
         route = self._routes.pop(name, None)
-        if route is not None:
-            self._bus.unhandle(route)
-        return entry is not None
+        return route is not None and self._router.remove(route)
 
     def bind(self, bus: Any) -> None:
         """Route every handler, present and future, on ``bus`` (once; the kernel does it)."""
@@ -452,25 +413,27 @@ class BusHandlerRegistry:
                 code="bus.handler_registry_bound",
                 context={},
             )
-        self._bus = bus
-        for key, entry in self._entries.items():
-            self._routes[key] = bus.handle(entry.pattern, entry.handler, priority=entry.priority, name=key)
+        self._bus, self._router = bus, bus.router
+        for key, r in self._routes.items():
+            self._routes[key] = bus.handle(
+                r.pattern, r.handler, priority=r.priority, name=key, summary=r.summary
+            )
 
-    def get(self, name: str) -> BusHandler | None:
-        """The handler called ``name``, or ``None``."""
-        return self._entries.get(name)
+    def get(self, name: str) -> Route | None:
+        """The route of the handler called ``name``, or ``None``."""
+        return self._routes.get(name)
 
-    def __iter__(self) -> Iterator[BusHandler]:
-        return iter(sorted(self._entries.values(), key=lambda e: e.name))
+    def __iter__(self) -> Iterator[Route]:
+        return iter(sorted(self._routes.values(), key=lambda r: r.name))
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._routes)
 
     def __contains__(self, name: object) -> bool:
-        return name in self._entries
+        return name in self._routes
 
     def __repr__(self) -> str:
-        return f"BusHandlerRegistry({sorted(self._entries)})"
+        return f"BusHandlerRegistry({sorted(self._routes)})"
 
 
 _BUS_REGISTRIES: Final = (

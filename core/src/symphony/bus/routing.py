@@ -39,7 +39,8 @@ _CACHE_MAX: Final = 4096
 
 @attrs.define(eq=False, slots=True)
 class Route:
-    """One routing entry (identity-compared; keep it to remove the route later)."""
+    """One routing entry (identity-compared; keep it to remove the route later). ``summary``
+    says what it answers, for listings such as ``symphony bus routes``."""
 
     pattern: str
     handler: Handler | None
@@ -47,6 +48,7 @@ class Route:
     priority: int
     name: str
     seq: int
+    summary: str = ""
 
     @property
     def target(self) -> str:
@@ -55,7 +57,13 @@ class Route:
 
     def describe(self) -> dict[str, Any]:
         """JSON-safe description."""
-        return {"pattern": self.pattern, "priority": self.priority, "name": self.name, "target": self.target}
+        return {
+            "pattern": self.pattern,
+            "priority": self.priority,
+            "name": self.name,
+            "target": self.target,
+            "summary": self.summary,
+        }
 
 
 class Router:
@@ -75,19 +83,20 @@ class Router:
         *,
         priority: int = 0,
         name: str | None = None,
+        summary: str = "",
     ) -> Route:
         """Route requests matching ``pattern`` to ``target`` (a handler, or an endpoint's name)."""
         validate_pattern(pattern)
-        route = self._make(pattern, target, priority, name)
+        route = self._make(pattern, target, priority, name, summary)
         self._trie.add(pattern, route)
         self._routes.append(route)
         self._cache.clear()
         return route
 
-    def _make(self, pattern: str, target: Any, priority: int, name: str | None) -> Route:
-        if priority.__class__ is not int:
+    def _make(self, pattern: str, target: Any, priority: int, name: str | None, summary: str = "") -> Route:
+        if priority.__class__ is not int or not isinstance(summary, str):
             raise ValidationError(
-                f"route priority must be an integer, not {priority!r}",
+                f"a route's priority is an integer and its summary a string, not {priority!r}, {summary!r}",
                 code="bus.bad_route",
                 context={"pattern": pattern, "priority": repr(priority)},
             )
@@ -115,6 +124,7 @@ class Router:
             priority=priority,
             name=label,
             seq=next(self._seq),
+            summary=summary,
         )
 
     def remove(self, route: Route) -> bool:

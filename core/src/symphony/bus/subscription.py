@@ -419,10 +419,18 @@ class CallbackSubscription(Subscription):
 
     __slots__ = ("callback", "is_async")
 
-    def __init__(self, owner: Any, pattern: str, callback: Callback, *, is_async: bool, **kw: Any) -> None:
+    def __init__(self, owner: Any, pattern: str, callback: Callback, **kw: Any) -> None:
+        if not callable(callback):
+            raise ValidationError(
+                f"callback must be callable, not {callback!r}",
+                code="bus.bad_subscription",
+                context={"pattern": pattern},
+            )
         super().__init__(owner, pattern, **kw)
         self.callback = callback
-        self.is_async = is_async
+        self.is_async = inspect.iscoroutinefunction(callback) or inspect.iscoroutinefunction(
+            getattr(callback, "__call__", None)  # noqa: B004
+        )
 
     def _offer(self, msg: Message, t0: float) -> bool:
         if self.is_async:

@@ -92,16 +92,15 @@ def topic_matches(pattern: str, topic: str) -> bool:
 
 
 class _Node(Generic[T]):
-    __slots__ = ("children", "hash", "items", "star")
+    # The wildcards "*" and "#" are children like any segment (no topic segment is one of them).
+    __slots__ = ("children", "items")
 
     def __init__(self) -> None:
         self.children: dict[str, _Node[T]] = {}
-        self.star: _Node[T] | None = None
-        self.hash: _Node[T] | None = None
         self.items: dict[T, None] = {}  # insertion-ordered set
 
     def empty(self) -> bool:
-        return not (self.children or self.star or self.hash or self.items)
+        return not (self.children or self.items)
 
 
 class TopicTrie(Generic[T]):
@@ -128,19 +127,10 @@ class TopicTrie(Generic[T]):
         """Add ``item`` under ``pattern`` (validated; ``ValidationError`` if bad)."""
         node = self._root
         for seg in split_pattern(pattern):
-            if seg == "*":
-                if node.star is None:
-                    node.star = _Node()
-                node = node.star
-            elif seg == "#":
-                if node.hash is None:
-                    node.hash = _Node()
-                node = node.hash
-            else:
-                child = node.children.get(seg)
-                if child is None:
-                    child = node.children[seg] = _Node()
-                node = child
+            child = node.children.get(seg)
+            if child is None:
+                child = node.children[seg] = _Node()
+            node = child
         if item not in node.items:
             node.items[item] = None
             self._count += 1
@@ -153,12 +143,7 @@ class TopicTrie(Generic[T]):
         for seg in split_pattern(pattern):
             assert node is not None
             path.append((node, seg))
-            if seg == "*":
-                node = node.star
-            elif seg == "#":
-                node = node.hash
-            else:
-                node = node.children.get(seg)
+            node = node.children.get(seg)
             if node is None:
                 return False
         assert node is not None
@@ -171,12 +156,7 @@ class TopicTrie(Generic[T]):
         for parent, seg in reversed(path):
             if not node.empty():
                 break
-            if seg == "*":
-                parent.star = None
-            elif seg == "#":
-                parent.hash = None
-            else:
-                del parent.children[seg]
+            del parent.children[seg]
             node = parent
         return True
 
@@ -196,19 +176,18 @@ class TopicTrie(Generic[T]):
     def _walk(self, node: _Node[T], segs: list[str], i: int, out: dict[T, None]) -> None:
         n = len(segs)
         while True:
-            if node.hash is not None:
+            children = node.children
+            if "#" in children:
                 # '#' consumes segs[i:k] for every k (zero or more segments).
-                hnode = node.hash
                 for k in range(i, n + 1):
-                    self._walk(hnode, segs, k, out)
+                    self._walk(children["#"], segs, k, out)
             if i == n:
                 if node.items:
                     out.update(node.items)
                 return
-            seg = segs[i]
-            if node.star is not None:
-                self._walk(node.star, segs, i + 1, out)
-            child = node.children.get(seg)
+            if "*" in children:
+                self._walk(children["*"], segs, i + 1, out)
+            child = children.get(segs[i])
             if child is None:
                 return
             node = child

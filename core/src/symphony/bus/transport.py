@@ -354,7 +354,11 @@ class _MemoryListener:
 _MEMORY_LISTENERS: dict[str, _MemoryListener] = {}
 
 
-def _memory_name(url: str) -> str:
+def _memory_options(url: str, options: Mapping[str, Any] | None) -> tuple[str, Codec, int, Mapping[str, Any]]:
+    """The name in a ``memory://`` URL, and the codec and frame limit the options ask for."""
+    options = options or {}
+    codec = resolve_codec(options.get("codec"), options.get("codec_registry"))
+    limit = number_option(options, "max_frame_size", DEFAULT_MAX_FRAME_SIZE, integer=True)
     try:
         parts = urllib.parse.urlsplit(url)
     except ValueError:  # an unbalanced "["
@@ -367,7 +371,7 @@ def _memory_name(url: str) -> str:
             context={"url": url},
             hint="write memory://<name>",
         )
-    return name
+    return name, codec, limit, options
 
 
 class MemoryTransport:
@@ -382,10 +386,7 @@ class MemoryTransport:
 
     async def connect(self, url: str, *, options: Mapping[str, Any] | None = None) -> Connection:
         """Connect to the ``memory://name`` server running in this event loop."""
-        name = _memory_name(url)
-        options = options or {}
-        codec = resolve_codec(options.get("codec"), options.get("codec_registry"))
-        limit = number_option(options, "max_frame_size", DEFAULT_MAX_FRAME_SIZE, integer=True)
+        name, codec, limit, options = _memory_options(url, options)
         buffer = number_option(options, "buffer", 256, integer=True)
         listener = _MEMORY_LISTENERS.get(name)
         if listener is None:
@@ -425,10 +426,7 @@ class MemoryTransport:
         task_status: anyio.abc.TaskStatus[str] = anyio.TASK_STATUS_IGNORED,
     ) -> None:
         """Serve ``memory://name`` until cancelled (a name can be served once at a time)."""
-        name = _memory_name(url)
-        options = options or {}
-        codec = resolve_codec(options.get("codec"), options.get("codec_registry"))
-        limit = number_option(options, "max_frame_size", DEFAULT_MAX_FRAME_SIZE, integer=True)
+        name, codec, limit, _ = _memory_options(url, options)
         if name in _MEMORY_LISTENERS:
             raise ConflictError(
                 f"{url} is already being served",
@@ -513,7 +511,7 @@ def open_transport(url: str, registry: Any = None, *, kernel: Any = None, autolo
         return _instantiate(builtin)
     if autoload and kernel is None and _autoload(scheme, registry):
         return _instantiate(registry.get(scheme))
-    known = sorted(set(registry.schemes()) | set(_BUILTIN_TRANSPORTS))
+    known = sorted(set(registry.names()) | set(_BUILTIN_TRANSPORTS))
     raise NotFoundError(
         f"no transport for scheme {scheme!r} (in {url!r})",
         code="transport.unknown_scheme",

@@ -3,7 +3,8 @@
 :class:`BusServer` serves a :class:`~symphony.bus.Bus` on a transport URL, :class:`BusClient`
 reaches it from another process. Also here: what socket transports are built from (framed
 :class:`StreamConnection`, :func:`serve_sockets`, :func:`open_socket_stream` with its busy
-polling, the handshake helpers) and the ``symphony serve`` / ``symphony bus`` commands.
+polling, the handshake helpers) and the ``symphony serve`` / ``symphony bus`` commands, which
+meet on :func:`served_socket`.
 
 ::
 
@@ -94,6 +95,7 @@ if TYPE_CHECKING:
     )
     from symphony_bus_remote._link import PROTOCOL_VERSION
     from symphony_bus_remote._same_process import note_local_end, peer_credentials
+    from symphony_bus_remote._serve_cmd import served_socket
     from symphony_bus_remote._server import BusServer, ServerPeer
     from symphony_bus_remote._socket_stream import SocketByteStream, open_socket_stream
     from symphony_bus_remote._sockets import (
@@ -117,6 +119,7 @@ _LAZY: dict[str, str] = {
     ),
     "PROTOCOL_VERSION": "symphony_bus_remote._link",
     **dict.fromkeys(("note_local_end", "peer_credentials"), "symphony_bus_remote._same_process"),
+    "served_socket": "symphony_bus_remote._serve_cmd",
     **dict.fromkeys(("BusServer", "ServerPeer"), "symphony_bus_remote._server"),
     **dict.fromkeys(("SocketByteStream", "open_socket_stream"), "symphony_bus_remote._socket_stream"),
     **dict.fromkeys(
@@ -162,6 +165,7 @@ __all__ = [
     "retry",
     "send_refusal",
     "serve_sockets",
+    "served_socket",
 ]
 
 

@@ -32,12 +32,11 @@ def _payload(text: str | None) -> Any:
 def _client_kwargs(
     state: CliState, url: str | None, token_file: str | None, codec: str | None
 ) -> dict[str, Any]:
-    from symphony.bus.config import default_socket_path
+    from symphony_bus_remote._serve_cmd import served_socket
 
     kernel = state.kernel()  # transports come from the kernel: disabled plugins stay disabled
     if url is None:
-        configured = kernel.config.get("bus.socket")
-        url = f"unix://{configured or default_socket_path()}"
+        url = f"unix://{served_socket(kernel.config.get('bus.socket'))}"
     options: dict[str, Any] = {}
     if token_file:
         options["token_file"] = token_file

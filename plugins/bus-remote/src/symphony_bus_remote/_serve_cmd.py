@@ -2,13 +2,30 @@
 
 from __future__ import annotations
 
+import os
 import signal
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import click
 
 from symphony.cli import CliState
+
+
+def served_socket(configured: str | None = None) -> Path:
+    """The Unix socket ``symphony serve`` listens on and ``symphony bus`` connects to:
+    ``configured`` (the ``bus.socket`` setting), or when that is null or empty
+    ``$XDG_RUNTIME_DIR/symphony/bus.sock`` if that directory exists, else
+    ``<tmp>/symphony-<uid>/bus.sock`` (kept short: unix socket paths are limited to ~104 bytes).
+    """
+    if configured:
+        return Path(configured)
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    if runtime and os.path.isdir(runtime):
+        return Path(runtime) / "symphony" / "bus.sock"
+    uid = os.getuid() if hasattr(os, "getuid") else os.getpid()
+    return Path(tempfile.gettempdir()) / f"symphony-{uid}" / "bus.sock"
 
 
 def _builtin_handlers(kernel: Any) -> None:
@@ -33,26 +50,17 @@ def _builtin_handlers(kernel: Any) -> None:
         return [{k: v for k, v in r.to_dict().items() if k != "traceback"} for r in kernel.plugins]
 
     async def routes(msg: Any) -> list[dict[str, Any]]:
-        bus = kernel.bus
-        summaries = {entry.name: entry.summary for entry in kernel.registry("bus_handlers")}
-        summaries.update(_BUILTIN_SUMMARIES)
-        answered = []
-        for route in bus.router.routes():
-            info = route.describe()
-            info["summary"] = summaries.get(route.name, "")
-            answered.append(info)
-        return answered
+        return [route.describe() for route in kernel.bus.router.routes()]
 
-    kernel.bus.handle("symphony.ping", ping, name="symphony.ping")
-    kernel.bus.handle("symphony.plugins", plugins, name="symphony.plugins")
-    kernel.bus.handle("symphony.routes", routes, name="symphony.routes")
-
-
-_BUILTIN_SUMMARIES = {
-    "symphony.ping": "Is the server alive: pid, version, uptime",
-    "symphony.plugins": "The server's plugins and their states",
-    "symphony.routes": "What this server answers (this list)",
-}
+    kernel.bus.handle(
+        "symphony.ping", ping, name="symphony.ping", summary="Is the server alive: pid, version, uptime"
+    )
+    kernel.bus.handle(
+        "symphony.plugins", plugins, name="symphony.plugins", summary="The server's plugins and their states"
+    )
+    kernel.bus.handle(
+        "symphony.routes", routes, name="symphony.routes", summary="What this server answers (this list)"
+    )
 
 
 @click.command()
@@ -146,7 +154,6 @@ async def _serve(
 ) -> None:
     import anyio
 
-    from symphony.bus.config import default_socket_path
     from symphony.kernel import Kernel
     from symphony_bus_remote import BusServer
 
@@ -155,8 +162,7 @@ async def _serve(
     ) as kernel:
         bus = kernel.bus
         _builtin_handlers(kernel)
-        configured = kernel.config.get("bus.socket")
-        path = socket_path or (Path(configured) if configured else default_socket_path())
+        path = socket_path or served_socket(kernel.config.get("bus.socket"))
         codecs = [codec] if codec else None
         listeners = [BusServer(bus, f"unix://{path}", codecs=codecs, kernel=kernel)]
         if tcp_address:

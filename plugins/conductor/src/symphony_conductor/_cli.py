@@ -445,13 +445,11 @@ def runs_output(run_id: str, node: str, target: Path | None) -> None:
 
 async def _served_control(kernel: Any, run_id: str, command: str, node: str | None) -> dict[str, Any] | None:
     """``run.control`` through the served kernel on the configured socket; ``None`` if none listens."""
-    from symphony.bus.config import default_socket_path
+    from symphony_bus_remote import BusClient, served_socket
 
-    configured = kernel.config.get("bus.socket")
-    path = Path(configured) if configured else default_socket_path()
+    path = served_socket(kernel.config.get("bus.socket"))
     if not path.exists():
         return None
-    from symphony_bus_remote import BusClient
 
     payload: dict[str, Any] = {"run_id": run_id, "command": command}
     if node is not None:
