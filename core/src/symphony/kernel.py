@@ -224,7 +224,6 @@ class Kernel:
         self._running = False
         self._bus: Any = None
         self._logger: Any = None
-        self._policies = self._hook_policies()
 
     # --- construction ----------------------------------------------------------------------
 
@@ -622,15 +621,9 @@ class Kernel:
 
     # --- lifecycle -------------------------------------------------------------------------
 
-    def _hook_policies(self) -> dict[str, str]:
-        from symphony.hookspecs import FAILURE_POLICY
-
-        policies = dict(FAILURE_POLICY)
-        configured = self.config.get("kernel.hook_policy", {}) or {}
-        policies.update(configured)
-        if self.strict:
-            policies = dict.fromkeys(policies, "propagate")
-        return policies
+    def _propagates(self, hook_name: str) -> bool:
+        """Whether a failing lifecycle hook's error leaves the kernel (``[kernel.hook_policy]``, strict)."""
+        return self.strict or self.config.get(f"kernel.hook_policy.{hook_name}") == "propagate"
 
     async def _startup(self, record: PluginRecord) -> None:
         if record in self._started or record.state is not PluginState.ACTIVE:
@@ -662,7 +655,7 @@ class Kernel:
                 traceback=traceback.format_exc(),
             )
             self._log().warning("plugin startup failed", plugin=record.id, reason=record.reason)
-            if self._policies.get("symphony_startup", "isolate") == "propagate":
+            if self._propagates("symphony_startup"):
                 raise _unusable(record) from exc
 
     async def aclose(self) -> None:
@@ -684,7 +677,7 @@ class Kernel:
         self._started.clear()
         self._running = False
         self._task_group = None
-        if errors and self._policies.get("symphony_shutdown", "isolate") == "propagate":
+        if errors and self._propagates("symphony_shutdown"):
             raise PluginError(
                 f"{len(errors)} plugin shutdown hook(s) failed: {errors[0]!r}",
                 code="plugin.shutdown_failed",
