@@ -292,11 +292,9 @@ def _schema_validator() -> Any:
         from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
         formats = jsonschema.FormatChecker(formats=())
-
-        @formats.checks("version-range", raises=InvalidSpecifier)
-        def _version_range(value: object) -> bool:
-            return not isinstance(value, str) or SpecifierSet(value) is not None
-
+        formats.checks("version-range", raises=InvalidSpecifier)(  # a PEP 440 specifier set
+            lambda value: not isinstance(value, str) or SpecifierSet(value) is not None
+        )
         cls = jsonschema.validators.validator_for(MANIFEST_SCHEMA)
         cls.check_schema(MANIFEST_SCHEMA)
         _validator = cls(MANIFEST_SCHEMA, format_checker=formats)
