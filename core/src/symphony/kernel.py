@@ -623,7 +623,7 @@ class Kernel:
 
     def _propagates(self, hook_name: str) -> bool:
         """Whether a failing lifecycle hook's error leaves the kernel (``[kernel.hook_policy]``, strict)."""
-        return self.strict or self.config.get(f"kernel.hook_policy.{hook_name}") == "propagate"
+        return self.strict or self.config.get("kernel.hook_policy", {}).get(hook_name) == "propagate"
 
     async def _startup(self, record: PluginRecord) -> None:
         if record in self._started or record.state is not PluginState.ACTIVE:
