@@ -28,8 +28,14 @@ hook's name in the reason. A plugin implementing a hook that another plugin adds
 plugin in its manifest's ``requires``.
 
 Lifecycle hooks :func:`symphony_startup` and :func:`symphony_shutdown` may be ``async def``;
-the kernel awaits them on anyio, in dependency order (reverse order for shutdown), with the
-failure policy in :data:`FAILURE_POLICY` (configurable under ``[kernel.hook_policy]``).
+the kernel awaits them on anyio, in dependency order (reverse order for shutdown). A failing
+one is *isolated* by default: its plugin moves to ``activate-failed`` (startup) or is logged
+(shutdown), and every other plugin carries on. ``propagate`` under ``[kernel.hook_policy]``
+(``symphony_startup = "propagate"``), or ``SYMPHONY_STRICT_PLUGINS=1`` for both, makes the error
+leave :meth:`Kernel.open` (or the activating call). A startup hook that does not finish within
+``kernel.startup_timeout`` seconds fails the same way (``plugin.startup_timeout``).
+:func:`symphony_activate` has no policy: a failure always reaches the activating call, and
+plugins activated at kernel creation are isolated unless strict.
 
 Plugins may add hookspecs of their own with :meth:`symphony.Kernel.add_hookspecs`. The hooks
 reference (``sdk/docs/hooks.md``) is generated from this module's docstrings.
@@ -59,21 +65,6 @@ hookspec = pluggy.HookspecMarker(PROJECT_NAME)
 
 hookimpl = pluggy.HookimplMarker(PROJECT_NAME)
 """Marker for hook implementations in a plugin module."""
-
-FAILURE_POLICY: dict[str, str] = {
-    "symphony_startup": "isolate",
-    "symphony_shutdown": "isolate",
-}
-"""What the kernel does when a lifecycle hook implementation raises.
-
-``propagate``: the error leaves :meth:`Kernel.open` (or the activating call). ``isolate``: the
-failing plugin moves to ``activate-failed`` (startup) or is logged (shutdown) and every other
-plugin carries on. ``SYMPHONY_STRICT_PLUGINS=1`` turns every ``isolate`` into ``propagate``.
-A startup hook that does not finish within ``kernel.startup_timeout`` seconds fails the same
-way (``plugin.startup_timeout``). :func:`symphony_activate` has no policy: a failure always
-reaches the activating call, and plugins activated at kernel creation are isolated unless
-strict.
-"""
 
 
 # --- lifecycle -------------------------------------------------------------------------------

@@ -224,7 +224,6 @@ class Kernel:
         self._running = False
         self._bus: Any = None
         self._logger: Any = None
-        self._policies = self._hook_policies()
 
     # --- construction ----------------------------------------------------------------------
 
@@ -316,7 +315,6 @@ class Kernel:
         one that would keep it (a part of Symphony before a newcomer, see
         :mod:`symphony.plugins.resolve`). ``symphony config set`` checks values with these.
         """
-        from symphony.commons.config import CORE_SCHEMAS
         from symphony.plugins.resolve import is_kernel_distribution
 
         schemas: dict[str, Any] = dict(_kernel_sections())
@@ -326,9 +324,7 @@ class Kernel:
         )
         for r in ranked:
             assert r.manifest is not None and r.manifest.config_section is not None
-            section = r.manifest.config_section
-            if section not in CORE_SCHEMAS and section not in schemas:
-                schemas[section] = _schema_of(r)
+            schemas.setdefault(r.manifest.config_section, _schema_of(r))
         return schemas
 
     @classmethod
@@ -553,8 +549,6 @@ class Kernel:
 
     def _fill(self, registry_name: str, hook_name: str, record: PluginRecord) -> None:
         """Call ``record``'s own implementation of ``hook_name`` with the registry ``registry_name``."""
-        if not self._implements(hook_name, record):
-            return
         registry = self.registry(registry_name)
         has_owner = hasattr(registry, "current_plugin")
         previous = getattr(registry, "current_plugin", None)
@@ -565,10 +559,6 @@ class Kernel:
         finally:
             if has_owner:
                 registry.current_plugin = previous
-
-    def _implements(self, hook_name: str, record: PluginRecord) -> bool:
-        caller = getattr(self.pm.hook, hook_name, None)
-        return caller is not None and any(i.plugin_name == record.id for i in caller.get_hookimpls())
 
     def _call_own(self, hook_name: str, record: PluginRecord, **kwargs: Any) -> list[Any]:
         """Call only ``record``'s implementations of ``hook_name``, through pluggy's machinery
@@ -595,12 +585,7 @@ class Kernel:
         tb = None if cause is None else "".join(traceback.format_exception(cause))
         record.fail(state, reason, code=code, traceback=tb)
         self._log().warning("plugin failed", plugin=record.id, state=state.value, reason=reason)
-        err = PluginError(
-            f"plugin {record.id} {state.value}: {reason}",
-            code=code,
-            context={"plugin": record.id, "state": state.value},
-        )
-        raise err from cause
+        raise _unusable(record) from cause
 
     def _report_config_warnings(self) -> None:
         for warning in self.config.warnings:
@@ -636,15 +621,9 @@ class Kernel:
 
     # --- lifecycle -------------------------------------------------------------------------
 
-    def _hook_policies(self) -> dict[str, str]:
-        from symphony.hookspecs import FAILURE_POLICY
-
-        policies = dict(FAILURE_POLICY)
-        configured = self.config.get("kernel.hook_policy", {}) or {}
-        policies.update(configured)
-        if self.strict:
-            policies = dict.fromkeys(policies, "propagate")
-        return policies
+    def _propagates(self, hook_name: str) -> bool:
+        """Whether a failing lifecycle hook's error leaves the kernel (``[kernel.hook_policy]``, strict)."""
+        return self.strict or self.config.get("kernel.hook_policy", {}).get(hook_name) == "propagate"
 
     async def _startup(self, record: PluginRecord) -> None:
         if record in self._started or record.state is not PluginState.ACTIVE:
@@ -676,12 +655,8 @@ class Kernel:
                 traceback=traceback.format_exc(),
             )
             self._log().warning("plugin startup failed", plugin=record.id, reason=record.reason)
-            if self._policies.get("symphony_startup", "isolate") == "propagate":
-                raise PluginError(
-                    f"plugin {record.id} activate-failed: {record.reason}",
-                    code="plugin.startup_failed",
-                    context={"plugin": record.id},
-                ) from exc
+            if self._propagates("symphony_startup"):
+                raise _unusable(record) from exc
 
     async def aclose(self) -> None:
         """Run every started plugin's shutdown hook in reverse order, then close the bus."""
@@ -702,7 +677,7 @@ class Kernel:
         self._started.clear()
         self._running = False
         self._task_group = None
-        if errors and self._policies.get("symphony_shutdown", "isolate") == "propagate":
+        if errors and self._propagates("symphony_shutdown"):
             raise PluginError(
                 f"{len(errors)} plugin shutdown hook(s) failed: {errors[0]!r}",
                 code="plugin.shutdown_failed",

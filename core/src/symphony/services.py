@@ -20,9 +20,8 @@ class ServiceRegistry:
         self._objects: dict[str, Any] = {}
         self._factories: dict[str, Callable[[], Any]] = {}
         self._owners: dict[str, str | None] = {}
-        self._lock = (
-            threading.RLock()
-        )  # a factory may ask for another service (the stale manager needs the store)
+        # reentrant: a factory may ask for another service (the stale manager needs the store)
+        self._lock = threading.RLock()
         self.current_plugin: str | None = None
         """Set by the kernel while a plugin's registration hook runs (to name owners)."""
 

@@ -262,7 +262,7 @@ def test_plugins_validate_reports_every_problem_at_once(tmp_path: Path) -> None:
     assert any("plugin.id" in m for m in messages)
     assert any("unknown kind 'gizmo'" in m for m in messages)
     assert any("plugin.provides[0]" in m for m in messages)
-    assert any("not a version range" in m for m in messages)
+    assert any("plugin.api: 'not a range' is not a 'version-range'" in m for m in messages)
 
 
 PYPROJECT = """

@@ -1,11 +1,10 @@
-"""symphony.commons.config: layering, sources, env vars, errors, cattrs structuring, user-file editing."""
+"""symphony.commons.config: layering, sources, env vars, errors, user-file editing."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-import attrs
 import pytest
 
 from symphony.commons import config as cfg
@@ -520,62 +519,6 @@ def test_config_accessors(home: Path) -> None:
     assert info.value.code == "config.unknown_section"
     with pytest.raises(NotFoundError):
         config.source_of("logging.nope")
-
-
-@attrs.frozen
-class Logging:
-    level: str
-    console: bool
-    format: str
-    file: str | None
-    rotation: str
-    max_bytes: int
-    backup_count: int
-    json_file: str | None
-
-
-@attrs.frozen
-class Kernel:
-    strict_plugins: bool
-    hook_policy: dict[str, str]
-    startup_timeout: float
-
-
-def test_structure_core_sections(home: Path) -> None:
-    config = load(home, env="production", overrides={"kernel.hook_policy.symphony_startup": "isolate"})
-    logging_cfg = config.structure("logging", Logging)
-    assert (logging_cfg.level, logging_cfg.console, logging_cfg.max_bytes) == ("warning", False, 10 * MiB)
-    kernel_cfg = config.structure("kernel", Kernel)
-    assert kernel_cfg == Kernel(
-        strict_plugins=False, hook_policy={"symphony_startup": "isolate"}, startup_timeout=30
-    )
-
-
-@attrs.define
-class Templates:
-    dir: str
-
-
-@attrs.define
-class Workflow:
-    max_nodes: int
-    templates: Templates
-
-
-@attrs.define
-class NeedsMore:
-    missing_field: int
-
-
-def test_structure_plugin_section_and_mismatch(home: Path) -> None:
-    config = load(home, schemas={"workflow": WORKFLOW_SCHEMA})
-    assert config.structure("workflow", Workflow) == Workflow(100000, Templates("templates"))
-
-    with pytest.raises(ConfigError) as info:
-        config.structure("workflow", NeedsMore)
-    assert info.value.code == "config.structure"
-    with pytest.raises(NotFoundError):
-        config.structure("nope", Workflow)
 
 
 # --------------------------------------------------------------------------- parse_env_value

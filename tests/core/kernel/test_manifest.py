@@ -60,14 +60,14 @@ def test_manifest_round_trips_through_to_dict(tmp_path: Path) -> None:
     [
         (GOOD.replace('kind = "operator"', 'kind = "gizmo"'), "plugin.kind", "unknown kind 'gizmo'"),
         (GOOD.replace('version = "1.2.3"\n', ""), "plugin", "'version' is a required property"),
-        (GOOD.replace('api = ">=0.1,<0.2"', 'api = "banana"'), "plugin.api", "not a version range"),
+        (GOOD.replace('api = ">=0.1,<0.2"', 'api = "banana"'), "plugin.api", "is not a 'version-range'"),
         (GOOD.replace('id = "symphony-demo"', 'id = "Bad Id"'), "plugin.id", "does not match"),
         (GOOD.replace('"service:demo"', '"no-colon"'), "plugin.provides[0]", "does not match"),
         (GOOD + "\n[extra]\nx = 1\n", "(top level)", "Additional properties"),
         (
             GOOD.replace('config_section = "demo"\n', ""),
-            "plugin.config_section",
-            "without plugin.config_section",
+            "plugin",
+            "'config_section' is a required property",
         ),
     ],
 )

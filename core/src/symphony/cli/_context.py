@@ -68,15 +68,6 @@ class CliState:
                 self._kernel = self._safe_kernel()
         return self._kernel
 
-    def discovered(self) -> list[Any]:
-        """The installed plugins' records, from manifests only (no config read, nothing imported)."""
-        if not self.autoload:
-            return []
-        from symphony.plugins.discovery import discover
-
-        records, _ = discover()
-        return list(records)
-
     def _safe_kernel(self) -> Kernel:
         from symphony.commons.config import load_config
         from symphony.commons.log import configure_from_config

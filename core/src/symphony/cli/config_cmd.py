@@ -134,8 +134,9 @@ def get(state: CliState, key: str, as_json: bool) -> None:
 def _schemas(state: CliState) -> dict[str, Any]:
     """Every claimed section's schema, core's included, from the manifests alone (no config is loaded)."""
     from symphony.kernel import Kernel
+    from symphony.plugins.discovery import discover
 
-    return Kernel.config_schemas(state.discovered())
+    return Kernel.config_schemas(discover()[0] if state.autoload else [])
 
 
 @config.command("set", context_settings={"ignore_unknown_options": True})

@@ -27,31 +27,35 @@ class SymphonyGroup(click.Group):
     """A click group that lists built-in and plugin commands without importing them."""
 
     def _plugin_commands(self, ctx: click.Context) -> dict[str, tuple[str, str]]:
-        state = ctx.find_object(CliState)
-        if state is None:
-            return {}
-        return state.plugin_commands()
+        return ctx.ensure_object(CliState).plugin_commands()
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
         """Read the options that decide which plugins exist before ``--help`` or a command is resolved.
 
         click resolves the subcommand (and answers ``--help``) before the group's callback runs,
-        so ``--no-plugins``, ``--config`` and ``--env`` are taken from the arguments here.
+        so ``--no-plugins``, ``--config`` and ``--env`` are read here with the group's own parser
+        (which runs no callback); a usage error is left to click's parsing proper.
         """
-        _prescan(ctx.ensure_object(CliState), args)
+        try:
+            given, _, _ = self.make_parser(ctx).parse_args(args=list(args))
+        except click.UsageError:
+            given = {}
+        state = ctx.ensure_object(CliState)
+        state.autoload = state.autoload and not given.get("no_plugins")
+        state.config_path = given.get("config_path", state.config_path)
+        state.env = given.get("env", state.env)
         return super().parse_args(ctx, args)
 
     def resolve_command(
         self, ctx: click.Context, args: list[str]
     ) -> tuple[str | None, click.Command | None, list[str]]:
         """Resolve a command; an unknown one gets a suggestion, a plugin's unusable one its reason."""
-        state = ctx.find_object(CliState)
-        if state is not None and any(a in ("--help", "-h") for a in args[1:]):
+        state = ctx.ensure_object(CliState)
+        if any(a in ("--help", "-h") for a in args[1:]):
             state.help_requested = True  # help must show even when the configuration is broken
         name = args[0]
         command = self.get_command(ctx, name)
         if command is None and not ctx.resilient_parsing and not name.startswith("-"):
-            state = ctx.ensure_object(CliState)
             if not state.autoload:
                 raise click.UsageError(
                     f"No such command {plain(name)!r}: --no-plugins (safe mode) loads no plugin, "
@@ -82,8 +86,7 @@ class SymphonyGroup(click.Group):
             return command
         plugin_commands = self._plugin_commands(ctx)
         if cmd_name in plugin_commands:
-            state = ctx.ensure_object(CliState)
-            return state.load_plugin_command(cmd_name, plugin_commands[cmd_name][0])
+            return ctx.ensure_object(CliState).load_plugin_command(cmd_name, plugin_commands[cmd_name][0])
         return None
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
@@ -133,27 +136,6 @@ def cli(ctx: click.Context, config_path: str | None, env: str | None, strict: bo
     state.env = env
     state.strict = strict or None
     state.autoload = not no_plugins
-
-
-_VALUE_OPTIONS = ("--config", "--env")
-
-
-def _prescan(state: CliState, args: list[str]) -> None:
-    """Set ``state`` from the top-level options in ``args`` (up to the command name)."""
-    i = 0
-    while i < len(args):
-        arg = args[i]
-        if arg == "--" or not arg.startswith("-"):
-            return
-        if arg == "--no-plugins":
-            state.autoload = False
-        elif arg in _VALUE_OPTIONS and i + 1 < len(args):
-            i += 1
-            setattr(state, "config_path" if arg == "--config" else "env", args[i])
-        elif arg.startswith(tuple(f"{o}=" for o in _VALUE_OPTIONS)):
-            option, _, value = arg.partition("=")
-            setattr(state, "config_path" if option == "--config" else "env", value)
-        i += 1
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -48,7 +48,7 @@ any file that is still TOML.
     >>> cfg.get("logging.level"), cfg.source_of("logging.level"), cfg.source_of("fs.max_file_size")
     ('debug', 'override', 'default')
 
-Importing this module is cheap: ``tomllib``, ``jsonschema``, ``tomlkit`` and ``cattrs`` are
+Importing this module is cheap: ``tomllib``, ``jsonschema`` and ``tomlkit`` are
 imported by the functions that need them.
 """
 
@@ -60,7 +60,7 @@ import os
 import re
 from collections.abc import Callable, Collection, Mapping, MutableMapping
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from symphony.commons.errors import ConfigError, NotFoundError, SymphonyError
 from symphony.commons.fs import DEFAULT_MAX_FILE_SIZE
@@ -76,8 +76,6 @@ __all__ = [
     "unset_user_value",
     "validate_section",
 ]
-
-T = TypeVar("T")
 
 ENVIRONMENTS: tuple[str, ...] = ("development", "test", "production")
 """Allowed values of ``SYMPHONY_ENV``."""
@@ -701,36 +699,10 @@ class Config:
             )
         return _source_for(self.sources, dotted_key.split("."))
 
-    def structure(self, section: str, cls: type[T]) -> T:
-        """Structure a section into an attrs class with cattrs (``config.structure("workflow",
-        WorkflowConfig)``); the class mirrors the section's schema.
-
-        Raises:
-            NotFoundError: ``config.unknown_section`` for an unknown section;
-            ConfigError: ``config.structure`` when the data does not fit the class.
-        """
-        data = self.section(section)
-        try:
-            structured: T = _converter().structure(data, cls)
-            return structured
-        except Exception as exc:  # cattrs raises its own (ClassValidationError, ...) types
-            raise ConfigError(
-                f"config section {section!r} does not fit {getattr(cls, '__name__', cls)}: {exc}",
-                code="config.structure",
-                context={"section": section, "class": getattr(cls, "__qualname__", str(cls))},
-            ) from exc
-
     def to_dict(self) -> dict[str, Any]:
         """A deep copy of all sections as plain data."""
         result: dict[str, Any] = _plain(self.data)
         return result
-
-
-@functools.lru_cache(maxsize=1)
-def _converter() -> Any:
-    import cattrs
-
-    return cattrs.Converter()
 
 
 # --------------------------------------------------------------------------- loading

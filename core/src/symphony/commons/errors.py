@@ -87,11 +87,6 @@ class SymphonyError(Exception):
     def __reduce__(self) -> tuple[Any, ...]:
         return (error_from_wire, (self.to_wire(),))
 
-    def with_context(self, **context: Any) -> SymphonyError:
-        """Add context entries (later ones win) and return ``self`` for chaining."""
-        self.context.update(context)
-        return self
-
     def to_wire(self) -> dict[str, Any]:
         """Return the JSON-safe wire form of this error."""
         wire: dict[str, Any] = {

@@ -20,7 +20,6 @@ import os
 import sys
 import traceback
 import zlib
-from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -40,10 +39,6 @@ def _mtime(path: str) -> int:
         return os.stat(path or ".").st_mtime_ns
     except OSError:
         return -1
-
-
-def _path_key(paths: Iterable[str]) -> list[list[Any]]:
-    return [[p, _mtime(p)] for p in paths]
 
 
 def scan_installed(paths: list[str] | None = None) -> list[dict[str, Any]]:
@@ -123,7 +118,7 @@ class DiscoveryIndex:
             "kernel_api": PLUGIN_API_VERSION,
             "python": sys.version,
             "executable": sys.executable,
-            "sys_path": _path_key(self.sys_path),
+            "sys_path": [[p, _mtime(p)] for p in self.sys_path],
         }
 
     def load(self) -> list[dict[str, Any]] | None:

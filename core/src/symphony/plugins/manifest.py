@@ -73,6 +73,7 @@ MANIFEST_SCHEMA: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
     "required": ["plugin"],
+    "dependentSchemas": {"config_schema": {"properties": {"plugin": {"required": ["config_section"]}}}},
     "properties": {
         "plugin": {
             "type": "object",
@@ -98,6 +99,7 @@ MANIFEST_SCHEMA: dict[str, Any] = {
                 "api": {
                     "type": "string",
                     "minLength": 1,
+                    "format": "version-range",
                     "description": (
                         "The kernel plugin-API versions it was built for, a PEP 440 range "
                         "(`>=0.1,<0.2`); checked before import, else the plugin is `incompatible`."
@@ -186,6 +188,7 @@ MANIFEST_SCHEMA: dict[str, Any] = {
             },
         },
         "config_schema": {
+            "$ref": "https://json-schema.org/draft/2020-12/schema",
             "type": "object",
             "description": (
                 "JSON Schema of the config section (needs plugin.config_section); values are "
@@ -286,10 +289,15 @@ def _schema_validator() -> Any:
     global _validator
     if _validator is None:
         import jsonschema
+        from packaging.specifiers import InvalidSpecifier, SpecifierSet
 
+        formats = jsonschema.FormatChecker(formats=())
+        formats.checks("version-range", raises=InvalidSpecifier)(  # a PEP 440 specifier set
+            lambda value: not isinstance(value, str) or SpecifierSet(value) is not None
+        )
         cls = jsonschema.validators.validator_for(MANIFEST_SCHEMA)
         cls.check_schema(MANIFEST_SCHEMA)
-        _validator = cls(MANIFEST_SCHEMA)
+        _validator = cls(MANIFEST_SCHEMA, format_checker=formats)
     return _validator
 
 
@@ -357,49 +365,7 @@ def manifest_problems(data: Any, *, source: str | None = None) -> list[PluginErr
                 hint="see `symphony plugins schema` for the manifest format",
             )
         )
-    if not isinstance(data, Mapping) or not isinstance(plugin_table, Mapping):
-        return problems
-    if isinstance(data.get("config_schema"), Mapping):
-        import jsonschema
-
-        try:
-            jsonschema.validators.validator_for(data["config_schema"]).check_schema(data["config_schema"])
-        except jsonschema.SchemaError as exc:
-            problems.append(
-                PluginError(
-                    f"{where}: config_schema is not a valid JSON Schema: {exc.message}",
-                    code="plugin.bad_manifest",
-                    context={"file": source, "plugin": plugin_id, "key": "config_schema"},
-                )
-            )
-    if isinstance(plugin_table.get("api"), str):
-        try:
-            _check_api_range(plugin_table["api"], source=source, plugin_id=plugin_id)
-        except PluginError as exc:
-            problems.append(exc)
-    if data.get("config_schema") is not None and "config_section" not in plugin_table:
-        problems.append(
-            PluginError(
-                f"{where}: config_schema given without plugin.config_section",
-                code="plugin.bad_manifest",
-                context={"file": source, "plugin": plugin_id, "key": "plugin.config_section"},
-            )
-        )
     return problems
-
-
-def _check_api_range(api: str, *, source: str | None, plugin_id: str | None) -> None:
-    from packaging.specifiers import InvalidSpecifier, SpecifierSet
-
-    try:
-        SpecifierSet(api)
-    except InvalidSpecifier:
-        raise PluginError(
-            f"invalid plugin manifest {source}: plugin.api {api!r} is not a version range",
-            code="plugin.bad_manifest",
-            context={"file": source, "plugin": plugin_id, "key": "plugin.api", "rule": "version-range"},
-            hint='write a PEP 440 range such as ">=0.1,<0.2"',
-        ) from None
 
 
 def api_compatible(api: str, kernel_api: str) -> bool:

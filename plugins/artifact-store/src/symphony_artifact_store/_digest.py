@@ -142,7 +142,8 @@ class Digest:
             if ":" in value and algorithm not in ALGORITHMS:
                 err = _unknown_algorithm(algorithm)
                 err.message = f"unknown digest algorithm {algorithm[:50]!r} in digest {value[:200]!r}"
-                raise err.with_context(digest=value[:200])
+                err.context["digest"] = value[:200]
+                raise err
             raise _malformed(value)
         size = int(match.group(3))
         if size > MAX_SIZE:
