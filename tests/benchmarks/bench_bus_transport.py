@@ -10,12 +10,13 @@ Each figure is measured beside its anchor in the same run, servers in separate p
   and each round starts with unrecorded requests so neither side pays for the switch.
   Target (DESIGN.md §6): p50 <= pyzmq p50 and < 0.3 ms. The bus runs with its default busy
   polling (:mod:`symphony_bus_remote._busypoll`, 100 µs): the client's reader polls only while
-  a request of its own awaits the answer, within 100 µs of sending it; the server, which only
-  answers, never polls. The same figure with busy polling off on both ends is printed as
+  a request of its own awaits the answer, within 100 µs of sending it, and the server's for
+  100 µs after each answer it sends (and neither once polling stops catching). The same
+  figure with busy polling off on both ends is printed as
   ``bus.unix.request_p50.no_busy_poll``, and ``bus.unix.request_cpu`` gives the CPU time
   (client + server process) per request with polling beside the same without it (pyzmq's in
   ``pyzmq_cpu``); ``bus.unix.request_cpu.sparse`` the same for requests 2 ms apart, where
-  nothing may poll between requests.
+  polling must cost no CPU between requests.
 * ``bus.unix.killed_peer_noticed`` / ``hung_peer_noticed``: the worst of 5 trials, from the
   server's death (SIGKILL) or hang (SIGSTOP) to the failure (``transport.peer_lost``) of a
   request waiting for it. Target (M1): a dead peer is noticed within 100 ms. A hung one is
@@ -428,7 +429,7 @@ def main() -> None:
             target="<= pyzmq p50 and < 0.3 ms",
             check=lambda v, r: r is not None and r <= 1 and v < 0.3,
             loop=loop,
-            busy_poll="100us (default): the client, while its answer is awaited",
+            busy_poll="100us (default): the client while its answer is awaited, the server after it answers",
             samples=len(bus_lat),
         )
         emit(

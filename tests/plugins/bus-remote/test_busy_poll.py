@@ -114,6 +114,30 @@ async def test_polling_ends_with_the_window_of_the_last_request() -> None:
     assert park.calls == 3 and busy.turns > spent
 
 
+async def test_an_answer_sent_opens_one_window_for_the_next_request() -> None:
+    busy = BusyPoll(0.002)
+    park = _Park()
+    busy.answered()
+    assert busy.polling() and busy.awaiting == 0
+    await busy.wait(_never, park)  # no request came within the window: polled, then parked
+    assert park.calls == 1 and busy.turns >= 1
+    spent = busy.turns
+    await busy.wait(_never, park)  # the window is over: it parks at once
+    assert park.calls == 2 and busy.turns == spent and not busy.polling()
+
+
+async def test_answer_windows_stop_when_requests_come_seldom() -> None:
+    busy = BusyPoll(0.001)
+    busy.answered()
+    await busy.wait(_never, _Park(0.02))  # no request in the window, then a long park
+    assert not busy.paying
+    spent = busy.turns
+    busy.answered()
+    assert not busy.polling()
+    await busy.wait(_never, _Park())  # a short park inside the window: polling may pay again
+    assert busy.turns == spent and busy.paying
+
+
 async def test_polling_stops_when_the_last_outstanding_request_is_over() -> None:
     busy = BusyPoll(60.0)  # a window far longer than the test: only settle() can end it
     busy.expect()
@@ -249,24 +273,31 @@ async def _linked(sock_dir: Path, window: float) -> AsyncIterator[tuple[Bus, Bus
         yield bus, server_busy, client_busy, client
 
 
-async def test_an_idle_connection_and_a_server_never_poll(stream_path: str, sock_dir: Path) -> None:
+async def test_events_and_idle_never_poll_an_answer_polls_one_window(stream_path: str, sock_dir: Path) -> None:
     async with _linked(sock_dir, 5.0) as (bus, server_busy, client_busy, client):
         bus.handle("demo.echo", lambda msg: msg.payload)
         async with client.subscribe("demo.tick") as ticks:
-            # The subscription itself was a request: its reader may have begun a turn before
-            # the requester took the answer, and stops at the next one.
-            await anyio.sleep(0.01)
-            settled = client_busy.turns
+            # The subscription itself was a request: the client's reader may have begun a turn
+            # before the requester took the answer, and the server polls for its 0.01 s window
+            # after answering it; both are over by now.
+            await anyio.sleep(0.05)
+            settled, server_settled = client_busy.turns, server_busy.turns
             assert client_busy.awaiting == 0
             for i in range(20):
                 await bus.publish(Message("demo.tick", i))
                 assert (await ticks.receive(timeout=10)).payload == i
                 await anyio.sleep(0.002)
             assert client_busy.turns == settled  # events alone never make it poll
+            assert server_busy.turns == server_settled  # nor the server that sends them
             for i in range(20):
                 assert (await client.request("demo.echo", i, timeout=10)).payload == i
-        # The server answers, it never awaits an answer: it parks at once however busy it is.
-        assert server_busy.turns == 0 and server_busy.awaiting == 0
+        # The server answers, it never awaits an answer; once the window of its last answer
+        # is over, it parks at once.
+        assert server_busy.awaiting == 0
+        await anyio.sleep(0.05)
+        answered = server_busy.turns
+        await anyio.sleep(0.05)
+        assert server_busy.turns == answered
 
 
 @pytest.mark.parametrize("ending", ["answered", "timed out"])
@@ -309,9 +340,10 @@ async def test_an_outstanding_request_polls_at_most_its_window_then_stops(
             await anyio.sleep(0.01)  # a turn begun before the request was over ends at once
             assert after_window[0] > start  # it did poll within the window
             assert after_window[1] == after_window[0]  # and not after it, though still awaiting
-            over = client_busy.turns
+            await anyio.sleep(0.05)  # the server's window after its last answer (0.01 s) closes
+            over, server_over = client_busy.turns, server_busy.turns
             for _ in range(10):  # nothing outstanding: events wake it, it never polls
                 await bus.publish(Message("demo.tick", None))
                 await anyio.sleep(0.01)
             assert client_busy.turns == over
-        assert server_busy.turns == 0
+            assert server_busy.turns == server_over  # sending events never makes the server poll

@@ -82,8 +82,8 @@ BUS_CONFIG_SCHEMA: Final[dict[str, Any]] = {
             "minimum": 0,
             "maximum": 0.01,
             "default": 0.0001,
-            "description": "Seconds after a request a socket reader may keep the loop turning while "
-            "its answer is awaited, before it parks (busy polling; symphony-bus-remote); 0 = off.",
+            "description": "Seconds after a request or an answer it sent a socket reader may keep the "
+            "loop turning before it parks (busy polling; symphony-bus-remote); 0 = off.",
         },
         "unknown_message_types": {
             "enum": ["allow", "strict"],

@@ -12,20 +12,24 @@ is an ordinary checkpoint (:func:`anyio.lowlevel.checkpoint`), so every other ta
 timers still fire and cancellation still lands; and each turn also offers the CPU to other
 processes (``sched_yield``), so a peer sharing the CPU is never held up by the poller.
 
-**The bound.** A stream's reader polls only while both hold:
+**The bound.** A stream's reader polls only within one window of a request/response exchange
+on its connection:
 
-- this side has at least one request outstanding on the connection: the link calls
-  :meth:`BusyPoll.expect` when it sends a request and :meth:`BusyPoll.settle` when that
-  request is over (answered, failed, timed out or cancelled); and
-- less than one window has passed since the last request went out.
+- while this side has a request outstanding, for one window from the last request it sent
+  (the link calls :meth:`BusyPoll.expect` when it sends a request and :meth:`BusyPoll.settle`
+  when that request is over: answered, failed, timed out or cancelled); or
+- for one window after this side sent an answer (:meth:`BusyPoll.answered`): a peer in a
+  request/response exchange usually asks again at once, and the answering side's wake-up is
+  half of the round trip.
 
-With nothing outstanding the reader parks at once, however fast messages arrive (a server that
-only answers, or a subscriber of a busy stream of events, never polls); and the CPU spent
-polling is at most one window per request sent, plus at most one loop turn of overshoot.
+Outside those windows the reader parks at once, however fast messages arrive (a subscriber of
+a busy stream of events never polls, nor does an idle connection); the CPU spent polling is at
+most one window per request or answer sent, plus at most one loop turn of overshoot.
 
-It is also *adaptive*: after a parked wait for an answer that took longer than
-:data:`RESUME_FACTOR` windows (a slow peer), the reader stops polling until a parked wait is
-short again, so even one window per request is spared when polling would not catch the answer.
+It is also *adaptive*: after a parked wait inside an exchange that took longer than
+:data:`RESUME_FACTOR` windows (a slow peer, or requests that come seldom), the reader stops
+polling until such a wait is short again, so even one window per message is spared when
+polling would not catch what comes next.
 
 Set it per transport with the ``busy_poll`` option (seconds; ``0`` turns it off), or for
 ``symphony serve`` with ``[bus] busy_poll``. The request/response benchmark prints the latency
@@ -60,7 +64,7 @@ class BusyPoll:
     """The busy-poll state of one stream's reader: its window, the requests outstanding on the
     stream, and whether polling has been paying off (see the module documentation)."""
 
-    __slots__ = ("_until", "awaiting", "paying", "turns", "window")
+    __slots__ = ("_answered_until", "_until", "awaiting", "paying", "turns", "window")
 
     def __init__(self, window: float = DEFAULT_BUSY_POLL) -> None:
         self.window = float(window)
@@ -71,6 +75,7 @@ class BusyPoll:
         self.turns = 0
         """Loop turns spent polling so far (what tests and diagnostics count)."""
         self._until = 0.0  # the clock time the window opened by the last request closes
+        self._answered_until = 0.0  # the same for the last answer this side sent
 
     def expect(self) -> None:
         """A request went out on this stream: its answer is awaited, and the reader may poll
@@ -83,16 +88,26 @@ class BusyPoll:
         if self.awaiting > 0:
             self.awaiting -= 1
 
+    def answered(self) -> None:
+        """This side sent an answer to its peer's request: the reader may poll for one window
+        from now, for the peer's next request."""
+        self._answered_until = _clock() + self.window
+
+    def _window_open(self) -> bool:
+        now = _clock()
+        return (self.awaiting > 0 and now < self._until) or now < self._answered_until
+
     def polling(self) -> bool:
-        """Whether a reader about to wait should poll first: an answer is awaited, the window
-        of the last request is still open, and polling has been paying off."""
-        return self.awaiting > 0 and self.paying and _clock() < self._until
+        """Whether a reader about to wait should poll first: a window of an exchange is still
+        open (see the module documentation) and polling has been paying off."""
+        return self.paying and self._window_open()
 
     async def wait(self, ready: Callable[[], bool], park: Callable[[], Awaitable[None]]) -> None:
         """Wait until the stream has input: poll ``ready`` after each turn of the event loop
         while :meth:`polling` allows, then, if nothing came, ``await park()`` (which returns
-        when the stream is readable). Only a park while an answer is awaited teaches whether
-        polling pays."""
+        when the stream is readable). Only a park inside an exchange (an answer still awaited,
+        or begun within the window of an answer sent) teaches whether polling pays."""
+        after_answer = _clock() < self._answered_until
         if self.polling():
             checkpoint = anyio.lowlevel.checkpoint
             while True:
@@ -100,10 +115,10 @@ class BusyPoll:
                 self.turns += 1
                 if ready():
                     return
-                if self.awaiting <= 0 or _clock() >= self._until:
+                if not self._window_open():
                     break
                 _sched_yield()
-        if self.awaiting <= 0:
+        if not (after_answer or self.awaiting > 0):
             await park()
             return
         started = _clock()

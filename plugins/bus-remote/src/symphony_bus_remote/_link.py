@@ -383,7 +383,7 @@ class Link:
             conn.extra(BusyPollAttribute.busy_poll, None) if isinstance(conn, StreamConnection) else None
         )
         """The busy polling of the stream this link reads, if it polls: told when a request of
-        this side is outstanding, the only time its reader may poll."""
+        this side is outstanding and when this side answered one (see ``_busypoll``)."""
 
     # -- what subclasses implement ---------------------------------------------------------
 
@@ -586,7 +586,9 @@ class Link:
         except SerializationError as err:
             await self.conn.send(msg.fail(err))
         except TransportError:
-            pass  # the link is going down; run() reports why
+            return  # the link is going down; run() reports why
+        if self._busy is not None:
+            self._busy.answered()
 
     def timeout_reply(self, msg: Message, timeout: float) -> Message:
         """The error answering the peer's request ``msg`` that ran past ``timeout`` seconds."""
@@ -629,8 +631,8 @@ class Link:
         request (which costs more than the rest of the request path on asyncio); they fire
         within :data:`_TIMER_GRANULARITY` seconds.
 
-        While it waits, the reader of this connection may busy-poll (see
-        :mod:`symphony_bus_remote._busypoll`): only then, never while nothing is outstanding."""
+        While it waits, the reader of this connection may busy-poll for one window (see
+        :mod:`symphony_bus_remote._busypoll`)."""
         pending = self.pending.open(msg, self.label)
         busy = self._busy
         try:
