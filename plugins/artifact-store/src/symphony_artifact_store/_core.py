@@ -757,7 +757,10 @@ class StoreCore:
 
     def _locate(self, name: Digest | str) -> tuple[Digest, Row]:
         digest = self.resolve(name)
-        row = self.index.row(str(digest))
+        return digest, self._present(digest, self.index.row(str(digest)))
+
+    def _present(self, digest: Digest, row: Row | None) -> Row:
+        """``row``, if it is an artifact a read may return; else the error saying why not."""
         if row is None:
             raise NotFoundError(
                 f"artifact {digest} is not in the store",
@@ -771,7 +774,7 @@ class StoreCore:
                 context={"digest": str(digest)},
                 hint=f"restore it with `symphony artifacts restore {digest}`",
             )
-        return digest, row
+        return row
 
     def exists(self, name: Digest | str) -> bool:
         """True if the artifact is stored (and not in the trash)."""
@@ -883,10 +886,11 @@ class StoreCore:
         Raises:
             NotFoundError: not stored (or trashed); IntegrityError: the bytes do not match the digest.
         """
-        digest, row = self._locate(name)
+        digest = self.resolve(name)
+        found, inline = self.index.row_and_inline(str(digest))
+        row = self._present(digest, found)
         if row.inline:
-            found = self.index.query("SELECT data FROM inline_data WHERE id = ?", (row.id,))
-            data = bytes(found[0][0]) if found else b""
+            data = inline or b""
         else:
             fh, row = self._open_file(digest, row)
             with fh:

@@ -248,6 +248,26 @@ class Index:
             raise _db_error(exc, self.path) from exc
         return None if found is None else Row(*found)
 
+    def row_and_inline(self, digest: str) -> tuple[Row | None, bytes | None]:
+        """The object row for a canonical digest string and, for an inline object, its bytes
+        (one query: what a read of a small artifact needs)."""
+        try:
+            found = (
+                self.conn()
+                .execute(
+                    f"SELECT {ROW_COLUMNS}, (SELECT data FROM inline_data WHERE inline_data.id = objects.id)"
+                    " FROM objects WHERE digest = ?",
+                    (digest,),
+                )
+                .fetchone()
+            )
+        except sqlite3.Error as exc:
+            raise _db_error(exc, self.path) from exc
+        if found is None:
+            return None, None
+        data = found[-1]
+        return Row(*found[:-1]), None if data is None else bytes(data)
+
     def close(self) -> None:
         """Close every connection this index opened."""
         self._closed = True
