@@ -174,7 +174,7 @@ module, _, attr = sys.argv[1].partition(":")
 backend = importlib.import_module(module)
 for part in filter(None, attr.split(".")):
     backend = getattr(backend, part)
-print(backend.build_wheel(sys.argv[2]))
+sys.stdout.write(backend.build_wheel(sys.argv[2]) + "\\n")
 """
 
 _NOT_COPIED = (".git", ".venv", "venv", "__pycache__", "build", "dist", "*.egg-info", ".tox", ".mypy_cache")
