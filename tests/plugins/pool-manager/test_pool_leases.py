@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import anyio
@@ -306,14 +307,15 @@ async def test_model_using_more_memory_than_declared(vectors_file: Path, clock: 
 
 async def test_measured_use_is_charged_when_it_fits(vectors_file: Path, clock: FakeClock) -> None:
     pool = make_pool(clock, memory_budget=1 << 30, measure_memory=True)
-    pool.register("greedy", GreedyLoader(vectors_file, actual=16 * MiB))
+    pool.register("greedy", GreedyLoader(vectors_file, actual=64 * MiB))
+    gc.collect()  # earlier tests' garbage freed during the load would lower the RSS delta
     async with pool.lease("greedy"):
         status = pool.status()["models"][0]
         # RSS deltas are process-wide (other threads and the allocator move it too): well above
         # the declared 1 MiB is what shows the measurement was charged
-        assert status["measured"]["memory"] >= 8 * MiB
+        assert status["measured"]["memory"] >= 32 * MiB
         assert status["charged"]["memory"] == status["measured"]["memory"]
-    assert pool.demand("greedy")["memory"] >= 8 * MiB
+    assert pool.demand("greedy")["memory"] >= 32 * MiB
 
 
 async def test_release_owner_reclaims_crashed_leases(vectors_file: Path, clock: FakeClock) -> None:
