@@ -84,8 +84,8 @@ def _anyio_backend(backend: str) -> str:
 def serve_bus(url: str, backend: str, busy_poll: float | None = None) -> None:
     import anyio
 
-    from symphony.bus.core import Bus
-    from symphony.bus.message import Message
+    from symphony.bus._core import Bus
+    from symphony.bus._message import Message
     from symphony_bus_remote import BusServer
 
     async def main() -> None:
@@ -336,7 +336,7 @@ async def _peer_loss(folder: Path, how: str, trials: int) -> list[float]:
 
 
 async def _bus_oneway(url: str) -> float:
-    from symphony.bus.message import Message
+    from symphony.bus._message import Message
     from symphony_bus_remote import BusClient
 
     async with BusClient.connect(url, codec="msgpack", heartbeat_interval=5, heartbeat_timeout=60) as client:

@@ -10,7 +10,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from symphony.bus.transport import _memory_options, scheme_of
+from symphony.bus._transport import _memory_options, scheme_of
 from symphony.commons.errors import ConfigError
 from symphony_transport_stdio import parse_stdio_url
 from symphony_transport_tcp import parse_tcp_url

@@ -49,7 +49,7 @@ def test_every_hookspec_teaches(name: str, fn: object) -> None:
 
 
 def test_the_registry_classes_are_exported_for_annotations() -> None:
-    from symphony.bus.registries import CodecRegistry, MessageTypeRegistry, TransportRegistry
+    from symphony.bus._registries import CodecRegistry, MessageTypeRegistry, TransportRegistry
     from symphony.services import CommandRegistry, ServiceRegistry
 
     for cls in (ServiceRegistry, CommandRegistry, TransportRegistry, CodecRegistry, MessageTypeRegistry):

@@ -49,7 +49,7 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    from symphony.bus.registries import (
+    from symphony.bus import (
         BusHandlerRegistry,
         CodecRegistry,
         MessageTypeRegistry,

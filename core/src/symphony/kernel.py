@@ -106,7 +106,7 @@ _WARNED: set[str] = set()
 
 def _kernel_sections() -> dict[str, Any]:
     """The config sections the kernel owns: core's and the bus's."""
-    from symphony.bus.config import BUS_CONFIG_SCHEMA
+    from symphony.bus import BUS_CONFIG_SCHEMA
     from symphony.commons.config import CORE_SCHEMAS
 
     return {**CORE_SCHEMAS, "bus": BUS_CONFIG_SCHEMA}

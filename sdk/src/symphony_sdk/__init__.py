@@ -39,20 +39,17 @@ from symphony_sdk.nodes import Instrument, NodeContext, NodeImplementation, Reso
 from symphony_sdk.operator import Operator
 
 if TYPE_CHECKING:
-    from symphony.bus.message import Message
-    from symphony.bus.registries import (
+    from symphony.bus import (
         BusHandlerRegistry,
         CodecRegistry,
+        Message,
         MessageTypeRegistry,
         TransportRegistry,
     )
 
 _LAZY = {
-    **{
-        name: "symphony.bus.registries"
-        for name in ("BusHandlerRegistry", "CodecRegistry", "MessageTypeRegistry", "TransportRegistry")
-    },
-    "Message": "symphony.bus.message",
+    name: "symphony.bus"
+    for name in ("BusHandlerRegistry", "CodecRegistry", "Message", "MessageTypeRegistry", "TransportRegistry")
 }
 """Imported on first use, so importing the SDK does not import the bus (and jsonschema)."""
 

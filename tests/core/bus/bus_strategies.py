@@ -8,7 +8,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from symphony.bus.message import KINDS, Message
+from symphony.bus._message import KINDS, Message
 
 MSGPACK_INT = st.integers(min_value=-(2**63), max_value=2**64 - 1)
 FINITE_FLOAT = st.floats(allow_nan=False, allow_infinity=False)

@@ -11,8 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from symphony.bus.codecs import BUILTIN_CODECS, Codec, JsonCodec, MsgpackCodec, get_codec
-from symphony.bus.message import Message, message_from_wire, message_to_wire
+from symphony.bus._codecs import BUILTIN_CODECS, Codec, JsonCodec, MsgpackCodec, get_codec
+from symphony.bus._message import Message, message_from_wire, message_to_wire
 from symphony.commons.errors import NotFoundError, SerializationError
 
 from .bus_strategies import messages, same_message

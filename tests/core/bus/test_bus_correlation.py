@@ -6,7 +6,7 @@ import anyio
 import pytest
 
 from symphony.bus import Bus, LocalEndpoint, Message
-from symphony.bus.correlation import Correlator
+from symphony.bus._correlation import Correlator
 from symphony.commons.errors import ConflictError, TransportError
 
 pytestmark = pytest.mark.anyio

@@ -6,7 +6,7 @@ import anyio
 import pytest
 
 from symphony.bus import Bus, LocalEndpoint, Message
-from symphony.bus.endpoints import ENDPOINT_REGISTERED, ENDPOINT_UNREGISTERED, Endpoint
+from symphony.bus._endpoints import ENDPOINT_REGISTERED, ENDPOINT_UNREGISTERED, Endpoint
 from symphony.commons.errors import (
     ConflictError,
     NotFoundError,

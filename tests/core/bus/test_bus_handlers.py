@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from symphony.bus import Bus, Message
-from symphony.bus.registries import BusHandlerRegistry
+from symphony.bus._registries import BusHandlerRegistry
 from symphony.commons.errors import ConflictError, NotFoundError, ValidationError
 from symphony.kernel import Kernel
 

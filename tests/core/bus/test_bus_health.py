@@ -6,7 +6,7 @@ import anyio
 import pytest
 
 from symphony.bus import Bus, LocalEndpoint, Message
-from symphony.bus.health import HealthMonitor, HealthStatus
+from symphony.bus._health import HealthMonitor, HealthStatus
 from symphony.commons.errors import NotFoundError, OperationTimeoutError, TransportError
 
 pytestmark = pytest.mark.anyio

@@ -9,7 +9,7 @@ import anyio
 import pytest
 
 from symphony.bus import Bus, LocalEndpoint, Message, Subscription
-from symphony.bus.topics import topic_matches
+from symphony.bus._topics import topic_matches
 
 pytestmark = pytest.mark.anyio
 

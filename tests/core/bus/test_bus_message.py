@@ -7,7 +7,7 @@ import uuid
 import attrs
 import pytest
 
-from symphony.bus.message import (
+from symphony.bus._message import (
     ERROR,
     REQUEST,
     RESPONSE,

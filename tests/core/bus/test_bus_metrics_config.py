@@ -11,7 +11,7 @@ import pytest
 
 import symphony.bus as bus_pkg
 from symphony.bus import BUS_CONFIG_SCHEMA, Bus, BusConfig, Message
-from symphony.bus.metrics import COUNTERS, LatencyHistogram
+from symphony.bus._metrics import COUNTERS, LatencyHistogram
 from symphony.commons.errors import ConfigError
 
 pytestmark = pytest.mark.anyio
@@ -131,7 +131,7 @@ async def test_from_kernel_uses_the_kernel_registries() -> None:
 
     kernel = Kernel.create(autoload=False)
     try:
-        from symphony.bus.registries import kernel_registry
+        from symphony.bus._registries import kernel_registry
 
         kernel_registry(kernel, "message_types").add("k.ping", schema={"type": "object"})
         bus = Bus.from_kernel(kernel)

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from symphony.bus.codecs import JsonCodec
-from symphony.bus.message import Message
-from symphony.bus.registries import CodecRegistry, MessageTypeRegistry, TransportRegistry
+from symphony.bus._codecs import JsonCodec
+from symphony.bus._message import Message
+from symphony.bus._registries import CodecRegistry, MessageTypeRegistry, TransportRegistry
 from symphony.commons.errors import ConflictError, NotFoundError, ValidationError
 
 SCHEMA = {

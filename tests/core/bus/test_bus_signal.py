@@ -5,7 +5,7 @@ from __future__ import annotations
 import anyio
 import pytest
 
-from symphony.bus.sync import Signal
+from symphony.bus._sync import Signal
 
 pytestmark = pytest.mark.anyio
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from symphony.bus.topics import TopicTrie, split_pattern, topic_matches, validate_pattern
+from symphony.bus._topics import TopicTrie, split_pattern, topic_matches, validate_pattern
 from symphony.commons.errors import ValidationError
 
 TABLE = [

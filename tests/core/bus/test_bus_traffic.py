@@ -7,7 +7,7 @@ import anyio
 import pytest
 
 from symphony.bus import Bus, Message
-from symphony.bus.message import ERROR, EVENT, REQUEST, RESPONSE
+from symphony.bus._message import ERROR, EVENT, REQUEST, RESPONSE
 from symphony.commons.errors import NotFoundError, OperationTimeoutError, ValidationError
 
 pytestmark = pytest.mark.anyio

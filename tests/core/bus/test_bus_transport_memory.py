@@ -9,10 +9,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from symphony.bus.codecs import get_codec
-from symphony.bus.message import Message
-from symphony.bus.registries import TransportRegistry
-from symphony.bus.transport import (
+from symphony.bus._codecs import get_codec
+from symphony.bus._message import Message
+from symphony.bus._registries import TransportRegistry
+from symphony.bus._transport import (
     Connection,
     ConnectionClosed,
     MemoryTransport,

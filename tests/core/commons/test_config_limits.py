@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from symphony.bus.config import BUS_CONFIG_SCHEMA
+from symphony.bus._config import BUS_CONFIG_SCHEMA
 from symphony.commons.config import CORE_SCHEMAS, load_config, set_user_value
 from symphony.commons.errors import ConfigError
 

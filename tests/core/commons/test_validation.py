@@ -182,7 +182,7 @@ def test_named_rules_raise_only_prevalidation_errors(value: Any) -> None:
 
 
 def test_message_type_rule_matches_the_bus() -> None:
-    from symphony.bus.message import MAX_TYPE_LENGTH, is_valid_type
+    from symphony.bus._message import MAX_TYPE_LENGTH, is_valid_type
 
     assert MAX_TYPE_LENGTH == 255
     for value in ("demo.ping", "a" * 255, "a" * 256, "a..b", "x y", ""):

@@ -17,8 +17,8 @@ import sys
 
 import anyio
 
-from symphony.bus.core import Bus
-from symphony.bus.message import Message
+from symphony.bus._core import Bus
+from symphony.bus._message import Message
 from symphony.commons.errors import ValidationError
 from symphony_bus_remote import BusServer
 

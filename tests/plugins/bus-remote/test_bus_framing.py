@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from symphony.bus.transport import DEFAULT_MAX_FRAME_SIZE, ConnectionClosed
+from symphony.bus._transport import DEFAULT_MAX_FRAME_SIZE, ConnectionClosed
 from symphony.commons.errors import SerializationError, SymphonyError, TransportError
 from symphony_bus_remote import FrameDecoder, FramedStream, SocketByteStream, encode_frame, encode_frames
 

@@ -13,9 +13,9 @@ import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from symphony.bus.core import Bus
-from symphony.bus.message import ERROR, REQUEST, RESPONSE, Message
-from symphony.bus.transport import open_transport
+from symphony.bus._core import Bus
+from symphony.bus._message import ERROR, REQUEST, RESPONSE, Message
+from symphony.bus._transport import open_transport
 from symphony_bus_remote import HANDSHAKE_CODEC, PROTOCOL_VERSION, BusServer
 
 _SCALARS = st.one_of(

@@ -13,9 +13,9 @@ from typing import Any
 import anyio
 import pytest
 
-from symphony.bus.core import Bus
-from symphony.bus.message import Message
-from symphony.bus.transport import open_transport
+from symphony.bus._core import Bus
+from symphony.bus._message import Message
+from symphony.bus._transport import open_transport
 from symphony.commons.errors import (
     NotFoundError,
     OperationTimeoutError,
@@ -654,7 +654,7 @@ async def test_a_handshake_broken_by_a_dying_server_is_retried(sock_dir: Path) -
 async def test_a_refused_handshake_is_not_retried(sock_dir: Path) -> None:
     """A server that answers the handshake with a protocol error: retrying cannot help, so the
     client fails at once with that error, after one connection."""
-    from symphony.bus.codecs import get_codec
+    from symphony.bus._codecs import get_codec
     from symphony_bus_remote import encode_frame
 
     path = str(sock_dir / "bus.sock")

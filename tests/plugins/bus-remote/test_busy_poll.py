@@ -14,8 +14,8 @@ import anyio.abc
 import anyio.lowlevel
 import pytest
 
-from symphony.bus.core import Bus
-from symphony.bus.message import Message
+from symphony.bus._core import Bus
+from symphony.bus._message import Message
 from symphony.commons.errors import OperationTimeoutError
 from symphony_bus_remote import BusClient, BusServer, SocketByteStream
 from symphony_bus_remote._asyncio_stream import AsyncioSocketStream, running_asyncio_loop

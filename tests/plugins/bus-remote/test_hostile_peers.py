@@ -11,9 +11,9 @@ from typing import Any
 import anyio
 import pytest
 
-from symphony.bus.codecs import get_codec
-from symphony.bus.core import Bus
-from symphony.bus.message import Message
+from symphony.bus._codecs import get_codec
+from symphony.bus._core import Bus
+from symphony.bus._message import Message
 from symphony_bus_remote import PRE_HANDSHAKE_MAX_FRAME_SIZE, BusClient, BusServer, FramedStream
 
 TOKEN = "hostile-test-token"

@@ -133,7 +133,7 @@ def test_no_server_is_a_clear_transport_error(tmp_path: Path) -> None:
 def test_monitor_lines_link_answers_to_requests_and_escape_markup() -> None:
     from rich.console import Console
 
-    from symphony.bus.message import Message
+    from symphony.bus._message import Message
     from symphony.commons.errors import NotFoundError
     from symphony_bus_remote._bus_cmd import _traffic_line
 

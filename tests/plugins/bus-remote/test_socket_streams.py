@@ -18,7 +18,7 @@ from anyio.abc import SocketAttribute
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from symphony.bus.config import BusConfig
+from symphony.bus._config import BusConfig
 from symphony.commons.errors import ConfigError
 from symphony_bus_remote import SocketByteStream, common_options, open_socket_stream, peer_credentials
 from symphony_bus_remote._asyncio_stream import READ_HIGH_WATER, AsyncioSocketStream, running_asyncio_loop

@@ -11,9 +11,9 @@ import anyio
 import anyio.abc
 import pytest
 
-from symphony.bus.codecs import get_codec
-from symphony.bus.message import Message
-from symphony.bus.transport import (
+from symphony.bus._codecs import get_codec
+from symphony.bus._message import Message
+from symphony.bus._transport import (
     Connection,
     MemoryTransport,
     PeerInfo,

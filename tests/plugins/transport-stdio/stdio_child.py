@@ -6,8 +6,8 @@ import os
 
 import anyio
 
-from symphony.bus.core import Bus
-from symphony.bus.message import Message
+from symphony.bus._core import Bus
+from symphony.bus._message import Message
 from symphony.commons.errors import PermissionDeniedError, ValidationError
 from symphony_transport_stdio import serve_stdio
 

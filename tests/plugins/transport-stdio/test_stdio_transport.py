@@ -13,9 +13,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from symphony.bus.message import Message
-from symphony.bus.registries import TransportRegistry
-from symphony.bus.transport import open_transport
+from symphony.bus._message import Message
+from symphony.bus._registries import TransportRegistry
+from symphony.bus._transport import open_transport
 from symphony.commons.errors import (
     ConfigError,
     InternalError,

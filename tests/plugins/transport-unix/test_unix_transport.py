@@ -11,9 +11,9 @@ from pathlib import Path
 import anyio
 import pytest
 
-from symphony.bus.message import Message
-from symphony.bus.registries import TransportRegistry
-from symphony.bus.transport import Connection, ConnectionClosed, open_transport
+from symphony.bus._message import Message
+from symphony.bus._registries import TransportRegistry
+from symphony.bus._transport import Connection, ConnectionClosed, open_transport
 from symphony.commons.errors import (
     ConfigError,
     ConflictError,

@@ -4,14 +4,10 @@ request/response, endpoints, health, metrics, and the transport contract with th
 
 The package README shows it at work.
 
-This package exports what a user of the bus calls. The modules hold the rest, for plugin
-authors: :mod:`~symphony.bus.message` (the envelope, its kinds and wire form),
-:mod:`~symphony.bus.codecs`, :mod:`~symphony.bus.registries`, :mod:`~symphony.bus.topics`
-(wildcard semantics), :mod:`~symphony.bus.subscription` (backpressure policies),
-:mod:`~symphony.bus.routing`, :mod:`~symphony.bus.correlation`, :mod:`~symphony.bus.endpoints`,
-:mod:`~symphony.bus.health`, :mod:`~symphony.bus.metrics`,
-:mod:`~symphony.bus.config`, :mod:`~symphony.bus.sync`, :mod:`~symphony.bus.core` (the
-:class:`Bus`) and :mod:`~symphony.bus.transport` (the contract every transport meets).
+This package exports what a user of the bus calls, and the registry classes the bus hooks
+receive. Whoever writes a transport or links buses together imports the rest of the kit from
+:mod:`symphony.bus.links` (connection handlers, message kinds, correlation, topic tries). The
+``_``-prefixed modules are private: their layout may change without notice.
 
 The bus across processes (``BusServer``, ``BusClient``, framing, sockets, ``symphony serve``) is
 the ``symphony-bus-remote`` distribution (import ``symphony_bus_remote``), which the unix, tcp
@@ -27,18 +23,24 @@ from typing import TYPE_CHECKING
 from symphony.commons.lazy import lazy_getattr
 
 if TYPE_CHECKING:
-    from symphony.bus.codecs import Codec, JsonCodec, MsgpackCodec, get_codec
-    from symphony.bus.config import BUS_CONFIG_SCHEMA, BusConfig
-    from symphony.bus.core import Bus
-    from symphony.bus.endpoints import Endpoint, LocalEndpoint
-    from symphony.bus.health import HealthStatus
-    from symphony.bus.message import Message, message_from_wire, message_to_wire
-    from symphony.bus.metrics import BusMetrics
-    from symphony.bus.registries import CodecRegistry, MessageType, MessageTypeRegistry, TransportRegistry
-    from symphony.bus.routing import Handler
-    from symphony.bus.subscription import CallbackSubscription, Policy, Subscription
-    from symphony.bus.topics import topic_matches
-    from symphony.bus.transport import (
+    from symphony.bus._codecs import Codec, JsonCodec, MsgpackCodec, get_codec
+    from symphony.bus._config import BUS_CONFIG_SCHEMA, BusConfig
+    from symphony.bus._core import Bus
+    from symphony.bus._endpoints import Endpoint, LocalEndpoint
+    from symphony.bus._health import HealthStatus
+    from symphony.bus._message import Message, message_from_wire, message_to_wire
+    from symphony.bus._metrics import BusMetrics
+    from symphony.bus._registries import (
+        BusHandlerRegistry,
+        CodecRegistry,
+        MessageType,
+        MessageTypeRegistry,
+        TransportRegistry,
+    )
+    from symphony.bus._routing import Handler
+    from symphony.bus._subscription import CallbackSubscription, Policy, Subscription
+    from symphony.bus._topics import topic_matches
+    from symphony.bus._transport import (
         Connection,
         ConnectionClosed,
         MemoryTransport,
@@ -48,41 +50,43 @@ if TYPE_CHECKING:
     )
 
 _LAZY: dict[str, str] = {
-    "Codec": "symphony.bus.codecs",
-    "JsonCodec": "symphony.bus.codecs",
-    "MsgpackCodec": "symphony.bus.codecs",
-    "get_codec": "symphony.bus.codecs",
-    "BUS_CONFIG_SCHEMA": "symphony.bus.config",
-    "BusConfig": "symphony.bus.config",
-    "Bus": "symphony.bus.core",
-    "Endpoint": "symphony.bus.endpoints",
-    "LocalEndpoint": "symphony.bus.endpoints",
-    "HealthStatus": "symphony.bus.health",
-    "Message": "symphony.bus.message",
-    "message_from_wire": "symphony.bus.message",
-    "message_to_wire": "symphony.bus.message",
-    "BusMetrics": "symphony.bus.metrics",
-    "CodecRegistry": "symphony.bus.registries",
-    "MessageType": "symphony.bus.registries",
-    "MessageTypeRegistry": "symphony.bus.registries",
-    "TransportRegistry": "symphony.bus.registries",
-    "Handler": "symphony.bus.routing",
-    "CallbackSubscription": "symphony.bus.subscription",
-    "Policy": "symphony.bus.subscription",
-    "Subscription": "symphony.bus.subscription",
-    "topic_matches": "symphony.bus.topics",
-    "Connection": "symphony.bus.transport",
-    "ConnectionClosed": "symphony.bus.transport",
-    "MemoryTransport": "symphony.bus.transport",
-    "PeerInfo": "symphony.bus.transport",
-    "Transport": "symphony.bus.transport",
-    "open_transport": "symphony.bus.transport",
+    "Codec": "symphony.bus._codecs",
+    "JsonCodec": "symphony.bus._codecs",
+    "MsgpackCodec": "symphony.bus._codecs",
+    "get_codec": "symphony.bus._codecs",
+    "BUS_CONFIG_SCHEMA": "symphony.bus._config",
+    "BusConfig": "symphony.bus._config",
+    "Bus": "symphony.bus._core",
+    "Endpoint": "symphony.bus._endpoints",
+    "LocalEndpoint": "symphony.bus._endpoints",
+    "HealthStatus": "symphony.bus._health",
+    "Message": "symphony.bus._message",
+    "message_from_wire": "symphony.bus._message",
+    "message_to_wire": "symphony.bus._message",
+    "BusMetrics": "symphony.bus._metrics",
+    "BusHandlerRegistry": "symphony.bus._registries",
+    "CodecRegistry": "symphony.bus._registries",
+    "MessageType": "symphony.bus._registries",
+    "MessageTypeRegistry": "symphony.bus._registries",
+    "TransportRegistry": "symphony.bus._registries",
+    "Handler": "symphony.bus._routing",
+    "CallbackSubscription": "symphony.bus._subscription",
+    "Policy": "symphony.bus._subscription",
+    "Subscription": "symphony.bus._subscription",
+    "topic_matches": "symphony.bus._topics",
+    "Connection": "symphony.bus._transport",
+    "ConnectionClosed": "symphony.bus._transport",
+    "MemoryTransport": "symphony.bus._transport",
+    "PeerInfo": "symphony.bus._transport",
+    "Transport": "symphony.bus._transport",
+    "open_transport": "symphony.bus._transport",
 }
 
 __all__ = [
     "BUS_CONFIG_SCHEMA",
     "Bus",
     "BusConfig",
+    "BusHandlerRegistry",
     "BusMetrics",
     "CallbackSubscription",
     "Codec",

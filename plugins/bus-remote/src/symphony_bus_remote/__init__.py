@@ -20,7 +20,7 @@ meet on :func:`served_socket`.
 
 Protocol
 --------
-Every frame carries one :class:`~symphony.bus.message.Message`. A connection starts with a
+Every frame carries one :class:`~symphony.bus.Message`. A connection starts with a
 handshake in the JSON codec: the client sends a ``_bus.hello`` request naming the protocol
 version, the codecs it accepts (in order of preference), its name and capabilities; the server
 answers with the chosen codec (the client's first choice the server also has), after which
@@ -45,7 +45,7 @@ After the handshake, messages whose type starts with ``_bus.`` are control messa
 Everything else is data: the peer's requests are answered by the server bus's routing (which
 may route them on to another peer), its events are published on the server bus, and
 responses/errors answer requests the other side sent. Each server-side peer is registered as a
-bus :class:`~symphony.bus.endpoints.Endpoint` named ``<client name>#<n>``.
+bus :class:`~symphony.bus.Endpoint` named ``<client name>#<n>``.
 
 Failure
 -------

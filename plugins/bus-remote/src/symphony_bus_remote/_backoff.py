@@ -16,7 +16,7 @@ carries the last error as its cause. Only *retryable* errors are retried:
 token, an unknown scheme) is raised at once, since trying again cannot help.
 
 :class:`Reconnector` wraps a transport URL: ``await reconnector.connect()`` returns a fresh
-:class:`~symphony.bus.transport.Connection`, retrying with the policy.
+:class:`~symphony.bus.Connection`, retrying with the policy.
 """
 
 from __future__ import annotations
@@ -152,9 +152,9 @@ async def retry(
 class Reconnector:
     """Open connections to one URL, retrying with a :class:`Backoff` policy.
 
-    ``connect()`` returns a new :class:`~symphony.bus.transport.Connection` each time it is
+    ``connect()`` returns a new :class:`~symphony.bus.Connection` each time it is
     called (after the previous one was lost, say). ``attempts`` counts the attempts of the
-    last ``connect()``. The transport comes from :func:`symphony.bus.transport.open_transport`
+    last ``connect()``. The transport comes from :func:`symphony.bus.open_transport`
     unless given.
     """
 
@@ -168,7 +168,7 @@ class Reconnector:
         registry: Any = None,
         kernel: Any = None,
     ) -> None:
-        from symphony.bus.transport import open_transport
+        from symphony.bus import open_transport
         from symphony.commons.log import get_logger
 
         self.url = url

@@ -169,7 +169,7 @@ def request(ctx: click.Context, type: str, payload: str | None, timeout: float, 
     A handler's error is printed with its code and context, and the command exits 1.
     """
 
-    from symphony.bus.message import message_to_wire
+    from symphony.bus import message_to_wire
     from symphony_bus_remote import BusClient
 
     kwargs = _kwargs(ctx)
@@ -201,7 +201,7 @@ def monitor(ctx: click.Context, pattern: str, count: int | None, as_json: bool, 
     the monitor: if it cannot keep up, the oldest unshown messages are dropped.
     """
 
-    from symphony.bus.message import message_to_wire
+    from symphony.bus import message_to_wire
     from symphony_bus_remote import BusClient
 
     kwargs = _kwargs(ctx)

@@ -20,20 +20,20 @@ import anyio.abc
 import anyio.lowlevel
 import attrs
 
-from symphony.bus.message import (
+from symphony.bus import Connection, Message, message_from_wire
+from symphony.bus.links import (
     ERROR,
     REQUEST,
     RESPONSE,
-    Message,
+    Signal,
+    TopicTrie,
     is_valid_type,
-    message_from_wire,
     new_id,
+    receive_next,
+    resolve_codec,
     trusted_message,
+    validate_pattern,
 )
-from symphony.bus.subscription import receive_next
-from symphony.bus.sync import Signal
-from symphony.bus.topics import TopicTrie, validate_pattern
-from symphony.bus.transport import Connection, resolve_codec
 from symphony.commons.errors import (
     OperationTimeoutError,
     SymphonyError,
@@ -264,7 +264,7 @@ class BusClient:
         registry: Any = None,
         kernel: Any = None,
     ) -> None:
-        from symphony.bus.core import Bus
+        from symphony.bus import Bus
 
         self.url = url
         codec_obj = resolve_codec(codec)

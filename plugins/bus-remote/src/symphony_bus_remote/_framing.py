@@ -26,8 +26,8 @@ code                               meaning
 ``framing.frame_too_large``        (SerializationError) refusing to *send* a frame over the limit
 ``transport.frame_too_large``      (TransportError) the peer announced a frame over the limit
 ``transport.truncated_frame``      (TransportError) the stream ended in the middle of a frame
-``transport.closed``               (``symphony.bus.transport.ConnectionClosed``) the peer closed the stream cleanly
-``transport.closed_locally``       (``symphony.bus.transport.ConnectionClosed``) this side already closed it
+``transport.closed``               (``symphony.bus.ConnectionClosed``) the peer closed the stream cleanly
+``transport.closed_locally``       (``symphony.bus.ConnectionClosed``) this side already closed it
 ``transport.broken``               (TransportError) the stream broke (reset, broken pipe ...)
 =================================  ===============================================================
 """
@@ -41,7 +41,8 @@ from typing import Any, Final
 import anyio
 import anyio.abc
 
-from symphony.bus.transport import DEFAULT_MAX_FRAME_SIZE, ConnectionClosed, message_too_large
+from symphony.bus import ConnectionClosed
+from symphony.bus.links import DEFAULT_MAX_FRAME_SIZE, message_too_large
 from symphony.commons.errors import SerializationError, TransportError
 
 __all__ = [

@@ -20,10 +20,8 @@ import anyio
 import anyio.abc
 import anyio.lowlevel
 
-from symphony.bus.correlation import Correlator, request_timeout_error
-from symphony.bus.message import EVENT, REQUEST, Message
-from symphony.bus.sync import Signal
-from symphony.bus.transport import Connection
+from symphony.bus import Connection, Message
+from symphony.bus.links import EVENT, REQUEST, Correlator, Signal, request_timeout_error
 from symphony.commons.errors import (
     InternalError,
     NotFoundError,

@@ -17,11 +17,8 @@ import anyio.abc
 import anyio.lowlevel
 import attrs
 
-from symphony.bus.config import BUS_CONFIG_SCHEMA
-from symphony.bus.message import ERROR, EVENT, REQUEST, Message, message_to_wire
-from symphony.bus.sync import start_in_own_task_group
-from symphony.bus.topics import validate_pattern
-from symphony.bus.transport import Connection, open_transport
+from symphony.bus import BUS_CONFIG_SCHEMA, Connection, Message, message_to_wire, open_transport
+from symphony.bus.links import ERROR, EVENT, REQUEST, start_in_own_task_group, validate_pattern
 from symphony.commons.errors import (
     ConfigError,
     SerializationError,
@@ -46,7 +43,7 @@ from symphony_bus_remote._link import (
 from symphony_bus_remote._sockets import HANDSHAKE_CODEC, PRE_HANDSHAKE_MAX_FRAME_SIZE, StreamConnection
 
 if TYPE_CHECKING:
-    from symphony.bus.core import Bus
+    from symphony.bus import Bus
 
 __all__ = ["BusServer", "ServerPeer"]
 
@@ -55,7 +52,7 @@ _log = get_logger("symphony.bus.remote")
 
 class ServerPeer(Link):
     """The server's side of one connected client; also the bus
-    :class:`~symphony.bus.endpoints.Endpoint` requests are routed to when the client handles
+    :class:`~symphony.bus.Endpoint` requests are routed to when the client handles
     a pattern."""
 
     def __init__(

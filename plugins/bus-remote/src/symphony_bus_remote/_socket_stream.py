@@ -2,7 +2,7 @@
 and :func:`open_socket_stream`, which picks the best stream for the running backend (the
 loop-owned :class:`~symphony_bus_remote._asyncio_stream.AsyncioSocketStream` on asyncio) and decides
 whether its reader busy-polls. The socket transports (unix, tcp) read every connection through
-it; import both names from :mod:`symphony.bus.transport`.
+it; import both names from :mod:`symphony_bus_remote`.
 """
 
 from __future__ import annotations

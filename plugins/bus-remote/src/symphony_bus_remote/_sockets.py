@@ -24,13 +24,10 @@ import anyio
 import anyio.abc
 import attrs
 
-from symphony.bus.codecs import Codec, get_codec
-from symphony.bus.message import Message
-from symphony.bus.transport import (
+from symphony.bus import Codec, Connection, Message, PeerInfo, get_codec
+from symphony.bus.links import (
     DEFAULT_MAX_FRAME_SIZE,
-    Connection,
     ConnectionHandler,
-    PeerInfo,
     number_option,
     resolve_codec,
     run_handler,
@@ -68,7 +65,7 @@ _ACCEPT_BACKOFF_MAX: Final = 0.5
 
 
 class StreamConnection(Connection):
-    """A :class:`~symphony.bus.transport.Connection` over any :class:`anyio.abc.ByteStream`:
+    """A :class:`~symphony.bus.Connection` over any :class:`anyio.abc.ByteStream`:
     length-prefixed frames, each one message encoded by ``codec``.
 
     The socket transports (unix, tcp) return this class.

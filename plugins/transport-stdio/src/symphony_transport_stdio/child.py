@@ -9,7 +9,7 @@
 
     anyio.run(serve_stdio, {"math.add": add})
 
-:func:`serve_stdio` takes a :class:`~symphony.bus.core.Bus` (requests are routed by its
+:func:`serve_stdio` takes a :class:`~symphony.bus.Bus` (requests are routed by its
 handlers, notifications published on it) or a mapping of method pattern -> handler (a bus is
 made for them). It returns when stdin ends -- the parent closed the connection or died.
 
@@ -25,8 +25,7 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from symphony.bus.core import Bus
-from symphony.bus.message import Message
+from symphony.bus import Bus, Message
 from symphony_bus_remote import BusServer
 from symphony_transport_stdio.transport import StdioTransport
 

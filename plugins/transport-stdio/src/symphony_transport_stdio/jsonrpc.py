@@ -3,7 +3,7 @@
 Framing: one JSON value per line (UTF-8, ``\\n``-terminated; a trailing ``\\r`` is ignored).
 A line may hold one JSON-RPC object or a batch (a non-empty array of them).
 
-Mapping between JSON-RPC and :class:`~symphony.bus.message.Message`:
+Mapping between JSON-RPC and :class:`~symphony.bus.Message`:
 
 ===========================================  ===============================================
 JSON-RPC                                     Message
@@ -50,7 +50,8 @@ import time
 from collections.abc import Mapping
 from typing import Any, Final
 
-from symphony.bus.message import ERROR, EVENT, REQUEST, RESPONSE, Message, check_payload, is_valid_type
+from symphony.bus import Message
+from symphony.bus.links import ERROR, EVENT, REQUEST, RESPONSE, check_payload, is_valid_type
 from symphony.commons.errors import (
     InternalError,
     NotFoundError,

@@ -48,9 +48,8 @@ import anyio
 import anyio.abc
 import anyio.lowlevel
 
-from symphony.bus.codecs import Codec
-from symphony.bus.message import Message
-from symphony.bus.transport import Connection, ConnectionClosed, ConnectionHandler, PeerInfo, run_handler
+from symphony.bus import Codec, Connection, ConnectionClosed, Message, PeerInfo
+from symphony.bus.links import ConnectionHandler, run_handler
 from symphony.commons.errors import ConfigError, TransportError
 from symphony.commons.log import get_logger
 from symphony_transport_stdio.jsonrpc import JsonRpcCodec, JsonRpcError, LineSplitter, error_response
@@ -194,7 +193,7 @@ class FdByteStream(anyio.abc.ByteStream):
 
 
 class JsonRpcConnection(Connection):
-    """A :class:`~symphony.bus.transport.Connection` speaking JSON-RPC 2.0 lines.
+    """A :class:`~symphony.bus.Connection` speaking JSON-RPC 2.0 lines.
 
     ``role="server"`` answers malformed lines with JSON-RPC error responses (as a JSON-RPC
     server must); ``role="client"`` logs and skips them. ``process`` is the child to reap on

@@ -47,9 +47,8 @@ import anyio.abc
 from anyio.abc import SocketAttribute
 from anyio.streams.tls import TLSStream
 
-from symphony.bus.codecs import get_codec
-from symphony.bus.message import Message
-from symphony.bus.transport import Connection, ConnectionHandler, PeerInfo
+from symphony.bus import Connection, Message, PeerInfo, get_codec
+from symphony.bus.links import ConnectionHandler
 from symphony.commons.errors import (
     ConfigError,
     OperationTimeoutError,

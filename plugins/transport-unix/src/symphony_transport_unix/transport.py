@@ -40,7 +40,8 @@ import anyio
 import anyio.abc
 from anyio.abc import SocketAttribute
 
-from symphony.bus.transport import Connection, ConnectionHandler, PeerInfo
+from symphony.bus import Connection, PeerInfo
+from symphony.bus.links import ConnectionHandler
 from symphony.commons.errors import (
     ConfigError,
     ConflictError,

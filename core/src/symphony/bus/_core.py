@@ -4,8 +4,8 @@ The package README shows a complete example.
 
 Publish/subscribe
 -----------------
-``subscribe(pattern)`` returns a bounded queue (its wildcards: :mod:`symphony.bus.topics`; its
-backpressure policies and ``traffic=True``: :mod:`symphony.bus.subscription`).
+``subscribe(pattern)`` returns a bounded queue (its wildcards: :mod:`symphony.bus._topics`; its
+backpressure policies and ``traffic=True``: :mod:`symphony.bus._subscription`).
 ``subscribe_callback(pattern, fn)`` calls a plain function inline or runs an ``async def`` one
 in a worker task. ``await publish(msg)`` returns how many subscriptions matched;
 ``publish_nowait`` never waits.
@@ -15,7 +15,7 @@ Request/response
 ``handle(pattern, handler, priority=...)`` routes requests whose type matches ``pattern`` to
 ``handler`` (an async or plain function ``Message -> payload | Message``) or to an endpoint by
 name; the highest priority wins, ties go to the earliest registration, and
-``set_default_route`` catches the rest (see :mod:`symphony.bus.routing`).
+``set_default_route`` catches the rest (see :mod:`symphony.bus._routing`).
 ``await request(type, payload, timeout=...)`` returns the response message or raises:
 
 * what the handler raised, if it raised a :class:`~symphony.commons.errors.SymphonyError` --
@@ -30,11 +30,11 @@ name; the highest priority wins, ties go to the earliest registration, and
 ``dispatch(msg)`` is the same without raising: it always returns the ``response`` or ``error``
 message (what a server sends back to a remote peer). ``request_all`` asks every matching
 route at once and returns all their answers. Requests in flight sit in ``bus.pending`` (a
-:class:`~symphony.bus.correlation.Correlator`) and leave it on answer, timeout or cancellation.
+:class:`~symphony.bus.links.Correlator`) and leave it on answer, timeout or cancellation.
 
 Remote peers
 ------------
-Transports register each connected peer as an :class:`~symphony.bus.endpoints.Endpoint`
+Transports register each connected peer as an :class:`~symphony.bus.Endpoint`
 (``await bus.endpoints.register(peer)``), route requests to it (``bus.handle("pit.#",
 "peer-name")`` or ``request(..., to="peer-name")``), forward events to it
 (``bus.forward(pattern, peer)``) and feed what it sends into ``await bus.ingest(msg,
@@ -66,17 +66,17 @@ import anyio.lowlevel
 import attrs
 from anyio.abc import TaskGroup, TaskStatus
 
-from symphony.bus.config import BusConfig
-from symphony.bus.correlation import Correlator, PendingRequest, request_timeout_error
-from symphony.bus.endpoints import Endpoint, EndpointRegistry
-from symphony.bus.health import HealthMonitor, HealthStatus
-from symphony.bus.message import ERROR, EVENT, REQUEST, RESPONSE, Message, new_id
-from symphony.bus.metrics import BusMetrics
-from symphony.bus.registries import CodecRegistry, MessageTypeRegistry, TransportRegistry
-from symphony.bus.routing import Handler, Route, Router
-from symphony.bus.subscription import DROP_OLDEST, CallbackSubscription, MessageFilter, Policy, Subscription
-from symphony.bus.sync import start_in_own_task_group
-from symphony.bus.topics import TopicTrie
+from symphony.bus._config import BusConfig
+from symphony.bus._correlation import Correlator, PendingRequest, request_timeout_error
+from symphony.bus._endpoints import Endpoint, EndpointRegistry
+from symphony.bus._health import HealthMonitor, HealthStatus
+from symphony.bus._message import ERROR, EVENT, REQUEST, RESPONSE, Message, new_id
+from symphony.bus._metrics import BusMetrics
+from symphony.bus._registries import CodecRegistry, MessageTypeRegistry, TransportRegistry
+from symphony.bus._routing import Handler, Route, Router
+from symphony.bus._subscription import DROP_OLDEST, CallbackSubscription, MessageFilter, Policy, Subscription
+from symphony.bus._sync import start_in_own_task_group
+from symphony.bus._topics import TopicTrie
 from symphony.commons.errors import (
     InternalError,
     NotFoundError,
@@ -115,7 +115,7 @@ class Bus:
     """The Symphony message bus (see the module documentation).
 
     All arguments are optional: ``Bus()`` has the built-in codecs, an empty message-type
-    registry and the schema defaults of :data:`~symphony.bus.config.BUS_CONFIG_SCHEMA`.
+    registry and the schema defaults of :data:`~symphony.bus.BUS_CONFIG_SCHEMA`.
     """
 
     def __init__(
@@ -171,7 +171,7 @@ class Bus:
         """
         kernel.activate_providers("codec:")
         kernel.activate_providers("message-type:")
-        from symphony.bus.registries import kernel_registry
+        from symphony.bus._registries import kernel_registry
 
         codecs = kernel_registry(kernel, "codecs")
         message_types = kernel_registry(kernel, "message_types")
@@ -183,7 +183,7 @@ class Bus:
         config = BusConfig.from_mapping(section, validated=True)  # the kernel's config validated [bus]
         bus = cls(config=config, codecs=codecs, message_types=message_types, transports=transports)
         message_types.unknown = bus.config.unknown_message_types
-        from symphony.bus.registries import BusHandlerRegistry
+        from symphony.bus._registries import BusHandlerRegistry
 
         # Handlers plugins expose on the bus: routed here, so whatever serves this bus (the
         # `symphony serve` command, an embedding host) answers them.
@@ -233,7 +233,7 @@ class Bus:
 
         Messages published after this call returns are queued, even before iteration starts.
         ``traffic=True`` also gives the requests and answers that pass through the bus (see
-        :mod:`symphony.bus.subscription`; the policy is then ``"drop-oldest"``).
+        :mod:`symphony.bus._subscription`; the policy is then ``"drop-oldest"``).
         ``on_slow(sub)`` is called if the subscription is dropped as a slow consumer (its
         ``"wait"`` queue stayed full for ``bus.slow_consumer_timeout`` seconds).
         """
@@ -658,7 +658,7 @@ class Bus:
 
     def resolve(self, reply: Message) -> bool:
         """Hand an answer that arrived on its own to the request waiting for it (see
-        :class:`~symphony.bus.correlation.Correlator`); False (an orphan) if none waits."""
+        :class:`~symphony.bus.links.Correlator`); False (an orphan) if none waits."""
         if self.pending.resolve(reply):
             return True
         self.metrics.orphans += 1

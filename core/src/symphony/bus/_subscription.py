@@ -1,7 +1,7 @@
 """Subscriptions: bounded per-subscriber queues with an explicit backpressure policy.
 
-:meth:`Bus.subscribe <symphony.bus.core.Bus.subscribe>` returns a :class:`Subscription`, an
-async iterator of :class:`~symphony.bus.message.Message` and an async (or plain) context
+:meth:`Bus.subscribe <symphony.bus.Bus.subscribe>` returns a :class:`Subscription`, an
+async iterator of :class:`~symphony.bus.Message` and an async (or plain) context
 manager that unsubscribes on exit::
 
     async with bus.subscribe("workflow.node.*", buffer=100, policy="wait") as sub:
@@ -62,12 +62,12 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 import anyio
 import anyio.lowlevel
 
-from symphony.bus.message import Message
-from symphony.bus.sync import Signal
+from symphony.bus._message import Message
+from symphony.bus._sync import Signal
 from symphony.commons.errors import OperationTimeoutError, TransportError, ValidationError
 
 if TYPE_CHECKING:
-    from symphony.bus.metrics import BusMetrics
+    from symphony.bus._metrics import BusMetrics
 
 __all__ = ["DROP_OLDEST", "POLICIES", "WAIT", "CallbackSubscription", "Policy", "Subscription"]
 

@@ -40,9 +40,9 @@ import attrs
 from jsonschema import exceptions as _js_exceptions
 from jsonschema.validators import Draft202012Validator, validator_for
 
-from symphony.bus.codecs import BUILTIN_CODECS, Codec
-from symphony.bus.message import ERROR, RESPONSE, Message, is_valid_type
-from symphony.bus.routing import Route, Router
+from symphony.bus._codecs import BUILTIN_CODECS, Codec
+from symphony.bus._message import ERROR, RESPONSE, Message, is_valid_type
+from symphony.bus._routing import Route, Router
 from symphony.commons.errors import ConflictError, NotFoundError, ValidationError
 
 __all__ = [
@@ -119,7 +119,7 @@ class TransportRegistry(_NamedRegistry[Any]):
     """Transport factories by URL scheme (``"unix"``, ``"tcp"``, ``"stdio"``, ``"memory"``...).
 
     What a factory is and how it is called is the transport layer's contract
-    (:mod:`symphony.bus.transport`); this registry only stores and finds them.
+    (:mod:`symphony.bus._transport`); this registry only stores and finds them.
     """
 
     _kind = "transport"

@@ -3,7 +3,7 @@
 Every message on the Symphony bus -- an event fanned out to subscribers, a request routed to
 one handler, the response or error that answers it -- is one immutable :class:`Message`::
 
-    >>> from symphony.bus.message import Message
+    >>> from symphony.bus import Message
     >>> req = Message.request("pit.pool.allocate", {"model": "tiny"})
     >>> res = req.reply({"instance": "i-1"})
     >>> (res.kind, res.correlation_id == req.id, res.type)
@@ -17,7 +17,7 @@ Fields
 ``type``
     Dot-separated topic, e.g. ``workflow.node.started``. Each segment matches
     ``[A-Za-z0-9_-]+``; at most 255 characters. Subscriptions match it with wildcards (see
-    :mod:`symphony.bus.topics`).
+    :mod:`symphony.bus._topics`).
 ``kind``
     ``"event"`` (default, one-way, fanned out), ``"request"``, ``"response"`` or ``"error"``.
 ``version``

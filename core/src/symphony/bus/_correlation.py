@@ -26,8 +26,8 @@ from contextlib import contextmanager
 import anyio
 import anyio.lowlevel
 
-from symphony.bus.message import ERROR, Message
-from symphony.bus.sync import Signal
+from symphony.bus._message import ERROR, Message
+from symphony.bus._sync import Signal
 from symphony.commons.errors import ConflictError, OperationTimeoutError, SymphonyError
 
 __all__ = ["Correlator", "PendingRequest", "request_timeout_error"]

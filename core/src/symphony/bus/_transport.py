@@ -3,8 +3,8 @@
 A *transport* is chosen by the scheme of a URL (``memory://demo``, ``unix:///run/s.sock``,
 ``tcp://127.0.0.1:7400``, ``stdio:?cmd=python&arg=-m&arg=mod``) and gives
 :class:`Connection` objects: a bidirectional, ordered stream of whole
-:class:`~symphony.bus.message.Message` objects, each encoded by a codec
-(:mod:`symphony.bus.codecs`).
+:class:`~symphony.bus.Message` objects, each encoded by a codec
+(:mod:`symphony.bus._codecs`).
 
 The :class:`Transport` protocol::
 
@@ -43,8 +43,8 @@ import anyio.lowlevel
 import attrs
 from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 
-from symphony.bus.codecs import Codec, get_codec
-from symphony.bus.message import Message
+from symphony.bus._codecs import Codec, get_codec
+from symphony.bus._message import Message
 from symphony.commons.errors import (
     ConfigError,
     ConflictError,
@@ -483,7 +483,7 @@ def _autoload(scheme: str, registry: Any) -> bool:
 def open_transport(url: str, registry: Any = None, *, kernel: Any = None, autoload: bool = True) -> Transport:
     """The transport for ``url``'s scheme.
 
-    Looks in ``registry`` (a :class:`~symphony.bus.registries.TransportRegistry`; with a
+    Looks in ``registry`` (a :class:`~symphony.bus.TransportRegistry`; with a
     ``kernel``, its ``"transports"`` registry after activating the plugin providing
     ``transport:<scheme>``), then the built-in ``memory`` transport, then -- when ``autoload``
     and no kernel is given -- the installed ``symphony-transport-<scheme>`` plugin found by its
@@ -492,7 +492,7 @@ def open_transport(url: str, registry: Any = None, *, kernel: Any = None, autolo
     """
     scheme = scheme_of(url)
     if kernel is not None:
-        from symphony.bus.registries import kernel_registry
+        from symphony.bus._registries import kernel_registry
 
         registry = kernel_registry(kernel, "transports")
         if scheme not in registry and scheme not in _BUILTIN_TRANSPORTS:
@@ -501,7 +501,7 @@ def open_transport(url: str, registry: Any = None, *, kernel: Any = None, autolo
             except NotFoundError:
                 pass
     if registry is None:
-        from symphony.bus.registries import TransportRegistry
+        from symphony.bus._registries import TransportRegistry
 
         registry = TransportRegistry()
     if scheme in registry:

@@ -1,11 +1,11 @@
-"""Codecs: turn a :class:`~symphony.bus.message.Message` into bytes and back.
+"""Codecs: turn a :class:`~symphony.bus.Message` into bytes and back.
 
 A codec is any object with a ``name`` and two methods (the :class:`Codec` protocol)::
 
     encode(msg: Message) -> bytes
     decode(data: bytes) -> Message
 
-Both built-ins encode the wire dict of :func:`~symphony.bus.message.message_to_wire`:
+Both built-ins encode the wire dict of :func:`~symphony.bus.message_to_wire`:
 
 * :class:`JsonCodec` (``"json"``): stdlib :mod:`json`, compact separators, UTF-8, no
   ``NaN``/``Infinity``. Human-readable; used by the stdio transport and ``symphony bus --codec json``.
@@ -19,10 +19,10 @@ not the codec's format, ``bus.bad_envelope`` when they are but the envelope is w
 represented (bytes in JSON, a set, an int out of msgpack's 64-bit range ...).
 
 Plugins add codecs with the ``symphony_register_codecs(registry)`` hook
-(see :class:`symphony.bus.registries.CodecRegistry`); framing (the 4-byte length prefix) is the
+(see :class:`symphony.bus.CodecRegistry`); framing (the 4-byte length prefix) is the
 transport's business, not the codec's.
 
-    >>> from symphony.bus.message import Message
+    >>> from symphony.bus import Message
     >>> codec = get_codec("msgpack")
     >>> msg = Message("demo.ping", {"n": 1})
     >>> codec.decode(codec.encode(msg)) == msg
@@ -36,7 +36,7 @@ from typing import Any, Final, Protocol, runtime_checkable
 
 import msgpack
 
-from symphony.bus.message import Message, message_from_wire, message_to_wire
+from symphony.bus._message import Message, message_from_wire, message_to_wire
 from symphony.commons.errors import SerializationError
 
 __all__ = ["BUILTIN_CODECS", "Codec", "JsonCodec", "MsgpackCodec", "get_codec"]
@@ -163,7 +163,7 @@ def get_codec(name: str, registry: Any = None) -> Codec:
     the known codecs.
     """
     if registry is None:
-        from symphony.bus.registries import CodecRegistry
+        from symphony.bus._registries import CodecRegistry
 
         registry = CodecRegistry()
     codec: Codec = registry.get(name)

@@ -1,8 +1,8 @@
 """Request routing: which handler answers a request of a given type.
 
-A :class:`Route` joins a type *pattern* (the wildcards of :mod:`symphony.bus.topics`: ``*``
+A :class:`Route` joins a type *pattern* (the wildcards of :mod:`symphony.bus._topics`: ``*``
 one segment, ``#`` zero or more) to a *target* -- an in-process handler, or the name of a
-remote :class:`~symphony.bus.endpoints.Endpoint` -- with a ``priority``.
+remote :class:`~symphony.bus.Endpoint` -- with a ``priority``.
 
 ``route_all(type)``
     Every matching route, highest priority first; ties keep registration order.
@@ -22,12 +22,12 @@ from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 
-from symphony.bus.message import Message
-from symphony.bus.topics import TopicTrie, validate_pattern
+from symphony.bus._message import Message
+from symphony.bus._topics import TopicTrie, validate_pattern
 from symphony.commons.errors import ValidationError
 
 if TYPE_CHECKING:
-    from symphony.bus.endpoints import Endpoint
+    from symphony.bus._endpoints import Endpoint
 
 __all__ = ["Handler", "Route", "Router"]
 

@@ -8,7 +8,7 @@ An :class:`Endpoint` is anything with::
     async def request(msg: Message, timeout: float) -> Message | None
 
 ``request`` returns the ``response``/``error`` message, or ``None`` when the answer will come
-back later through :meth:`Bus.ingest <symphony.bus.core.Bus.ingest>` (the bus correlates it by
+back later through :meth:`Bus.ingest <symphony.bus.Bus.ingest>` (the bus correlates it by
 id). An endpoint may also define ``async def ping() -> None``; the bus's health monitor then
 calls it every ``heartbeat_interval`` and counts a successful ping as a heartbeat.
 
@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import anyio
 import anyio.lowlevel
 
-from symphony.bus.message import Message
+from symphony.bus._message import Message
 from symphony.commons.errors import (
     ConflictError,
     NotFoundError,
@@ -42,7 +42,7 @@ from symphony.commons.errors import (
 )
 
 if TYPE_CHECKING:
-    from symphony.bus.core import Bus
+    from symphony.bus._core import Bus
 
 __all__ = ["ENDPOINT_REGISTERED", "ENDPOINT_UNREGISTERED", "Endpoint", "EndpointRegistry", "LocalEndpoint"]
 
