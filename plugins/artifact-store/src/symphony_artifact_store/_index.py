@@ -239,30 +239,28 @@ class Index:
         except sqlite3.Error as exc:
             raise _db_error(exc, self.path) from exc
 
+    def _one(self, conn: sqlite3.Connection, sql: str, params: Sequence[Any]) -> Any:
+        """The first row of a read query, or None."""
+        try:
+            return conn.execute(sql, params).fetchone()
+        except sqlite3.Error as exc:
+            raise _db_error(exc, self.path) from exc
+
     def row(self, digest: str, txn: Txn | None = None) -> Row | None:
         """The object row for a canonical digest string, or None."""
         c = txn.conn if txn is not None else self.conn()
-        try:
-            found = c.execute(f"SELECT {ROW_COLUMNS} FROM objects WHERE digest = ?", (digest,)).fetchone()
-        except sqlite3.Error as exc:
-            raise _db_error(exc, self.path) from exc
+        found = self._one(c, f"SELECT {ROW_COLUMNS} FROM objects WHERE digest = ?", (digest,))
         return None if found is None else Row(*found)
 
     def row_and_inline(self, digest: str) -> tuple[Row | None, bytes | None]:
         """The object row for a canonical digest string and, for an inline object, its bytes
         (one query: what a read of a small artifact needs)."""
-        try:
-            found = (
-                self.conn()
-                .execute(
-                    f"SELECT {ROW_COLUMNS}, (SELECT data FROM inline_data WHERE inline_data.id = objects.id)"
-                    " FROM objects WHERE digest = ?",
-                    (digest,),
-                )
-                .fetchone()
-            )
-        except sqlite3.Error as exc:
-            raise _db_error(exc, self.path) from exc
+        found = self._one(
+            self.conn(),
+            f"SELECT {ROW_COLUMNS}, (SELECT data FROM inline_data WHERE inline_data.id = objects.id)"
+            " FROM objects WHERE digest = ?",
+            (digest,),
+        )
         if found is None:
             return None, None
         data = found[-1]

@@ -93,29 +93,29 @@ class BusyPoll:
         from now, for the peer's next request."""
         self._answered_until = _clock() + self.window
 
-    def _window_open(self) -> bool:
-        now = _clock()
+    def _window_open(self, now: float) -> bool:
         return (self.awaiting > 0 and now < self._until) or now < self._answered_until
 
     def polling(self) -> bool:
         """Whether a reader about to wait should poll first: a window of an exchange is still
         open (see the module documentation) and polling has been paying off."""
-        return self.paying and self._window_open()
+        return self.paying and self._window_open(_clock())
 
     async def wait(self, ready: Callable[[], bool], park: Callable[[], Awaitable[None]]) -> None:
         """Wait until the stream has input: poll ``ready`` after each turn of the event loop
         while :meth:`polling` allows, then, if nothing came, ``await park()`` (which returns
         when the stream is readable). Only a park inside an exchange (an answer still awaited,
         or begun within the window of an answer sent) teaches whether polling pays."""
-        after_answer = _clock() < self._answered_until
-        if self.polling():
+        now = _clock()
+        after_answer = now < self._answered_until
+        if self.paying and self._window_open(now):
             checkpoint = anyio.lowlevel.checkpoint
             while True:
                 await checkpoint()
                 self.turns += 1
                 if ready():
                     return
-                if not self._window_open():
+                if not self._window_open(_clock()):
                     break
                 _sched_yield()
         if not (after_answer or self.awaiting > 0):
